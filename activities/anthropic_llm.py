@@ -1,0 +1,113 @@
+"""Synthesize: the answer from numbered sources through the Anthropic Messages API.
+
+Temporal owns retries (visible in the UI): the SDK's ``max_retries`` is 0, transient errors
+(429, 529, 5xx, timeouts, dropped connections) become retryable ``ApplicationError``s whose
+``next_retry_delay`` honours ``retry-after``; requests the API refuses (400/401/403/404/422)
+become non-retryable ones with a clear message. Without an API key the answer is extractive
+and labelled ``offline-extractive``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from datetime import timedelta
+
+import anthropic
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from ragstate.citations import SYSTEM_PROMPT, build_prompt, extractive_answer
+from ragstate.models import AnswerMode, SynthesisInput, SynthesisResult, Usage
+from ragstate.settings import Settings
+
+#: Error types the workflow treats as final.
+LLM_REJECTED = "LLMRequestRejected"
+LLM_UNAVAILABLE = "LLMUnavailable"
+_clients: dict[tuple, anthropic.AsyncAnthropic] = {}
+
+
+def llm_client(settings: Settings, api_key: str) -> anthropic.AsyncAnthropic:
+    """One SDK client (and connection pool) per worker process."""
+    key = (api_key, settings.anthropic_base_url, settings.anthropic_timeout_s)
+    client = _clients.get(key)
+    if client is None:
+        client = _clients[key] = anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=settings.anthropic_base_url, max_retries=0,
+            timeout=settings.anthropic_timeout_s,
+        )
+    return client
+
+
+def retry_after(headers) -> timedelta | None:
+    """``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date), capped at 5 minutes."""
+    if headers is None:
+        return None
+    seconds = None
+    if ms := headers.get("retry-after-ms"):
+        try:
+            seconds = float(ms) / 1000
+        except ValueError:
+            pass
+    if seconds is None and (value := headers.get("retry-after")):
+        try:
+            seconds = float(value)
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(value) if value else None
+            if parsed is not None:
+                seconds = parsed.timestamp() - time.time()
+    if seconds is None or seconds < 0:
+        return None
+    return timedelta(seconds=min(seconds, 300))
+
+
+def to_application_error(err: Exception) -> ApplicationError:
+    """Map an SDK error to what Temporal should do with it."""
+    if isinstance(err, anthropic.APITimeoutError):
+        return ApplicationError(f"Anthropic API timed out: {err}", type=LLM_UNAVAILABLE)
+    if isinstance(err, anthropic.APIConnectionError):
+        return ApplicationError(f"cannot reach the Anthropic API: {err}", type=LLM_UNAVAILABLE)
+    if isinstance(err, anthropic.APIStatusError):
+        status = err.status_code
+        detail = getattr(err, "message", str(err))
+        if status in (408, 409, 429) or status >= 500:
+            return ApplicationError(
+                f"Anthropic API answered {status} (will retry): {detail}", type=LLM_UNAVAILABLE,
+                next_retry_delay=retry_after(err.response.headers if err.response is not None else None),
+            )
+        hint = {401: " (check RAGSTATE_ANTHROPIC_API_KEY)", 403: " (the key lacks permission)",
+                404: " (check RAGSTATE_ANTHROPIC_MODEL)"}.get(status, "")
+        return ApplicationError(f"Anthropic API rejected the request with {status}{hint}: {detail}",
+                                type=LLM_REJECTED, non_retryable=True)
+    return ApplicationError(f"Anthropic API error: {err}", type=LLM_UNAVAILABLE)
+
+
+class AnthropicActivities:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @activity.defn(name="Synthesize")
+    async def synthesize(self, inp: SynthesisInput) -> SynthesisResult:
+        s = self.settings
+        api_key = s.anthropic_key()
+        if api_key is None:
+            return SynthesisResult(answer=extractive_answer(inp.question, inp.sources),
+                                   mode=AnswerMode.offline_extractive)
+        client = llm_client(s, api_key)
+        request = dict(model=s.anthropic_model, max_tokens=s.anthropic_max_tokens, system=SYSTEM_PROMPT,
+                       messages=[{"role": "user", "content": build_prompt(inp.question, inp.sources)}])
+        try:
+            if s.anthropic_stream:
+                async with client.messages.stream(**request) as stream:
+                    async for _ in stream.text_stream:
+                        activity.heartbeat()
+                    message = await stream.get_final_message()
+            else:
+                message = await client.messages.create(**request)
+        except anthropic.AnthropicError as e:
+            raise to_application_error(e) from e
+        text = "".join(block.text for block in message.content if block.type == "text").strip()
+        return SynthesisResult(
+            answer=text, mode=AnswerMode.llm, model=message.model,
+            usage=Usage(input_tokens=message.usage.input_tokens, output_tokens=message.usage.output_tokens),
+        )

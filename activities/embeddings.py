@@ -1,0 +1,49 @@
+"""Activities on the embeddings task queue: they need the model (and a GPU when there is one).
+
+Vectors never leave this worker through workflow history: query vectors are searched here,
+chunk vectors are written straight to the store.
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from ragstate.embedding import get_embedder
+from ragstate.models import Branch, BranchResult, EmbedInput, EmbedResult, ParsedQuery
+from ragstate.settings import Settings
+from ragstate.store import SearchFilter, open_store
+
+
+class EmbeddingActivities:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @property
+    def embedder(self):
+        return get_embedder(self.settings.embedding_device)
+
+    @activity.defn(name="VectorSearch")
+    def vector_search(self, q: ParsedQuery) -> BranchResult:
+        """Embed the question and search the dense vectors."""
+        vector = self.embedder.encode([q.question])[0]
+        hits = open_store(self.settings, q.collection).search_dense(
+            vector, q.depth, SearchFilter(sources=q.sources, doc_ids=q.doc_ids))
+        return BranchResult(branch=Branch.vector, hits=hits)
+
+    @activity.defn(name="EmbedChunks")
+    def embed_chunks(self, inp: EmbedInput) -> EmbedResult:
+        """Embed every chunk of the given document versions that has no dense vector yet.
+
+        Resumable: a retry (after a worker died) skips chunks an earlier attempt embedded.
+        """
+        s = self.settings
+        store = open_store(s, inp.collection)
+        todo = [c for d in inp.documents for c in store.chunks_of(d.doc_id, d.version, without_dense=True)]
+        done = 0
+        for i in range(0, len(todo), s.embedding_batch_size):
+            batch = todo[i : i + s.embedding_batch_size]
+            vectors = self.embedder.encode([c.indexed_text() for c in batch], batch_size=s.embedding_batch_size)
+            store.set_dense({c.chunk_id: v for c, v in zip(batch, vectors)})
+            done += len(batch)
+            activity.heartbeat(done)
+        return EmbedResult(embedded=done)

@@ -1,0 +1,39 @@
+"""DiscoverDocuments: list what an ingest will read, as small references in pages."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from ragstate.documents import discover
+from ragstate.models import DiscoverInput, DiscoverPage, Routing
+from ragstate.settings import Settings
+
+# Keep each page far below Temporal's payload limits (2 MB hard, 256 KB advised).
+PAGE_BYTES = 100_000
+
+
+class FileActivities:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @activity.defn(name="DiscoverDocuments")
+    def discover_documents(self, inp: DiscoverInput) -> DiscoverPage:
+        s = self.settings
+        batch_docs = inp.batch_docs or s.ingest_batch_docs
+        # A batch costs about its paths' length in the payload; size pages accordingly.
+        batches, next_cursor, failures = discover(inp.paths, batch_docs, inp.cursor, max_batches=None)
+        page, size, used_units = [], 0, 0
+        for batch in batches:
+            cost = sum(len(r.path) + 40 for r in batch)
+            if page and size + cost > PAGE_BYTES:
+                break
+            page.append(batch)
+            size += cost
+            used_units += len(batch)
+        if len(page) < len(batches):
+            next_cursor = inp.cursor + used_units
+        return DiscoverPage(
+            batches=page, next_cursor=next_cursor, failures=failures[:1000],
+            collection=inp.collection or s.collection,
+            routing=Routing(embeddings_task_queue=s.embeddings_task_queue, llm_task_queue=s.llm_task_queue),
+        )

@@ -1,0 +1,31 @@
+"""Heartbeats for sync activities that block in one long call (model encode, index build),
+so that a worker that dies is noticed within the heartbeat timeout, not the start-to-close."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+
+from temporalio import activity
+
+
+@contextlib.contextmanager
+def heartbeating(every_s: float = 5.0):
+    if not activity.in_activity():
+        yield
+        return
+    stop = threading.Event()
+    ctx = contextvars.copy_context()  # the activity context lives in context variables
+
+    def beat() -> None:
+        while not stop.wait(every_s):
+            ctx.run(activity.heartbeat)
+
+    t = threading.Thread(target=beat, daemon=True, name="activity-heartbeat")
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()

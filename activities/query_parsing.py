@@ -1,0 +1,30 @@
+"""ParseQuery: validate and normalise a question; bad input fails the workflow at once."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from ragstate.analyzer import analyze
+from ragstate.models import ParsedQuery, RagQuery, Routing
+from ragstate.settings import Settings
+from ragstate.validation import InvalidQuery, validate
+
+
+class QueryParsingActivities:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @activity.defn(name="ParseQuery")
+    async def parse_query(self, query: RagQuery) -> ParsedQuery:
+        s = self.settings
+        try:
+            question, top_k = validate(query, s)
+        except InvalidQuery as e:
+            raise ApplicationError(str(e), type="InvalidQuery", non_retryable=True) from None
+        return ParsedQuery(
+            question=question, top_k=top_k, depth=max(s.search_depth, top_k), terms=analyze(question),
+            sources=query.sources, doc_ids=query.doc_ids, collection=query.collection or s.collection,
+            synthesize=query.synthesize,
+            routing=Routing(embeddings_task_queue=s.embeddings_task_queue, llm_task_queue=s.llm_task_queue),
+        )

@@ -1,0 +1,43 @@
+"""Temporal conventions shared by clients and workflows: search attributes and readable ids.
+
+Imports only the standard library and ``temporalio.common`` so workflows may use it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey
+
+#: "query" or "ingest": lets the UI list each kind (``RagKind = "query"``).
+RAG_KIND = SearchAttributeKey.for_keyword("RagKind")
+#: running / completed / degraded / failed (``RagStatus = "degraded"``).
+RAG_STATUS = SearchAttributeKey.for_keyword("RagStatus")
+SEARCH_ATTRIBUTES = (RAG_KIND, RAG_STATUS)
+
+
+def slug(text: str, limit: int = 40) -> str:
+    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return s[:limit].rstrip("-") or "x"
+
+
+def query_workflow_id(question: str) -> str:
+    """e.g. ``rag-query-what-is-bm25-3f2a9c1d``: readable in the UI, unique per ask."""
+    return f"rag-query-{slug(question)}-{uuid.uuid4().hex[:8]}"
+
+
+def ingest_workflow_id(paths: list[str], collection: str) -> str:
+    """Derived from what is ingested, so starting the same ingest twice joins the running one."""
+    digest = uuid.uuid5(uuid.NAMESPACE_URL, "\x00".join([collection, *sorted(paths)])).hex[:10]
+    name = slug(paths[0].rstrip("/").rsplit("/", 1)[-1]) if paths else "empty"
+    return f"rag-ingest-{collection}-{name}-{digest}"
+
+
+def set_status(status: str) -> None:
+    """Upsert RagStatus from inside a workflow, but only when the client could set RagKind at
+    start (so the attributes are registered): upserting an unregistered attribute would fail
+    every workflow task of the run."""
+    if workflow.info().typed_search_attributes.get(RAG_KIND) is not None:
+        workflow.upsert_search_attributes([RAG_STATUS.value_set(status)])

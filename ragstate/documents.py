@@ -1,0 +1,255 @@
+"""Finding and reading source documents: .txt, .md, .html files and BEIR-layout .jsonl.
+
+Each document gets a stable id: the BEIR ``_id`` for .jsonl records, the resolved file path
+for single files. A bad document raises :class:`DocumentError`, which ingestion records with
+its reason while the rest go on.
+
+Example::
+
+    for ref in discover(["examples/corpus"], batch_docs=64)[0]:
+        for doc in load(ref, max_bytes=10_000_000):
+            print(doc.doc_id, doc.title)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Iterator
+
+from ragstate.models import DocumentFailure, SourceRef
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm"}
+JSONL_SUFFIXES = {".jsonl"}
+SUPPORTED = TEXT_SUFFIXES | JSONL_SUFFIXES
+
+
+class DocumentError(Exception):
+    """A document that cannot be ingested; the message says why."""
+
+    def __init__(self, doc_id: str, source: str, reason: str):
+        super().__init__(f"{doc_id}: {reason}")
+        self.failure = DocumentFailure(doc_id=doc_id, source=source, reason=reason)
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str
+    title: str
+    text: str
+    source: str
+
+    @property
+    def version(self) -> str:
+        """Content hash: a changed document gets new chunk ids and its old chunks are removed."""
+        h = hashlib.blake2b(digest_size=8)
+        h.update(self.title.encode())
+        h.update(b"\0")
+        h.update(self.text.encode())
+        return h.hexdigest()
+
+
+# --- discovery ------------------------------------------------------------------------------
+
+
+def _files(paths: list[str]) -> Iterator[tuple[Path, str | None]]:
+    """Supported files in a stable order, or (path, reason) for explicitly named bad paths."""
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.suffix.lower() in SUPPORTED and not any(
+                    part.startswith(".") for part in f.relative_to(p).parts
+                ):
+                    yield f.resolve(), None
+        elif p.is_file():
+            reason = None if p.suffix.lower() in SUPPORTED else f"unsupported file type {p.suffix or '(none)'!r}"
+            yield p.resolve(), reason
+        else:
+            yield p, "no such file or directory"
+
+
+def _jsonl_lines(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(1 for _ in f)
+
+
+def discover(
+    paths: list[str], batch_docs: int, cursor: int = 0, max_batches: int | None = None
+) -> tuple[list[list[SourceRef]], int | None, list[DocumentFailure]]:
+    """Group every document under ``paths`` into batches of about ``batch_docs`` documents.
+
+    Returns a page of batches starting at unit ``cursor`` (a unit is one file or one
+    ``batch_docs``-line slice of a .jsonl file), the cursor of the next page or None, and
+    failures for named paths that cannot be read at all (reported on the first page only).
+    """
+    units: list[tuple[SourceRef, int]] = []
+    failures: list[DocumentFailure] = []
+    for path, reason in _files(paths):
+        if reason:
+            failures.append(DocumentFailure(doc_id=str(path), source=str(path), reason=reason))
+        elif path.suffix.lower() in JSONL_SUFFIXES:
+            try:
+                n = _jsonl_lines(path)
+            except OSError as e:
+                failures.append(DocumentFailure(doc_id=str(path), source=str(path), reason=f"unreadable: {e}"))
+                continue
+            units.extend(
+                (SourceRef(path=str(path), start=s, end=min(s + batch_docs, n)), min(batch_docs, n - s))
+                for s in range(0, n, batch_docs)
+            )
+        else:
+            units.append((SourceRef(path=str(path)), 1))
+
+    batches: list[list[SourceRef]] = []
+    current: list[SourceRef] = []
+    docs_in_current = 0
+    i = cursor
+    while i < len(units) and (max_batches is None or len(batches) < max_batches):
+        ref, n = units[i]
+        if current and docs_in_current + n > batch_docs:
+            batches.append(current)
+            current, docs_in_current = [], 0
+            if max_batches is not None and len(batches) >= max_batches:
+                break
+        current.append(ref)
+        docs_in_current += n
+        i += 1
+    if current:
+        batches.append(current)
+    next_cursor = i if i < len(units) else None
+    return batches, next_cursor, failures if cursor == 0 else []
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+class _HTMLText(HTMLParser):
+    _SKIP = {"script", "style", "noscript", "template"}
+    _BLOCK = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title = ""
+        self._stack: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self._stack.append(tag)
+        if tag in self._BLOCK:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag):
+        while self._stack and self._stack.pop() != tag:
+            pass
+        if tag in self._BLOCK:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data):
+        if "title" in self._stack:
+            self.title += data
+        elif not self._SKIP.intersection(self._stack):
+            self.parts.append(data)
+
+
+def _read_text(path: Path, doc_id: str, max_bytes: int) -> str:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise DocumentError(doc_id, str(path), f"too large: {size} bytes > limit {max_bytes}")
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DocumentError(doc_id, str(path), f"unreadable: {e.strerror or e}") from e
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DocumentError(doc_id, str(path), f"not UTF-8 text (byte {e.start}: {e.reason})") from e
+
+
+def _title_from_name(path: Path) -> str:
+    return re.sub(r"[_-]+", " ", path.stem).strip().capitalize() or path.name
+
+
+def _normalise(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return re.sub(r"[ \t]+", " ", re.sub(r"\n{3,}", "\n\n", text)).strip()
+
+
+def _checked(doc: Document) -> Document:
+    if not doc.text.strip():
+        raise DocumentError(doc.doc_id, doc.source, "empty document (no text)")
+    if "\x00" in doc.text:
+        raise DocumentError(doc.doc_id, doc.source, "binary content (NUL bytes) in text")
+    return doc
+
+
+def load_file(path: Path, max_bytes: int) -> Document:
+    doc_id = str(path)
+    text = _read_text(path, doc_id, max_bytes)
+    suffix = path.suffix.lower()
+    title = _title_from_name(path)
+    if suffix in {".html", ".htm"}:
+        parser = _HTMLText()
+        parser.feed(text)
+        parser.close()
+        title = html.unescape(parser.title).strip() or title
+        text = "".join(parser.parts)
+    elif suffix in {".md", ".markdown"}:
+        m = re.search(r"^#\s+(.+?)\s*#*\s*$", text, re.MULTILINE)
+        if m:
+            title = m.group(1).strip()
+            text = text[: m.start()] + text[m.end():]
+    return _checked(Document(doc_id=doc_id, title=title, text=_normalise(text), source=str(path)))
+
+
+def _jsonl_record(line: bytes, path: Path, lineno: int) -> Document:
+    fallback_id = f"{path}:{lineno + 1}"
+    try:
+        obj = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise DocumentError(fallback_id, str(path), f"line {lineno + 1} is not UTF-8 ({e.reason})") from e
+    except json.JSONDecodeError as e:
+        raise DocumentError(fallback_id, str(path), f"line {lineno + 1} is not valid JSON ({e.msg})") from e
+    if not isinstance(obj, dict) or "_id" not in obj:
+        raise DocumentError(fallback_id, str(path), f'line {lineno + 1} has no "_id" (BEIR layout expected)')
+    doc_id = str(obj["_id"])
+    text, title = obj.get("text"), obj.get("title") or ""
+    if not isinstance(text, str) or not isinstance(title, str):
+        raise DocumentError(doc_id, str(path), '"text" and "title" must be strings')
+    return _checked(Document(doc_id=doc_id, title=title.strip(), text=_normalise(text), source=str(path)))
+
+
+def load(ref: SourceRef, max_bytes: int) -> Iterator[Document | DocumentError]:
+    """Documents of one source reference; a bad one is yielded as its DocumentError so that
+    one broken record never hides the good ones next to it."""
+    path = Path(ref.path)
+    if path.suffix.lower() not in JSONL_SUFFIXES:
+        try:
+            yield load_file(path, max_bytes)
+        except DocumentError as e:
+            yield e
+        return
+    start, end = ref.start or 0, ref.end
+    try:
+        with path.open("rb") as f:
+            for lineno, line in enumerate(f):
+                if lineno < start:
+                    continue
+                if end is not None and lineno >= end:
+                    break
+                if not line.strip():
+                    continue
+                if len(line) > max_bytes:
+                    yield DocumentError(f"{path}:{lineno + 1}", str(path), f"too large: {len(line)} bytes")
+                    continue
+                try:
+                    yield _jsonl_record(line, path, lineno)
+                except DocumentError as e:
+                    yield e
+    except OSError as e:
+        yield DocumentError(str(path), str(path), f"unreadable: {e.strerror or e}")

@@ -1,0 +1,58 @@
+"""Reciprocal rank fusion and context packing.
+
+Example::
+
+    >>> fused = reciprocal_rank_fusion([(["a", "b"], 1.0), (["b", "c"], 1.0)], k=60)
+    >>> [doc for doc, _ in fused]
+    ['b', 'a', 'c']
+"""
+
+from __future__ import annotations
+
+from typing import Hashable, Iterable, Sequence, TypeVar
+
+from ragstate.chunking import count_tokens
+
+T = TypeVar("T", bound=Hashable)
+
+
+def reciprocal_rank_fusion(
+    rankings: Iterable[tuple[Sequence[T], float]], k: int = 60
+) -> list[tuple[T, float]]:
+    """Fuse ranked lists: score(d) = sum_i weight_i / (k + rank_i(d)), ranks from 1.
+
+    An id repeated within one list counts once, at its best rank; ties keep first-seen order.
+    """
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    scores: dict[T, float] = {}
+    for ids, weight in rankings:
+        if weight < 0:
+            raise ValueError("fusion weights must be >= 0")
+        seen: set[T] = set()
+        for rank, item in enumerate(ids, start=1):
+            if item in seen:
+                continue
+            seen.add(item)
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def pack_to_budget(texts: Sequence[str], budget_tokens: int, max_items: int) -> list[str]:
+    """Take texts in order until ``budget_tokens`` is spent; the first one is always kept
+    (cut to the budget if it alone is larger), later ones that do not fit are skipped."""
+    packed: list[str] = []
+    used = 0
+    for text in texts:
+        if len(packed) >= max_items:
+            break
+        n = count_tokens(text)
+        if used + n <= budget_tokens:
+            packed.append(text)
+            used += n
+        elif not packed:
+            words = text.split()
+            cut = " ".join(words[: max(1, budget_tokens // 2)])
+            packed.append(cut)
+            used += count_tokens(cut)
+    return packed

@@ -1,0 +1,298 @@
+"""Typed inputs and outputs of every workflow and activity (pydantic, stdlib only besides).
+
+Workflows import this module, so it must stay free of heavy or non-deterministic imports.
+Everything here travels through workflow history: it carries ids, scores and short texts,
+never vectors or document batches.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Query side
+# ---------------------------------------------------------------------------------------------
+
+
+class RagQuery(_Model):
+    """A question for :class:`workflows.query.RagQueryWorkflow`.
+
+    Example::
+
+        await client.execute_workflow(
+            RagQueryWorkflow.run, RagQuery(question="What is BM25?", top_k=5),
+            id="rag-query-demo", task_queue="ragstate")
+    """
+
+    question: str
+    top_k: int | None = Field(default=None, description="sources to cite; settings.default_top_k when unset")
+    sources: list[str] | None = Field(default=None, description="only chunks whose source is one of these")
+    doc_ids: list[str] | None = Field(default=None, description="only chunks of these documents")
+    collection: str | None = Field(default=None, description="settings.collection when unset")
+    synthesize: bool = Field(default=True, description="False stops after retrieval (evaluation)")
+
+
+class Routing(_Model):
+    """Task queues for the steps that run elsewhere, resolved from the worker's settings by the
+    first activity and so recorded in history: workflows never read the environment."""
+
+    embeddings_task_queue: str
+    llm_task_queue: str
+
+
+class ParsedQuery(_Model):
+    """Output of ParseQuery: validated, normalised and ready for both search branches."""
+
+    question: str
+    top_k: int
+    depth: int = Field(description="candidates each branch returns before fusion")
+    terms: list[str] = Field(description="analyzed keyword terms (lowercased, stemmed, no stop words)")
+    sources: list[str] | None = None
+    doc_ids: list[str] | None = None
+    collection: str
+    synthesize: bool = True
+    routing: Routing
+
+
+class Branch(str, enum.Enum):
+    vector = "vector"
+    keyword = "keyword"
+
+
+class SearchHit(_Model):
+    chunk_id: str
+    doc_id: str
+    score: float
+
+
+class BranchResult(_Model):
+    branch: Branch
+    hits: list[SearchHit]
+
+
+class MergeInput(_Model):
+    query: ParsedQuery
+    vector: BranchResult | None = None
+    keyword: BranchResult | None = None
+
+
+class Source(_Model):
+    """One numbered passage given to the LLM; ``[number]`` in the answer cites it."""
+
+    number: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    source: str
+    text: str
+    score: float
+
+
+class MergeResult(_Model):
+    sources: list[Source]
+    ranking: list[SearchHit] = Field(description="the full fused ranking (ids and scores), for evaluation")
+    candidates: int
+
+
+class SynthesisInput(_Model):
+    question: str
+    sources: list[Source]
+
+
+class AnswerMode(str, enum.Enum):
+    llm = "llm"
+    offline_extractive = "offline-extractive"
+    retrieval_only = "retrieval-only"
+
+
+class Usage(_Model):
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class SynthesisResult(_Model):
+    answer: str
+    mode: AnswerMode
+    model: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+
+
+class Citation(_Model):
+    number: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    source: str
+    snippet: str
+    score: float
+
+
+class StepTiming(_Model):
+    step: str
+    duration_ms: float
+    status: str = "ok"
+
+
+class RagAnswer(_Model):
+    """What a question returns: the answer, its numbered citations and how it was produced."""
+
+    question: str
+    answer: str
+    citations: list[Citation]
+    mode: AnswerMode
+    model: str | None = None
+    degraded: bool = False
+    degraded_reasons: list[str] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    timings: list[StepTiming] = Field(default_factory=list)
+    ranking: list[SearchHit] = Field(default_factory=list)
+    workflow_id: str = ""
+    run_id: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Ingestion side
+# ---------------------------------------------------------------------------------------------
+
+
+class IngestRequest(_Model):
+    """Files or folders to ingest (.txt, .md, .html, BEIR .jsonl).
+
+    Example::
+
+        await client.execute_workflow(
+            IngestWorkflow.run, IngestRequest(paths=["examples/corpus"]),
+            id="rag-ingest-corpus", task_queue="ragstate")
+    """
+
+    paths: list[str]
+    collection: str | None = None
+    batch_docs: int | None = Field(default=None, ge=1, le=10_000)
+    concurrency: int = Field(default=4, ge=1, le=64, description="batches in flight at once")
+    carry: "IngestCarry | None" = Field(default=None, description="set by continue-as-new only")
+
+
+class SourceRef(_Model):
+    """Where documents come from: a whole file, or lines [start, end) of a BEIR .jsonl file."""
+
+    path: str
+    start: int | None = None
+    end: int | None = None
+
+
+class DiscoverInput(_Model):
+    paths: list[str]
+    cursor: int = 0
+    batch_docs: int | None = None
+    collection: str | None = None
+
+
+class DiscoverPage(_Model):
+    batches: list[list[SourceRef]]
+    next_cursor: int | None
+    failures: list["DocumentFailure"] = Field(default_factory=list)
+    collection: str
+    routing: Routing
+
+
+class DocumentFailure(_Model):
+    doc_id: str
+    source: str
+    reason: str
+
+
+class DocVersion(_Model):
+    """A reference to one version of a document's chunks in the store (no text, no vectors)."""
+
+    doc_id: str
+    version: str
+    chunks: int
+
+
+class ChunkBatchInput(_Model):
+    collection: str
+    refs: list[SourceRef]
+
+
+class ChunkBatchResult(_Model):
+    documents: list[DocVersion] = Field(description="indexed for keywords, waiting for dense vectors")
+    unchanged: list[DocVersion] = Field(default_factory=list, description="already fully indexed at this version")
+    failures: list[DocumentFailure] = Field(default_factory=list)
+
+
+class EmbedInput(_Model):
+    collection: str
+    documents: list[DocVersion]
+
+
+class EmbedResult(_Model):
+    embedded: int
+
+
+class CommitInput(_Model):
+    collection: str
+    documents: list[DocVersion]
+
+
+class CommitResult(_Model):
+    stale_chunks_removed: int
+
+
+class IngestProgress(_Model):
+    batches_done: int = 0
+    batches_discovered: int = 0
+    documents: int = 0
+    unchanged: int = 0
+    chunks: int = 0
+    failed: int = 0
+    discovery_done: bool = False
+    finished: bool = False
+
+
+class IngestCarry(_Model):
+    """Carried across continue-as-new so a long ingest keeps its history bounded."""
+
+    cursor: int = 0
+    progress: IngestProgress = Field(default_factory=IngestProgress)
+    failures: list[DocumentFailure] = Field(default_factory=list)
+    failures_dropped: int = 0
+    started_at: datetime | None = None
+
+
+class IngestResult(_Model):
+    documents: int
+    unchanged: int = 0
+    chunks: int
+    failed: int
+    failures: list[DocumentFailure]
+    failures_dropped: int = Field(0, description="failures beyond the kept list (counted in `failed`)")
+    duration_ms: float = 0.0
+    workflow_id: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Store statistics
+# ---------------------------------------------------------------------------------------------
+
+
+class StatsRequest(_Model):
+    collection: str | None = None
+
+
+class StoreStats(_Model):
+    backend: str
+    collection: str
+    chunks: int
+    documents: int
+
+
+DiscoverPage.model_rebuild()
+IngestRequest.model_rebuild()

@@ -1,0 +1,133 @@
+"""One settings object for every process: CLI, client, workers and activities.
+
+Every field can be set from the environment with the ``RAGSTATE_`` prefix, e.g.
+``RAGSTATE_TEMPORAL_ADDRESS=my-ns.tmprl.cloud:7233`` or
+``RAGSTATE_STORE_BACKEND=qdrant``.
+
+Usage::
+
+    from ragstate.settings import Settings
+    settings = Settings(data_dir="/tmp/rag")          # explicit values win over env
+    settings.anthropic_key()                            # None -> offline extractive mode
+"""
+
+from __future__ import annotations
+
+import enum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StoreBackend(str, enum.Enum):
+    """Where chunks live: ``edge`` is the embedded Qdrant engine, ``qdrant`` a Qdrant server."""
+
+    edge = "edge"
+    qdrant = "qdrant"
+
+    @classmethod
+    def _missing_(cls, value: object) -> "StoreBackend":
+        raise ValueError(
+            f"unknown store backend {value!r}: choose one of {[m.value for m in cls]}"
+        )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAGSTATE_", env_file=".env", extra="ignore")
+
+    # --- local data ---------------------------------------------------------
+    data_dir: Path = Field(default=Path(".ragstate"), description="Temporal SQLite DB, embedded store")
+
+    # --- Temporal -------------------------------------------------------------
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_tls: bool = False
+    temporal_api_key: SecretStr | None = None
+    temporal_profile: str | None = Field(
+        default=None, description="profile name in temporal.toml (TEMPORAL_CONFIG_FILE); overrides address/namespace/TLS"
+    )
+    temporal_ui_url: str = "http://localhost:8233"
+    # Task queue names live here and nowhere else.
+    workflow_task_queue: str = "ragstate"
+    embeddings_task_queue: str = "ragstate-embeddings"
+    llm_task_queue: str = "ragstate-llm"
+
+    # --- store ----------------------------------------------------------------
+    store_backend: StoreBackend = StoreBackend.edge
+    collection: str = "ragstate"
+    qdrant_url: str | None = None
+    qdrant_api_key: SecretStr | None = None
+    qdrant_path: Path | None = Field(default=None, description="qdrant-client local mode directory (tests)")
+
+    # --- embeddings -----------------------------------------------------------
+    embedding_device: str = "cpu"
+    embedding_batch_size: int = Field(default=64, ge=1, le=4096)
+    embedding_dim: int = 384
+
+    # --- chunking and BM25 ------------------------------------------------------
+    chunk_tokens: int = Field(default=200, ge=16, le=2048)
+    chunk_overlap: int = Field(default=40, ge=0, le=1024)
+    max_document_bytes: int = Field(default=20_000_000, ge=1)
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    bm25_avg_len: float = Field(
+        default=100.0, gt=0,
+        description="average chunk length (analyzed terms) used for BM25 length normalisation",
+    )
+    ingest_batch_docs: int = Field(default=64, ge=1, le=10_000)
+    ingest_concurrency: int = Field(default=4, ge=1, le=64)
+
+    # --- query ------------------------------------------------------------------
+    max_query_chars: int = Field(default=2000, ge=10)
+    default_top_k: int = Field(default=8, ge=1)
+    max_top_k: int = Field(default=50, ge=1)
+    search_depth: int = Field(default=50, ge=1, description="candidates taken from each branch before fusion")
+    rrf_k: int = Field(default=60, ge=1)
+    vector_weight: float = Field(default=1.0, ge=0)
+    keyword_weight: float = Field(default=1.0, ge=0)
+    context_token_budget: int = Field(default=3000, ge=100)
+
+    # --- Anthropic --------------------------------------------------------------
+    anthropic_api_key: SecretStr | None = None
+    anthropic_api_key_file: Path | None = None
+    anthropic_base_url: str | None = None
+    # A current model the installed SDK does not list as deprecated (tests check this).
+    anthropic_model: str = "claude-sonnet-5-5"
+    anthropic_max_tokens: int = Field(default=1024, ge=1)
+    anthropic_timeout_s: float = Field(default=100.0, gt=0)
+    anthropic_stream: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError("chunk_overlap must be smaller than chunk_tokens")
+        if self.default_top_k > self.max_top_k:
+            raise ValueError("default_top_k must not exceed max_top_k")
+        if self.store_backend is StoreBackend.qdrant and not (self.qdrant_url or self.qdrant_path):
+            raise ValueError("store_backend=qdrant needs RAGSTATE_QDRANT_URL (or qdrant_path for local mode)")
+        return self
+
+    def anthropic_key(self) -> str | None:
+        """The API key from the environment or from ``anthropic_api_key_file``; None means offline mode."""
+        if self.anthropic_api_key is not None and self.anthropic_api_key.get_secret_value():
+            return self.anthropic_api_key.get_secret_value()
+        if self.anthropic_api_key_file is not None:
+            key = self.anthropic_api_key_file.read_text(encoding="utf-8").strip()
+            return key or None
+        return None
+
+    @property
+    def edge_path(self) -> Path:
+        return self.data_dir / "qdrant-edge" / self.collection
+
+    @property
+    def task_queues(self) -> tuple[str, str, str]:
+        return (self.workflow_task_queue, self.embeddings_task_queue, self.llm_task_queue)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

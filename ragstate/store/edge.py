@@ -1,0 +1,137 @@
+"""The embedded default: the real Qdrant engine in-process (``qdrant-edge-py``), on disk.
+
+One process owns a shard directory; share an index between many workers with a Qdrant
+server instead (``RAGSTATE_STORE_BACKEND=qdrant``).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import qdrant_edge as qe
+
+from ragstate.bm25 import SparseVec
+from ragstate.models import SearchHit
+from ragstate.store.base import (
+    DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, ChunkStore, SearchFilter, StoreCounts, StoredChunk,
+)
+
+
+def _filter(flt: SearchFilter | None) -> qe.Filter | None:
+    if flt is None or flt.empty:
+        return None
+    must = []
+    if flt.sources:
+        must.append(qe.FieldCondition(key="source", match=qe.MatchAny(list(flt.sources))))
+    if flt.doc_ids:
+        must.append(qe.FieldCondition(key="doc_id", match=qe.MatchAny(list(flt.doc_ids))))
+    return qe.Filter(must=must)
+
+
+def _version_filter(doc_id: str, version: str, dense: bool | None) -> qe.Filter:
+    must = [qe.FieldCondition(key="doc_id", match=qe.MatchValue(doc_id)),
+            qe.FieldCondition(key="version", match=qe.MatchValue(version))]
+    has_dense = [qe.HasVectorCondition(DENSE)]
+    if dense is True:
+        return qe.Filter(must=must + has_dense)
+    return qe.Filter(must=must, must_not=has_dense if dense is False else None)
+
+
+def _stored(rec) -> StoredChunk:
+    p = rec.payload
+    return StoredChunk(str(rec.id), p["doc_id"], p["title"], p["text"], p["source"], p["position"])
+
+
+def _hits(points) -> list[SearchHit]:
+    return [SearchHit(chunk_id=str(p.id), doc_id=p.payload["doc_id"], score=float(p.score)) for p in points]
+
+
+class EdgeStore(ChunkStore):
+    backend = "edge"
+
+    def __init__(self, path: Path, dim: int = 384):
+        path = Path(path)
+        self.path = path
+        # Writes and optimisation take the lock; Qdrant itself makes reads safe alongside them.
+        self._lock = threading.Lock()
+        config = qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        )
+        if (path / "edge_config.json").exists() or (path.exists() and any(path.iterdir())):
+            self._shard = qe.EdgeShard.load(str(path))
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+            self._shard = qe.EdgeShard.create(str(path), config)
+            for key in INDEXED_KEYWORDS:
+                self._shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
+            self._shard.update(qe.UpdateOperation.create_field_index("position", qe.PayloadSchemaType.Integer))
+
+    def upsert(self, records: list[ChunkRecord]) -> None:
+        points = []
+        for r in records:
+            vec: dict = {SPARSE: qe.SparseVector(r.sparse.indices, r.sparse.values)}
+            if r.dense is not None:
+                vec[DENSE] = r.dense
+            points.append(qe.Point(r.chunk_id, vec, r.payload()))
+        with self._lock:
+            self._shard.update(qe.UpdateOperation.upsert_points(points))
+
+    def set_dense(self, vectors: dict[str, list[float]]) -> None:
+        ops = [qe.PointVectors(cid, {DENSE: v}) for cid, v in vectors.items()]
+        with self._lock:
+            self._shard.update(qe.UpdateOperation.update_vectors(ops))
+
+    def get(self, chunk_ids: list[str]) -> dict[str, StoredChunk]:
+        return {str(rec.id): _stored(rec) for rec in self._shard.retrieve(list(chunk_ids), True, False)}
+
+    def chunks_of(self, doc_id, version, without_dense=False):
+        flt = _version_filter(doc_id, version, False if without_dense else None)
+        out, offset = [], None
+        while True:
+            recs, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=1024, filter=flt,
+                                                               with_payload=True, with_vector=False))
+            out.extend(_stored(r) for r in recs)
+            if offset is None:
+                return sorted(out, key=lambda c: c.position)
+
+    def count_version(self, doc_id, version, with_dense=False):
+        return self._count(_version_filter(doc_id, version, True if with_dense else None))
+
+    def search_dense(self, vector, limit, flt=None):
+        req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(list(vector), using=DENSE),
+                              filter=_filter(flt), with_payload=["doc_id"])
+        return _hits(self._shard.query(req))
+
+    def search_sparse(self, vector: SparseVec, limit, flt=None):
+        if not len(vector):
+            return []
+        req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(qe.SparseVector(vector.indices, vector.values), using=SPARSE),
+                              filter=_filter(flt), with_payload=["doc_id"])
+        return _hits(self._shard.query(req))
+
+    def _count(self, flt: qe.Filter | None) -> int:
+        return self._shard.count(qe.CountRequest(filter=flt, exact=True))
+
+    def delete_stale(self, doc_id, keep_version):
+        stale = qe.Filter(must=[qe.FieldCondition(key="doc_id", match=qe.MatchValue(doc_id))],
+                          must_not=[qe.FieldCondition(key="version", match=qe.MatchValue(keep_version))])
+        with self._lock:
+            n = self._count(stale)
+            if n:
+                self._shard.update(qe.UpdateOperation.delete_points_by_filter(stale))
+        return n
+
+    def counts(self) -> StoreCounts:
+        first_chunks = qe.Filter(must=[qe.FieldCondition(key="position", match=qe.MatchValue(0))])
+        return StoreCounts(chunks=self._count(None), documents=self._count(first_chunks))
+
+    def optimize(self) -> None:
+        with self._lock:
+            self._shard.optimize()
+
+    def close(self) -> None:
+        with self._lock:
+            self._shard.flush()
+            self._shard.close()

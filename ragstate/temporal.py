@@ -1,0 +1,40 @@
+"""Connecting to Temporal the same way everywhere: settings or temporal.toml, pydantic data
+converter, API key and TLS; and the links a person follows into the web UI."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from ragstate.settings import Settings
+
+
+async def connect(settings: Settings) -> Client:
+    """A client with the pydantic data converter.
+
+    With ``RAGSTATE_TEMPORAL_PROFILE`` set, address, namespace, TLS and API key come from that
+    profile of ``temporal.toml`` (``TEMPORAL_CONFIG_FILE`` / ``TEMPORAL_*`` env, as the
+    ``temporal`` CLI reads them); otherwise from the ``RAGSTATE_TEMPORAL_*`` settings.
+    """
+    if settings.temporal_profile:
+        from temporalio.envconfig import ClientConfig
+
+        cfg = ClientConfig.load_client_connect_config(profile=settings.temporal_profile)
+        return await Client.connect(**cfg, data_converter=pydantic_data_converter)
+    api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        api_key=api_key,
+        tls=settings.temporal_tls or bool(api_key),
+        data_converter=pydantic_data_converter,
+    )
+
+
+def ui_link(settings: Settings, workflow_id: str, run_id: str | None = None, namespace: str | None = None) -> str:
+    ns = quote(namespace or settings.temporal_namespace, safe="")
+    wid = quote(workflow_id, safe="")
+    base = settings.temporal_ui_url.rstrip("/")
+    return f"{base}/namespaces/{ns}/workflows/{wid}/{run_id}/history" if run_id else f"{base}/namespaces/{ns}/workflows/{wid}"

@@ -1,0 +1,1 @@
+"""Worker entry points, one per deployment shape. ``runtime`` builds the Temporal workers."""

@@ -1,0 +1,30 @@
+"""One process serving every task queue: the shape `ragstate up` runs on one machine.
+
+    python -m workers.local                      # settings from RAGSTATE_* env
+    python -m workers.local --roles workflows,llm
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from ragstate.settings import Settings
+from ragstate.temporal import connect
+from workers.runtime import ROLES, run_until_stopped
+
+
+async def main(roles: list[str]) -> None:
+    settings = Settings()
+    client = await connect(settings)
+    logging.getLogger("ragstate").info("worker serving %s on %s", roles, settings.temporal_address)
+    await run_until_stopped(client, settings, roles)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--roles", default=",".join(ROLES), help=f"comma-separated subset of {','.join(ROLES)}")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(main([r.strip() for r in args.roles.split(",") if r.strip()]))

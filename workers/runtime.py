@@ -1,0 +1,97 @@
+"""Building workers for any combination of ragstate's task queues.
+
+Roles map to task queues (names from settings):
+
+- ``workflows``: all workflows and the light activities (parse, files, store, merge)
+- ``embeddings``: the model (VectorSearch, EmbedChunks); the only role that imports torch
+- ``llm``: Synthesize, on its own queue so that its rate can be limited
+
+Example::
+
+    client = await ragstate.temporal.connect(settings)
+    async with running_workers(client, settings, {"workflows", "embeddings", "llm"}):
+        ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+from typing import AsyncIterator, Iterable
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from ragstate.settings import Settings
+
+ROLES = ("workflows", "embeddings", "llm")
+
+
+def build_workers(client: Client, settings: Settings, roles: Iterable[str] = ROLES,
+                  executor: ThreadPoolExecutor | None = None) -> list[Worker]:
+    roles = set(roles)
+    unknown = roles - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown worker roles {sorted(unknown)}: choose from {list(ROLES)}")
+    executor = executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="ragstate-activity")
+    workers = []
+    if "workflows" in roles:
+        from activities.files import FileActivities
+        from activities.qdrant import QdrantActivities
+        from activities.query_parsing import QueryParsingActivities
+        from workflows import ALL_WORKFLOWS
+
+        q, f, p = QdrantActivities(settings), FileActivities(settings), QueryParsingActivities(settings)
+        workers.append(Worker(
+            client, task_queue=settings.workflow_task_queue, workflows=ALL_WORKFLOWS,
+            activities=[p.parse_query, f.discover_documents, q.keyword_search, q.merge, q.index_chunks,
+                        q.commit_documents, q.optimize_store, q.store_stats],
+            activity_executor=executor))
+    if "embeddings" in roles:
+        from activities.embeddings import EmbeddingActivities
+
+        e = EmbeddingActivities(settings)
+        workers.append(Worker(client, task_queue=settings.embeddings_task_queue,
+                              activities=[e.vector_search, e.embed_chunks], activity_executor=executor,
+                              max_concurrent_activities=4))
+    if "llm" in roles:
+        from activities.anthropic_llm import AnthropicActivities
+
+        a = AnthropicActivities(settings)
+        workers.append(Worker(client, task_queue=settings.llm_task_queue, activities=[a.synthesize]))
+    return workers
+
+
+@contextlib.asynccontextmanager
+async def running_workers(client: Client, settings: Settings, roles: Iterable[str] = ROLES,
+                          warm_model: bool = True) -> AsyncIterator[list[Worker]]:
+    """Run workers until the block exits; loads the model first so the first query is not slow."""
+    roles = set(roles)
+    if warm_model and "embeddings" in roles:
+        from ragstate.embedding import get_embedder
+
+        await asyncio.to_thread(get_embedder, settings.embedding_device)
+    workers = build_workers(client, settings, roles)
+    async with contextlib.AsyncExitStack() as stack:
+        for w in workers:
+            await stack.enter_async_context(w)
+        yield workers
+
+
+async def run_until_stopped(client: Client, settings: Settings, roles: Iterable[str] = ROLES) -> None:
+    """Serve until SIGINT/SIGTERM, then drain in-flight tasks and close the store."""
+    import signal
+
+    from ragstate.store import close_stores
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        async with running_workers(client, settings, roles):
+            await stop.wait()
+    finally:
+        close_stores()

@@ -1,0 +1,10 @@
+"""Temporal workflows. They import only the standard library, temporalio and ragstate's
+models and conventions; activities are referenced by name so no heavy module is loaded."""
+
+from workflows.ingest import IngestWorkflow
+from workflows.query import RagQueryWorkflow
+from workflows.stats import StoreStatsWorkflow
+
+ALL_WORKFLOWS = [RagQueryWorkflow, IngestWorkflow, StoreStatsWorkflow]
+
+__all__ = ["ALL_WORKFLOWS", "IngestWorkflow", "RagQueryWorkflow", "StoreStatsWorkflow"]

@@ -1,0 +1,128 @@
+"""The ingestion workflow: discover -> per batch [IndexChunks -> EmbedChunks -> CommitDocuments]
+-> OptimizeStore.
+
+Batches run a few at a time; only references (paths, line ranges, doc ids and versions)
+travel through history. A long ingest continues as new before its history grows large. A
+document that fails is recorded with its reason and the rest go on; a batch whose activity
+fails for good marks its documents failed without stopping the ingest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from ragstate.conventions import set_status
+    from ragstate.models import (
+        ChunkBatchInput, ChunkBatchResult, CommitInput, CommitResult, DiscoverInput, DiscoverPage, DocumentFailure,
+        EmbedInput, EmbedResult, IngestCarry, IngestProgress, IngestRequest, IngestResult, SourceRef, StatsRequest,
+        StoreStats,
+    )
+    from workflows.query import failure_reason
+
+MAX_KEPT_FAILURES = 1000
+BATCHES_PER_RUN = 200  # continue-as-new after this many batches (about 3k history events)
+INGEST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                           maximum_interval=timedelta(seconds=30), maximum_attempts=5)
+
+
+@workflow.defn(name="Ingest")
+class IngestWorkflow:
+    def __init__(self) -> None:
+        self._carry = IngestCarry()
+
+    @workflow.query
+    def progress(self) -> IngestProgress:
+        return self._carry.progress
+
+    def _fail(self, failures: list[DocumentFailure]) -> None:
+        c = self._carry
+        c.progress.failed += len(failures)
+        room = MAX_KEPT_FAILURES - len(c.failures)
+        c.failures.extend(failures[:room])
+        c.failures_dropped += max(0, len(failures) - room)
+
+    async def _batch(self, collection: str, refs: list[SourceRef], embeddings_queue: str) -> None:
+        p = self._carry.progress
+        try:
+            indexed: ChunkBatchResult = await workflow.execute_activity(
+                "IndexChunks", ChunkBatchInput(collection=collection, refs=refs), result_type=ChunkBatchResult,
+                start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=INGEST_RETRY, summary=f"load, chunk and BM25-index {len(refs)} sources")
+            if indexed.documents:
+                await workflow.execute_activity(
+                    "EmbedChunks", EmbedInput(collection=collection, documents=indexed.documents),
+                    result_type=EmbedResult, task_queue=embeddings_queue,
+                    start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=timedelta(seconds=30),
+                    retry_policy=INGEST_RETRY,
+                    summary=f"embed {sum(d.chunks for d in indexed.documents)} chunks")
+                await workflow.execute_activity(
+                    "CommitDocuments", CommitInput(collection=collection, documents=indexed.documents),
+                    result_type=CommitResult, start_to_close_timeout=timedelta(minutes=5),
+                    retry_policy=INGEST_RETRY, summary="remove chunks of replaced versions")
+        except ActivityError as e:
+            reason = f"batch failed after retries: {failure_reason(e)}"
+            self._fail([DocumentFailure(doc_id=r.path if r.start is None else f"{r.path}:{r.start + 1}-{r.end}",
+                                        source=r.path, reason=reason) for r in refs])
+        else:
+            self._fail(indexed.failures)
+            p.documents += len(indexed.documents) + len(indexed.unchanged)
+            p.unchanged += len(indexed.unchanged)
+            p.chunks += sum(d.chunks for d in indexed.documents + indexed.unchanged)
+        p.batches_done += 1
+
+    @workflow.run
+    async def run(self, request: IngestRequest) -> IngestResult:
+        if request.carry is not None:
+            self._carry = request.carry
+        c = self._carry
+        if c.started_at is None:
+            c.started_at = workflow.now()
+        set_status("running")
+
+        running: set[asyncio.Task] = set()
+        batches_this_run = 0
+        page: DiscoverPage | None = None
+        while True:
+            page = await workflow.execute_activity(
+                "DiscoverDocuments", DiscoverInput(paths=request.paths, cursor=c.cursor, batch_docs=request.batch_docs,
+                                                   collection=request.collection),
+                result_type=DiscoverPage, start_to_close_timeout=timedelta(minutes=2), retry_policy=INGEST_RETRY,
+                summary=f"list documents from unit {c.cursor}")
+            self._fail(page.failures)
+            c.progress.batches_discovered += len(page.batches)
+            for refs in page.batches:
+                if len(running) >= request.concurrency:
+                    done, _ = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    running -= done
+                running.add(asyncio.create_task(self._batch(page.collection, refs, page.routing.embeddings_task_queue)))
+                batches_this_run += 1
+            if page.next_cursor is None:
+                break
+            c.cursor = page.next_cursor
+            if batches_this_run >= BATCHES_PER_RUN or workflow.info().is_continue_as_new_suggested():
+                if running:
+                    await workflow.wait(running)
+                workflow.continue_as_new(request.model_copy(update={"carry": c}))
+        if running:
+            await workflow.wait(running)
+        c.progress.discovery_done = True
+
+        stats: StoreStats = await workflow.execute_activity(
+            "OptimizeStore", StatsRequest(collection=page.collection), result_type=StoreStats,
+            start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=timedelta(seconds=30),
+            retry_policy=INGEST_RETRY, summary="build search indexes")
+        c.progress.finished = True
+        set_status("completed" if not c.progress.failed else "completed-with-failures")
+        workflow.logger.info("ingest done: %s documents, %s chunks in store", c.progress.documents, stats.chunks)
+        return IngestResult(
+            documents=c.progress.documents, unchanged=c.progress.unchanged, chunks=c.progress.chunks,
+            failed=c.progress.failed, failures=c.failures, failures_dropped=c.failures_dropped,
+            duration_ms=(workflow.now() - c.started_at).total_seconds() * 1000,
+            workflow_id=workflow.info().workflow_id,
+        )

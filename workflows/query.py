@@ -1,0 +1,121 @@
+"""The query workflow, mirroring the Step Functions graph state for state:
+
+    ParseQuery -> Parallel[VectorSearch, KeywordSearch] -> MergeAndSynthesize (Merge, Synthesize) -> Done
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from ragstate.citations import citations_for
+    from ragstate.conventions import set_status
+    from ragstate.models import (
+        AnswerMode, BranchResult, MergeInput, MergeResult, ParsedQuery, RagAnswer, RagQuery, StepTiming,
+        SynthesisInput, SynthesisResult,
+    )
+
+# Step Functions `Retry: MaxAttempts 2` = three attempts in all, with backoff.
+SEARCH_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
+                           maximum_attempts=3)
+LLM_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
+                        maximum_interval=timedelta(seconds=60), maximum_attempts=6,
+                        non_retryable_error_types=["LLMRequestRejected"])
+
+
+def failure_reason(err: BaseException) -> str:
+    """The innermost message of an activity failure, for people to read."""
+    while isinstance(err, ActivityError) and err.cause is not None:
+        err = err.cause
+    return getattr(err, "message", None) or str(err)
+
+
+@workflow.defn(name="RagQuery")
+class RagQueryWorkflow:
+    def __init__(self) -> None:
+        self._timings: list[StepTiming] = []
+
+    @workflow.query
+    def timings(self) -> list[StepTiming]:
+        return self._timings
+
+    async def _step(self, name: str, call, status_on_error: str = "failed"):
+        started = workflow.time()
+        try:
+            result = await call
+        except BaseException:
+            self._timings.append(StepTiming(step=name, duration_ms=(workflow.time() - started) * 1000,
+                                            status=status_on_error))
+            raise
+        self._timings.append(StepTiming(step=name, duration_ms=(workflow.time() - started) * 1000))
+        return result
+
+    @workflow.run
+    async def run(self, query: RagQuery) -> RagAnswer:
+        try:
+            return await self._run(query)
+        except BaseException:
+            set_status("failed")
+            raise
+
+    async def _run(self, query: RagQuery) -> RagAnswer:
+        try:
+            parsed: ParsedQuery = await self._step("ParseQuery", workflow.execute_activity(
+                "ParseQuery", query, result_type=ParsedQuery,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["InvalidQuery"]),
+                summary="validate and normalise the question"))
+        except ActivityError as e:
+            # Bad input fails the workflow at once (not a workflow task retried forever).
+            raise ApplicationError(f"invalid query: {failure_reason(e)}", type="InvalidQuery",
+                                   non_retryable=True) from e
+
+        vector, keyword = await asyncio.gather(
+            self._step("VectorSearch", workflow.execute_activity(
+                "VectorSearch", parsed, result_type=BranchResult,
+                task_queue=parsed.routing.embeddings_task_queue,
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=SEARCH_RETRY,
+                summary="embed the question and search dense vectors")),
+            self._step("KeywordSearch", workflow.execute_activity(
+                "KeywordSearch", parsed, result_type=BranchResult,
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=SEARCH_RETRY,
+                summary="BM25 search over sparse vectors")),
+            return_exceptions=True,
+        )
+        reasons = [f"{name} failed: {failure_reason(r)}" for name, r in (("VectorSearch", vector),
+                                                                         ("KeywordSearch", keyword))
+                   if isinstance(r, BaseException)]
+        if len(reasons) == 2:
+            raise ApplicationError("both retrieval branches failed; " + "; ".join(reasons),
+                                   type="RetrievalFailed", non_retryable=True)
+
+        merged: MergeResult = await self._step("Merge", workflow.execute_activity(
+            "Merge", MergeInput(query=parsed, vector=None if isinstance(vector, BaseException) else vector,
+                                keyword=None if isinstance(keyword, BaseException) else keyword),
+            result_type=MergeResult, start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+            summary="reciprocal rank fusion and context packing"))
+
+        if not parsed.synthesize:
+            synthesis = SynthesisResult(answer="", mode=AnswerMode.retrieval_only)
+        else:
+            synthesis = await self._step("Synthesize", workflow.execute_activity(
+                "Synthesize", SynthesisInput(question=parsed.question, sources=merged.sources),
+                result_type=SynthesisResult, task_queue=parsed.routing.llm_task_queue,
+                start_to_close_timeout=timedelta(seconds=120), heartbeat_timeout=timedelta(seconds=60),
+                retry_policy=LLM_RETRY, summary=f"answer from {len(merged.sources)} sources"))
+
+        set_status("degraded" if reasons else "completed")
+        info = workflow.info()
+        return RagAnswer(
+            question=parsed.question, answer=synthesis.answer,
+            citations=citations_for(synthesis.answer, merged.sources), mode=synthesis.mode, model=synthesis.model,
+            degraded=bool(reasons), degraded_reasons=reasons, usage=synthesis.usage, timings=list(self._timings),
+            ranking=merged.ranking if not parsed.synthesize else [], workflow_id=info.workflow_id,
+            run_id=info.run_id,
+        )
