@@ -14,7 +14,7 @@ from ragstate.analyzer import analyze
 from ragstate.models import Citation, Source
 
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered sources provided. Cite every claim with the "
@@ -77,8 +77,12 @@ def extractive_answer(question: str, sources: list[Source], max_sentences: int =
             return "No indexed passage matches this question."
         scored = [(0.0, sources[0].number, _SENTENCE.split(sources[0].text)[0].strip())]
     scored.sort(key=lambda t: -t[0])
+    # Keep sentences that match at least half as many query terms as the best one.
+    floor = int(scored[0][0]) / 2
     picked, seen = [], set()
-    for _, number, sentence in scored:
+    for score, number, sentence in scored:
+        if score < floor:
+            break
         if sentence in seen:
             continue
         seen.add(sentence)

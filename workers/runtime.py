@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
-from typing import AsyncIterator, Iterable
+from typing import AsyncIterator, Callable, Iterable, Sequence
 
+from temporalio.activity import _Definition
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -28,9 +29,23 @@ from ragstate.settings import Settings
 ROLES = ("workflows", "embeddings", "llm")
 
 
+def _activity_name(fn: Callable) -> str:
+    defn = _Definition.from_callable(fn)
+    if defn is None:
+        raise ValueError(f"{fn!r} is not an activity (missing @activity.defn)")
+    return defn.name
+
+
 def build_workers(client: Client, settings: Settings, roles: Iterable[str] = ROLES,
-                  executor: ThreadPoolExecutor | None = None) -> list[Worker]:
+                  executor: ThreadPoolExecutor | None = None, replace: Sequence[Callable] = ()) -> list[Worker]:
+    """Workers for the given roles. ``replace`` swaps in activities with the same names (fault
+    injection in tests, custom implementations in deployments)."""
     roles = set(roles)
+    replacements = {_activity_name(fn): fn for fn in replace}
+
+    def swap(activities: list[Callable]) -> list[Callable]:
+        return [replacements.get(_activity_name(fn), fn) for fn in activities]
+
     unknown = roles - set(ROLES)
     if unknown:
         raise ValueError(f"unknown worker roles {sorted(unknown)}: choose from {list(ROLES)}")
@@ -45,34 +60,34 @@ def build_workers(client: Client, settings: Settings, roles: Iterable[str] = ROL
         q, f, p = QdrantActivities(settings), FileActivities(settings), QueryParsingActivities(settings)
         workers.append(Worker(
             client, task_queue=settings.workflow_task_queue, workflows=ALL_WORKFLOWS,
-            activities=[p.parse_query, f.discover_documents, q.keyword_search, q.merge, q.index_chunks,
-                        q.commit_documents, q.optimize_store, q.store_stats],
+            activities=swap([p.parse_query, f.discover_documents, q.keyword_search, q.merge, q.index_chunks,
+                             q.commit_documents, q.optimize_store, q.store_stats]),
             activity_executor=executor))
     if "embeddings" in roles:
         from activities.embeddings import EmbeddingActivities
 
         e = EmbeddingActivities(settings)
         workers.append(Worker(client, task_queue=settings.embeddings_task_queue,
-                              activities=[e.vector_search, e.embed_chunks], activity_executor=executor,
+                              activities=swap([e.vector_search, e.embed_chunks]), activity_executor=executor,
                               max_concurrent_activities=4))
     if "llm" in roles:
         from activities.anthropic_llm import AnthropicActivities
 
         a = AnthropicActivities(settings)
-        workers.append(Worker(client, task_queue=settings.llm_task_queue, activities=[a.synthesize]))
+        workers.append(Worker(client, task_queue=settings.llm_task_queue, activities=swap([a.synthesize])))
     return workers
 
 
 @contextlib.asynccontextmanager
 async def running_workers(client: Client, settings: Settings, roles: Iterable[str] = ROLES,
-                          warm_model: bool = True) -> AsyncIterator[list[Worker]]:
+                          warm_model: bool = True, replace: Sequence[Callable] = ()) -> AsyncIterator[list[Worker]]:
     """Run workers until the block exits; loads the model first so the first query is not slow."""
     roles = set(roles)
     if warm_model and "embeddings" in roles:
         from ragstate.embedding import get_embedder
 
         await asyncio.to_thread(get_embedder, settings.embedding_device)
-    workers = build_workers(client, settings, roles)
+    workers = build_workers(client, settings, roles, replace=replace)
     async with contextlib.AsyncExitStack() as stack:
         for w in workers:
             await stack.enter_async_context(w)

@@ -62,6 +62,8 @@ class QdrantServerStore(ChunkStore):
             self._client.create_payload_index(collection, "position", qm.PayloadSchemaType.INTEGER)
 
     def upsert(self, records: list[ChunkRecord]) -> None:
+        if not records:  # qdrant-client rejects an empty update; the edge store accepts it
+            return
         points = []
         for r in records:
             vec: dict = {SPARSE: qm.SparseVector(indices=r.sparse.indices, values=r.sparse.values)}
@@ -72,6 +74,8 @@ class QdrantServerStore(ChunkStore):
             self._client.upsert(self.collection, points, wait=True)
 
     def set_dense(self, vectors: dict[str, list[float]]) -> None:
+        if not vectors:
+            return
         with self._lock:
             self._client.update_vectors(
                 self.collection, [qm.PointVectors(id=cid, vector={DENSE: v}) for cid, v in vectors.items()], wait=True

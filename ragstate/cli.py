@@ -1,0 +1,270 @@
+"""The `ragstate` command line.
+
+    ragstate up                         # Temporal dev server (UI on :8233) + one worker, foreground
+    ragstate ingest examples/corpus     # with a progress bar
+    ragstate ask "What is BM25?"
+    ragstate status
+    ragstate demo                       # everything above in one go, on the embedded defaults
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from ragstate.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Durable hybrid RAG on Temporal and Qdrant.")
+console = Console()
+
+DEMO_QUESTIONS = [
+    "How does reciprocal rank fusion combine keyword and vector results?",
+    "What do the BM25 parameters k1 and b control?",
+    "What happens to a workflow when its worker crashes?",
+]
+
+
+def _settings(data_dir: Optional[Path] = None, collection: Optional[str] = None) -> Settings:
+    overrides = {k: v for k, v in {"data_dir": data_dir, "collection": collection}.items() if v is not None}
+    return Settings(**overrides)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+async def _client(settings: Settings):
+    from ragstate.client import RagClient
+
+    try:
+        return await RagClient.connect(settings)
+    except RuntimeError as e:
+        _fail(f"cannot reach Temporal at {settings.temporal_address} ({e}). Start it with `ragstate up`, "
+              "or set RAGSTATE_TEMPORAL_ADDRESS.")
+
+
+async def _ingest(rag, paths: list[str], collection: Optional[str]) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from temporalio.service import RPCError
+
+    from ragstate.models import IngestRequest
+    from ragstate.render import print_ingest
+
+    handle = await rag.start_ingest(IngestRequest(paths=paths, collection=collection))
+    result_task = asyncio.create_task(handle.result())
+    with Progress(TextColumn("[bold]ingest[/bold]"), BarColumn(), MofNCompleteColumn(), TextColumn("batches"),
+                  TextColumn("{task.fields[docs]} docs, {task.fields[chunks]} chunks, {task.fields[failed]} failed"),
+                  TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("ingest", total=None, docs=0, chunks=0, failed=0)
+        while not result_task.done():
+            with contextlib.suppress(RPCError):
+                p = await rag.ingest_progress(handle.id)
+                bar.update(task, completed=p.batches_done, total=p.batches_discovered or None,
+                           docs=p.documents, chunks=p.chunks, failed=p.failed)
+            await asyncio.wait([result_task], timeout=0.5)
+        result = result_task.result()
+        bar.update(task, completed=1 if not result.documents else None, total=1 if not result.documents else None,
+                   docs=result.documents, chunks=result.chunks, failed=result.failed)
+    print_ingest(console, result, rag.ui_link(handle.id))
+
+
+async def _ask(rag, question: str, top_k: Optional[int], sources: Optional[list[str]], as_json: bool) -> None:
+    from ragstate.client import InvalidQueryError, RagError
+    from ragstate.models import RagQuery
+    from ragstate.render import print_answer
+
+    try:
+        answer = await rag.ask(RagQuery(question=question, top_k=top_k, sources=sources or None))
+    except InvalidQueryError as e:
+        _fail(str(e))
+    except RagError as e:
+        _fail(f"{e} (workflow {rag.ui_link(e.workflow_id)})")
+    if as_json:
+        console.print_json(answer.model_dump_json())
+    else:
+        print_answer(console, answer, rag.ui_link(answer.workflow_id, answer.run_id))
+
+
+@app.command()
+def up(data_dir: Optional[Path] = typer.Option(None, help="default: RAGSTATE_DATA_DIR or .ragstate"),
+       port: int = typer.Option(7233, help="Temporal frontend port"),
+       ui_port: int = typer.Option(8233, help="Temporal web UI port")) -> None:
+    """Run the local stack in the foreground: Temporal dev server (SQLite under the data
+    directory, UI, search attributes registered) and one worker serving every task queue."""
+    from ragstate.devserver import DevServer
+
+    settings = _settings(data_dir)
+    server = DevServer(settings.data_dir, port=port, ui_port=ui_port)
+    try:
+        server.start()
+    except RuntimeError as e:
+        _fail(str(e))
+    settings = settings.model_copy(update={"temporal_address": server.address, "temporal_ui_url": server.ui_url})
+    console.print(f"Temporal {server.address}  UI {server.ui_url}  data {settings.data_dir.resolve()}")
+    console.print("worker: serving " + ", ".join(settings.task_queues) + "  (Ctrl-C to stop)")
+    try:
+        asyncio.run(_serve(settings))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+async def _serve(settings: Settings) -> None:
+    from ragstate.temporal import connect
+    from workers.runtime import run_until_stopped
+
+    await run_until_stopped(await connect(settings), settings)
+
+
+@app.command()
+def worker(roles: str = typer.Option("workflows,embeddings,llm", help="comma-separated roles")) -> None:
+    """Run a worker against an existing Temporal server (RAGSTATE_TEMPORAL_* settings)."""
+    settings = _settings()
+    asyncio.run(_worker(settings, [r.strip() for r in roles.split(",") if r.strip()]))
+
+
+async def _worker(settings: Settings, roles: list[str]) -> None:
+    from workers.runtime import run_until_stopped
+
+    rag = await _client(settings)
+    await run_until_stopped(rag.client, settings, roles)
+
+
+@app.command()
+def ingest(paths: list[Path] = typer.Argument(..., help="files or folders (.txt .md .html .jsonl)"),
+           collection: Optional[str] = typer.Option(None)) -> None:
+    """Ingest files or folders through the ingestion workflow, with a progress bar."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        _fail(f"no such file or directory: {', '.join(missing)}")
+
+    async def run() -> None:
+        await _ingest(await _client(_settings()), [str(p.resolve()) for p in paths], collection)
+
+    asyncio.run(run())
+
+
+@app.command()
+def ask(question: str, top_k: Optional[int] = typer.Option(None, "--top-k"),
+        source: Optional[list[str]] = typer.Option(None, "--source", help="only cite chunks from this source"),
+        as_json: bool = typer.Option(False, "--json", help="print the RagAnswer as JSON")) -> None:
+    """Ask a question through the query workflow and print the answer with citations."""
+
+    async def run() -> None:
+        await _ask(await _client(_settings()), question, top_k, source, as_json)
+
+    asyncio.run(run())
+
+
+@app.command()
+def status() -> None:
+    """What is running (server, workers per task queue) and how much is indexed."""
+    asyncio.run(_status(_settings()))
+
+
+async def _status(settings: Settings) -> None:
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    rag = await _client(settings)
+    console.print(f"Temporal: [green]up[/green] at {settings.temporal_address} (namespace {rag.client.namespace}); "
+                  f"UI {settings.temporal_ui_url}")
+    any_worker = False
+    for queue, kind in ((settings.workflow_task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
+                        (settings.workflow_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
+                        (settings.embeddings_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
+                        (settings.llm_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)):
+        resp = await rag.client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+            namespace=rag.client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind))
+        n = len(resp.pollers)
+        any_worker |= n > 0
+        label = "workflows" if kind == TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW else "activities"
+        console.print(f"  task queue {queue} ({label}): " + (f"[green]{n} poller(s)[/green]" if n else "[yellow]no worker[/yellow]"))
+    if not any_worker:
+        console.print("index: unknown (no worker running; start one with `ragstate up` or `ragstate worker`)")
+        return
+    try:
+        stats = await asyncio.wait_for(rag.stats(), timeout=20)
+    except Exception as e:  # noqa: BLE001 - status must report, not crash
+        console.print(f"index: [red]unavailable[/red] ({e})")
+        return
+    console.print(f"index: {stats.documents} documents, {stats.chunks} chunks in collection {stats.collection!r} "
+                  f"({stats.backend} store)")
+
+
+@app.command("register-search-attributes")
+def register_search_attributes() -> None:
+    """Register RagKind and RagStatus on an existing Temporal server (self-hosted; for Temporal
+    Cloud use `tcld namespace search-attributes add`)."""
+
+    async def run() -> None:
+        from temporalio.api.enums.v1 import IndexedValueType
+        from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+
+        from ragstate.conventions import SEARCH_ATTRIBUTES
+
+        rag = await _client(_settings())
+        ops = rag.client.operator_service
+        existing = (await ops.list_search_attributes(ListSearchAttributesRequest(namespace=rag.client.namespace))).custom_attributes
+        missing = {k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES if k.name not in existing}
+        if missing:
+            await ops.add_search_attributes(AddSearchAttributesRequest(namespace=rag.client.namespace,
+                                                                       search_attributes=missing))
+        console.print(f"search attributes registered: {', '.join(k.name for k in SEARCH_ATTRIBUTES)}"
+                      + (f" (added {', '.join(missing)})" if missing else " (already there)"))
+
+    asyncio.run(run())
+
+
+@app.command()
+def demo(data_dir: Optional[Path] = typer.Option(None),
+         corpus: Path = typer.Option(Path(__file__).resolve().parent.parent / "examples" / "corpus"),
+         keep: bool = typer.Option(False, help="keep the server and UI running after the demo (Ctrl-C to stop)")) -> None:
+    """Start a local stack, ingest the example corpus and ask a few questions."""
+    from ragstate.devserver import DevServer, free_port, port_open
+
+    settings = _settings(data_dir or Path(".ragstate") / "demo")
+    port = 7233 if not port_open("127.0.0.1", 7233) else free_port()
+    ui_port = 8233 if not port_open("127.0.0.1", 8233) else free_port()
+    with DevServer(settings.data_dir, port=port, ui_port=ui_port) as server:
+        settings = settings.model_copy(update={"temporal_address": server.address, "temporal_ui_url": server.ui_url})
+        console.print(f"[bold]ragstate demo[/bold]: Temporal dev server {server.address}, web UI {server.ui_url}")
+        asyncio.run(_demo(settings, corpus, keep))
+
+
+async def _demo(settings: Settings, corpus: Path, keep: bool) -> None:
+    from workers.runtime import running_workers
+
+    rag = await _client(settings)
+    mode = "Anthropic " + settings.anthropic_model if settings.anthropic_key() else "offline extractive (no API key)"
+    console.print(f"answers: {mode}; store: {settings.store_backend.value} at {settings.data_dir.resolve()}")
+    async with running_workers(rag.client, settings):
+        await _ingest(rag, [str(corpus)], None)
+        for question in DEMO_QUESTIONS:
+            console.rule()
+            await _ask(rag, question, None, None, False)
+        console.rule()
+        stats = await rag.stats()
+        console.print(f"index: {stats.documents} documents, {stats.chunks} chunks. "
+                      f"Browse every step of these runs at {settings.temporal_ui_url}")
+        if keep:
+            console.print("serving until Ctrl-C …")
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
