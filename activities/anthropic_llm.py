@@ -1,17 +1,21 @@
 """Synthesize: the answer from numbered sources through the Anthropic Messages API.
 
 Temporal owns retries (visible in the UI): the SDK's ``max_retries`` is 0, transient errors
-(429, 529, 5xx, timeouts, dropped connections) become retryable ``ApplicationError``s whose
-``next_retry_delay`` honours ``retry-after``; requests the API refuses (400/401/403/404/422)
-become non-retryable ones with a clear message. Without an API key the answer is extractive
+(429, 529, 5xx, timeouts, dropped connections, an ``error`` event mid-stream) become retryable
+``ApplicationError``s whose ``next_retry_delay`` honours ``retry-after``; requests the API
+refuses (400/401/403/404/422) become non-retryable ones with a clear message. The activity
+heartbeats while it waits on the API. Without an API key the answer is extractive
 and labelled ``offline-extractive``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import email.utils
 import time
-from datetime import timedelta
+from datetime import timedelta, timezone
+from typing import AsyncIterator
 
 import anthropic
 from temporalio import activity
@@ -24,7 +28,16 @@ from ragstate.settings import Settings
 #: Error types the workflow treats as final.
 LLM_REJECTED = "LLMRequestRejected"
 LLM_UNAVAILABLE = "LLMUnavailable"
+#: Error types (``error.type`` in the API's body) worth another attempt, whatever the status.
+RETRYABLE_API_ERRORS = frozenset({"rate_limit_error", "overloaded_error", "api_error", "timeout_error"})
+#: Seconds between heartbeats while waiting on the API (the query workflow's heartbeat timeout is 60 s).
+HEARTBEAT_EVERY_S = 10.0
 _clients: dict[tuple, anthropic.AsyncAnthropic] = {}
+
+try:  # the HTTP library the SDK uses: a stream cut mid-way surfaces as its own error, not the SDK's
+    import httpx2 as _http
+except ImportError:  # pragma: no cover - SDKs built on httpx
+    import httpx as _http
 
 
 def llm_client(settings: Settings, api_key: str) -> anthropic.AsyncAnthropic:
@@ -53,8 +66,13 @@ def retry_after(headers) -> timedelta | None:
         try:
             seconds = float(value)
         except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if value else None
+            try:
+                parsed = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError, IndexError):
+                parsed = None  # neither seconds nor a date: ignore it
             if parsed is not None:
+                if parsed.tzinfo is None:
+                    parsed = parsed.replace(tzinfo=timezone.utc)
                 seconds = parsed.timestamp() - time.time()
     if seconds is None or seconds < 0:
         return None
@@ -69,8 +87,12 @@ def to_application_error(err: Exception) -> ApplicationError:
         return ApplicationError(f"cannot reach the Anthropic API: {err}", type=LLM_UNAVAILABLE)
     if isinstance(err, anthropic.APIStatusError):
         status = err.status_code
-        detail = getattr(err, "message", str(err))
-        if status in (408, 409, 429) or status >= 500:
+        error_type, api_message = _error_fields(err)
+        detail = f"{error_type}: {api_message}" if error_type and api_message else getattr(err, "message", str(err))
+        if request_id := getattr(err, "request_id", None):
+            detail += f" (request {request_id})"
+        # An `error` event inside a streamed 200 response (e.g. overloaded_error) is transient too.
+        if status in (408, 409, 429) or status >= 500 or status < 400 or error_type in RETRYABLE_API_ERRORS:
             return ApplicationError(
                 f"Anthropic API answered {status} (will retry): {detail}", type=LLM_UNAVAILABLE,
                 next_retry_delay=retry_after(err.response.headers if err.response is not None else None),
@@ -80,6 +102,33 @@ def to_application_error(err: Exception) -> ApplicationError:
         return ApplicationError(f"Anthropic API rejected the request with {status}{hint}: {detail}",
                                 type=LLM_REJECTED, non_retryable=True)
     return ApplicationError(f"Anthropic API error: {err}", type=LLM_UNAVAILABLE)
+
+
+def _error_fields(err: anthropic.APIStatusError) -> tuple[str | None, str | None]:
+    """``error.type`` and ``error.message`` from the API's error body, when it has one."""
+    body = err.body
+    inner = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(inner, dict):
+        return None, None
+    error_type, message = inner.get("type"), inner.get("message")
+    return (error_type if isinstance(error_type, str) else None), (message if isinstance(message, str) else None)
+
+
+@contextlib.asynccontextmanager
+async def _heartbeating(every: float) -> AsyncIterator[None]:
+    """Heartbeat in the background while the API thinks (a non-streamed answer, the wait for
+    the first token), so a slow answer is not mistaken for a dead worker."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every)
+            activity.heartbeat()
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()  # not awaited: that could swallow a cancellation of the activity itself
 
 
 class AnthropicActivities:
@@ -97,15 +146,18 @@ class AnthropicActivities:
         request = dict(model=s.anthropic_model, max_tokens=s.anthropic_max_tokens, system=SYSTEM_PROMPT,
                        messages=[{"role": "user", "content": build_prompt(inp.question, inp.sources)}])
         try:
-            if s.anthropic_stream:
-                async with client.messages.stream(**request) as stream:
-                    async for _ in stream.text_stream:
-                        activity.heartbeat()
-                    message = await stream.get_final_message()
-            else:
-                message = await client.messages.create(**request)
+            async with _heartbeating(HEARTBEAT_EVERY_S):
+                if s.anthropic_stream:
+                    async with client.messages.stream(**request) as stream:
+                        async for _ in stream.text_stream:
+                            activity.heartbeat()
+                        message = await stream.get_final_message()
+                else:
+                    message = await client.messages.create(**request)
         except anthropic.AnthropicError as e:
             raise to_application_error(e) from e
+        except _http.TransportError as e:
+            raise ApplicationError(f"the Anthropic API stream broke off: {e!r}", type=LLM_UNAVAILABLE) from e
         text = "".join(block.text for block in message.content if block.type == "text").strip()
         return SynthesisResult(
             answer=text, mode=AnswerMode.llm, model=message.model,
