@@ -13,7 +13,7 @@ from activities.heartbeat import heartbeating
 
 from ragstate.bm25 import Bm25Encoder
 from ragstate.chunking import chunk_text
-from ragstate.documents import DocumentError, load
+from ragstate.documents import Document, DocumentError, load
 from ragstate.fusion import pack_to_budget, reciprocal_rank_fusion
 from ragstate.models import (
     Branch, BranchResult, ChunkBatchInput, ChunkBatchResult, CommitInput, CommitResult, DocumentFailure,
@@ -37,6 +37,10 @@ class QdrantActivities:
         # Chunking and BM25 parameters are part of a chunk's version: changing them re-indexes.
         params = f"{settings.chunk_tokens}/{settings.chunk_overlap}/{self.bm25}"
         self._params_tag = hashlib.blake2b(params.encode(), digest_size=3).hexdigest()
+
+    def chunk_version(self, doc: Document) -> str:
+        """The version recorded on a document's chunks: its content and the indexing parameters."""
+        return f"{doc.version}-{self._params_tag}"
 
     def store(self, collection: str | None):
         return open_store(self.settings, collection)
@@ -86,7 +90,7 @@ class QdrantActivities:
                 if isinstance(item, DocumentError):
                     result.failures.append(item.failure)
                     continue
-                version = f"{item.version}-{self._params_tag}"
+                version = self.chunk_version(item)
                 chunks = chunk_text(item.text, s.chunk_tokens, s.chunk_overlap)
                 if not chunks:
                     result.failures.append(DocumentFailure(doc_id=item.doc_id, source=item.source,

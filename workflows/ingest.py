@@ -52,13 +52,13 @@ class IngestWorkflow:
         try:
             indexed: ChunkBatchResult = await workflow.execute_activity(
                 "IndexChunks", ChunkBatchInput(collection=collection, refs=refs), result_type=ChunkBatchResult,
-                start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(seconds=30),
+                start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(seconds=20),
                 retry_policy=INGEST_RETRY, summary=f"load, chunk and BM25-index {len(refs)} sources")
             if indexed.documents:
                 await workflow.execute_activity(
                     "EmbedChunks", EmbedInput(collection=collection, documents=indexed.documents),
                     result_type=EmbedResult, task_queue=embeddings_queue,
-                    start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=timedelta(seconds=30),
+                    start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=timedelta(seconds=20),
                     retry_policy=INGEST_RETRY,
                     summary=f"embed {sum(d.chunks for d in indexed.documents)} chunks")
                 await workflow.execute_activity(
@@ -99,7 +99,7 @@ class IngestWorkflow:
             for refs in page.batches:
                 if len(running) >= request.concurrency:
                     done, _ = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                    running -= done
+                    running.difference_update(done)
                 running.add(asyncio.create_task(self._batch(page.collection, refs, page.routing.embeddings_task_queue)))
                 batches_this_run += 1
             if page.next_cursor is None:
@@ -115,7 +115,7 @@ class IngestWorkflow:
 
         stats: StoreStats = await workflow.execute_activity(
             "OptimizeStore", StatsRequest(collection=page.collection), result_type=StoreStats,
-            start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=timedelta(seconds=30),
+            start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=timedelta(seconds=20),
             retry_policy=INGEST_RETRY, summary="build search indexes")
         c.progress.finished = True
         set_status("completed" if not c.progress.failed else "completed-with-failures")

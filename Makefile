@@ -1,0 +1,39 @@
+# Two commands on a fresh machine:  make demo   |   make test
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# torch first, pinned: its CPU wheel; an unpinned torch would pull a multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
+
+.PHONY: install dev demo test up bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[embeddings]"
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[embeddings,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+dev: $(VENV)/.installed-dev
+
+## Start a Temporal dev server and a worker, ingest examples/corpus, ask three questions.
+demo: install
+	HF_HUB_OFFLINE=1 $(BIN)/ragstate demo
+
+## Install the dev dependencies and run the whole suite (CI: .ci/run).
+test: dev
+	HF_HUB_OFFLINE=1 PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q -p no:cacheprovider
+
+## The local stack in the foreground (UI on http://localhost:8233).
+up: install
+	HF_HUB_OFFLINE=1 $(BIN)/ragstate up
+
+clean:
+	rm -rf $(VENV) .ragstate

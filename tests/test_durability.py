@@ -1,0 +1,87 @@
+"""A worker process killed with SIGKILL in the middle of an ingest; a new one finishes it
+with exactly the expected chunks: none lost, none duplicated."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from temporalio.client import Client
+
+from activities.qdrant import QdrantActivities
+from ragstate.chunking import chunk_text
+from ragstate.client import RagClient
+from ragstate.documents import load
+from ragstate.models import IngestRequest, SourceRef
+from ragstate.settings import Settings
+from ragstate.store.edge import EdgeStore
+
+ROOT = Path(__file__).resolve().parent.parent
+WORDS = ("retrieval ranking vector keyword fusion workflow activity durable worker history replay chunk "
+         "embedding index query answer citation source document corpus token model latency throughput "
+         "shard segment payload filter score rank recall precision relevance temporal qdrant").split()
+
+
+def make_corpus(path: Path, n_docs: int, seed: int = 7) -> Path:
+    rng = random.Random(seed)
+    with path.open("w") as f:
+        for i in range(n_docs):
+            sentences = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 20))).capitalize() + "."
+                         for _ in range(rng.randint(10, 40))]
+            f.write(json.dumps({"_id": f"d{i}", "title": f"Document {i}", "text": " ".join(sentences)}) + "\n")
+    return path
+
+
+def start_worker(settings: Settings, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1",
+           **{f"RAGSTATE_{k.upper()}": str(getattr(settings, k)) for k in (
+               "data_dir", "temporal_address", "collection", "workflow_task_queue", "embeddings_task_queue",
+               "llm_task_queue")}}
+    return subprocess.Popen([sys.executable, "-m", "workers.local"], cwd=ROOT, env=env,
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+async def test_sigkill_mid_ingest_loses_and_duplicates_nothing(client: Client, settings: Settings, tmp_path):
+    corpus = make_corpus(tmp_path / "corpus.jsonl", n_docs=400)
+    docs = [d for d in load(SourceRef(path=str(corpus)), settings.max_document_bytes)]
+    expected_chunks = sum(len(chunk_text(d.text, settings.chunk_tokens, settings.chunk_overlap)) for d in docs)
+    log = tmp_path / "worker.log"
+    rag = RagClient(client, settings)
+
+    worker = start_worker(settings, log)
+    try:
+        handle = await rag.start_ingest(IngestRequest(paths=[str(corpus)], batch_docs=10, concurrency=2))
+        # Kill once some batches are done and most are not.
+        for _ in range(600):
+            await asyncio.sleep(0.2)
+            progress = await rag.ingest_progress(handle.id)
+            if progress.batches_done >= 3:
+                break
+        assert 3 <= progress.batches_done < 40 and not progress.finished, (progress, log.read_text()[-3000:])
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+
+        worker = start_worker(settings, log)
+        result = await asyncio.wait_for(handle.result(), timeout=300)
+    finally:
+        worker.send_signal(signal.SIGTERM)  # graceful: drains and closes the store
+        worker.wait(timeout=60)
+
+    assert (result.documents, result.failed) == (400, 0), result.failures
+    assert result.chunks == expected_chunks
+    store = EdgeStore(settings.data_dir / "qdrant-edge" / settings.collection)
+    try:
+        counts = store.counts()
+        assert (counts.chunks, counts.documents) == (expected_chunks, 400)
+        indexing = QdrantActivities(settings)
+        for doc in docs:  # every chunk of every document has its dense vector
+            n = len(chunk_text(doc.text, settings.chunk_tokens, settings.chunk_overlap))
+            assert store.count_version(doc.doc_id, indexing.chunk_version(doc), with_dense=True) == n, doc.doc_id
+    finally:
+        store.close()
