@@ -138,7 +138,12 @@ class AnthropicActivities:
     @activity.defn(name="Synthesize")
     async def synthesize(self, inp: SynthesisInput) -> SynthesisResult:
         s = self.settings
-        api_key = s.anthropic_key()
+        try:
+            api_key = s.anthropic_key()
+        except OSError as e:
+            # A misconfigured secret mount will not fix itself between retries.
+            raise ApplicationError(f"cannot read RAGSTATE_ANTHROPIC_API_KEY_FILE: {e}", type=LLM_REJECTED,
+                                   non_retryable=True) from e
         if api_key is None:
             return SynthesisResult(answer=extractive_answer(inp.question, inp.sources),
                                    mode=AnswerMode.offline_extractive)
