@@ -14,7 +14,6 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import re
 from dataclasses import dataclass
@@ -197,10 +196,13 @@ def load_file(path: Path, max_bytes: int) -> Document:
         parser = _HTMLText()
         parser.feed(text)
         parser.close()
-        title = html.unescape(parser.title).strip() or title
+        # The parser has already decoded character references (unescaping again would turn
+        # a literal "&amp;lt;" into "<"); titles often wrap across lines in the markup.
+        title = " ".join(parser.title.split()) or title
         text = "".join(parser.parts)
     elif suffix in {".md", ".markdown"}:
-        m = re.search(r"^#\s+(.+?)\s*#*\s*$", text, re.MULTILINE)
+        # An ATX heading: closing #s only count after a space ("# Learn C#" keeps its #).
+        m = re.search(r"^#[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*\r?$", text, re.MULTILINE)
         if m:
             title = m.group(1).strip()
             text = text[: m.start()] + text[m.end():]

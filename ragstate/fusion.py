@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Hashable, Iterable, Sequence, TypeVar
 
-from ragstate.chunking import count_tokens
+from ragstate.chunking import _TOKEN, count_tokens
 
 T = TypeVar("T", bound=Hashable)
 
@@ -40,7 +40,9 @@ def reciprocal_rank_fusion(
 
 def pack_to_budget(texts: Sequence[str], budget_tokens: int, max_items: int) -> list[str]:
     """Take texts in order until ``budget_tokens`` is spent; the first one is always kept
-    (cut to the budget if it alone is larger), later ones that do not fit are skipped."""
+    (cut to the budget if it alone is larger). Packing stops at the first text that does not
+    fit, so the result is a prefix of ``texts``: item i of the result is (a cut of) ``texts[i]``,
+    and callers may zip it with the metadata of their texts."""
     packed: list[str] = []
     used = 0
     for text in texts:
@@ -51,8 +53,18 @@ def pack_to_budget(texts: Sequence[str], budget_tokens: int, max_items: int) -> 
             packed.append(text)
             used += n
         elif not packed:
-            words = text.split()
-            cut = " ".join(words[: max(1, budget_tokens // 2)])
-            packed.append(cut)
-            used += count_tokens(cut)
+            packed.append(_cut(text, budget_tokens))
+            break
+        else:
+            break
     return packed
+
+
+def _cut(text: str, budget_tokens: int) -> str:
+    """The longest prefix of ``text`` with at most ``budget_tokens`` tokens (at least one)."""
+    end = None
+    for i, m in enumerate(_TOKEN.finditer(text)):
+        if i >= max(1, budget_tokens):
+            break
+        end = m.end()
+    return text[:end].strip() if end is not None else text.strip()

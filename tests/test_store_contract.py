@@ -1,0 +1,402 @@
+"""The ChunkStore contract, run against both backends: the embedded Qdrant engine (qdrant-edge)
+and qdrant-client (local mode stands in for a server)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ragstate.bm25 import Bm25Encoder, SparseVec
+from ragstate.store.base import ChunkRecord, SearchFilter, StoredChunk, chunk_id
+from ragstate.store.edge import EdgeStore
+from ragstate.store.qdrant_server import QdrantServerStore, connect
+
+DIM = 8
+# qdrant-client local mode warns that payload indexes are no-ops there.
+pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
+ENC = Bm25Encoder(k1=1.2, b=0.75, avg_len=6.0)
+
+
+@pytest.fixture(params=["edge", "qdrant"])
+def store(request, tmp_path):
+    if request.param == "edge":
+        s = EdgeStore(tmp_path / "edge" / "c", dim=DIM)
+        yield s
+        s.close()
+    else:
+        client = connect(path=str(tmp_path / "q"))
+        yield QdrantServerStore(client, "c", dim=DIM)
+        client.close()
+
+
+def unit(i: int) -> list[float]:
+    """A one-hot direction (cosine distance makes the scale irrelevant)."""
+    v = [0.0] * DIM
+    v[i % DIM] = 1.0
+    return v
+
+
+def rec(doc_id: str, position: int, text: str, version: str = "v1", source: str = "src/a.md",
+        title: str = "", dense: list[float] | None = None) -> ChunkRecord:
+    return ChunkRecord(
+        chunk_id=chunk_id(doc_id, version, position), doc_id=doc_id, version=version, title=title, text=text,
+        source=source, position=position, sparse=ENC.encode_document(f"{title}\n\n{text}" if title else text),
+        dense=dense,
+    )
+
+
+DOCS = {
+    "doc-a": ["Temporal workflows are durable and replay their history.",
+              "Activities retry with backoff when workers crash."],
+    "doc-b": ["Qdrant stores dense vectors and sparse vectors for hybrid search."],
+    "doc-c": ["BM25 ranks documents by term frequency and inverse document frequency.",
+              "Reciprocal rank fusion merges the keyword and vector rankings.",
+              "Chunks overlap so that no sentence loses its context."],
+}
+
+
+def corpus(source_of=lambda d: f"src/{d}.md") -> list[ChunkRecord]:
+    return [rec(d, i, t, source=source_of(d), title=d.upper()) for d, texts in DOCS.items() for i, t in enumerate(texts)]
+
+
+# --- writing and counting -----------------------------------------------------------------------
+
+
+def test_chunk_id_is_deterministic_uuid():
+    a = chunk_id("doc", "v1", 0)
+    assert a == chunk_id("doc", "v1", 0)
+    assert len({a, chunk_id("doc", "v1", 1), chunk_id("doc", "v2", 0), chunk_id("doc2", "v1", 0)}) == 4
+    assert len(a) == 36 and a.count("-") == 4
+
+
+def test_empty_store_counts(store):
+    c = store.counts()
+    assert (c.chunks, c.documents) == (0, 0)
+
+
+def test_upsert_then_counts(store):
+    store.upsert(corpus())
+    c = store.counts()
+    assert c.chunks == 6
+    assert c.documents == 3  # chunks at position 0
+
+
+def test_upsert_is_idempotent(store):
+    records = corpus()
+    store.upsert(records)
+    store.upsert(records)
+    store.upsert(corpus())  # fresh objects with the same ids
+    c = store.counts()
+    assert (c.chunks, c.documents) == (6, 3)
+
+
+def test_upsert_replaces_payload(store):
+    store.upsert([rec("d", 0, "first text")])
+    store.upsert([rec("d", 0, "second text")])
+    cid = chunk_id("d", "v1", 0)
+    assert store.get([cid])[cid].text == "second text"
+    assert store.counts().chunks == 1
+
+
+def test_empty_writes_are_no_ops(store):
+    store.upsert([])
+    store.set_dense({})
+    assert store.counts().chunks == 0
+
+
+# --- dense search ---------------------------------------------------------------------------------
+
+
+def test_set_dense_then_search_dense_returns_nearest_first(store):
+    records = corpus()
+    store.upsert(records)
+    store.set_dense({r.chunk_id: unit(i) for i, r in enumerate(records)})
+    # A query closest to direction 2, then 3, then others.
+    query = [0.0] * DIM
+    query[2], query[3] = 1.0, 0.5
+    hits = store.search_dense(query, limit=3)
+    assert [h.chunk_id for h in hits[:2]] == [records[2].chunk_id, records[3].chunk_id]
+    assert hits[0].doc_id == records[2].doc_id
+    assert hits[0].score == pytest.approx(1 / math.sqrt(1.25), abs=1e-5)  # cosine
+    assert hits[1].score == pytest.approx(0.5 / math.sqrt(1.25), abs=1e-5)
+    assert hits[0].score > hits[1].score > hits[2].score - 1e-9
+    assert len(hits) == 3
+
+
+def test_dense_given_at_upsert_is_searchable(store):
+    store.upsert([rec("d", 0, "alpha", dense=unit(1)), rec("d", 1, "beta", dense=unit(5))])
+    hits = store.search_dense(unit(5), limit=5)
+    assert hits[0].chunk_id == chunk_id("d", "v1", 1)
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_points_without_dense_are_found_by_sparse_only(store):
+    store.upsert([rec("embedded", 0, "kangaroo habitat"), rec("pending", 0, "kangaroo diet")])
+    store.set_dense({chunk_id("embedded", "v1", 0): unit(0)})
+    dense = store.search_dense(unit(0), limit=10)
+    assert [h.doc_id for h in dense] == ["embedded"]
+    sparse = store.search_sparse(ENC.encode_query("kangaroo"), limit=10)
+    assert {h.doc_id for h in sparse} == {"embedded", "pending"}
+
+
+# --- sparse (BM25) search -------------------------------------------------------------------------
+
+
+def test_search_sparse_ranks_by_bm25(store):
+    store.upsert([
+        rec("one", 0, "penguin"),
+        rec("three", 0, "penguin penguin penguin colony"),
+        rec("long", 0, "penguin " + " ".join(f"filler{i}" for i in range(30))),
+        rec("none", 0, "giraffe savanna"),
+        rec("none2", 0, "giraffe neck"),
+    ])
+    hits = store.search_sparse(ENC.encode_query("penguin"), limit=10)
+    # More occurrences beat one; the same single occurrence in a long chunk weighs least.
+    assert [h.doc_id for h in hits] == ["three", "one", "long"]
+    # Score = query count * IDF * the stored saturated tf (Qdrant's IDF over live points).
+    n, df = 5, 3
+    idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    tf_one = ENC.encode_document("penguin").values[0]
+    assert hits[1].score == pytest.approx(idf * tf_one, rel=1e-5)
+    # Repeating a query term doubles its weight.
+    twice = store.search_sparse(ENC.encode_query("penguin penguin"), limit=10)
+    assert [h.score for h in twice] == pytest.approx([2 * h.score for h in hits], rel=1e-5)
+
+
+def test_rare_terms_weigh_more(store):
+    store.upsert([rec(f"c{i}", 0, "common word") for i in range(6)] + [rec("r", 0, "common rare")])
+    hits = store.search_sparse(ENC.encode_query("common rare"), limit=3)
+    assert hits[0].doc_id == "r"
+    assert hits[0].score > 2 * hits[1].score
+
+
+def test_empty_sparse_query_returns_nothing(store):
+    store.upsert(corpus())
+    assert store.search_sparse(SparseVec([], []), limit=10) == []
+    assert store.search_sparse(ENC.encode_query("the of and"), limit=10) == []
+
+
+def test_sparse_query_without_matching_terms(store):
+    store.upsert(corpus())
+    assert store.search_sparse(ENC.encode_query("xylophone"), limit=10) == []
+
+
+def test_sparse_limit(store):
+    store.upsert([rec(f"d{i}", 0, f"shared term number{i}") for i in range(8)])
+    assert len(store.search_sparse(ENC.encode_query("shared"), limit=5)) == 5
+
+
+# --- filters --------------------------------------------------------------------------------------
+
+
+def test_filter_by_sources(store):
+    records = corpus()
+    store.upsert(records)
+    store.set_dense({r.chunk_id: unit(0) for r in records})
+    flt = SearchFilter(sources=["src/doc-a.md", "src/doc-b.md"])
+    sparse = store.search_sparse(ENC.encode_query("workers vectors documents"), 10, flt)
+    assert sparse and {h.doc_id for h in sparse} <= {"doc-a", "doc-b"}
+    assert {h.doc_id for h in store.search_dense(unit(0), 10, flt)} == {"doc-a", "doc-b"}
+    assert len(store.search_dense(unit(0), 10, flt)) == 3
+    # Unfiltered, doc-c matches "documents".
+    assert "doc-c" in {h.doc_id for h in store.search_sparse(ENC.encode_query("documents"), 10)}
+
+
+def test_filter_by_doc_ids(store):
+    records = corpus()
+    store.upsert(records)
+    store.set_dense({r.chunk_id: unit(0) for r in records})
+    flt = SearchFilter(doc_ids=["doc-c"])
+    assert {h.doc_id for h in store.search_dense(unit(0), 10, flt)} == {"doc-c"}
+    assert len(store.search_dense(unit(0), 10, flt)) == 3
+    hits = store.search_sparse(ENC.encode_query("vectors rankings"), 10, flt)
+    # "rankings" meets "ranks" and "rank" in two doc-c chunks; doc-b's "vectors" is filtered out.
+    assert [h.doc_id for h in hits] == ["doc-c", "doc-c"]
+    assert len(store.search_sparse(ENC.encode_query("vectors rankings"), 10)) == 3
+
+
+def test_filters_combine_with_and(store):
+    store.upsert(corpus())
+    both = SearchFilter(sources=["src/doc-a.md"], doc_ids=["doc-b"])
+    assert store.search_sparse(ENC.encode_query("vectors workers"), 10, both) == []
+    ok = SearchFilter(sources=["src/doc-b.md"], doc_ids=["doc-b", "doc-a"])
+    assert [h.doc_id for h in store.search_sparse(ENC.encode_query("vectors workers"), 10, ok)] == ["doc-b"]
+
+
+def test_empty_filter_is_no_filter(store):
+    store.upsert(corpus())
+    assert SearchFilter().empty and SearchFilter(sources=[], doc_ids=[]).empty
+    assert not SearchFilter(doc_ids=["x"]).empty
+    a = store.search_sparse(ENC.encode_query("vectors"), 10, SearchFilter())
+    b = store.search_sparse(ENC.encode_query("vectors"), 10)
+    assert [h.chunk_id for h in a] == [h.chunk_id for h in b] and a
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+def test_get_returns_payload_fields(store):
+    r = rec("doc-x", 3, "Some chunk text.", version="abc", source="/data/x.md", title="The Title")
+    store.upsert([r])
+    got = store.get([r.chunk_id, chunk_id("missing", "v1", 0)])
+    assert set(got) == {r.chunk_id}
+    assert got[r.chunk_id] == StoredChunk(chunk_id=r.chunk_id, doc_id="doc-x", title="The Title",
+                                          text="Some chunk text.", source="/data/x.md", position=3)
+    assert got[r.chunk_id].indexed_text() == "The Title\n\nSome chunk text."
+    assert store.get([]) == {}
+
+
+def test_unicode_payload_round_trips(store):
+    r = rec("日本", 0, "Ünïcödé — “quotes” 🎉", title="Tïtle")
+    store.upsert([r])
+    c = store.get([r.chunk_id])[r.chunk_id]
+    assert (c.doc_id, c.text, c.title) == ("日本", "Ünïcödé — “quotes” 🎉", "Tïtle")
+
+
+def test_chunks_of_returns_one_version_by_position(store):
+    texts = [f"chunk number {i}" for i in range(5)]
+    records = [rec("d", i, t) for i, t in enumerate(texts)]
+    store.upsert(list(reversed(records)))
+    store.upsert([rec("d", 0, "old version", version="v0"), rec("other", 0, "chunk number 0")])
+    chunks = store.chunks_of("d", "v1")
+    assert [c.position for c in chunks] == [0, 1, 2, 3, 4]
+    assert [c.text for c in chunks] == texts
+    assert all(c.doc_id == "d" for c in chunks)
+    assert store.chunks_of("d", "v0")[0].text == "old version"
+    assert store.chunks_of("d", "nope") == []
+
+
+def test_chunks_of_without_dense(store):
+    records = [rec("d", i, f"text {i}") for i in range(4)]
+    store.upsert(records)
+    assert len(store.chunks_of("d", "v1", without_dense=True)) == 4
+    store.set_dense({records[1].chunk_id: unit(1), records[3].chunk_id: unit(3)})
+    pending = store.chunks_of("d", "v1", without_dense=True)
+    assert [c.position for c in pending] == [0, 2]
+    assert len(store.chunks_of("d", "v1")) == 4
+
+
+def test_chunks_of_many(store):
+    """More chunks than one scroll page."""
+    store.upsert([rec("big", i, f"t{i}") for i in range(1100)])
+    chunks = store.chunks_of("big", "v1")
+    assert [c.position for c in chunks] == list(range(1100))
+
+
+def test_count_version(store):
+    records = [rec("d", i, f"text {i}") for i in range(3)]
+    store.upsert(records + [rec("d", 0, "old", version="v0")])
+    assert store.count_version("d", "v1") == 3
+    assert store.count_version("d", "v0") == 1
+    assert store.count_version("d", "v1", with_dense=True) == 0
+    store.set_dense({records[0].chunk_id: unit(0), records[2].chunk_id: unit(2)})
+    assert store.count_version("d", "v1", with_dense=True) == 2
+    assert store.count_version("d", "v1") == 3
+    assert store.count_version("e", "v1") == 0
+
+
+# --- deleting -------------------------------------------------------------------------------------
+
+
+def test_delete_stale_removes_only_other_versions(store):
+    store.upsert([rec("d", i, f"old {i}", version="v1") for i in range(3)])
+    store.upsert([rec("d", i, f"new {i}", version="v2") for i in range(2)])
+    store.upsert([rec("e", 0, "other doc", version="v1")])
+    assert store.delete_stale("d", "v2") == 3
+    assert store.count_version("d", "v1") == 0
+    assert store.count_version("d", "v2") == 2
+    assert store.count_version("e", "v1") == 1  # another document's v1 stays
+    assert store.counts().chunks == 3
+    assert store.delete_stale("d", "v2") == 0  # nothing left to remove
+    assert store.delete_stale("missing", "v1") == 0
+
+
+def test_deleted_chunks_leave_search(store):
+    store.upsert([rec("d", 0, "walrus tusk", version="v1"), rec("e", 0, "walrus ice"), rec("f", 0, "seal ice")])
+    store.upsert([rec("d", 0, "seal tusk", version="v2")])
+    assert store.delete_stale("d", "v2") == 1
+    hits = store.search_sparse(ENC.encode_query("walrus"), 10)
+    assert [h.doc_id for h in hits] == ["e"]
+    assert [h.doc_id for h in store.search_sparse(ENC.encode_query("tusk"), 10)] == ["d"]
+    assert store.get([chunk_id("d", "v1", 0)]) == {}
+    # IDF: live statistics (N = 3, n = 1), or, in the Qdrant engine until a deleted point's
+    # segment is rebuilt, statistics that still count it in both N and n (N = 4, n = 2).
+    tf = dict(zip(*_vec("walrus ice")))[ENC.encode_query("walrus").indices[0]]
+    live = math.log(1 + (3 - 1 + 0.5) / (1 + 0.5)) * tf
+    with_deleted = math.log(1 + (4 - 2 + 0.5) / (2 + 0.5)) * tf
+    assert hits[0].score == pytest.approx(live, rel=1e-5) or hits[0].score == pytest.approx(with_deleted, rel=1e-5)
+
+
+def _vec(text: str):
+    v = ENC.encode_document(text)
+    return v.indices, v.values
+
+
+def test_edge_idf_counts_only_live_points_after_reopen(tmp_path):
+    path = tmp_path / "reopen-idf"
+    s = EdgeStore(path, dim=DIM)
+    s.upsert([rec("d", 0, "walrus tusk", version="v1"), rec("e", 0, "walrus ice"), rec("f", 0, "seal ice")])
+    s.upsert([rec("d", 0, "seal tusk", version="v2")])
+    s.delete_stale("d", "v2")
+    s.close()
+    s = EdgeStore(path, dim=DIM)
+    try:
+        hit = s.search_sparse(ENC.encode_query("walrus"), 10)[0]
+        tf = dict(zip(*_vec("walrus ice")))[ENC.encode_query("walrus").indices[0]]
+        assert hit.score == pytest.approx(math.log(1 + 2.5 / 1.5) * tf, rel=1e-5)
+    finally:
+        s.close()
+
+
+# --- persistence ----------------------------------------------------------------------------------
+
+
+def test_edge_store_persists_across_reopen(tmp_path):
+    path = tmp_path / "edge" / "persist"
+    s = EdgeStore(path, dim=DIM)
+    records = corpus()
+    s.upsert(records)
+    s.set_dense({records[0].chunk_id: unit(4)})
+    s.close()
+
+    s2 = EdgeStore(path, dim=DIM)
+    try:
+        c = s2.counts()
+        assert (c.chunks, c.documents) == (6, 3)
+        assert s2.get([records[0].chunk_id])[records[0].chunk_id].text == records[0].text
+        assert s2.search_dense(unit(4), 1)[0].chunk_id == records[0].chunk_id
+        assert s2.search_sparse(ENC.encode_query("durable"), 5)[0].doc_id == "doc-a"
+        assert s2.count_version("doc-a", "v1", with_dense=True) == 1
+        # Payload indexes survive too: filters still work and writes go on.
+        assert {h.doc_id for h in s2.search_sparse(ENC.encode_query("vectors"), 5, SearchFilter(doc_ids=["doc-b"]))} == {"doc-b"}
+        s2.upsert([rec("doc-d", 0, "new after reopen")])
+        assert s2.counts().documents == 4
+    finally:
+        s2.close()
+
+
+def test_edge_store_optimize_keeps_results(tmp_path):
+    s = EdgeStore(tmp_path / "opt", dim=DIM)
+    try:
+        records = corpus()
+        s.upsert(records)
+        before = [(h.chunk_id, round(h.score, 5)) for h in s.search_sparse(ENC.encode_query("vectors rank"), 10)]
+        s.optimize()
+        after = [(h.chunk_id, round(h.score, 5)) for h in s.search_sparse(ENC.encode_query("vectors rank"), 10)]
+        assert before == after and before
+        assert s.counts().chunks == 6
+    finally:
+        s.close()
+
+
+def test_qdrant_store_reuses_existing_collection(tmp_path):
+    client = connect(path=str(tmp_path / "q"))
+    try:
+        QdrantServerStore(client, "c", dim=DIM).upsert(corpus())
+        again = QdrantServerStore(client, "c", dim=DIM)  # must not recreate (and empty) it
+        assert again.counts().chunks == 6
+        other = QdrantServerStore(client, "other", dim=DIM)
+        assert other.counts().chunks == 0
+    finally:
+        client.close()
