@@ -26,7 +26,8 @@ def normalise_question(text: str) -> str:
 
 def validate(query: RagQuery, settings: Settings) -> tuple[str, int]:
     """Normalised question and effective top_k, or :class:`InvalidQuery`."""
-    if not isinstance(query.question, str) or not query.question.strip():
+    visible = "".join(c for c in query.question if unicodedata.category(c) != "Cf")  # zero-width etc.
+    if not visible.strip():
         raise InvalidQuery("question is empty: ask something, e.g. 'What is BM25?'")
     bad = sorted({f"U+{ord(c):04X}" for c in query.question if unicodedata.category(c) == "Cc" and c not in "\t\n\r"})
     if bad:

@@ -306,7 +306,7 @@ def test_valid_question_is_normalised(cfg):
     assert normalise_question("  What is   BM25?\n") == "What is BM25?"
 
 
-@pytest.mark.parametrize("question", ["", "   ", "\n\t \r\n", "\u3000\u00a0"])
+@pytest.mark.parametrize("question", ["", "   ", "\n\t \r\n", "\u3000\u00a0", "\u200b\u200b", " \ufeff "])
 def test_empty_question_rejected(cfg, question):
     with pytest.raises(InvalidQuery, match="empty"):
         validate(RagQuery(question=question), cfg)

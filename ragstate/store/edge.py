@@ -58,6 +58,9 @@ class EdgeStore(ChunkStore):
         config = qe.EdgeConfig(
             vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            # Vacuum deleted points on optimize(): until then BM25's IDF statistics still count
+            # chunks of replaced document versions.
+            optimizers=qe.EdgeOptimizersConfig(deleted_threshold=0.0001, vacuum_min_vector_number=1),
         )
         if (path / "edge_config.json").exists() or (path.exists() and any(path.iterdir())):
             self._shard = qe.EdgeShard.load(str(path))
