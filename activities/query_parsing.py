@@ -23,7 +23,7 @@ class QueryParsingActivities:
         except InvalidQuery as e:
             raise ApplicationError(str(e), type="InvalidQuery", non_retryable=True) from None
         return ParsedQuery(
-            question=question, top_k=top_k, depth=max(s.search_depth, top_k), terms=analyze(question),
+            question=question, top_k=top_k, depth=max(query.depth or s.search_depth, top_k), terms=analyze(question),
             sources=query.sources, doc_ids=query.doc_ids, collection=query.collection or s.collection,
             synthesize=query.synthesize,
             routing=Routing(embeddings_task_queue=s.embeddings_task_queue, llm_task_queue=s.llm_task_queue),

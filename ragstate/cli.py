@@ -225,19 +225,26 @@ def register_search_attributes() -> None:
     asyncio.run(run())
 
 
+@contextlib.contextmanager
+def _local_server(settings: Settings):
+    """A dev server on the usual ports when they are free (else free ones), with settings
+    pointing at it."""
+    from ragstate.devserver import DevServer, free_port, port_open
+
+    port = 7233 if not port_open("127.0.0.1", 7233) else free_port()
+    ui_port = 8233 if not port_open("127.0.0.1", 8233) else free_port()
+    with DevServer(settings.data_dir, port=port, ui_port=ui_port) as server:
+        yield settings.model_copy(update={"temporal_address": server.address, "temporal_ui_url": server.ui_url})
+
+
 @app.command()
 def demo(data_dir: Optional[Path] = typer.Option(None),
          corpus: Path = typer.Option(Path(__file__).resolve().parent.parent / "examples" / "corpus"),
          keep: bool = typer.Option(False, help="keep the server and UI running after the demo (Ctrl-C to stop)")) -> None:
     """Start a local stack, ingest the example corpus and ask a few questions."""
-    from ragstate.devserver import DevServer, free_port, port_open
-
-    settings = _settings(data_dir or Path(".ragstate") / "demo")
-    port = 7233 if not port_open("127.0.0.1", 7233) else free_port()
-    ui_port = 8233 if not port_open("127.0.0.1", 8233) else free_port()
-    with DevServer(settings.data_dir, port=port, ui_port=ui_port) as server:
-        settings = settings.model_copy(update={"temporal_address": server.address, "temporal_ui_url": server.ui_url})
-        console.print(f"[bold]ragstate demo[/bold]: Temporal dev server {server.address}, web UI {server.ui_url}")
+    with _local_server(_settings(data_dir or Path(".ragstate") / "demo")) as settings:
+        console.print(f"[bold]ragstate demo[/bold]: Temporal dev server {settings.temporal_address}, "
+                      f"web UI {settings.temporal_ui_url}")
         asyncio.run(_demo(settings, corpus, keep))
 
 
@@ -260,6 +267,63 @@ async def _demo(settings: Settings, corpus: Path, keep: bool) -> None:
             console.print("serving until Ctrl-C …")
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.Event().wait()
+
+
+@app.command("eval")
+def eval_(directory: Path = typer.Argument(..., help="BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv"),
+          as_json: bool = typer.Option(False, "--json", help='one JSON object: {"keyword"|"vector"|"hybrid": metrics}'),
+          per_query: Optional[Path] = typer.Option(None, help="write per-query metrics (JSON) here"),
+          reference: bool = typer.Option(False, help="also compute exact BM25 (rank-bm25, same analyzer)"),
+          data_dir: Optional[Path] = typer.Option(None, help="default: a temporary directory")) -> None:
+    """nDCG@10, Recall@100 and MRR@10 for keyword-only, vector-only and hybrid retrieval,
+    through the real workflows on a private local stack and a fresh collection."""
+    import tempfile
+    import uuid
+
+    from ragstate.conventions import slug
+    from ragstate.evaluation import BeirDataset
+
+    try:
+        dataset = BeirDataset.load(directory)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        _fail(str(e))
+    with contextlib.ExitStack() as stack:
+        root = data_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ragstate-eval-")))
+        base = _settings(root, f"eval-{slug(directory.resolve().name, 20)}-{uuid.uuid4().hex[:6]}")
+        settings = stack.enter_context(_local_server(base))
+        report = asyncio.run(_eval(settings, dataset, quiet=as_json))
+    summary = report.summary()
+    if reference:
+        from ragstate.evaluation import exact_bm25_reference
+
+        summary["bm25_exact_reference"] = exact_bm25_reference(dataset, settings.bm25_k1, settings.bm25_b)
+    if per_query:
+        per_query.write_text(json.dumps({"per_query": report.per_query, "failures": report.failures}, indent=1))
+    if as_json:
+        print(json.dumps(summary))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{directory} — {len(dataset.queries)} queries, {report.documents} documents, "
+                        f"{report.chunks} chunks")
+    for col in ("run", "nDCG@10", "Recall@100", "MRR@10"):
+        table.add_column(col)
+    for run, m in summary.items():
+        table.add_row(run, f"{m['ndcg@10']:.4f}", f"{m['recall@100']:.4f}", f"{m['mrr@10']:.4f}")
+    console.print(table)
+    for qid, err in list(report.failures.items())[:10]:
+        console.print(f"[red]query {qid} failed:[/red] {err}")
+
+
+async def _eval(settings: Settings, dataset, quiet: bool):
+    from ragstate.evaluation import evaluate
+    from workers.runtime import running_workers
+
+    rag = await _client(settings)
+    async with running_workers(rag.client, settings):
+        if not quiet:
+            console.print(f"ingesting {dataset.corpus} into collection {settings.collection!r} …")
+        return await evaluate(rag, dataset, settings.collection)
 
 
 def main() -> None:  # pragma: no cover

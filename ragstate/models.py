@@ -38,6 +38,8 @@ class RagQuery(_Model):
     doc_ids: list[str] | None = Field(default=None, description="only chunks of these documents")
     collection: str | None = Field(default=None, description="settings.collection when unset")
     synthesize: bool = Field(default=True, description="False stops after retrieval (evaluation)")
+    depth: int | None = Field(default=None, ge=1, le=1000,
+                              description="candidates per branch before fusion; settings.search_depth when unset")
 
 
 class Routing(_Model):
@@ -153,7 +155,9 @@ class RagAnswer(_Model):
     degraded_reasons: list[str] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     timings: list[StepTiming] = Field(default_factory=list)
-    ranking: list[SearchHit] = Field(default_factory=list)
+    ranking: list[SearchHit] = Field(default_factory=list, description="fused ranking (retrieval-only mode)")
+    branch_rankings: dict[Branch, list[SearchHit]] = Field(
+        default_factory=dict, description="each branch's own ranking (retrieval-only mode)")
     workflow_id: str = ""
     run_id: str = ""
 

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     ingest_concurrency: int = Field(default=4, ge=1, le=64)
 
     # --- query ------------------------------------------------------------------
-    max_query_chars: int = Field(default=2000, ge=10)
+    max_query_chars: int = Field(default=4000, ge=10)
     default_top_k: int = Field(default=8, ge=1)
     max_top_k: int = Field(default=50, ge=1)
     search_depth: int = Field(default=50, ge=1, description="candidates taken from each branch before fusion")

@@ -165,7 +165,7 @@ async def test_both_branches_failing_fails_the_query(client: Client, settings: S
 @pytest.mark.parametrize("question,top_k,expected", [
     ("", None, "empty"),
     ("   \n\t ", None, "empty"),
-    ("x" * 2001, None, "limit is 2000"),
+    ("x" * 4001, None, "limit is 4000"),
     ("ring the bell \x07", None, "control characters"),
     ("fine question", 0, "top_k must be between 1 and 50"),
 ])

@@ -116,6 +116,9 @@ class RagQueryWorkflow:
             question=parsed.question, answer=synthesis.answer,
             citations=citations_for(synthesis.answer, merged.sources), mode=synthesis.mode, model=synthesis.model,
             degraded=bool(reasons), degraded_reasons=reasons, usage=synthesis.usage, timings=list(self._timings),
-            ranking=merged.ranking if not parsed.synthesize else [], workflow_id=info.workflow_id,
+            ranking=merged.ranking if not parsed.synthesize else [],
+            branch_rankings={} if parsed.synthesize else {
+                r.branch: r.hits for r in (vector, keyword) if not isinstance(r, BaseException)},
+            workflow_id=info.workflow_id,
             run_id=info.run_id,
         )

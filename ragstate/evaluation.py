@@ -1,0 +1,159 @@
+"""Retrieval evaluation on any BEIR-layout directory (corpus.jsonl, queries.jsonl, qrels/test.tsv).
+
+The corpus goes through the ingestion workflow and every query through the query workflow's
+retrieval path (``RagQuery(synthesize=False)``: the same ParseQuery, VectorSearch,
+KeywordSearch and Merge activities). Chunk rankings become document rankings by each
+document's best chunk. Relevance grades in qrels count as graded gains in nDCG.
+
+Example::
+
+    report = await evaluate(rag, BeirDataset.load(Path("../shared/datasets/cisi")))
+    report.summary()  # {"keyword": {"ndcg@10": ...}, "vector": {...}, "hybrid": {...}}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ragstate.models import Branch, RagQuery, SearchHit
+
+RUNS = ("keyword", "vector", "hybrid")
+
+
+@dataclass
+class BeirDataset:
+    root: Path
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+    @property
+    def corpus(self) -> Path:
+        return self.root / "corpus.jsonl"
+
+    @classmethod
+    def load(cls, root: Path, split: str = "test") -> "BeirDataset":
+        root = Path(root)
+        missing = [p for p in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv") if not (root / p).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{root} is not a BEIR-layout directory: missing {', '.join(missing)}")
+        qrels: dict[str, dict[str, int]] = {}
+        with (root / "qrels" / f"{split}.tsv").open(newline="") as f:
+            for row in csv.reader(f, delimiter="\t"):
+                if len(row) < 3 or row[0] == "query-id":
+                    continue
+                qrels.setdefault(row[0], {})[row[1]] = int(float(row[2]))
+        queries = {}
+        with (root / "queries.jsonl").open() as f:
+            for line in f:
+                if line.strip():
+                    q = json.loads(line)
+                    if str(q["_id"]) in qrels:
+                        queries[str(q["_id"])] = q["text"]
+        return cls(root=root, queries=queries, qrels=qrels)
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+def ndcg_at(ranked: list[str], rels: dict[str, int], k: int = 10) -> float:
+    """nDCG with linear graded gains (as trec_eval's ndcg_cut)."""
+    dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sorted((g for g in rels.values() if g > 0), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def recall_at(ranked: list[str], rels: dict[str, int], k: int = 100) -> float:
+    relevant = {d for d, g in rels.items() if g > 0}
+    return len(relevant.intersection(ranked[:k])) / len(relevant) if relevant else 0.0
+
+
+def mrr_at(ranked: list[str], rels: dict[str, int], k: int = 10) -> float:
+    for i, d in enumerate(ranked[:k]):
+        if rels.get(d, 0) > 0:
+            return 1.0 / (i + 1)
+    return 0.0
+
+
+def document_ranking(hits: list[SearchHit]) -> list[str]:
+    """Documents in the order of their best chunk."""
+    seen: dict[str, None] = {}
+    for h in hits:
+        seen.setdefault(h.doc_id, None)
+    return list(seen)
+
+
+def scores(ranked: list[str], rels: dict[str, int]) -> dict[str, float]:
+    return {"ndcg@10": ndcg_at(ranked, rels), "recall@100": recall_at(ranked, rels), "mrr@10": mrr_at(ranked, rels)}
+
+
+@dataclass
+class EvalReport:
+    per_query: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # qid -> run -> metric
+    failures: dict[str, str] = field(default_factory=dict)
+    documents: int = 0
+    chunks: int = 0
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Mean of each metric per run over all judged queries (a failed query scores 0)."""
+        n = len(self.per_query) + len(self.failures)
+        out = {}
+        for run in RUNS:
+            out[run] = {m: round(sum(q[run][m] for q in self.per_query.values()) / n, 4) if n else 0.0
+                        for m in ("ndcg@10", "recall@100", "mrr@10")}
+        return out
+
+
+async def evaluate(rag, dataset: BeirDataset, collection: str, depth: int = 300, concurrency: int = 8) -> EvalReport:
+    """Ingest ``dataset`` into ``collection`` and score every judged query for each run."""
+    from ragstate.models import IngestRequest
+
+    ingest = await rag.ingest(IngestRequest(paths=[str(dataset.corpus)], collection=collection))
+    report = EvalReport(documents=ingest.documents, chunks=ingest.chunks)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(qid: str, text: str) -> None:
+        async with gate:
+            try:
+                answer = await rag.ask(RagQuery(question=text, collection=collection, synthesize=False, depth=depth))
+            except Exception as e:  # noqa: BLE001 - one bad query is reported, the rest go on
+                report.failures[qid] = str(e)
+                return
+        rels = dataset.qrels[qid]
+        report.per_query[qid] = {
+            "keyword": scores(document_ranking(answer.branch_rankings.get(Branch.keyword, [])), rels),
+            "vector": scores(document_ranking(answer.branch_rankings.get(Branch.vector, [])), rels),
+            "hybrid": scores(document_ranking(answer.ranking), rels),
+        }
+
+    await asyncio.gather(*(one(qid, text) for qid, text in dataset.queries.items()))
+    return report
+
+
+def exact_bm25_reference(dataset: BeirDataset, k1: float = 1.2, b: float = 0.75) -> dict[str, float]:
+    """rank-bm25 (BM25Okapi) over whole documents with the same analyzer: the exact reference the
+    keyword path is compared against. Needs the dev extra (rank-bm25)."""
+    from rank_bm25 import BM25Okapi
+
+    from ragstate.analyzer import analyze
+
+    ids, tokens = [], []
+    with dataset.corpus.open() as f:
+        for line in f:
+            if line.strip():
+                d = json.loads(line)
+                ids.append(str(d["_id"]))
+                tokens.append(analyze(f"{d.get('title') or ''}\n\n{d.get('text') or ''}"))
+    bm25 = BM25Okapi(tokens, k1=k1, b=b)
+    totals = {"ndcg@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
+    for qid, text in dataset.queries.items():
+        s = bm25.get_scores(analyze(text))
+        ranked = [ids[i] for i in sorted(range(len(ids)), key=lambda i: -s[i])[:100]]
+        for m, v in scores(ranked, dataset.qrels[qid]).items():
+            totals[m] += v
+    return {m: round(v / len(dataset.queries), 4) for m, v in totals.items()}
