@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from activities.heartbeat import heartbeating
+
 from ragstate.embedding import get_embedder
 from ragstate.models import Branch, BranchResult, EmbedInput, EmbedResult, ParsedQuery
 from ragstate.settings import Settings
@@ -40,10 +42,11 @@ class EmbeddingActivities:
         store = open_store(s, inp.collection)
         todo = [c for d in inp.documents for c in store.chunks_of(d.doc_id, d.version, without_dense=True)]
         done = 0
-        for i in range(0, len(todo), s.embedding_batch_size):
-            batch = todo[i : i + s.embedding_batch_size]
-            vectors = self.embedder.encode([c.indexed_text() for c in batch], batch_size=s.embedding_batch_size)
-            store.set_dense({c.chunk_id: v for c, v in zip(batch, vectors)})
-            done += len(batch)
-            activity.heartbeat(done)
+        # Background heartbeats: one encode can outlast the heartbeat timeout on a busy CPU.
+        with heartbeating():
+            for i in range(0, len(todo), s.embedding_batch_size):
+                batch = todo[i : i + s.embedding_batch_size]
+                vectors = self.embedder.encode([c.indexed_text() for c in batch], batch_size=s.embedding_batch_size)
+                store.set_dense({c.chunk_id: v for c, v in zip(batch, vectors)})
+                done += len(batch)
         return EmbedResult(embedded=done)

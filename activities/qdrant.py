@@ -81,11 +81,15 @@ class QdrantActivities:
     @activity.defn(name="IndexChunks")
     def index_chunks(self, inp: ChunkBatchInput) -> ChunkBatchResult:
         """Load, chunk and write one batch with its BM25 vectors; dense vectors come next."""
-        s = self.settings
-        store = self.store(inp.collection)
         result = ChunkBatchResult(documents=[])
+        with heartbeating():
+            self._index_refs(inp.refs, self.store(inp.collection), result)
+        return result
+
+    def _index_refs(self, refs: list, store, result: ChunkBatchResult) -> None:
+        s = self.settings
         pending: list[ChunkRecord] = []
-        for ref in inp.refs:
+        for ref in refs:
             for item in load(ref, s.max_document_bytes):
                 if isinstance(item, DocumentError):
                     result.failures.append(item.failure)
@@ -110,11 +114,9 @@ class QdrantActivities:
                 result.documents.append(ref_)
                 if len(pending) >= UPSERT_BATCH:
                     store.upsert(pending)
-                    pending = []
-                    activity.heartbeat(len(result.documents))
+                    pending.clear()
         if pending:
             store.upsert(pending)
-        return result
 
     @activity.defn(name="CommitDocuments")
     def commit_documents(self, inp: CommitInput) -> CommitResult:

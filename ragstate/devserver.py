@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 from ragstate.conventions import SEARCH_ATTRIBUTES
 
@@ -45,8 +46,9 @@ class DevServer:
     """A `temporal server start-dev` child process with a persistent SQLite database."""
 
     def __init__(self, data_dir: Path, port: int = 7233, ui_port: int = 8233, host: str = "127.0.0.1",
-                 log_file: Path | None = None):
+                 log_file: Path | None = None, extra_args: Sequence[str] = ()):
         self.data_dir, self.port, self.ui_port, self.host = Path(data_dir), port, ui_port, host
+        self.extra_args = list(extra_args)
         self.log_file = log_file or self.data_dir / "temporal-server.log"
         self.process: subprocess.Popen | None = None
 
@@ -65,7 +67,7 @@ class DevServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [temporal_cli(), "server", "start-dev", "--db-filename", str(self.data_dir / "temporal.db"),
                "--ip", self.host, "--port", str(self.port), "--ui-port", str(self.ui_port),
-               "--log-level", "warn", *search_attribute_args()]
+               "--log-level", "warn", *search_attribute_args(), *self.extra_args]
         log = open(self.log_file, "ab")
         self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s

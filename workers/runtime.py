@@ -22,7 +22,7 @@ from typing import AsyncIterator, Callable, Iterable, Sequence
 
 from temporalio.activity import _Definition
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from ragstate.settings import Settings
 
@@ -37,9 +37,11 @@ def _activity_name(fn: Callable) -> str:
 
 
 def build_workers(client: Client, settings: Settings, roles: Iterable[str] = ROLES,
-                  executor: ThreadPoolExecutor | None = None, replace: Sequence[Callable] = ()) -> list[Worker]:
+                  executor: ThreadPoolExecutor | None = None, replace: Sequence[Callable] = (),
+                  interceptors: Sequence[Interceptor] = ()) -> list[Worker]:
     """Workers for the given roles. ``replace`` swaps in activities with the same names (fault
-    injection in tests, custom implementations in deployments)."""
+    injection in tests, custom implementations in deployments); ``interceptors`` go to every
+    worker (tracing, benchmarks)."""
     roles = set(roles)
     replacements = {_activity_name(fn): fn for fn in replace}
 
@@ -62,19 +64,20 @@ def build_workers(client: Client, settings: Settings, roles: Iterable[str] = ROL
             client, task_queue=settings.workflow_task_queue, workflows=ALL_WORKFLOWS,
             activities=swap([p.parse_query, f.discover_documents, q.keyword_search, q.merge, q.index_chunks,
                              q.commit_documents, q.optimize_store, q.store_stats]),
-            activity_executor=executor))
+            activity_executor=executor, interceptors=interceptors))
     if "embeddings" in roles:
         from activities.embeddings import EmbeddingActivities
 
         e = EmbeddingActivities(settings)
         workers.append(Worker(client, task_queue=settings.embeddings_task_queue,
                               activities=swap([e.vector_search, e.embed_chunks]), activity_executor=executor,
-                              max_concurrent_activities=4))
+                              max_concurrent_activities=4, interceptors=interceptors))
     if "llm" in roles:
         from activities.anthropic_llm import AnthropicActivities
 
         a = AnthropicActivities(settings)
-        workers.append(Worker(client, task_queue=settings.llm_task_queue, activities=swap([a.synthesize])))
+        workers.append(Worker(client, task_queue=settings.llm_task_queue, activities=swap([a.synthesize]),
+                              interceptors=interceptors))
     return workers
 
 

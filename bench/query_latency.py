@@ -1,0 +1,203 @@
+"""Query workflow latency on the local dev server (offline extractive mode, synthetic corpus),
+beside two floors measured in the same run on the same server and worker:
+
+- ``floor-empty``: a workflow with no activity;
+- ``floor-5-noop``: five no-op activities in the RAG graph's shape
+  (one, two in parallel, one, one) as regular activities, and the same as local activities.
+
+For the query workflow it reports end-to-end p50/p99 (client start to result) and the
+orchestration overhead: end-to-end minus the time the activities themselves ran (measured by a
+worker interceptor).
+
+    python bench/query_latency.py --chunks 10000 --runs 200
+    python bench/query_latency.py --server-args=--dynamic-config-value=system.enableActivityEagerExecution=true
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio import activity, workflow
+from temporalio.worker import (
+    ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Worker,
+)
+
+WORDS = None
+
+
+def synthetic_corpus(path: Path, chunks: int, seed: int = 3) -> Path:
+    """BEIR-style docs of one chunk each, English-like text from a Zipf vocabulary."""
+    rng = random.Random(seed)
+    syllables = ["ra", "to", "me", "li", "qua", "ne", "ste", "dor", "vin", "pal", "cre", "mo", "sa", "ti", "ber"]
+    vocab = sorted({"".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))) for _ in range(20000)})
+    weights = [1 / (i + 1) for i in range(len(vocab))]
+    with path.open("w") as f:
+        for i in range(chunks):
+            words = rng.choices(vocab, weights, k=rng.randint(60, 110))
+            text = ". ".join(" ".join(words[j:j + 12]).capitalize() for j in range(0, len(words), 12)) + "."
+            f.write(json.dumps({"_id": f"d{i}", "title": " ".join(rng.choices(vocab, weights, k=4)), "text": text}) + "\n")
+    return path
+
+
+# --- floors -------------------------------------------------------------------------------------
+
+
+@activity.defn(name="Noop")
+async def noop(_: str) -> str:
+    return ""
+
+
+@workflow.defn(name="FloorEmpty")
+class FloorEmpty:
+    @workflow.run
+    async def run(self, _: str) -> str:
+        return ""
+
+
+@workflow.defn(name="FloorFiveNoop")
+class FloorFiveNoop:
+    """Five no-op activities in the RAG graph's shape: one, two in parallel, one, one."""
+
+    @workflow.run
+    async def run(self, local: bool) -> str:
+        def call():
+            if local:
+                return workflow.execute_local_activity(noop, "", start_to_close_timeout=timedelta(seconds=10))
+            return workflow.execute_activity(noop, "", start_to_close_timeout=timedelta(seconds=10))
+
+        await call()
+        await asyncio.gather(call(), call())
+        await call()
+        await call()
+        return ""
+
+
+class ActivityClock(Interceptor):
+    """Adds up, per workflow id, how long activities ran inside the worker."""
+
+    def __init__(self) -> None:
+        self.busy: dict[str, float] = defaultdict(float)
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        clock = self
+
+        class Timed(ActivityInboundInterceptor):
+            async def execute_activity(self, input: ExecuteActivityInput):
+                t = time.perf_counter()
+                try:
+                    return await super().execute_activity(input)
+                finally:
+                    clock.busy[activity.info().workflow_id] += time.perf_counter() - t
+
+        return Timed(next)
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def row(name: str, ms: list[float], extra: str = "") -> str:
+    return f"{name:<34} p50 {statistics.median(ms):7.1f} ms   p99 {pct(ms, 99):7.1f} ms   n={len(ms)} {extra}"
+
+
+async def main(args) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from ragstate.client import RagClient
+    from ragstate.devserver import DevServer, free_port
+    from ragstate.models import IngestRequest, RagQuery
+    from ragstate.settings import Settings
+    from ragstate.temporal import connect
+    from workers.runtime import build_workers
+
+    import temporalio
+
+    print(f"cores: {os.cpu_count()}  temporalio {temporalio.__version__}  server args: {args.server_args or 'none'}")
+    tmp = Path(tempfile.mkdtemp(prefix="ragstate-bench-"))
+    corpus = synthetic_corpus(tmp / "corpus.jsonl", args.chunks)
+    server = DevServer(tmp / "data", port=free_port(), ui_port=free_port(), extra_args=args.server_args)
+    with server:
+        settings = Settings(data_dir=tmp / "data", temporal_address=server.address, _env_file=None)
+        client = await connect(settings)
+        rag = RagClient(client, settings)
+        clock = ActivityClock()
+        from ragstate.embedding import get_embedder
+
+        get_embedder(settings.embedding_device)
+        workers = build_workers(client, settings, interceptors=[clock])
+        floor_worker = Worker(client, task_queue="bench-floor", workflows=[FloorEmpty, FloorFiveNoop],
+                              activities=[noop])
+        async with floor_worker:
+            for w in workers:
+                await w.__aenter__()
+            try:
+                t = time.perf_counter()
+                res = await rag.ingest(IngestRequest(paths=[str(corpus)]))
+                print(f"ingested {res.chunks} chunks in {time.perf_counter() - t:.1f} s")
+
+                async def timed(coro_factory, n):
+                    out = []
+                    for _ in range(args.warmup):
+                        await coro_factory()
+                    for _ in range(n):
+                        t = time.perf_counter()
+                        await coro_factory()
+                        out.append((time.perf_counter() - t) * 1000)
+                    return out
+
+                async def floor(wf, arg):
+                    return await client.execute_workflow(wf, arg, id=f"bench-{uuid.uuid4().hex}",
+                                                         task_queue="bench-floor", request_eager_start=True)
+
+                empty = await timed(lambda: floor(FloorEmpty.run, ""), args.runs)
+                five = await timed(lambda: floor(FloorFiveNoop.run, False), args.runs)
+                five_local = await timed(lambda: floor(FloorFiveNoop.run, True), args.runs)
+
+                rng = random.Random(5)
+                questions = [" ".join(json.loads(l)["text"].split()[:8]) for l in
+                             rng.sample(corpus.read_text().splitlines(), min(args.runs + args.warmup, args.chunks))]
+                overhead, e2e, steps = [], [], defaultdict(list)
+                for i, q in enumerate(questions):
+                    t = time.perf_counter()
+                    ans = await rag.ask(RagQuery(question=q))
+                    ms = (time.perf_counter() - t) * 1000
+                    if i < args.warmup:
+                        continue
+                    e2e.append(ms)
+                    overhead.append(ms - clock.busy.pop(ans.workflow_id, 0.0) * 1000)
+                    for s in ans.timings:
+                        steps[s.step].append(s.duration_ms)
+            finally:
+                for w in workers:
+                    await w.__aexit__(None, None, None)
+    print(row("floor: workflow, no activity", empty))
+    print(row("floor: 5 no-op activities", five))
+    print(row("floor: 5 no-op local activities", five_local))
+    print(row("query workflow end to end", e2e))
+    print(row("  orchestration overhead", overhead, "(end to end - activity run time)"))
+    for step, ms in steps.items():
+        print(row(f"  step {step} (workflow view)", ms))
+    target = statistics.median(empty) + 100
+    print(f"target: query p50 <= floor + 100 ms = {target:.1f} ms -> "
+          f"{'MET' if statistics.median(e2e) <= target else 'NOT MET'} ({statistics.median(e2e):.1f} ms)")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--chunks", type=int, default=10000)
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--server-args", action="append", default=[],
+                    help="extra `temporal server start-dev` arguments, e.g. --dynamic-config-value=K=V")
+    asyncio.run(main(ap.parse_args()))

@@ -1,0 +1,124 @@
+"""Offline grid over the retrieval knobs on a BEIR-layout directory, in-process (no Temporal),
+to choose defaults. Mirrors the engine's pipeline: the same analyzer, chunker, BM25 encoding
+with Qdrant's IDF, the packaged embedding model and RRF; the final figures of record come from
+`ragstate eval`, which runs the real workflows.
+
+    python bench/tune_retrieval.py ../shared/datasets/cisi
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+from ragstate.analyzer import analyze
+from ragstate.bm25 import Bm25Encoder
+from ragstate.chunking import chunk_text
+from ragstate.evaluation import BeirDataset, scores
+from ragstate.fusion import reciprocal_rank_fusion
+from ragstate.store.base import indexed_text
+
+
+def load_corpus(ds: BeirDataset):
+    docs = []
+    with ds.corpus.open() as f:
+        for line in f:
+            d = json.loads(line)
+            docs.append((str(d["_id"]), d.get("title") or "", d.get("text") or ""))
+    return docs
+
+
+def mean(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {m: round(sum(r[m] for r in runs) / len(runs), 4) for m in runs[0]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("directory", type=Path)
+    ap.add_argument("--chunk-tokens", default="200")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from ragstate.embedding import get_embedder
+
+    ds = BeirDataset.load(args.directory)
+    docs = load_corpus(ds)
+    qids = list(ds.queries)
+    emb = get_embedder("cpu")
+    t = time.time()
+    qvec = np.array(emb.encode([ds.queries[q] for q in qids]))
+    print(f"queries embedded in {time.time() - t:.1f}s; {len(qids)} queries, {len(docs)} docs")
+
+    for chunk_tokens in [int(x) for x in args.chunk_tokens.split(",")]:
+        chunks = []  # (doc_id, title, text)
+        for doc_id, title, text in docs:
+            for c in chunk_text(text, chunk_tokens, min(40, chunk_tokens // 4)) or []:
+                chunks.append((doc_id, title, c.text))
+        chunk_doc = [c[0] for c in chunks]
+        t = time.time()
+        cvec = np.array(emb.encode([indexed_text(ti, tx) for _, ti, tx in chunks]))
+        print(f"\nchunk_tokens={chunk_tokens}: {len(chunks)} chunks, embedded in {time.time() - t:.1f}s")
+        dense_scores = qvec @ cvec.T
+        analyzed = [analyze(indexed_text(ti, tx)) for _, ti, tx in chunks]
+        true_avg = sum(map(len, analyzed)) / len(analyzed)
+        vocab: dict[str, int] = {}
+        for toks in analyzed:
+            for w in toks:
+                vocab.setdefault(w, len(vocab))
+        df = Counter(w for toks in analyzed for w in set(toks))
+        n = len(chunks)
+        idf = np.zeros(len(vocab))
+        for w, i in vocab.items():
+            idf[i] = math.log(1 + (n - df[w] + 0.5) / (df[w] + 0.5))
+
+        def bm25_matrix(k1, b, avg):
+            rows, cols, vals = [], [], []
+            for r, toks in enumerate(analyzed):
+                norm = k1 * (1 - b + b * len(toks) / avg)
+                for w, tf in Counter(toks).items():
+                    rows.append(r); cols.append(vocab[w]); vals.append(tf * (k1 + 1) / (tf + norm))
+            return sparse.csr_matrix((vals, (rows, cols)), shape=(n, len(vocab)))
+
+        qterm = sparse.lil_matrix((len(qids), len(vocab)))
+        for qi, q in enumerate(qids):
+            for w, c in Counter(analyze(ds.queries[q])).items():
+                if w in vocab:
+                    qterm[qi, vocab[w]] = c * idf[vocab[w]]
+        qterm = qterm.tocsr()
+
+        def ranked_docs(row: np.ndarray, depth: int) -> list[str]:
+            top = np.argsort(-row)[:depth]
+            return list(dict.fromkeys(chunk_doc[i] for i in top))
+
+        dense_rank = [ranked_docs(dense_scores[qi], 300) for qi in range(len(qids))]
+        print("vector", mean([scores(dense_rank[qi], ds.qrels[q]) for qi, q in enumerate(qids)]))
+        for k1, b, avg in itertools.product((0.9, 1.2, 1.5), (0.4, 0.75), (true_avg, 100.0)):
+            kw = (qterm @ bm25_matrix(k1, b, avg).T).toarray()
+            kw_rank = [ranked_docs(kw[qi], 300) for qi in range(len(qids))]
+            res = {"keyword": mean([scores(kw_rank[qi], ds.qrels[q]) for qi, q in enumerate(qids)])}
+            for (wv, wk), rrf_k, level in itertools.product(((1, 1), (1, 0.8), (1.2, 1)), (20, 60), ("chunk", "doc")):
+                runs = []
+                for qi, q in enumerate(qids):
+                    if level == "doc":
+                        fused = reciprocal_rank_fusion([(dense_rank[qi], wv), (kw_rank[qi], wk)], k=rrf_k)
+                        ranking = [d for d, _ in fused]
+                    else:
+                        dtop = np.argsort(-dense_scores[qi])[:300]
+                        ktop = np.argsort(-kw[qi])[:300]
+                        fused = reciprocal_rank_fusion([(list(dtop), wv), (list(ktop), wk)], k=rrf_k)
+                        ranking = list(dict.fromkeys(chunk_doc[i] for i, _ in fused))
+                    runs.append(scores(ranking, ds.qrels[q]))
+                res[f"hybrid w={wv}/{wk} k={rrf_k} {level}"] = mean(runs)["ndcg@10"]
+            print(f"k1={k1} b={b} avg={avg:.1f}", json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
