@@ -209,3 +209,22 @@ async def test_replay_recorded_and_committed_histories(client: Client):
             failures[history.workflow_id] = str(result.replay_failure)
     assert not failures
     assert len(histories) >= len(_RECORDED) + 2  # this session's runs and the committed ones
+
+
+async def test_end_to_end_on_the_qdrant_client_backend(client: Client, settings: Settings, tmp_path):
+    """The same workflows against qdrant-client (local mode here; a server URL in production)."""
+    from ragstate.settings import StoreBackend
+    from ragstate.store import close_stores
+
+    settings = settings.model_copy(update={"store_backend": StoreBackend.qdrant, "qdrant_path": tmp_path / "qdrant"})
+    rag = RagClient(client, settings)
+    try:
+        async with running_workers(client, settings):
+            result = await rag.ingest([str(EXAMPLES_CORPUS)])
+            assert (result.documents, result.failed) == (EXAMPLE_DOCS, 0)
+            stats = await rag.stats()
+            assert (stats.backend, stats.chunks) == ("qdrant", result.chunks)
+            answer = await rag.ask("What happens when one search branch fails?")
+            assert answer.citations[0].title == "What happens when one search branch fails?"
+    finally:
+        close_stores()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 
 from qdrant_client import QdrantClient, models as qm
 
@@ -57,9 +58,11 @@ class QdrantServerStore(ChunkStore):
                 vectors_config={DENSE: qm.VectorParams(size=dim, distance=qm.Distance.COSINE)},
                 sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
             )
-            for key in INDEXED_KEYWORDS:
-                self._client.create_payload_index(collection, key, qm.PayloadSchemaType.KEYWORD)
-            self._client.create_payload_index(collection, "position", qm.PayloadSchemaType.INTEGER)
+            with warnings.catch_warnings():  # local mode says payload indexes do nothing there
+                warnings.simplefilter("ignore", UserWarning)
+                for key in INDEXED_KEYWORDS:
+                    self._client.create_payload_index(collection, key, qm.PayloadSchemaType.KEYWORD)
+                self._client.create_payload_index(collection, "position", qm.PayloadSchemaType.INTEGER)
 
     def upsert(self, records: list[ChunkRecord]) -> None:
         if not records:  # qdrant-client rejects an empty update; the edge store accepts it
