@@ -45,6 +45,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("directory", type=Path)
     ap.add_argument("--chunk-tokens", default="200")
+    ap.add_argument("--k1", default="0.9,1.2,1.5")
+    ap.add_argument("--b", default="0.4,0.75")
+    ap.add_argument("--rrf-k", default="20,60")
+    ap.add_argument("--depth", default="300", help="candidates taken from each branch before fusion")
+    ap.add_argument("--cache", default=None, help="directory to keep chunk embeddings between runs")
+    ap.add_argument("--binary-query", action="store_true", help="count each query term once")
+    ap.add_argument("--weights", default="1/1,1/0.8,1.2/1", help="vector/keyword weight pairs")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from ragstate.embedding import get_embedder
@@ -64,7 +71,14 @@ def main() -> None:
                 chunks.append((doc_id, title, c.text))
         chunk_doc = [c[0] for c in chunks]
         t = time.time()
-        cvec = np.array(emb.encode([indexed_text(ti, tx) for _, ti, tx in chunks]))
+        cache = Path(args.cache) / f"{args.directory.resolve().name}-{chunk_tokens}.npy" if args.cache else None
+        if cache and cache.exists():
+            cvec = np.load(cache)
+        else:
+            cvec = np.array(emb.encode([indexed_text(ti, tx) for _, ti, tx in chunks]))
+            if cache:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                np.save(cache, cvec)
         print(f"\nchunk_tokens={chunk_tokens}: {len(chunks)} chunks, embedded in {time.time() - t:.1f}s")
         dense_scores = qvec @ cvec.T
         analyzed = [analyze(indexed_text(ti, tx)) for _, ti, tx in chunks]
@@ -91,7 +105,7 @@ def main() -> None:
         for qi, q in enumerate(qids):
             for w, c in Counter(analyze(ds.queries[q])).items():
                 if w in vocab:
-                    qterm[qi, vocab[w]] = c * idf[vocab[w]]
+                    qterm[qi, vocab[w]] = (1 if args.binary_query else c) * idf[vocab[w]]
         qterm = qterm.tocsr()
 
         def ranked_docs(row: np.ndarray, depth: int) -> list[str]:
@@ -100,23 +114,28 @@ def main() -> None:
 
         dense_rank = [ranked_docs(dense_scores[qi], 300) for qi in range(len(qids))]
         print("vector", mean([scores(dense_rank[qi], ds.qrels[q]) for qi, q in enumerate(qids)]))
-        for k1, b, avg in itertools.product((0.9, 1.2, 1.5), (0.4, 0.75), (true_avg, 100.0)):
+        floats = lambda v: [float(x) for x in v.split(",")]  # noqa: E731
+        weights = [tuple(float(x) for x in w.split("/")) for w in args.weights.split(",")]
+        for k1, b, avg in itertools.product(floats(args.k1), floats(args.b), (true_avg, 100.0)):
             kw = (qterm @ bm25_matrix(k1, b, avg).T).toarray()
             kw_rank = [ranked_docs(kw[qi], 300) for qi in range(len(qids))]
             res = {"keyword": mean([scores(kw_rank[qi], ds.qrels[q]) for qi, q in enumerate(qids)])}
-            for (wv, wk), rrf_k, level in itertools.product(((1, 1), (1, 0.8), (1.2, 1)), (20, 60), ("chunk", "doc")):
+            grid = itertools.product(weights, [int(x) for x in args.rrf_k.split(",")],
+                                     [int(x) for x in args.depth.split(",")], ("chunk", "doc"))
+            for (wv, wk), rrf_k, depth, level in grid:
                 runs = []
                 for qi, q in enumerate(qids):
                     if level == "doc":
-                        fused = reciprocal_rank_fusion([(dense_rank[qi], wv), (kw_rank[qi], wk)], k=rrf_k)
+                        fused = reciprocal_rank_fusion([(dense_rank[qi][:depth], wv), (kw_rank[qi][:depth], wk)],
+                                                       k=rrf_k)
                         ranking = [d for d, _ in fused]
                     else:
-                        dtop = np.argsort(-dense_scores[qi])[:300]
-                        ktop = np.argsort(-kw[qi])[:300]
+                        dtop = np.argsort(-dense_scores[qi])[:depth]
+                        ktop = np.argsort(-kw[qi])[:depth]
                         fused = reciprocal_rank_fusion([(list(dtop), wv), (list(ktop), wk)], k=rrf_k)
                         ranking = list(dict.fromkeys(chunk_doc[i] for i, _ in fused))
                     runs.append(scores(ranking, ds.qrels[q]))
-                res[f"hybrid w={wv}/{wk} k={rrf_k} {level}"] = mean(runs)["ndcg@10"]
+                res[f"w={wv}/{wk} k={rrf_k} d={depth} {level}"] = mean(runs)["ndcg@10"]
             print(f"k1={k1} b={b} avg={avg:.1f}", json.dumps(res))
 
 
