@@ -12,8 +12,21 @@ from ragstate.validation import InvalidQuery, validate
 
 
 class QueryParsingActivities:
-    def __init__(self, settings: Settings):
+    def _routing(self) -> Routing:
+        s, local = self.settings, self.settings.local_activities
+        return Routing(
+            embeddings_task_queue=s.embeddings_task_queue, llm_task_queue=s.llm_task_queue, local_steps=local,
+            vector_search_local=local and "embeddings" in self.in_process_roles,
+            # Only offline extractive synthesis is cheap; an LLM call stays a regular activity on
+            # its own (rate-limited) queue.
+            synthesize_local=local and "llm" in self.in_process_roles and s.anthropic_key() is None,
+        )
+
+    def __init__(self, settings: Settings, in_process_roles: frozenset[str] = frozenset()):
+        """``in_process_roles``: the other worker roles this process serves, whose steps the
+        workflow may then run as local activities."""
         self.settings = settings
+        self.in_process_roles = in_process_roles
 
     @activity.defn(name="ParseQuery")
     async def parse_query(self, query: RagQuery) -> ParsedQuery:
@@ -26,5 +39,5 @@ class QueryParsingActivities:
             question=question, top_k=top_k, depth=max(query.depth or s.search_depth, top_k), terms=analyze(question),
             sources=query.sources, doc_ids=query.doc_ids, collection=query.collection or s.collection,
             synthesize=query.synthesize,
-            routing=Routing(embeddings_task_queue=s.embeddings_task_queue, llm_task_queue=s.llm_task_queue),
+            routing=self._routing(),
         )

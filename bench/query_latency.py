@@ -103,6 +103,27 @@ class ActivityClock(Interceptor):
         return Timed(next)
 
 
+async def print_breakdown(client, workflow_id: str) -> None:
+    """Where the time goes: every history event of one run, in ms from the first."""
+    from temporalio.api.enums.v1 import EventType
+
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    t0 = history.events[0].event_time.ToDatetime()
+    prev = t0
+    print(f"history of {workflow_id}:")
+    for e in history.events:
+        t = e.event_time.ToDatetime()
+        name = EventType.Name(e.event_type).removeprefix("EVENT_TYPE_")
+        detail = ""
+        if e.HasField("activity_task_scheduled_event_attributes"):
+            a = e.activity_task_scheduled_event_attributes
+            detail = f"{a.activity_type.name} on {a.task_queue.name}"
+        elif e.HasField("marker_recorded_event_attributes"):
+            detail = e.marker_recorded_event_attributes.marker_name
+        print(f"  {(t - t0).total_seconds() * 1000:7.1f} ms (+{(t - prev).total_seconds() * 1000:5.1f})  {name} {detail}")
+        prev = t
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
@@ -178,6 +199,11 @@ async def main(args) -> None:
                     overhead.append(ms - clock.busy.pop(ans.workflow_id, 0.0) * 1000)
                     for s in ans.timings:
                         steps[s.step].append(s.duration_ms)
+                if args.breakdown:
+                    await print_breakdown(client, ans.workflow_id)
+                    five_id = f"bench-{uuid.uuid4().hex}"
+                    await client.execute_workflow(FloorFiveNoop.run, False, id=five_id, task_queue="bench-floor")
+                    await print_breakdown(client, five_id)
             finally:
                 for w in workers:
                     await w.__aexit__(None, None, None)
@@ -198,6 +224,7 @@ if __name__ == "__main__":
     ap.add_argument("--chunks", type=int, default=10000)
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--breakdown", action="store_true", help="print one run's history with event times")
     ap.add_argument("--server-args", action="append", default=[],
                     help="extra `temporal server start-dev` arguments, e.g. --dynamic-config-value=K=V")
     asyncio.run(main(ap.parse_args()))

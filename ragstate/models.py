@@ -48,6 +48,11 @@ class Routing(_Model):
 
     embeddings_task_queue: str
     llm_task_queue: str
+    local_steps: bool = Field(default=False, description="KeywordSearch and Merge as local activities")
+    vector_search_local: bool = Field(
+        default=False, description="the workflow worker has the model: run VectorSearch as a local activity")
+    synthesize_local: bool = Field(
+        default=False, description="offline extractive synthesis in the workflow worker: a local activity")
 
 
 class ParsedQuery(_Model):

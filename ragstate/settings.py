@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     vector_weight: float = Field(default=1.0, ge=0)
     keyword_weight: float = Field(default=1.0, ge=0)
     context_token_budget: int = Field(default=3000, ge=100)
+    local_activities: bool = Field(
+        default=True, description="run cheap steps (keyword search, merge, and in a one-process worker vector "
+                                  "search and offline synthesis) as local activities: one server round trip less each")
 
     # --- Anthropic --------------------------------------------------------------
     anthropic_api_key: SecretStr | None = None

@@ -20,6 +20,7 @@ from ragstate.client import InvalidQueryError, RagClient, RagError
 from ragstate.conventions import RAG_STATUS
 from ragstate.models import AnswerMode, IngestRequest, ParsedQuery, RagQuery
 from ragstate.settings import Settings
+from fake_anthropic import fake_anthropic  # noqa: F401  (fixture)
 from tests.conftest import EXAMPLES_CORPUS
 from workers.runtime import running_workers
 from workflows import ALL_WORKFLOWS
@@ -136,6 +137,11 @@ async def _count_attempts(client: Client, workflow_id: str, activity_type: str) 
         if e.HasField("activity_task_started_event_attributes") and \
                 e.activity_task_started_event_attributes.scheduled_event_id in scheduled:
             attempts = max(attempts, e.activity_task_started_event_attributes.attempt)
+        elif e.HasField("marker_recorded_event_attributes"):  # a local activity's result marker
+            data = e.marker_recorded_event_attributes.details.get("data")
+            marker = json.loads(data.payloads[0].data) if data and data.payloads else {}
+            if marker.get("activity_type") == activity_type:
+                attempts = max(attempts, marker.get("attempt", 0))
     return attempts
 
 
@@ -196,11 +202,11 @@ async def test_replay_recorded_and_committed_histories(client: Client):
     for path in sorted(HISTORIES.glob("*.json")):
         histories.append(WorkflowHistory.from_json(path.stem, path.read_text()))
     assert histories, "no histories to replay: run test_ingest_examples_then_ask first (same session)"
-    if os.environ.get("RAGSTATE_RECORD_HISTORIES"):
+    if tag := os.environ.get("RAGSTATE_RECORD_HISTORIES"):  # e.g. =local-steps after a workflow change
         HISTORIES.mkdir(exist_ok=True)
         for h in histories[: len(_RECORDED)]:
             kind = "ingest" if h.workflow_id.startswith("rag-ingest") else "query"
-            (HISTORIES / f"{kind}.json").write_text(h.to_json())
+            (HISTORIES / f"{kind}-{tag}.json").write_text(h.to_json())
     replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
     failures = {}
     for history in histories:
@@ -228,3 +234,36 @@ async def test_end_to_end_on_the_qdrant_client_backend(client: Client, settings:
             assert answer.citations[0].title == "What happens when one search branch fails?"
     finally:
         close_stores()
+
+
+async def test_query_with_the_llm_through_the_real_sdk(client: Client, settings: Settings, fake_anthropic):
+    """The production path: Synthesize as a regular activity on the LLM task queue, the real
+    Anthropic SDK (streaming) against a local Messages-API server; [n] markers become citations."""
+    from pydantic import SecretStr
+
+    from activities import anthropic_llm
+    from fake_anthropic import ok
+
+    settings = settings.model_copy(update={"anthropic_api_key": SecretStr("sk-ant-test"),
+                                           "anthropic_base_url": fake_anthropic.url})
+    fake_anthropic.plan(ok("RRF sums one over k plus rank across the lists [1], needing no calibration [1]."))
+    rag = RagClient(client, settings)
+    try:
+        async with running_workers(client, settings):
+            await rag.ingest([str(EXAMPLES_CORPUS)])
+            answer = await rag.ask(RagQuery(question="How does reciprocal rank fusion work?", top_k=3))
+    finally:
+        for sdk_client in anthropic_llm._clients.values():
+            await sdk_client.close()
+        anthropic_llm._clients.clear()
+    assert answer.mode is AnswerMode.llm and answer.model
+    assert [c.number for c in answer.citations] == [1]
+    assert answer.citations[0].title == "Reciprocal rank fusion"
+    assert answer.usage.output_tokens > 0
+    request = fake_anthropic.requests[-1]
+    assert request.stream and "[1] Reciprocal rank fusion" in request.prompt
+    # An LLM call is never a local activity: it stays on its own (rate-limited) task queue.
+    history = await client.get_workflow_handle(answer.workflow_id).fetch_history()
+    queues = [e.activity_task_scheduled_event_attributes.task_queue.name for e in history.events
+              if e.HasField("activity_task_scheduled_event_attributes")]
+    assert queues == [settings.llm_task_queue]

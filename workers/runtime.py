@@ -53,31 +53,36 @@ def build_workers(client: Client, settings: Settings, roles: Iterable[str] = ROL
         raise ValueError(f"unknown worker roles {sorted(unknown)}: choose from {list(ROLES)}")
     executor = executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="ragstate-activity")
     workers = []
+    embedding = synthesis = None
+    if "llm" in roles:
+        from activities.anthropic_llm import AnthropicActivities
+
+        synthesis = AnthropicActivities(settings)
+        workers.append(Worker(client, task_queue=settings.llm_task_queue, activities=swap([synthesis.synthesize]),
+                              interceptors=interceptors))
+    if "embeddings" in roles:
+        from activities.embeddings import EmbeddingActivities
+
+        embedding = EmbeddingActivities(settings)
+        workers.append(Worker(client, task_queue=settings.embeddings_task_queue,
+                              activities=swap([embedding.vector_search, embedding.embed_chunks]),
+                              activity_executor=executor, max_concurrent_activities=4, interceptors=interceptors))
     if "workflows" in roles:
         from activities.files import FileActivities
         from activities.qdrant import QdrantActivities
         from activities.query_parsing import QueryParsingActivities
         from workflows import ALL_WORKFLOWS
 
-        q, f, p = QdrantActivities(settings), FileActivities(settings), QueryParsingActivities(settings)
+        # Steps of other roles served by this process may run as local activities of the query
+        # workflow, so they are registered on the workflow worker too.
+        also_local = [a for a in (embedding and embedding.vector_search, synthesis and synthesis.synthesize) if a]
+        q, f = QdrantActivities(settings), FileActivities(settings)
+        p = QueryParsingActivities(settings, in_process_roles=frozenset(roles))
         workers.append(Worker(
             client, task_queue=settings.workflow_task_queue, workflows=ALL_WORKFLOWS,
             activities=swap([p.parse_query, f.discover_documents, q.keyword_search, q.merge, q.index_chunks,
-                             q.commit_documents, q.optimize_store, q.store_stats]),
+                             q.commit_documents, q.optimize_store, q.store_stats, *also_local]),
             activity_executor=executor, interceptors=interceptors))
-    if "embeddings" in roles:
-        from activities.embeddings import EmbeddingActivities
-
-        e = EmbeddingActivities(settings)
-        workers.append(Worker(client, task_queue=settings.embeddings_task_queue,
-                              activities=swap([e.vector_search, e.embed_chunks]), activity_executor=executor,
-                              max_concurrent_activities=4, interceptors=interceptors))
-    if "llm" in roles:
-        from activities.anthropic_llm import AnthropicActivities
-
-        a = AnthropicActivities(settings)
-        workers.append(Worker(client, task_queue=settings.llm_task_queue, activities=swap([a.synthesize]),
-                              interceptors=interceptors))
     return workers
 
 

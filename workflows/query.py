@@ -28,6 +28,12 @@ LLM_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficie
                         non_retryable_error_types=["LLMRequestRejected"])
 
 
+#: Patch id: ParseQuery always, and per the routing ParseQuery returns, KeywordSearch, Merge,
+#: VectorSearch and offline Synthesize run as local activities. Histories from before the patch
+#: keep replaying the all-regular path.
+LOCAL_STEPS_PATCH = "local-cheap-steps"
+
+
 def failure_reason(err: BaseException) -> str:
     """The innermost message of an activity failure, for people to read."""
     while isinstance(err, ActivityError) and err.cause is not None:
@@ -55,6 +61,17 @@ class RagQueryWorkflow:
         self._timings.append(StepTiming(step=name, duration_ms=(workflow.time() - started) * 1000))
         return result
 
+    def _activity(self, name: str, arg, result_type: type, *, local: bool, task_queue: str | None = None,
+                  timeout: timedelta, retry: RetryPolicy, summary: str, heartbeat: timedelta | None = None):
+        """A step as a local activity (cheap, safe to retry: no extra round trip through the
+        server, still a named step in the UI) or as a regular activity on ``task_queue``."""
+        if local:
+            return workflow.execute_local_activity(name, arg, result_type=result_type, start_to_close_timeout=timeout,
+                                                   retry_policy=retry, summary=summary)
+        return workflow.execute_activity(name, arg, result_type=result_type, task_queue=task_queue,
+                                         start_to_close_timeout=timeout, heartbeat_timeout=heartbeat,
+                                         retry_policy=retry, summary=summary)
+
     @workflow.run
     async def run(self, query: RagQuery) -> RagAnswer:
         try:
@@ -64,11 +81,11 @@ class RagQueryWorkflow:
             raise
 
     async def _run(self, query: RagQuery) -> RagAnswer:
+        local = workflow.patched(LOCAL_STEPS_PATCH)
         try:
-            parsed: ParsedQuery = await self._step("ParseQuery", workflow.execute_activity(
-                "ParseQuery", query, result_type=ParsedQuery,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["InvalidQuery"]),
+            parsed: ParsedQuery = await self._step("ParseQuery", self._activity(
+                "ParseQuery", query, ParsedQuery, local=local, timeout=timedelta(seconds=10),
+                retry=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["InvalidQuery"]),
                 summary="validate and normalise the question"))
         except ActivityError as e:
             # Bad input fails the workflow at once (not a workflow task retried forever).
@@ -76,15 +93,13 @@ class RagQueryWorkflow:
                                    non_retryable=True) from e
 
         vector, keyword = await asyncio.gather(
-            self._step("VectorSearch", workflow.execute_activity(
-                "VectorSearch", parsed, result_type=BranchResult,
-                task_queue=parsed.routing.embeddings_task_queue,
-                start_to_close_timeout=timedelta(seconds=30), retry_policy=SEARCH_RETRY,
+            self._step("VectorSearch", self._activity(
+                "VectorSearch", parsed, BranchResult, local=local and parsed.routing.vector_search_local,
+                task_queue=parsed.routing.embeddings_task_queue, timeout=timedelta(seconds=30), retry=SEARCH_RETRY,
                 summary="embed the question and search dense vectors")),
-            self._step("KeywordSearch", workflow.execute_activity(
-                "KeywordSearch", parsed, result_type=BranchResult,
-                start_to_close_timeout=timedelta(seconds=30), retry_policy=SEARCH_RETRY,
-                summary="BM25 search over sparse vectors")),
+            self._step("KeywordSearch", self._activity(
+                "KeywordSearch", parsed, BranchResult, local=local and parsed.routing.local_steps,
+                timeout=timedelta(seconds=30), retry=SEARCH_RETRY, summary="BM25 search over sparse vectors")),
             return_exceptions=True,
         )
         reasons = [f"{name} failed: {failure_reason(r)}" for name, r in (("VectorSearch", vector),
@@ -94,21 +109,22 @@ class RagQueryWorkflow:
             raise ApplicationError("both retrieval branches failed; " + "; ".join(reasons),
                                    type="RetrievalFailed", non_retryable=True)
 
-        merged: MergeResult = await self._step("Merge", workflow.execute_activity(
+        merged: MergeResult = await self._step("Merge", self._activity(
             "Merge", MergeInput(query=parsed, vector=None if isinstance(vector, BaseException) else vector,
                                 keyword=None if isinstance(keyword, BaseException) else keyword),
-            result_type=MergeResult, start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(maximum_attempts=3),
+            MergeResult, local=local and parsed.routing.local_steps, timeout=timedelta(seconds=30),
+            retry=RetryPolicy(maximum_attempts=3),
             summary="reciprocal rank fusion and context packing"))
 
         if not parsed.synthesize:
             synthesis = SynthesisResult(answer="", mode=AnswerMode.retrieval_only)
         else:
-            synthesis = await self._step("Synthesize", workflow.execute_activity(
-                "Synthesize", SynthesisInput(question=parsed.question, sources=merged.sources),
-                result_type=SynthesisResult, task_queue=parsed.routing.llm_task_queue,
-                start_to_close_timeout=timedelta(seconds=120), heartbeat_timeout=timedelta(seconds=60),
-                retry_policy=LLM_RETRY, summary=f"answer from {len(merged.sources)} sources"))
+            # Local only for offline extractive synthesis in a worker that serves the LLM role.
+            synthesis = await self._step("Synthesize", self._activity(
+                "Synthesize", SynthesisInput(question=parsed.question, sources=merged.sources), SynthesisResult,
+                local=local and parsed.routing.synthesize_local, task_queue=parsed.routing.llm_task_queue,
+                timeout=timedelta(seconds=120), heartbeat=timedelta(seconds=60), retry=LLM_RETRY,
+                summary=f"answer from {len(merged.sources)} sources"))
 
         set_status("degraded" if reasons else "completed")
         info = workflow.info()
