@@ -144,12 +144,14 @@ async def main(args) -> None:
 
     import temporalio
 
-    print(f"cores: {os.cpu_count()}  temporalio {temporalio.__version__}  server args: {args.server_args or 'none'}")
+    print(f"cores: {os.cpu_count()}  temporalio {temporalio.__version__}  server args: {args.server_args or 'none'}"
+          f"  steps: {'all regular activities' if args.all_regular else 'cheap steps as local activities'}")
     tmp = Path(tempfile.mkdtemp(prefix="ragstate-bench-"))
     corpus = synthetic_corpus(tmp / "corpus.jsonl", args.chunks)
     server = DevServer(tmp / "data", port=free_port(), ui_port=free_port(), extra_args=args.server_args)
     with server:
-        settings = Settings(data_dir=tmp / "data", temporal_address=server.address, _env_file=None)
+        settings = Settings(data_dir=tmp / "data", temporal_address=server.address, _env_file=None,
+                            local_activities=not args.all_regular)
         client = await connect(settings)
         rag = RagClient(client, settings)
         clock = ActivityClock()
@@ -224,6 +226,7 @@ if __name__ == "__main__":
     ap.add_argument("--chunks", type=int, default=10000)
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--all-regular", action="store_true", help="every step a regular activity (no local ones)")
     ap.add_argument("--breakdown", action="store_true", help="print one run's history with event times")
     ap.add_argument("--server-args", action="append", default=[],
                     help="extra `temporal server start-dev` arguments, e.g. --dynamic-config-value=K=V")
