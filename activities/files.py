@@ -5,7 +5,8 @@ from __future__ import annotations
 from temporalio import activity
 
 from ragstate.documents import discover
-from ragstate.models import DiscoverInput, DiscoverPage, Routing
+from activities.query_parsing import build_routing
+from ragstate.models import DiscoverInput, DiscoverPage
 from ragstate.settings import Settings
 
 # Keep each page far below Temporal's payload limits (2 MB hard, 256 KB advised).
@@ -35,5 +36,5 @@ class FileActivities:
         return DiscoverPage(
             batches=page, next_cursor=next_cursor, failures=failures[:1000],
             collection=inp.collection or s.collection,
-            routing=Routing(embeddings_task_queue=s.embeddings_task_queue, llm_task_queue=s.llm_task_queue),
+            routing=build_routing(s),
         )

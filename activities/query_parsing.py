@@ -11,17 +11,21 @@ from ragstate.settings import Settings
 from ragstate.validation import InvalidQuery, validate
 
 
-class QueryParsingActivities:
-    def _routing(self) -> Routing:
-        s, local = self.settings, self.settings.local_activities
-        return Routing(
-            embeddings_task_queue=s.embeddings_task_queue, llm_task_queue=s.llm_task_queue, local_steps=local,
-            vector_search_local=local and "embeddings" in self.in_process_roles,
-            # Only offline extractive synthesis is cheap; an LLM call stays a regular activity on
-            # its own (rate-limited) queue.
-            synthesize_local=local and "llm" in self.in_process_roles and s.anthropic_key() is None,
-        )
+def build_routing(s: Settings, in_process_roles: frozenset[str] = frozenset()) -> Routing:
+    """Where a workflow sends its steps, from the settings of the worker that runs it."""
+    local = s.local_activities
+    return Routing(
+        embeddings_task_queue=s.embeddings_task_queue, llm_task_queue=s.llm_task_queue, local_steps=local,
+        vector_search_local=local and "embeddings" in in_process_roles,
+        # Only offline extractive synthesis is cheap; an LLM call stays a regular activity on
+        # its own (rate-limited) queue.
+        synthesize_local=local and "llm" in in_process_roles and s.anthropic_key() is None,
+        gpu_embeddings_task_queue=s.gpu_embeddings_task_queue if s.gpu_embeddings else None,
+        gpu_fallback_after_s=s.gpu_fallback_after_s,
+    )
 
+
+class QueryParsingActivities:
     def __init__(self, settings: Settings, in_process_roles: frozenset[str] = frozenset()):
         """``in_process_roles``: the other worker roles this process serves, whose steps the
         workflow may then run as local activities."""
@@ -39,5 +43,5 @@ class QueryParsingActivities:
             question=question, top_k=top_k, depth=max(query.depth or s.search_depth, top_k), terms=analyze(question),
             sources=query.sources, doc_ids=query.doc_ids, collection=query.collection or s.collection,
             synthesize=query.synthesize,
-            routing=self._routing(),
+            routing=build_routing(s, self.in_process_roles),
         )

@@ -53,6 +53,9 @@ class Routing(_Model):
         default=False, description="the workflow worker has the model: run VectorSearch as a local activity")
     synthesize_local: bool = Field(
         default=False, description="offline extractive synthesis in the workflow worker: a local activity")
+    gpu_embeddings_task_queue: str | None = Field(
+        default=None, description="ingest embeds here first when set, falling back to embeddings_task_queue")
+    gpu_fallback_after_s: float = 30.0
 
 
 class ParsedQuery(_Model):
@@ -262,6 +265,7 @@ class IngestProgress(_Model):
     unchanged: int = 0
     chunks: int = 0
     failed: int = 0
+    gpu_fallbacks: int = Field(0, description="embedding batches sent to the CPU queue because no GPU worker took them")
     discovery_done: bool = False
     finished: bool = False
 
@@ -283,6 +287,7 @@ class IngestResult(_Model):
     failed: int
     failures: list[DocumentFailure]
     failures_dropped: int = Field(0, description="failures beyond the kept list (counted in `failed`)")
+    gpu_fallbacks: int = 0
     duration_ms: float = 0.0
     workflow_id: str = ""
 

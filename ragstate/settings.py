@@ -53,6 +53,16 @@ class Settings(BaseSettings):
     workflow_task_queue: str = "ragstate"
     embeddings_task_queue: str = "ragstate-embeddings"
     llm_task_queue: str = "ragstate-llm"
+    gpu_embeddings_task_queue: str = "ragstate-embeddings-gpu"
+    gpu_embeddings: bool = Field(
+        default=False, description="send ingest embedding batches to the GPU queue first (falls back to CPU)")
+    gpu_fallback_after_s: float = Field(
+        default=30.0, gt=0, description="schedule-to-start on the GPU queue before a batch goes to the CPU queue")
+    # Worker behaviour
+    worker_shutdown_grace_s: float = Field(default=30.0, ge=0, description="SIGTERM drains in-flight tasks this long")
+    llm_max_concurrent: int = Field(default=8, ge=1, description="LLM calls in flight per worker")
+    llm_queue_rate_per_s: float | None = Field(
+        default=None, gt=0, description="server-side cap on Synthesize starts per second across all LLM workers")
 
     # --- store ----------------------------------------------------------------
     store_backend: StoreBackend = StoreBackend.edge

@@ -267,3 +267,28 @@ async def test_query_with_the_llm_through_the_real_sdk(client: Client, settings:
     queues = [e.activity_task_scheduled_event_attributes.task_queue.name for e in history.events
               if e.HasField("activity_task_scheduled_event_attributes")]
     assert queues == [settings.llm_task_queue]
+
+
+async def test_embedding_batches_fall_back_to_cpu_when_no_gpu_worker_polls(client: Client, settings: Settings):
+    settings = settings.model_copy(update={"gpu_embeddings": True, "gpu_fallback_after_s": 1.0})
+    rag = RagClient(client, settings)
+    async with running_workers(client, settings):  # no "gpu-embeddings" role anywhere
+        result = await rag.ingest(IngestRequest(paths=[str(EXAMPLES_CORPUS)], batch_docs=4))
+        assert (result.documents, result.failed) == (EXAMPLE_DOCS, 0)
+        assert result.gpu_fallbacks >= 2  # every batch: at least two here (8 docs, 4 per batch)
+        assert (await rag.stats()).chunks == result.chunks
+    history = await client.get_workflow_handle(result.workflow_id).fetch_history()
+    embed_queues = [e.activity_task_scheduled_event_attributes.task_queue.name for e in history.events
+                    if e.HasField("activity_task_scheduled_event_attributes")
+                    and e.activity_task_scheduled_event_attributes.activity_type.name == "EmbedChunks"]
+    assert embed_queues.count(settings.gpu_embeddings_task_queue) == result.gpu_fallbacks
+    assert embed_queues.count(settings.embeddings_task_queue) == result.gpu_fallbacks
+
+
+async def test_embedding_batches_go_to_the_gpu_worker_when_one_polls(client: Client, settings: Settings):
+    settings = settings.model_copy(update={"gpu_embeddings": True, "gpu_fallback_after_s": 10.0})
+    rag = RagClient(client, settings)
+    # A "GPU" worker (device from settings: CPU here) on the GPU queue, and no CPU embedding worker.
+    async with running_workers(client, settings, roles=["workflows", "llm", "gpu-embeddings"]):
+        result = await rag.ingest([str(EXAMPLES_CORPUS)])
+    assert (result.documents, result.gpu_fallbacks, result.failed) == (EXAMPLE_DOCS, 0, 0)

@@ -5,6 +5,7 @@ Roles map to task queues (names from settings):
 - ``workflows``: all workflows and the light activities (parse, files, store, merge)
 - ``embeddings``: the model (VectorSearch, EmbedChunks); the only role that imports torch
 - ``llm``: Synthesize, on its own queue so that its rate can be limited
+- ``gpu-embeddings``: EmbedChunks/VectorSearch on the GPU queue (``settings.gpu_embeddings``)
 
 Example::
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncIterator, Callable, Iterable, Sequence
 
@@ -27,6 +29,8 @@ from temporalio.worker import Interceptor, Worker
 from ragstate.settings import Settings
 
 ROLES = ("workflows", "embeddings", "llm")
+#: Roles a process can take: the three above (what `ragstate up` runs) and a GPU embedding worker.
+ALL_ROLES = (*ROLES, "gpu-embeddings")
 
 
 def _activity_name(fn: Callable) -> str:
@@ -48,25 +52,37 @@ def build_workers(client: Client, settings: Settings, roles: Iterable[str] = ROL
     def swap(activities: list[Callable]) -> list[Callable]:
         return [replacements.get(_activity_name(fn), fn) for fn in activities]
 
-    unknown = roles - set(ROLES)
+    unknown = roles - set(ALL_ROLES)
     if unknown:
-        raise ValueError(f"unknown worker roles {sorted(unknown)}: choose from {list(ROLES)}")
+        raise ValueError(f"unknown worker roles {sorted(unknown)}: choose from {list(ALL_ROLES)}")
     executor = executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="ragstate-activity")
+
+    def make(task_queue: str, activities: list[Callable], **options) -> Worker:
+        # SIGTERM (Lambda, Cloud Run, Kubernetes) lets in-flight activities finish this long.
+        return Worker(client, task_queue=task_queue, activities=swap(activities), activity_executor=executor,
+                      interceptors=interceptors,
+                      graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_s), **options)
+
     workers = []
     embedding = synthesis = None
     if "llm" in roles:
         from activities.anthropic_llm import AnthropicActivities
 
         synthesis = AnthropicActivities(settings)
-        workers.append(Worker(client, task_queue=settings.llm_task_queue, activities=swap([synthesis.synthesize]),
-                              interceptors=interceptors))
-    if "embeddings" in roles:
+        # Per-worker cap, and an optional server-side cap shared by every LLM worker: many
+        # scaled-out workers together still stay under the provider's rate limit.
+        workers.append(make(settings.llm_task_queue, [synthesis.synthesize],
+                            max_concurrent_activities=settings.llm_max_concurrent,
+                            max_task_queue_activities_per_second=settings.llm_queue_rate_per_s))
+    if roles & {"embeddings", "gpu-embeddings"}:
         from activities.embeddings import EmbeddingActivities
 
         embedding = EmbeddingActivities(settings)
-        workers.append(Worker(client, task_queue=settings.embeddings_task_queue,
-                              activities=swap([embedding.vector_search, embedding.embed_chunks]),
-                              activity_executor=executor, max_concurrent_activities=4, interceptors=interceptors))
+        for role, queue in (("embeddings", settings.embeddings_task_queue),
+                            ("gpu-embeddings", settings.gpu_embeddings_task_queue)):
+            if role in roles:
+                workers.append(make(queue, [embedding.vector_search, embedding.embed_chunks],
+                                    max_concurrent_activities=4))
     if "workflows" in roles:
         from activities.files import FileActivities
         from activities.qdrant import QdrantActivities
@@ -78,11 +94,10 @@ def build_workers(client: Client, settings: Settings, roles: Iterable[str] = ROL
         also_local = [a for a in (embedding and embedding.vector_search, synthesis and synthesis.synthesize) if a]
         q, f = QdrantActivities(settings), FileActivities(settings)
         p = QueryParsingActivities(settings, in_process_roles=frozenset(roles))
-        workers.append(Worker(
-            client, task_queue=settings.workflow_task_queue, workflows=ALL_WORKFLOWS,
-            activities=swap([p.parse_query, f.discover_documents, q.keyword_search, q.merge, q.index_chunks,
-                             q.commit_documents, q.optimize_store, q.store_stats, *also_local]),
-            activity_executor=executor, interceptors=interceptors))
+        workers.append(make(settings.workflow_task_queue,
+                            [p.parse_query, f.discover_documents, q.keyword_search, q.merge, q.index_chunks,
+                             q.commit_documents, q.optimize_store, q.store_stats, *also_local],
+                            workflows=ALL_WORKFLOWS))
     return workers
 
 
@@ -91,7 +106,7 @@ async def running_workers(client: Client, settings: Settings, roles: Iterable[st
                           warm_model: bool = True, replace: Sequence[Callable] = ()) -> AsyncIterator[list[Worker]]:
     """Run workers until the block exits; loads the model first so the first query is not slow."""
     roles = set(roles)
-    if warm_model and "embeddings" in roles:
+    if warm_model and roles & {"embeddings", "gpu-embeddings"}:
         from ragstate.embedding import get_embedder
 
         await asyncio.to_thread(get_embedder, settings.embedding_device)

@@ -14,14 +14,14 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, TimeoutError, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
     from ragstate.conventions import set_status
     from ragstate.models import (
         ChunkBatchInput, ChunkBatchResult, CommitInput, CommitResult, DiscoverInput, DiscoverPage, DocumentFailure,
-        EmbedInput, EmbedResult, IngestCarry, IngestProgress, IngestRequest, IngestResult, SourceRef, StatsRequest,
-        StoreStats,
+        EmbedInput, EmbedResult, IngestCarry, IngestProgress, IngestRequest, IngestResult, Routing, SourceRef,
+        StatsRequest, StoreStats,
     )
     from workflows.query import failure_reason
 
@@ -47,7 +47,30 @@ class IngestWorkflow:
         c.failures.extend(failures[:room])
         c.failures_dropped += max(0, len(failures) - room)
 
-    async def _batch(self, collection: str, refs: list[SourceRef], embeddings_queue: str) -> None:
+    async def _embed(self, request: EmbedInput, routing: Routing) -> None:
+        """EmbedChunks on the GPU queue when one is configured; if no GPU worker picks the batch
+        up within ``gpu_fallback_after_s`` (schedule-to-start), on the CPU queue instead."""
+        summary = f"embed {sum(d.chunks for d in request.documents)} chunks"
+        options = dict(result_type=EmbedResult, start_to_close_timeout=timedelta(minutes=30),
+                       heartbeat_timeout=timedelta(seconds=20), retry_policy=INGEST_RETRY)
+        if routing.gpu_embeddings_task_queue:
+            try:
+                await workflow.execute_activity(
+                    "EmbedChunks", request, task_queue=routing.gpu_embeddings_task_queue,
+                    schedule_to_start_timeout=timedelta(seconds=routing.gpu_fallback_after_s),
+                    summary=summary + " (GPU)", **options)
+                return
+            except ActivityError as e:
+                timeout = e.cause
+                if not (isinstance(timeout, TimeoutError) and timeout.type == TimeoutType.SCHEDULE_TO_START):
+                    raise
+                self._carry.progress.gpu_fallbacks += 1
+                workflow.logger.warning("no GPU worker took an embedding batch in %ss; using the CPU queue",
+                                        routing.gpu_fallback_after_s)
+        await workflow.execute_activity("EmbedChunks", request, task_queue=routing.embeddings_task_queue,
+                                        summary=summary, **options)
+
+    async def _batch(self, collection: str, refs: list[SourceRef], routing: Routing) -> None:
         p = self._carry.progress
         try:
             indexed: ChunkBatchResult = await workflow.execute_activity(
@@ -55,12 +78,7 @@ class IngestWorkflow:
                 start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(seconds=20),
                 retry_policy=INGEST_RETRY, summary=f"load, chunk and BM25-index {len(refs)} sources")
             if indexed.documents:
-                await workflow.execute_activity(
-                    "EmbedChunks", EmbedInput(collection=collection, documents=indexed.documents),
-                    result_type=EmbedResult, task_queue=embeddings_queue,
-                    start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=timedelta(seconds=20),
-                    retry_policy=INGEST_RETRY,
-                    summary=f"embed {sum(d.chunks for d in indexed.documents)} chunks")
+                await self._embed(EmbedInput(collection=collection, documents=indexed.documents), routing)
                 await workflow.execute_activity(
                     "CommitDocuments", CommitInput(collection=collection, documents=indexed.documents),
                     result_type=CommitResult, start_to_close_timeout=timedelta(minutes=5),
@@ -100,7 +118,7 @@ class IngestWorkflow:
                 if len(running) >= request.concurrency:
                     done, _ = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     running.difference_update(done)
-                running.add(asyncio.create_task(self._batch(page.collection, refs, page.routing.embeddings_task_queue)))
+                running.add(asyncio.create_task(self._batch(page.collection, refs, page.routing)))
                 batches_this_run += 1
             if page.next_cursor is None:
                 break
@@ -123,6 +141,7 @@ class IngestWorkflow:
         return IngestResult(
             documents=c.progress.documents, unchanged=c.progress.unchanged, chunks=c.progress.chunks,
             failed=c.progress.failed, failures=c.failures, failures_dropped=c.failures_dropped,
+            gpu_fallbacks=c.progress.gpu_fallbacks,
             duration_ms=(workflow.now() - c.started_at).total_seconds() * 1000,
             workflow_id=workflow.info().workflow_id,
         )
