@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import uuid
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from ragstate.bm25 import SparseVec
 from ragstate.models import SearchHit
@@ -68,6 +69,42 @@ class SearchFilter:
     @property
     def empty(self) -> bool:
         return not self.sources and not self.doc_ids
+
+
+@dataclass(frozen=True)
+class FilterDialect:
+    """The store's filters, built once for both client libraries: qdrant-edge and
+    qdrant-client spell the same Qdrant filter with different constructors."""
+
+    condition: Callable[[str, Any], Any]  # (payload key, match) -> field condition
+    match_value: Callable[[Any], Any]
+    match_any: Callable[[list], Any]
+    has_vector: Callable[[str], Any]
+    filter: Callable[..., Any]  # filter(must=[...], must_not=[...])
+
+    def search(self, flt: SearchFilter | None):
+        if flt is None or flt.empty:
+            return None
+        must = [self.condition(key, self.match_any(list(values)))
+                for key, values in (("source", flt.sources), ("doc_id", flt.doc_ids)) if values]
+        return self.filter(must=must)
+
+    def version(self, doc_id: str, version: str, dense: bool | None = None):
+        """Chunks of one document version; only those with (True) or without (False) a dense vector."""
+        must = [self.condition("doc_id", self.match_value(doc_id)),
+                self.condition("version", self.match_value(version))]
+        has_dense = [self.has_vector(DENSE)]
+        if dense is True:
+            return self.filter(must=must + has_dense)
+        return self.filter(must=must, must_not=has_dense if dense is False else None)
+
+    def stale(self, doc_id: str, keep_version: str):
+        return self.filter(must=[self.condition("doc_id", self.match_value(doc_id))],
+                           must_not=[self.condition("version", self.match_value(keep_version))])
+
+    def first_chunks(self):
+        """One point per document: its chunk at position 0."""
+        return self.filter(must=[self.condition("position", self.match_value(0))])
 
 
 @dataclass

@@ -14,28 +14,13 @@ import qdrant_edge as qe
 from ragstate.bm25 import SparseVec
 from ragstate.models import SearchHit
 from ragstate.store.base import (
-    DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, ChunkStore, SearchFilter, StoreCounts, StoredChunk,
+    DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, ChunkStore, FilterDialect, StoreCounts, StoredChunk,
 )
 
 
-def _filter(flt: SearchFilter | None) -> qe.Filter | None:
-    if flt is None or flt.empty:
-        return None
-    must = []
-    if flt.sources:
-        must.append(qe.FieldCondition(key="source", match=qe.MatchAny(list(flt.sources))))
-    if flt.doc_ids:
-        must.append(qe.FieldCondition(key="doc_id", match=qe.MatchAny(list(flt.doc_ids))))
-    return qe.Filter(must=must)
-
-
-def _version_filter(doc_id: str, version: str, dense: bool | None) -> qe.Filter:
-    must = [qe.FieldCondition(key="doc_id", match=qe.MatchValue(doc_id)),
-            qe.FieldCondition(key="version", match=qe.MatchValue(version))]
-    has_dense = [qe.HasVectorCondition(DENSE)]
-    if dense is True:
-        return qe.Filter(must=must + has_dense)
-    return qe.Filter(must=must, must_not=has_dense if dense is False else None)
+FILTERS = FilterDialect(condition=lambda key, match: qe.FieldCondition(key=key, match=match),
+                        match_value=qe.MatchValue, match_any=qe.MatchAny, has_vector=qe.HasVectorCondition,
+                        filter=qe.Filter)
 
 
 def _stored(rec) -> StoredChunk:
@@ -90,7 +75,7 @@ class EdgeStore(ChunkStore):
         return {str(rec.id): _stored(rec) for rec in self._shard.retrieve(list(chunk_ids), True, False)}
 
     def chunks_of(self, doc_id, version, without_dense=False):
-        flt = _version_filter(doc_id, version, False if without_dense else None)
+        flt = FILTERS.version(doc_id, version, False if without_dense else None)
         out, offset = [], None
         while True:
             recs, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=1024, filter=flt,
@@ -100,26 +85,25 @@ class EdgeStore(ChunkStore):
                 return sorted(out, key=lambda c: c.position)
 
     def count_version(self, doc_id, version, with_dense=False):
-        return self._count(_version_filter(doc_id, version, True if with_dense else None))
+        return self._count(FILTERS.version(doc_id, version, True if with_dense else None))
 
     def search_dense(self, vector, limit, flt=None):
         req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(list(vector), using=DENSE),
-                              filter=_filter(flt), with_payload=["doc_id"])
+                              filter=FILTERS.search(flt), with_payload=["doc_id"])
         return _hits(self._shard.query(req))
 
     def search_sparse(self, vector: SparseVec, limit, flt=None):
         if not len(vector):
             return []
         req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(qe.SparseVector(vector.indices, vector.values), using=SPARSE),
-                              filter=_filter(flt), with_payload=["doc_id"])
+                              filter=FILTERS.search(flt), with_payload=["doc_id"])
         return _hits(self._shard.query(req))
 
     def _count(self, flt: qe.Filter | None) -> int:
         return self._shard.count(qe.CountRequest(filter=flt, exact=True))
 
     def delete_stale(self, doc_id, keep_version):
-        stale = qe.Filter(must=[qe.FieldCondition(key="doc_id", match=qe.MatchValue(doc_id))],
-                          must_not=[qe.FieldCondition(key="version", match=qe.MatchValue(keep_version))])
+        stale = FILTERS.stale(doc_id, keep_version)
         with self._lock:
             n = self._count(stale)
             if n:
@@ -127,8 +111,7 @@ class EdgeStore(ChunkStore):
         return n
 
     def counts(self) -> StoreCounts:
-        first_chunks = qe.Filter(must=[qe.FieldCondition(key="position", match=qe.MatchValue(0))])
-        return StoreCounts(chunks=self._count(None), documents=self._count(first_chunks))
+        return StoreCounts(chunks=self._count(None), documents=self._count(FILTERS.first_chunks()))
 
     def optimize(self) -> None:
         with self._lock:

@@ -11,28 +11,13 @@ from qdrant_client import QdrantClient, models as qm
 from ragstate.bm25 import SparseVec
 from ragstate.models import SearchHit
 from ragstate.store.base import (
-    DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, ChunkStore, SearchFilter, StoreCounts, StoredChunk,
+    DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, ChunkStore, FilterDialect, StoreCounts, StoredChunk,
 )
 
 
-def _filter(flt: SearchFilter | None) -> qm.Filter | None:
-    if flt is None or flt.empty:
-        return None
-    must = []
-    if flt.sources:
-        must.append(qm.FieldCondition(key="source", match=qm.MatchAny(any=list(flt.sources))))
-    if flt.doc_ids:
-        must.append(qm.FieldCondition(key="doc_id", match=qm.MatchAny(any=list(flt.doc_ids))))
-    return qm.Filter(must=must)
-
-
-def _version_filter(doc_id: str, version: str, dense: bool | None) -> qm.Filter:
-    must = [qm.FieldCondition(key="doc_id", match=qm.MatchValue(value=doc_id)),
-            qm.FieldCondition(key="version", match=qm.MatchValue(value=version))]
-    has_dense = [qm.HasVectorCondition(has_vector=DENSE)]
-    if dense is True:
-        return qm.Filter(must=must + has_dense)
-    return qm.Filter(must=must, must_not=has_dense if dense is False else None)
+FILTERS = FilterDialect(condition=lambda key, match: qm.FieldCondition(key=key, match=match),
+                        match_value=lambda v: qm.MatchValue(value=v), match_any=lambda v: qm.MatchAny(any=v),
+                        has_vector=lambda name: qm.HasVectorCondition(has_vector=name), filter=qm.Filter)
 
 
 def _stored(r) -> StoredChunk:
@@ -90,7 +75,7 @@ class QdrantServerStore(ChunkStore):
         return {str(r.id): _stored(r) for r in recs}
 
     def chunks_of(self, doc_id, version, without_dense=False):
-        flt = _version_filter(doc_id, version, False if without_dense else None)
+        flt = FILTERS.version(doc_id, version, False if without_dense else None)
         out, offset = [], None
         while True:
             with self._lock:
@@ -101,12 +86,12 @@ class QdrantServerStore(ChunkStore):
                 return sorted(out, key=lambda c: c.position)
 
     def count_version(self, doc_id, version, with_dense=False):
-        return self._count(_version_filter(doc_id, version, True if with_dense else None))
+        return self._count(FILTERS.version(doc_id, version, True if with_dense else None))
 
     def _query(self, query, using: str, limit: int, flt):
         with self._lock:
             res = self._client.query_points(self.collection, query=query, using=using, limit=limit,
-                                            query_filter=_filter(flt), with_payload=["doc_id"])
+                                            query_filter=FILTERS.search(flt), with_payload=["doc_id"])
         return _hits(res.points)
 
     def search_dense(self, vector, limit, flt=None):
@@ -122,8 +107,7 @@ class QdrantServerStore(ChunkStore):
             return self._client.count(self.collection, count_filter=flt, exact=True).count
 
     def delete_stale(self, doc_id, keep_version):
-        stale = qm.Filter(must=[qm.FieldCondition(key="doc_id", match=qm.MatchValue(value=doc_id))],
-                          must_not=[qm.FieldCondition(key="version", match=qm.MatchValue(value=keep_version))])
+        stale = FILTERS.stale(doc_id, keep_version)
         with self._lock:
             n = self._count(stale)
             if n:
@@ -131,8 +115,7 @@ class QdrantServerStore(ChunkStore):
         return n
 
     def counts(self) -> StoreCounts:
-        first = qm.Filter(must=[qm.FieldCondition(key="position", match=qm.MatchValue(value=0))])
-        return StoreCounts(chunks=self._count(None), documents=self._count(first))
+        return StoreCounts(chunks=self._count(None), documents=self._count(FILTERS.first_chunks()))
 
 
 
