@@ -41,6 +41,9 @@ class EmbeddingActivities:
         s = self.settings
         store = open_store(s, inp.collection)
         todo = [c for d in inp.documents for c in store.chunks_of(d.doc_id, d.version, without_dense=True)]
+        # Similar lengths in one model batch: each batch is padded to its longest text, and in
+        # document order that wasted about a third of the encode time on real corpora.
+        todo.sort(key=lambda c: len(c.text) + len(c.title))
         done = 0
         # Background heartbeats: one encode can outlast the heartbeat timeout on a busy CPU.
         with heartbeating():

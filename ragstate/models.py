@@ -189,6 +189,8 @@ class IngestRequest(_Model):
     collection: str | None = None
     batch_docs: int | None = Field(default=None, ge=1, le=10_000)
     concurrency: int = Field(default=4, ge=1, le=64, description="batches in flight at once")
+    batches_per_run: int = Field(default=200, ge=1, le=2000,
+                                 description="continue-as-new after this many batches (about 15 events each)")
     carry: "IngestCarry | None" = Field(default=None, description="set by continue-as-new only")
 
 
@@ -260,7 +262,7 @@ class CommitResult(_Model):
 
 class IngestProgress(_Model):
     batches_done: int = 0
-    batches_discovered: int = 0
+    batches_discovered: int = Field(0, description="batches started so far")
     documents: int = 0
     unchanged: int = 0
     chunks: int = 0

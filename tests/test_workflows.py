@@ -292,3 +292,23 @@ async def test_embedding_batches_go_to_the_gpu_worker_when_one_polls(client: Cli
     async with running_workers(client, settings, roles=["workflows", "llm", "gpu-embeddings"]):
         result = await rag.ingest([str(EXAMPLES_CORPUS)])
     assert (result.documents, result.gpu_fallbacks, result.failed) == (EXAMPLE_DOCS, 0, 0)
+
+
+async def test_long_ingests_continue_as_new_without_losing_anything(client: Client, settings: Settings):
+    rag = RagClient(client, settings)
+    async with running_workers(client, settings):
+        handle = await rag.start_ingest(IngestRequest(paths=[str(EXAMPLES_CORPUS)], batch_docs=1, batches_per_run=2,
+                                                      concurrency=2))
+        result = await handle.result()
+        assert (result.documents, result.failed) == (EXAMPLE_DOCS, 0)
+        assert (await rag.stats()).chunks == result.chunks
+        first_run = await client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id).describe()
+    # 8 batches of one document each (the .jsonl is sliced one record per batch), two batches
+    # per run: four runs, each continued as new but the last.
+    assert first_run.status.name == "CONTINUED_AS_NEW"
+    for _ in range(50):  # visibility is eventually consistent
+        runs = sorted([w.status.name async for w in client.list_workflows(f"WorkflowId = '{handle.id}'")])
+        if len(runs) == 4:
+            break
+        await asyncio.sleep(0.1)
+    assert runs == ["COMPLETED"] + ["CONTINUED_AS_NEW"] * 3

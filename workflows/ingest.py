@@ -26,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.query import failure_reason
 
 MAX_KEPT_FAILURES = 1000
-BATCHES_PER_RUN = 200  # continue-as-new after this many batches (about 3k history events)
 INGEST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                            maximum_interval=timedelta(seconds=30), maximum_attempts=5)
 
@@ -113,20 +112,23 @@ class IngestWorkflow:
                 result_type=DiscoverPage, start_to_close_timeout=timedelta(minutes=2), retry_policy=INGEST_RETRY,
                 summary=f"list documents from unit {c.cursor}")
             self._fail(page.failures)
-            c.progress.batches_discovered += len(page.batches)
             for refs in page.batches:
+                if batches_this_run >= request.batches_per_run or workflow.info().is_continue_as_new_suggested():
+                    # Bounded history: finish what is in flight, then go on in a fresh run from
+                    # the first batch not yet started.
+                    if running:
+                        await workflow.wait(running)
+                    workflow.continue_as_new(request.model_copy(update={"carry": c}))
                 if len(running) >= request.concurrency:
                     done, _ = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     running.difference_update(done)
                 running.add(asyncio.create_task(self._batch(page.collection, refs, page.routing)))
+                c.cursor += len(refs)
+                c.progress.batches_discovered += 1
                 batches_this_run += 1
             if page.next_cursor is None:
                 break
             c.cursor = page.next_cursor
-            if batches_this_run >= BATCHES_PER_RUN or workflow.info().is_continue_as_new_suggested():
-                if running:
-                    await workflow.wait(running)
-                workflow.continue_as_new(request.model_copy(update={"carry": c}))
         if running:
             await workflow.wait(running)
         c.progress.discovery_done = True
