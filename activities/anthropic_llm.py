@@ -15,15 +15,17 @@ import contextlib
 import email.utils
 import time
 from datetime import timedelta, timezone
-from typing import AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator
 
-import anthropic
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ragstate.citations import SYSTEM_PROMPT, build_prompt, extractive_answer
 from ragstate.models import AnswerMode, SynthesisInput, SynthesisResult, Usage
 from ragstate.settings import Settings
+
+if TYPE_CHECKING:
+    import anthropic
 
 #: Error types the workflow treats as final.
 LLM_REJECTED = "LLMRequestRejected"
@@ -32,24 +34,43 @@ LLM_UNAVAILABLE = "LLMUnavailable"
 RETRYABLE_API_ERRORS = frozenset({"rate_limit_error", "overloaded_error", "api_error", "timeout_error"})
 #: Seconds between heartbeats while waiting on the API (the query workflow's heartbeat timeout is 60 s).
 HEARTBEAT_EVERY_S = 10.0
-_clients: dict[tuple, anthropic.AsyncAnthropic] = {}
-
-try:  # the HTTP library the SDK uses: a stream cut mid-way surfaces as its own error, not the SDK's
-    import httpx2 as _http
-except ImportError:  # pragma: no cover - SDKs built on httpx
-    import httpx as _http
+# The SDK is imported on first use: it is most of a light worker's cold start (about 0.9 s).
+_clients: dict[tuple, tuple[asyncio.AbstractEventLoop, "anthropic.AsyncAnthropic"]] = {}
 
 
-def llm_client(settings: Settings, api_key: str) -> anthropic.AsyncAnthropic:
-    """One SDK client (and connection pool) per worker process."""
-    key = (api_key, settings.anthropic_base_url, settings.anthropic_timeout_s)
-    client = _clients.get(key)
-    if client is None:
-        client = _clients[key] = anthropic.AsyncAnthropic(
+def _transport_error() -> type[Exception]:
+    """The HTTP library's error for a stream cut mid-way (the SDK does not wrap it)."""
+    try:
+        import httpx2 as http
+    except ImportError:  # pragma: no cover - SDKs built on httpx
+        import httpx as http
+    return http.TransportError
+
+
+def llm_client(settings: Settings, api_key: str) -> "anthropic.AsyncAnthropic":
+    """One SDK client (and connection pool) per worker process and event loop: a pool cannot
+    outlive its loop (Lambda runs every invocation in a new one)."""
+    import anthropic
+
+    loop = asyncio.get_running_loop()
+    for key in [k for k, (owner, _) in _clients.items() if owner.is_closed()]:
+        del _clients[key]
+    key = (id(loop), api_key, settings.anthropic_base_url, settings.anthropic_timeout_s)
+    if key not in _clients:
+        _clients[key] = (loop, anthropic.AsyncAnthropic(
             api_key=api_key, base_url=settings.anthropic_base_url, max_retries=0,
-            timeout=settings.anthropic_timeout_s,
-        )
-    return client
+            timeout=settings.anthropic_timeout_s))
+    return _clients[key][1]
+
+
+async def close_llm_clients() -> None:
+    """Close and forget the cached SDK clients (end of a Lambda invocation, end of a test):
+    their connections then never outlive the event loop that opened them."""
+    clients = [client for _, client in _clients.values()]
+    _clients.clear()
+    for client in clients:
+        with contextlib.suppress(Exception):  # best effort: the loop may be going away
+            await client.close()
 
 
 def retry_after(headers) -> timedelta | None:
@@ -81,6 +102,8 @@ def retry_after(headers) -> timedelta | None:
 
 def to_application_error(err: Exception) -> ApplicationError:
     """Map an SDK error to what Temporal should do with it."""
+    import anthropic
+
     if isinstance(err, anthropic.APITimeoutError):
         return ApplicationError(f"Anthropic API timed out: {err}", type=LLM_UNAVAILABLE)
     if isinstance(err, anthropic.APIConnectionError):
@@ -104,7 +127,7 @@ def to_application_error(err: Exception) -> ApplicationError:
     return ApplicationError(f"Anthropic API error: {err}", type=LLM_UNAVAILABLE)
 
 
-def _error_fields(err: anthropic.APIStatusError) -> tuple[str | None, str | None]:
+def _error_fields(err: "anthropic.APIStatusError") -> tuple[str | None, str | None]:
     """``error.type`` and ``error.message`` from the API's error body, when it has one."""
     body = err.body
     inner = body.get("error") if isinstance(body, dict) else None
@@ -147,6 +170,8 @@ class AnthropicActivities:
         if api_key is None:
             return SynthesisResult(answer=extractive_answer(inp.question, inp.sources),
                                    mode=AnswerMode.offline_extractive)
+        import anthropic
+
         client = llm_client(s, api_key)
         request = dict(model=s.anthropic_model, max_tokens=s.anthropic_max_tokens, system=SYSTEM_PROMPT,
                        messages=[{"role": "user", "content": build_prompt(inp.question, inp.sources)}])
@@ -161,7 +186,7 @@ class AnthropicActivities:
                     message = await client.messages.create(**request)
         except anthropic.AnthropicError as e:
             raise to_application_error(e) from e
-        except _http.TransportError as e:
+        except _transport_error() as e:
             raise ApplicationError(f"the Anthropic API stream broke off: {e!r}", type=LLM_UNAVAILABLE) from e
         text = "".join(block.text for block in message.content if block.type == "text").strip()
         return SynthesisResult(

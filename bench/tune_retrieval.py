@@ -21,7 +21,6 @@ import numpy as np
 from scipy import sparse
 
 from ragstate.analyzer import analyze
-from ragstate.bm25 import Bm25Encoder
 from ragstate.chunking import chunk_text
 from ragstate.evaluation import BeirDataset, scores
 from ragstate.fusion import reciprocal_rank_fusion

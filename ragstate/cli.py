@@ -119,9 +119,9 @@ def up(data_dir: Optional[Path] = typer.Option(None, help="default: RAGSTATE_DAT
 
 async def _serve(settings: Settings) -> None:
     from ragstate.temporal import connect
-    from workers.runtime import run_until_stopped
+    from workers.runtime import ROLES, serve
 
-    await run_until_stopped(await connect(settings), settings)
+    await serve(await connect(settings), settings, ROLES)
 
 
 @app.command()
@@ -132,10 +132,10 @@ def worker(roles: str = typer.Option("workflows,embeddings,llm", help="comma-sep
 
 
 async def _worker(settings: Settings, roles: list[str]) -> None:
-    from workers.runtime import run_until_stopped
+    from workers.runtime import serve
 
     rag = await _client(settings)
-    await run_until_stopped(rag.client, settings, roles)
+    await serve(rag.client, settings, roles)
 
 
 @app.command()

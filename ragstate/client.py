@@ -19,7 +19,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import (
+    SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy,
+)
 from temporalio.service import RPCError
 
 from ragstate.conventions import RAG_KIND, RAG_STATUS, ingest_workflow_id, query_workflow_id
@@ -107,8 +109,10 @@ class RagClient:
             IngestWorkflow.run, request, id=ingest_workflow_id(request.paths, collection),
             task_queue=self.settings.workflow_task_queue, search_attributes=await self._attributes("ingest"),
             static_summary=f"ingest {', '.join(request.paths)[:200]}",
-            # The same ingest started twice (a retried CLI call, a duplicate event) joins the running one.
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+            # The same ingest started twice (a retried CLI call, a duplicate event) joins the running
+            # one; after it closed, a new run starts (re-ingesting is idempotent).
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
 
     async def ingest(self, request: IngestRequest | list[str]) -> IngestResult:
         handle = await self.start_ingest(request)

@@ -3,6 +3,7 @@ converter, API key and TLS; and the links a person follows into the web UI."""
 
 from __future__ import annotations
 
+from typing import Sequence
 from urllib.parse import quote
 
 from temporalio.client import Client
@@ -11,7 +12,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from ragstate.settings import Settings
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, plugins: Sequence = ()) -> Client:
     """A client with the pydantic data converter.
 
     With ``RAGSTATE_TEMPORAL_PROFILE`` set, address, namespace, TLS and API key come from that
@@ -22,7 +23,7 @@ async def connect(settings: Settings) -> Client:
         from temporalio.envconfig import ClientConfig
 
         cfg = ClientConfig.load_client_connect_config(profile=settings.temporal_profile)
-        return await Client.connect(**cfg, data_converter=pydantic_data_converter)
+        return await Client.connect(**cfg, data_converter=pydantic_data_converter, plugins=list(plugins))
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
         settings.temporal_address,
@@ -30,6 +31,7 @@ async def connect(settings: Settings) -> Client:
         api_key=api_key,
         tls=settings.temporal_tls or bool(api_key),
         data_converter=pydantic_data_converter,
+        plugins=list(plugins),
     )
 
 

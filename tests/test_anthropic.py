@@ -73,10 +73,7 @@ async def synthesize(settings: Settings, env: ActivityEnvironment | None = None)
 async def _close_sdk_clients():
     """Each test's server has its own port: close the SDK clients the activity cached for it."""
     yield
-    clients = list(anthropic_llm._clients.values())
-    anthropic_llm._clients.clear()
-    for c in clients:
-        await c.close()
+    await anthropic_llm.close_llm_clients()
 
 
 # ---------------------------------------------------------------------------------------------

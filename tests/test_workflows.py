@@ -7,12 +7,11 @@ import asyncio
 import json
 import os
 import shutil
-import uuid
 from pathlib import Path
 
 import pytest
 from temporalio import activity
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
@@ -253,9 +252,7 @@ async def test_query_with_the_llm_through_the_real_sdk(client: Client, settings:
             await rag.ingest([str(EXAMPLES_CORPUS)])
             answer = await rag.ask(RagQuery(question="How does reciprocal rank fusion work?", top_k=3))
     finally:
-        for sdk_client in anthropic_llm._clients.values():
-            await sdk_client.close()
-        anthropic_llm._clients.clear()
+        await anthropic_llm.close_llm_clients()
     assert answer.mode is AnswerMode.llm and answer.model
     assert [c.number for c in answer.citations] == [1]
     assert answer.citations[0].title == "Reciprocal rank fusion"

@@ -7,19 +7,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 
 from ragstate.settings import Settings
 from ragstate.temporal import connect
-from workers.runtime import ROLES, run_until_stopped
+from workers.runtime import ROLES, run_and_exit, serve
 
 
 async def main(roles: list[str]) -> None:
     settings = Settings()
     client = await connect(settings)
     logging.getLogger("ragstate").info("worker serving %s on %s", roles, settings.temporal_address)
-    await run_until_stopped(client, settings, roles)
+    await serve(client, settings, roles)
 
 
 if __name__ == "__main__":
@@ -27,4 +26,4 @@ if __name__ == "__main__":
     parser.add_argument("--roles", default=",".join(ROLES), help=f"comma-separated subset of {','.join(ROLES)}")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(main([r.strip() for r in args.roles.split(",") if r.strip()]))
+    run_and_exit(main([r.strip() for r in args.roles.split(",") if r.strip()]))

@@ -18,15 +18,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
+import signal
+import sys
+import traceback
 from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
-from typing import AsyncIterator, Callable, Iterable, Sequence
+from typing import AsyncIterator, Callable, Coroutine, Iterable, NoReturn, Sequence
 
 from temporalio.activity import _Definition
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
 from ragstate.settings import Settings
+
+log = logging.getLogger("ragstate.worker")
 
 ROLES = ("workflows", "embeddings", "llm")
 #: Roles a process can take: the three above (what `ragstate up` runs) and a GPU embedding worker.
@@ -117,19 +124,72 @@ async def running_workers(client: Client, settings: Settings, roles: Iterable[st
         yield workers
 
 
-async def run_until_stopped(client: Client, settings: Settings, roles: Iterable[str] = ROLES) -> None:
-    """Serve until SIGINT/SIGTERM, then drain in-flight tasks and close the store."""
-    import signal
+#: A worker process moves through these states; ``serve(on_state=...)`` hears each one.
+STARTING, RUNNING, DRAINING, STOPPED = "starting", "running", "draining", "stopped"
 
+
+async def serve(client: Client, settings: Settings, roles: Iterable[str], *, replace: Sequence[Callable] = (),
+                stop: asyncio.Event | None = None,
+                on_state: Callable[[str, list[Worker]], None] | None = None) -> None:
+    """Run workers for ``roles`` until SIGINT/SIGTERM (or ``stop`` is set), then drain.
+
+    Draining stops every worker's polling at the same moment and gives in-flight activities
+    ``settings.worker_shutdown_grace_s`` (the workers' ``graceful_shutdown_timeout``) to finish,
+    all workers together rather than one after another; then the store is closed. Returns
+    normally after a drain, so the process exits 0. The embedding model, when a role needs it,
+    is loaded before polling starts.
+    """
     from ragstate.store import close_stores
 
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
+    state = on_state or (lambda _state, _workers: None)
+    workers: list[Worker] = []
+    state(STARTING, workers)
     try:
-        async with running_workers(client, settings, roles):
+        async with running_workers(client, settings, roles, replace=replace) as workers:
+            state(RUNNING, workers)
             await stop.wait()
+            log.info("draining: polling stopped, in-flight tasks get %.0f s", settings.worker_shutdown_grace_s)
+            state(DRAINING, workers)
+            await asyncio.gather(*(w.shutdown() for w in workers))
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
         close_stores()
+        state(STOPPED, workers)
+
+
+def run_and_exit(main: Coroutine) -> NoReturn:
+    """``asyncio.run(main)``, then leave the process at once: exit 0 after a clean drain, 1 after
+    an error (printed). Skipping interpreter finalization matters: the Temporal core's native
+    threads can still call into Python while it tears down and abort the process with
+    "PyGILState_Release: thread state must be current" (SIGABRT instead of exit 0;
+    temporalio/sdk-python#300), which an orchestrator would count as a crash."""
+    code = 0
+    try:
+        asyncio.run(main)
+    except SystemExit as e:
+        if isinstance(e.code, int) or e.code is None:
+            code = e.code or 0
+        else:
+            print(e.code, file=sys.stderr)
+            code = 1
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:  # noqa: BLE001 - reported, then the exit code says it
+        traceback.print_exc()
+        code = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+

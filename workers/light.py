@@ -1,0 +1,75 @@
+"""The light worker: workflows and LLM calls, never torch or sentence-transformers.
+
+    python -m workers.light                      # roles workflows,llm; settings from RAGSTATE_* env
+    python -m workers.light --roles workflows    # when LLM workers run on their own (workers.llm)
+
+Stateless: run as many as you like against one Temporal namespace and one Qdrant server
+(``RAGSTATE_STORE_BACKEND=qdrant``); the model lives in embedding workers (``workers.embeddings``).
+Its cold start (interpreter, imports, client, workers built) is measured by ``bench/cold_start.py``.
+
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from temporalio.worker import Worker
+
+from ragstate.settings import Settings
+from workers.runtime import RUNNING, run_and_exit, serve
+
+log = logging.getLogger("ragstate.worker")
+
+LIGHT_ROLES = ("workflows", "llm")
+#: Modules a light worker must never load (hundreds of MB, seconds of import).
+HEAVY_MODULES = ("torch", "sentence_transformers", "transformers")
+
+def heavy_modules_loaded() -> list[str]:
+    """The heavy modules this process has imported (empty for a light worker)."""
+    return [name for name in HEAVY_MODULES if name in sys.modules]
+
+
+def parse_roles(text: str, allowed: Sequence[str]) -> list[str]:
+    roles = [r.strip() for r in text.split(",") if r.strip()]
+    unknown = sorted(set(roles) - set(allowed))
+    if not roles or unknown:
+        raise argparse.ArgumentTypeError(f"roles must be a comma-separated subset of {','.join(allowed)}"
+                                         + (f" (unknown: {','.join(unknown)})" if unknown else ""))
+    return roles
+
+
+def _warn_if_heavy(state: str, _workers: list[Worker]) -> None:
+    if state == RUNNING and (loaded := heavy_modules_loaded()):
+        log.warning("light worker imported %s: check the imports of the workflow and LLM activities",
+                    ", ".join(loaded))
+
+
+async def main(roles: Sequence[str] = LIGHT_ROLES, settings: Settings | None = None) -> None:
+    from ragstate.temporal import connect
+
+    settings = settings or Settings()
+    client = await connect(settings)
+    log.info("light worker serving %s on %s (namespace %s)", list(roles), settings.temporal_address,
+             settings.temporal_namespace)
+    await serve(client, settings, roles, on_state=_warn_if_heavy)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m workers.light", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--roles", type=lambda s: parse_roles(s, LIGHT_ROLES), default=list(LIGHT_ROLES),
+                   help=f"comma-separated subset of {','.join(LIGHT_ROLES)} (default: both)")
+    return p
+
+
+def cli(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_and_exit(main(args.roles))
+
+
+if __name__ == "__main__":
+    cli()
