@@ -312,3 +312,49 @@ class StoreStats(_Model):
 
 DiscoverPage.model_rebuild()
 IngestRequest.model_rebuild()
+
+
+# ---------------------------------------------------------------------------------------------
+# Streaming and status (HTTP gateway, RagClient.ask_stream / get_result / ingest_status)
+# ---------------------------------------------------------------------------------------------
+
+
+class StreamEventType(str, enum.Enum):
+    step = "step"    # a state of the graph finished: parsed, retrieved, synthesizing
+    token = "token"  # answer text as the LLM produces it
+    final = "final"  # the RagAnswer (citations, usage): always the last event
+    error = "error"  # the workflow failed; the last event
+
+
+class StreamEvent(_Model):
+    """One event of a streamed answer, in order: steps, tokens, then final (or error)."""
+
+    type: StreamEventType
+    step: str | None = None
+    detail: dict[str, int | float | str] = Field(default_factory=dict)
+    text: str | None = None
+    answer: RagAnswer | None = None
+    error: str | None = None
+    error_type: str | None = None
+
+
+class RunState(str, enum.Enum):
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+
+
+class QueryStatus(_Model):
+    workflow_id: str
+    state: RunState
+    answer: RagAnswer | None = None
+    error: str | None = None
+    error_type: str | None = Field(None, description="e.g. InvalidQuery, LLMRequestRejected, RetrievalFailed")
+
+
+class IngestStatus(_Model):
+    workflow_id: str
+    state: RunState
+    progress: IngestProgress | None = None
+    result: IngestResult | None = None
+    error: str | None = None
