@@ -2,6 +2,10 @@
 synthetic corpus), beside the five-no-op-activity workflow's throughput in the same run on the
 same dev server.
 
+The RAG worker (``python -m workers.local``) and the floor worker each run in their own
+process, as in production: the load generator here only starts workflows and waits for results
+(in one process with the workers, the GIL made the client the bottleneck).
+
     python bench/query_throughput.py --seconds 30 --clients 16 --chunks 10000
 """
 
@@ -42,47 +46,61 @@ async def drive(seconds: float, clients: int, call) -> tuple[int, int, list[str]
     return done, errors, samples
 
 
-async def main(args) -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import temporalio
+async def floor_worker(address: str) -> None:
+    """The five-no-op workflow's worker, run in its own process by ``main``."""
+    from temporalio.client import Client
     from temporalio.worker import Worker
 
+    client = await Client.connect(address)
+    async with Worker(client, task_queue="bench-floor", workflows=[FloorFiveNoop], activities=[noop]):
+        await asyncio.Event().wait()
+
+
+async def main(args) -> None:
+    import subprocess
+    import sys
+
+    import temporalio
+    from temporalio.client import Client
+
+    from _stack import LocalStack
     from ragstate.client import RagClient
-    from ragstate.devserver import DevServer, free_port
     from ragstate.models import IngestRequest, RagQuery
     from ragstate.settings import Settings
-    from ragstate.temporal import connect
-    from workers.runtime import running_workers
 
     print(f"cores: {os.cpu_count()}  temporalio {temporalio.__version__}  clients: {args.clients}  "
-          f"duration: {args.seconds:.0f} s each")
+          f"duration: {args.seconds:.0f} s each; workers in their own processes")
     tmp = Path(tempfile.mkdtemp(prefix="ragstate-bench-"))
     corpus = synthetic_corpus(tmp / "corpus.jsonl", args.chunks)
-    with DevServer(tmp / "data", port=free_port(), ui_port=free_port()) as server:
-        settings = Settings(data_dir=tmp / "data", temporal_address=server.address, _env_file=None)
-        client = await connect(settings)
-        rag = RagClient(client, settings)
-        async with running_workers(client, settings), Worker(
-                client, task_queue="bench-floor", workflows=[FloorFiveNoop], activities=[noop],
-                max_concurrent_workflow_tasks=args.clients):
+    with LocalStack(Settings(_env_file=None)) as stack:
+        client = await stack.connect()
+        await stack.wait_ready(client)
+        floor = subprocess.Popen([sys.executable, __file__, "--floor-worker", stack.settings.temporal_address],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            rag = RagClient(client, stack.settings)
             res = await rag.ingest(IngestRequest(paths=[str(corpus)]))
             print(f"ingested {res.chunks} chunks")
             rng = random.Random(9)
-            texts = [json.loads(l)["text"].split() for l in corpus.read_text().splitlines()]
+            texts = [json.loads(line)["text"].split() for line in corpus.read_text().splitlines()]
+            plain = await Client.connect(stack.settings.temporal_address)
 
             async def ask(i: int, n: int) -> None:
-                words = rng.choice(texts)
-                answer = await rag.ask(RagQuery(question=" ".join(words[:8])))
+                answer = await rag.ask(RagQuery(question=" ".join(rng.choice(texts)[:8])))
                 if not answer.citations:
                     raise RuntimeError("answer without citations")
 
             async def five(i: int, n: int) -> None:
-                await client.execute_workflow(FloorFiveNoop.run, False, id=f"bench-{uuid.uuid4().hex}",
-                                              task_queue="bench-floor", request_eager_start=True)
+                await plain.execute_workflow(FloorFiveNoop.run, False, id=f"bench-{uuid.uuid4().hex}",
+                                             task_queue="bench-floor")
 
             await drive(3, args.clients, ask)  # warm up
+            await drive(3, args.clients, five)
             q_done, q_err, q_samples = await drive(args.seconds, args.clients, ask)
             f_done, f_err, f_samples = await drive(args.seconds, args.clients, five)
+        finally:
+            floor.terminate()
+            floor.wait(timeout=30)
     print(f"query workflow        {q_done / args.seconds:6.1f} queries/s   errors {q_err}  {q_samples or ''}")
     print(f"5-no-op workflow      {f_done / args.seconds:6.1f} workflows/s errors {f_err}  {f_samples or ''}")
     print(f"target: >= 25 queries/s, 0 errors -> {'MET' if q_done / args.seconds >= 25 and not q_err else 'NOT MET'}")
@@ -93,4 +111,6 @@ if __name__ == "__main__":
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--chunks", type=int, default=10000)
-    asyncio.run(main(ap.parse_args()))
+    ap.add_argument("--floor-worker", metavar="ADDRESS", help=argparse.SUPPRESS)
+    parsed = ap.parse_args()
+    asyncio.run(floor_worker(parsed.floor_worker) if parsed.floor_worker else main(parsed))
