@@ -6,6 +6,19 @@ Temporal owns retries (visible in the UI): the SDK's ``max_retries`` is 0, trans
 refuses (400/401/403/404/422) become non-retryable ones with a clear message. The activity
 heartbeats while it waits on the API. Without an API key the answer is extractive
 and labelled ``offline-extractive``.
+
+Streaming to clients: as the SDK streams the answer, each text delta is published as a
+``token`` :class:`~ragstate.models.StreamEvent` to the calling query workflow's stream
+(``WorkflowStreamClient.from_within_activity``): the first at once, then batched, at most one
+signal per :data:`STREAM_BATCH_INTERVAL`, and flushed before the activity returns. A
+non-streamed SDK answer is published as one token event; an offline extractive one is
+published by the workflow. Publishing is best effort: if the stream cannot be reached the
+answer is still produced and returned (and carried whole by the workflow's ``final`` event).
+
+Retries: attempt ``n > 1`` first publishes ``step: synthesizing`` with ``detail["attempt"] = n``,
+and every token event carries its attempt number. Tokens an earlier attempt published stay
+in the stream; a client restarts the answer at that step event and ignores tokens of older
+attempts (``RagClient.ask_stream`` drops those for its consumers).
 """
 
 from __future__ import annotations
@@ -13,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import logging
 import time
 from datetime import timedelta, timezone
 from typing import TYPE_CHECKING, AsyncIterator
@@ -21,11 +35,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ragstate.citations import SYSTEM_PROMPT, build_prompt, extractive_answer
-from ragstate.models import AnswerMode, SynthesisInput, SynthesisResult, Usage
+from ragstate.models import AnswerMode, StreamEvent, StreamEventType, SynthesisInput, SynthesisResult, Usage
 from ragstate.settings import Settings
 
 if TYPE_CHECKING:
     import anthropic
+    from temporalio.contrib.workflow_streams import TopicHandle, WorkflowStreamClient
+
+log = logging.getLogger("ragstate.llm")
 
 #: Error types the workflow treats as final.
 LLM_REJECTED = "LLMRequestRejected"
@@ -34,6 +51,11 @@ LLM_UNAVAILABLE = "LLMUnavailable"
 RETRYABLE_API_ERRORS = frozenset({"rate_limit_error", "overloaded_error", "api_error", "timeout_error"})
 #: Seconds between heartbeats while waiting on the API (the query workflow's heartbeat timeout is 60 s).
 HEARTBEAT_EVERY_S = 10.0
+#: Token events are sent to the workflow at most this often after the first (one signal and one
+#: workflow task per batch).
+STREAM_BATCH_INTERVAL = timedelta(milliseconds=100)
+#: The longest an attempt waits, before returning, for its last tokens to reach the workflow.
+STREAM_FLUSH_TIMEOUT_S = 5.0
 # The SDK is imported on first use: it is most of a light worker's cold start (about 0.9 s).
 _clients: dict[tuple, tuple[asyncio.AbstractEventLoop, "anthropic.AsyncAnthropic"]] = {}
 
@@ -154,6 +176,110 @@ async def _heartbeating(every: float) -> AsyncIterator[None]:
         task.cancel()  # not awaited: that could swallow a cancellation of the activity itself
 
 
+class _AnswerStream:
+    """This attempt's answer text, published to the calling workflow's stream. Best effort:
+    any failure to reach the stream is logged once and publishing stops; the answer is not
+    affected.
+
+    Batching: events go into the contrib publisher's buffer (``TopicHandle.publish``) and are
+    sent with ``WorkflowStreamClient.flush`` (one signal per batch, deduplicated by publisher id
+    and sequence): the first event at once, then at most one batch per
+    :data:`STREAM_BATCH_INTERVAL`. The contrib's own background flusher (``async with client``)
+    is not used: on Python 3.11 its ``asyncio.wait_for`` can swallow the cancellation its
+    ``__aexit__`` sends (CPython gh-86296), and the exit then hangs until our timeout.
+
+    Text is published so that the token events of an attempt join to exactly the answer the
+    activity returns (which is stripped): leading whitespace is dropped and trailing
+    whitespace is held back until more text follows it."""
+
+    def __init__(self) -> None:
+        self._client: "WorkflowStreamClient | None" = None
+        self._topic: "TopicHandle[StreamEvent] | None" = None
+        self._wake = asyncio.Event()
+        self._flusher: asyncio.Task | None = None
+        self._broken = False
+        self._attempt = 1
+        self._started = False
+        self._pending_space = ""
+
+    async def __aenter__(self) -> "_AnswerStream":
+        try:
+            info = activity.info()
+            if info.is_local:
+                # A local activity runs inside its workflow's task: a signal from it would land after
+                # the workflow had moved on (the workflow publishes local answers itself).
+                return self
+            from temporalio.contrib.workflow_streams import WorkflowStreamClient
+
+            from workflows.query import STREAM_TOPIC
+
+            self._attempt = info.attempt
+            self._client = WorkflowStreamClient.from_within_activity()
+            self._topic = self._client.topic(STREAM_TOPIC, type=StreamEvent)
+        except Exception as e:  # noqa: BLE001 - e.g. no client (ActivityEnvironment) or no parent workflow
+            self._client = None
+            log.info("answer tokens not streamed: %s", e)
+            return self
+        self._flusher = asyncio.create_task(self._flush_batches())
+        if self._attempt > 1:
+            # Clients restart the answer here: what earlier attempts published is void.
+            self._publish(StreamEvent(type=StreamEventType.step, step="synthesizing",
+                                      detail={"attempt": self._attempt}))
+        return self
+
+    def text(self, delta: str) -> None:
+        if self._client is None or self._broken:
+            return
+        text = self._pending_space + delta
+        if not self._started:
+            text = text.lstrip()
+        body = text.rstrip()
+        self._pending_space = text[len(body):]
+        if body:
+            self._publish(StreamEvent(type=StreamEventType.token, text=body, detail={"attempt": self._attempt}))
+            self._started = True
+
+    def _publish(self, event: StreamEvent) -> None:
+        try:
+            self._topic.publish(event)
+        except Exception as e:  # noqa: BLE001 - never fail the answer for the stream
+            self._broken = True
+            log.warning("stopped streaming answer tokens: %s", e)
+            return
+        self._wake.set()
+
+    async def _flush_batches(self) -> None:
+        client = self._client
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await client.flush()
+            except Exception as e:  # noqa: BLE001 - workflow gone, server unreachable: the answer goes on
+                self._broken = True
+                log.warning("stopped streaming answer tokens to workflow %s: %r", activity.info().workflow_id, e)
+                return
+            # What is published meanwhile goes in the next batch.
+            await asyncio.sleep(STREAM_BATCH_INTERVAL.total_seconds())
+
+    async def __aexit__(self, *exc: object) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        if self._broken:
+            return
+        try:
+            # Every token reaches the workflow's stream before the activity's result (and so
+            # before the final event); a batch cut off by the cancel above is resent (deduplicated).
+            await asyncio.wait_for(client.flush(), STREAM_FLUSH_TIMEOUT_S)
+        except Exception as e:  # noqa: BLE001 - timeout, workflow gone, server unreachable
+            log.warning("could not flush answer tokens to workflow %s: %r", activity.info().workflow_id, e)
+
+
 class AnthropicActivities:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -176,19 +302,22 @@ class AnthropicActivities:
         request = dict(model=s.anthropic_model, max_tokens=s.anthropic_max_tokens, system=SYSTEM_PROMPT,
                        messages=[{"role": "user", "content": build_prompt(inp.question, inp.sources)}])
         try:
-            async with _heartbeating(HEARTBEAT_EVERY_S):
+            async with _heartbeating(HEARTBEAT_EVERY_S), _AnswerStream() as answer_stream:
                 if s.anthropic_stream:
                     async with client.messages.stream(**request) as stream:
-                        async for _ in stream.text_stream:
+                        async for delta in stream.text_stream:
                             activity.heartbeat()
+                            answer_stream.text(delta)
                         message = await stream.get_final_message()
                 else:
                     message = await client.messages.create(**request)
+                text = "".join(block.text for block in message.content if block.type == "text").strip()
+                if not s.anthropic_stream:
+                    answer_stream.text(text)
         except anthropic.AnthropicError as e:
             raise to_application_error(e) from e
         except _transport_error() as e:
             raise ApplicationError(f"the Anthropic API stream broke off: {e!r}", type=LLM_UNAVAILABLE) from e
-        text = "".join(block.text for block in message.content if block.type == "text").strip()
         return SynthesisResult(
             answer=text, mode=AnswerMode.llm, model=message.model,
             usage=Usage(input_tokens=message.usage.input_tokens, output_tokens=message.usage.output_tokens),

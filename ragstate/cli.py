@@ -3,6 +3,7 @@
     ragstate up                         # Temporal dev server (UI on :8233) + one worker, foreground
     ragstate ingest examples/corpus     # with a progress bar
     ragstate ask "What is BM25?"
+    ragstate ask --stream "What is BM25?"   # steps and answer text as they are produced
     ragstate status
     ragstate demo                       # everything above in one go, on the embedded defaults
 """
@@ -92,6 +93,28 @@ async def _ask(rag, question: str, top_k: Optional[int], sources: Optional[list[
         print_answer(console, answer, rag.ui_link(answer.workflow_id, answer.run_id))
 
 
+async def _ask_stream(rag, question: str, top_k: Optional[int], sources: Optional[list[str]], as_json: bool) -> None:
+    """Steps and answer text as they come, then citations; with --json one event per line."""
+    from ragstate.models import RagQuery, StreamEventType
+    from ragstate.render import StreamPrinter
+
+    printer = None if as_json else StreamPrinter(console, question)
+    handle = await rag.start_query(RagQuery(question=question, top_k=top_k, sources=sources or None))
+    async for event in rag.stream_events(handle.id):
+        if as_json:
+            print(event.model_dump_json(exclude_none=True), flush=True)
+        else:
+            printer.event(event, rag.ui_link(handle.id, event.answer.run_id) if event.answer else None)
+        if event.type is StreamEventType.error:
+            if as_json:
+                raise typer.Exit(1)
+            from rich.markup import escape
+
+            if event.error_type == "InvalidQuery":
+                _fail(escape(event.error or "invalid query"))
+            _fail(f"{escape(event.error or 'the query failed')} ({event.error_type}; workflow {rag.ui_link(handle.id)})")
+
+
 @app.command()
 def up(data_dir: Optional[Path] = typer.Option(None, help="default: RAGSTATE_DATA_DIR or .ragstate"),
        port: int = typer.Option(7233, help="Temporal frontend port"),
@@ -155,11 +178,14 @@ def ingest(paths: list[Path] = typer.Argument(..., help="files or folders (.txt 
 @app.command()
 def ask(question: str, top_k: Optional[int] = typer.Option(None, "--top-k"),
         source: Optional[list[str]] = typer.Option(None, "--source", help="only cite chunks from this source"),
-        as_json: bool = typer.Option(False, "--json", help="print the RagAnswer as JSON")) -> None:
+        as_json: bool = typer.Option(False, "--json", help="print the RagAnswer as JSON (with --stream: "
+                                                           "each event as one JSON line)"),
+        stream: bool = typer.Option(False, "--stream", help="print steps and the answer as they are produced")) -> None:
     """Ask a question through the query workflow and print the answer with citations."""
 
     async def run() -> None:
-        await _ask(await _client(_settings()), question, top_k, source, as_json)
+        ask_ = _ask_stream if stream else _ask
+        await ask_(await _client(_settings()), question, top_k, source, as_json)
 
     asyncio.run(run())
 

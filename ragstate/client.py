@@ -11,23 +11,48 @@ Example::
         answer = await rag.ask("What does reciprocal rank fusion do?")
         print(answer.answer, [c.title for c in answer.citations])
 
+        async for event in rag.ask_stream("What is BM25?"):   # steps, tokens, then final/error
+            if event.type == "token":
+                print(event.text, end="", flush=True)
+
     asyncio.run(main())
+
+Without asyncio, :class:`SyncRagClient` offers the same calls, blocking.
+
+Failures raise :class:`RagError` or its subclass for the failure's type:
+:class:`InvalidQueryError` (``InvalidQuery``), :class:`RetrievalFailedError`
+(``RetrievalFailed``), :class:`LLMUnavailableError` (``LLMUnavailable``: the API stayed
+unreachable or overloaded through every retry), :class:`LLMRejectedError`
+(``LLMRequestRejected``: key, permission, model or request refused), :class:`RunNotFoundError`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import timedelta
+from typing import AsyncIterator, Awaitable, Coroutine, Iterator, TypeVar
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
 from temporalio.common import (
     SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy,
 )
-from temporalio.service import RPCError
+from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+from temporalio.service import RPCError, RPCStatusCode
 
 from ragstate.conventions import RAG_KIND, RAG_STATUS, ingest_workflow_id, query_workflow_id
-from ragstate.models import IngestProgress, IngestRequest, IngestResult, RagAnswer, RagQuery, StatsRequest, StoreStats
+from ragstate.models import (
+    IngestProgress, IngestRequest, IngestResult, IngestStatus, QueryStatus, RagAnswer, RagQuery, RunState,
+    StatsRequest, StoreStats, StreamEvent, StreamEventType,
+)
 from ragstate.settings import Settings
 from ragstate.temporal import connect, ui_link
+
+T = TypeVar("T")
 
 
 class RagError(Exception):
@@ -43,10 +68,63 @@ class InvalidQueryError(RagError):
     """ParseQuery refused the question (empty, too long, control characters, bad options)."""
 
 
-def _root_failure(err: BaseException) -> BaseException:
-    while getattr(err, "cause", None) is not None:
-        err = err.cause
-    return err
+class RetrievalFailedError(RagError):
+    """Both search branches failed (each after its retries)."""
+
+
+class LLMUnavailableError(RagError):
+    """The Anthropic API stayed unreachable, overloaded or rate limited through every retry."""
+
+
+class LLMRejectedError(RagError):
+    """The Anthropic API refused the request (key, permission, model, request): not retried."""
+
+
+class RunNotFoundError(RagError):
+    """No workflow with this id (or its history is gone: past the namespace's retention)."""
+
+
+#: ``ApplicationError.type`` (``error_type`` of stream events and statuses) -> exception class.
+ERROR_CLASSES: dict[str, type[RagError]] = {
+    "InvalidQuery": InvalidQueryError,
+    "RetrievalFailed": RetrievalFailedError,
+    "LLMUnavailable": LLMUnavailableError,
+    "LLMRequestRejected": LLMRejectedError,
+}
+
+
+def error_for(message: str, workflow_id: str, error_type: str | None) -> RagError:
+    """The exception for a failed run: the class for its ``error_type``, else :class:`RagError`."""
+    return ERROR_CLASSES.get(error_type or "", RagError)(message, workflow_id, error_type)
+
+
+def _failure(err: BaseException) -> tuple[str, str | None]:
+    """(message, type) of a workflow failure: the outermost ``ApplicationError`` whose type the
+    client knows (e.g. the workflow's ``InvalidQuery``), else the innermost cause (an activity's
+    ``LLMUnavailable``; cancellation, termination and timeouts by name)."""
+    chain = []
+    while err is not None:
+        chain.append(err)
+        err = getattr(err, "cause", None)
+    for e in chain:
+        if isinstance(e, ApplicationError) and e.type in ERROR_CLASSES:
+            return e.message, e.type
+    root = chain[-1]
+    if isinstance(root, ApplicationError):
+        return root.message, root.type
+    for cls, name in ((CancelledError, "Cancelled"), (TerminatedError, "Terminated"),
+                       (TemporalTimeoutError, "TimedOut")):
+        if isinstance(root, cls):
+            return getattr(root, "message", "") or name.lower(), name
+    return getattr(root, "message", None) or str(root), type(root).__name__
+
+
+#: How often a stream subscriber polls again after a batch when it has caught up (the contrib's
+#: default is 100 ms). Each poll waits on the workflow for new events, so polls never outnumber
+#: the batches published: this mostly bounds added latency.
+STREAM_POLL_COOLDOWN = timedelta(milliseconds=50)
+_CLOSED = {WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.CANCELED,
+           WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.TIMED_OUT}
 
 
 class RagClient:
@@ -95,10 +173,88 @@ class RagClient:
         try:
             return await handle.result()
         except WorkflowFailureError as e:
-            root = _root_failure(e)
-            kind = getattr(root, "type", None)
-            cls = InvalidQueryError if kind == "InvalidQuery" else RagError
-            raise cls(getattr(root, "message", str(root)), handle.id, kind) from e
+            message, kind = _failure(e)
+            raise error_for(message, handle.id, kind) from e
+
+    async def ask_stream(self, query: RagQuery | str, workflow_id: str | None = None) -> AsyncIterator[StreamEvent]:
+        """Start the query workflow and yield its :class:`StreamEvent`s as they come: ``step``
+        events (``parsed``, ``retrieved``, ``synthesizing``), ``token`` events (answer text),
+        then one ``final`` (with the :class:`RagAnswer`) or ``error`` event, the last.
+
+        A ``step: synthesizing`` event with ``detail["attempt"] > 1`` means Synthesize was
+        retried: the answer restarts, so discard the token text received so far (tokens of
+        earlier attempts that arrive later are not yielded). The ``final`` answer is
+        authoritative either way.
+
+        Stopping early (``break``, cancelling the consumer) only stops reading: the workflow
+        runs on to completion (:meth:`get_result` returns its answer later). Wrap the iterator
+        in ``contextlib.aclosing`` to release it at once rather than when it is collected.
+        """
+        handle = await self.start_query(query, workflow_id)
+        async for event in self.stream_events(handle.id):
+            yield event
+
+    async def stream_events(self, workflow_id: str, from_offset: int = 0) -> AsyncIterator[StreamEvent]:
+        """The events of a query run that is already started (or finished: a closed run's
+        retained events are read back with a query), from ``from_offset``; as :meth:`ask_stream`.
+        If the run ends without a final or error event (terminated, timed out), one is made
+        from :meth:`get_result`."""
+        from temporalio.contrib.workflow_streams import WorkflowStreamClient
+
+        from workflows.query import STREAM_TOPIC
+
+        stream = WorkflowStreamClient.create(self.client, workflow_id)
+        attempt = 1
+        items = stream.subscribe(STREAM_TOPIC, from_offset, result_type=StreamEvent,
+                                 poll_cooldown=STREAM_POLL_COOLDOWN)
+        try:
+            async for item in items:
+                event: StreamEvent = item.data
+                if event.type is StreamEventType.step and event.step == "synthesizing":
+                    attempt = max(attempt, int(event.detail.get("attempt", 1)))
+                elif event.type is StreamEventType.token and int(event.detail.get("attempt", 1)) < attempt:
+                    continue  # a superseded Synthesize attempt still flushing
+                yield event
+                if event.type in (StreamEventType.final, StreamEventType.error):
+                    return
+        except RPCError:
+            # A closed run whose stream cannot be read back (e.g. terminated before its first
+            # workflow task: nothing to query) still has a status; a running one re-raises.
+            if (await self.get_result(workflow_id)).state is RunState.running:
+                raise
+        finally:
+            await items.aclose()
+        status = await self.get_result(workflow_id)
+        if status.state is RunState.completed:
+            yield StreamEvent(type=StreamEventType.final, answer=status.answer)
+        elif status.state is RunState.failed:
+            yield StreamEvent(type=StreamEventType.error, error=status.error, error_type=status.error_type)
+
+    async def get_result(self, workflow_id: str) -> QueryStatus:
+        """Where a query run stands: ``running``; ``completed`` with its answer; ``failed``
+        with the error and its type (``InvalidQuery``, ``RetrievalFailed``, ``LLMUnavailable``,
+        ``LLMRequestRejected``; ``Cancelled``, ``Terminated``, ``TimedOut``). Never waits for
+        a running query. :class:`RunNotFoundError` for an unknown id."""
+        from workflows.query import RagQueryWorkflow
+
+        desc = await self._describe(workflow_id)
+        if desc.status not in _CLOSED:
+            return QueryStatus(workflow_id=workflow_id, state=RunState.running)
+        handle = self.client.get_workflow_handle_for(RagQueryWorkflow.run, workflow_id, run_id=desc.run_id)
+        try:
+            answer = await handle.result(follow_runs=False, rpc_timeout=timedelta(seconds=10))
+        except WorkflowFailureError as e:
+            message, kind = _failure(e)
+            return QueryStatus(workflow_id=workflow_id, state=RunState.failed, error=message, error_type=kind)
+        return QueryStatus(workflow_id=workflow_id, state=RunState.completed, answer=answer)
+
+    async def _describe(self, workflow_id: str):
+        try:
+            return await self.client.get_workflow_handle(workflow_id).describe(rpc_timeout=timedelta(seconds=10))
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                raise RunNotFoundError(f"no workflow {workflow_id!r}", workflow_id, "NotFound") from e
+            raise
 
     async def start_ingest(self, request: IngestRequest | list[str]) -> WorkflowHandle:
         from workflows.ingest import IngestWorkflow
@@ -123,6 +279,29 @@ class RagClient:
 
         return await self.client.get_workflow_handle(workflow_id).query(IngestWorkflow.progress)
 
+    async def ingest_status(self, workflow_id: str) -> IngestStatus:
+        """Where an ingest stands: ``running`` with its progress; ``completed`` with its
+        result (and final progress); ``failed`` with the error. Progress comes from the
+        workflow's ``progress`` query, so it needs a worker; without one (within 5 s) it is
+        None. Never waits for a running ingest. :class:`RunNotFoundError` for an unknown id."""
+        from workflows.ingest import IngestWorkflow
+
+        desc = await self._describe(workflow_id)  # the latest run of a continued-as-new chain
+        handle = self.client.get_workflow_handle_for(IngestWorkflow.run, workflow_id, run_id=desc.run_id)
+        progress = None
+        try:
+            progress = await handle.query(IngestWorkflow.progress, rpc_timeout=timedelta(seconds=5))
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
+            pass
+        if desc.status not in _CLOSED:
+            return IngestStatus(workflow_id=workflow_id, state=RunState.running, progress=progress)
+        try:
+            result = await handle.result(follow_runs=False, rpc_timeout=timedelta(seconds=10))
+        except WorkflowFailureError as e:
+            return IngestStatus(workflow_id=workflow_id, state=RunState.failed, progress=progress,
+                                error=_failure(e)[0])
+        return IngestStatus(workflow_id=workflow_id, state=RunState.completed, progress=progress, result=result)
+
     async def stats(self, collection: str | None = None) -> StoreStats:
         import uuid
 
@@ -131,3 +310,97 @@ class RagClient:
         return await self.client.execute_workflow(
             StoreStatsWorkflow.run, StatsRequest(collection=collection), id=f"rag-stats-{uuid.uuid4().hex[:8]}",
             task_queue=self.settings.workflow_task_queue, execution_timeout=timedelta(seconds=60))
+
+
+class SyncRagClient:
+    """The client without asyncio: the same calls, blocking (scripts, notebooks, WSGI apps).
+
+    Example::
+
+        from ragstate.client import SyncRagClient
+
+        with SyncRagClient() as rag:                     # settings from RAGSTATE_* env
+            rag.ingest(["examples/corpus"])
+            print(rag.ask("What is BM25?").answer)
+            for event in rag.ask_stream("What does RRF do?"):
+                ...
+
+    Design: one private event loop runs in a daemon thread for the client's lifetime, and each
+    call is handed to it (``asyncio.run_coroutine_threadsafe``). Chosen over ``asyncio.run``
+    per call because that would open a new Temporal connection on every call (a client's
+    connection is made on, and used from, one event loop), and because ``asyncio.run`` fails
+    where the calling thread already runs a loop (Jupyter, async frameworks); here the call
+    blocks that thread but runs on the private loop. The client may be shared by threads;
+    calls run concurrently on its loop. Do not call it from its own loop's thread (there is
+    no reason to: use :class:`RagClient` in async code).
+    """
+
+    def __init__(self, settings: Settings | None = None):
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="ragstate-sync-client", daemon=True)
+        self._thread.start()
+        try:
+            self.rag: RagClient = self._call(RagClient.connect(settings))
+        except BaseException:
+            self.close()
+            raise
+
+    def _call(self, coro: Coroutine[object, object, T], timeout: float | None = None) -> T:
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("SyncRagClient called from its own event loop: use RagClient there")
+        if self._loop.is_closed():
+            coro.close()
+            raise RuntimeError("SyncRagClient is closed")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    @staticmethod
+    async def _await(awaitable: Awaitable[T]) -> T:
+        return await awaitable
+
+    def ask(self, query: RagQuery | str, workflow_id: str | None = None) -> RagAnswer:
+        return self._call(self.rag.ask(query, workflow_id))
+
+    def ask_stream(self, query: RagQuery | str, workflow_id: str | None = None) -> Iterator[StreamEvent]:
+        """As :meth:`RagClient.ask_stream`; leaving the loop early leaves the workflow running."""
+        events = self.rag.ask_stream(query, workflow_id)
+        try:
+            while True:
+                try:
+                    event = self._call(self._await(events.__anext__()))
+                except StopAsyncIteration:
+                    return
+                yield event
+        finally:
+            if not self._loop.is_closed():
+                self._call(self._await(events.aclose()))
+
+    def ingest(self, request: IngestRequest | list[str]) -> IngestResult:
+        return self._call(self.rag.ingest(request))
+
+    def get_result(self, workflow_id: str) -> QueryStatus:
+        return self._call(self.rag.get_result(workflow_id))
+
+    def ingest_status(self, workflow_id: str) -> IngestStatus:
+        return self._call(self.rag.ingest_status(workflow_id))
+
+    def stats(self, collection: str | None = None) -> StoreStats:
+        return self._call(self.rag.stats(collection))
+
+    def ui_link(self, workflow_id: str, run_id: str | None = None) -> str:
+        return self.rag.ui_link(workflow_id, run_id)
+
+    def close(self) -> None:
+        """Stop the private loop and its thread (idempotent)."""
+        if self._loop.is_closed():
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+    def __enter__(self) -> "SyncRagClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

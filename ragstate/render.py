@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from ragstate.models import AnswerMode, IngestResult, RagAnswer
+from ragstate.models import AnswerMode, IngestResult, RagAnswer, StreamEvent, StreamEventType
 
 MODE_LABEL = {
     AnswerMode.llm: "LLM ({model})",
@@ -16,10 +17,20 @@ MODE_LABEL = {
 
 def print_answer(console: Console, answer: RagAnswer, ui_link: str | None = None) -> None:
     console.print(f"[bold]Q:[/bold] {answer.question}")
+    _print_mode(console, answer)
+    console.print(Text.assemble(("A:", "bold"), " ", answer.answer))
+    console.print()
+    print_answer_details(console, answer, ui_link)
+
+
+def _print_mode(console: Console, answer: RagAnswer) -> None:
     console.print(f"[dim]mode: {MODE_LABEL[answer.mode].format(model=answer.model)}[/dim]")
     if answer.degraded:
         console.print(f"[yellow]degraded: {'; '.join(answer.degraded_reasons)}[/yellow]")
-    console.print(f"[bold]A:[/bold] {answer.answer}\n")
+
+
+def print_answer_details(console: Console, answer: RagAnswer, ui_link: str | None = None) -> None:
+    """Everything after the answer text: citations table, step timings, token usage, UI link."""
     if answer.citations:
         table = Table(title="citations", show_lines=False, expand=False)
         for col in ("#", "document", "snippet", "score"):
@@ -34,6 +45,49 @@ def print_answer(console: Console, answer: RagAnswer, ui_link: str | None = None
         console.print(f"[dim]tokens: {answer.usage.input_tokens} in, {answer.usage.output_tokens} out[/dim]")
     if ui_link:
         console.print(f"[dim]Temporal UI:[/dim] {ui_link}")
+
+
+class StreamPrinter:
+    """Prints a streamed answer as it comes (``ragstate ask --stream``): steps dimmed, answer
+    text as it is produced, then what :func:`print_answer` prints after the answer."""
+
+    def __init__(self, console: Console, question: str):
+        self.console = console
+        self.text = ""  # answer text printed since the answer last (re)started
+        console.print(f"[bold]Q:[/bold] {question}")
+
+    def _end_line(self) -> None:
+        if self.text:
+            self.console.print()
+
+    def event(self, event: StreamEvent, ui_link: str | None = None) -> None:
+        c = self.console
+        if event.type is StreamEventType.step:
+            attempt = int(event.detail.get("attempt", 1))
+            if event.step == "synthesizing" and attempt > 1:
+                self._end_line()
+                c.print(f"[yellow]Synthesize failed and is retried (attempt {attempt}): the answer restarts[/yellow]")
+                self.text = ""
+                return
+            details = ", ".join(f"{k} {v}" for k, v in event.detail.items())
+            c.print(f"[dim]· {event.step}{f' ({details})' if details else ''}[/dim]")
+        elif event.type is StreamEventType.token and event.text:
+            if not self.text:
+                c.print("[bold]A:[/bold] ", end="")
+            c.print(event.text, end="", markup=False, highlight=False, soft_wrap=True)
+            self.text += event.text
+        elif event.type is StreamEventType.final and event.answer is not None:
+            answer = event.answer
+            if not self.text and answer.answer:  # nothing streamed (e.g. the stream was unreachable)
+                c.print("[bold]A:[/bold] ", end="")
+                c.print(answer.answer, end="", markup=False, highlight=False, soft_wrap=True)
+                self.text = answer.answer
+            self._end_line()
+            _print_mode(c, answer)
+            c.print()
+            print_answer_details(c, answer, ui_link)
+        elif event.type is StreamEventType.error:
+            self._end_line()
 
 
 def print_ingest(console: Console, result: IngestResult, ui_link: str | None = None) -> None:
