@@ -227,6 +227,15 @@ async def _status(settings: Settings) -> None:
                   f"({stats.backend} store)")
 
 
+@app.command()
+def serve(host: str = typer.Option("0.0.0.0"),
+          port: Optional[int] = typer.Option(None, help="default: $PORT or 8080")) -> None:
+    """The HTTP gateway: /v1/query (JSON or SSE), /v1/ingest, /healthz, /readyz (`gateway` extra)."""
+    from ragstate.gateway import main as gateway_main
+
+    gateway_main(["--host", host] + (["--port", str(port)] if port else []))
+
+
 @app.command("register-search-attributes")
 def register_search_attributes() -> None:
     """Register RagKind and RagStatus on an existing Temporal server (self-hosted; for Temporal
