@@ -261,12 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
         if planned.kind == "drop" and planned.text and streaming:
             return self._send_stream(body, planned)
         if planned.kind == "drop":
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return
+            return self._drop()
         if planned.kind == "error":
             return self._send_error(planned.status, planned.error_type or "api_error", planned.message or "",
                                     planned.headers)
@@ -335,12 +330,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._event("content_block_delta", {"type": "content_block_delta", "index": 0,
                                                 "delta": {"type": "text_delta", "text": piece}})
         if planned.kind == "drop":
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return
+            return self._drop()
         if planned.kind == "stream_error":
             self._event("error", _error_body(planned.error_type or "api_error", planned.message or "",
                                              self._request_id()))
@@ -352,6 +342,14 @@ class _Handler(BaseHTTPRequestHandler):
                 "usage": {"output_tokens": final["usage"]["output_tokens"]}})
             self._event("message_stop", {"type": "message_stop"})
         self._chunk(b"")  # end of the chunked body
+
+    def _drop(self) -> None:
+        """Cut the connection without an answer (or mid-stream)."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _event(self, name: str, data: dict) -> None:
         self._chunk(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())

@@ -61,6 +61,16 @@ class StoredChunk:
         return indexed_text(self.title, self.text)
 
 
+def stored_chunk(record) -> StoredChunk:
+    """A point read back from either client library (both have ``.id`` and a ``.payload`` dict)."""
+    p = record.payload
+    return StoredChunk(str(record.id), p["doc_id"], p["title"], p["text"], p["source"], p["position"])
+
+
+def search_hits(points) -> list[SearchHit]:
+    return [SearchHit(chunk_id=str(p.id), doc_id=p.payload["doc_id"], score=float(p.score)) for p in points]
+
+
 @dataclass(frozen=True)
 class SearchFilter:
     sources: list[str] | None = None

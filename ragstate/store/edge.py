@@ -12,9 +12,9 @@ from pathlib import Path
 import qdrant_edge as qe
 
 from ragstate.bm25 import SparseVec
-from ragstate.models import SearchHit
 from ragstate.store.base import (
-    DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, ChunkStore, FilterDialect, StoreCounts, StoredChunk,
+    DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, ChunkStore, FilterDialect, StoreCounts, StoredChunk, search_hits,
+    stored_chunk,
 )
 
 
@@ -23,13 +23,6 @@ FILTERS = FilterDialect(condition=lambda key, match: qe.FieldCondition(key=key, 
                         filter=qe.Filter)
 
 
-def _stored(rec) -> StoredChunk:
-    p = rec.payload
-    return StoredChunk(str(rec.id), p["doc_id"], p["title"], p["text"], p["source"], p["position"])
-
-
-def _hits(points) -> list[SearchHit]:
-    return [SearchHit(chunk_id=str(p.id), doc_id=p.payload["doc_id"], score=float(p.score)) for p in points]
 
 
 class EdgeStore(ChunkStore):
@@ -72,7 +65,7 @@ class EdgeStore(ChunkStore):
             self._shard.update(qe.UpdateOperation.update_vectors(ops))
 
     def get(self, chunk_ids: list[str]) -> dict[str, StoredChunk]:
-        return {str(rec.id): _stored(rec) for rec in self._shard.retrieve(list(chunk_ids), True, False)}
+        return {str(rec.id): stored_chunk(rec) for rec in self._shard.retrieve(list(chunk_ids), True, False)}
 
     def chunks_of(self, doc_id, version, without_dense=False):
         flt = FILTERS.version(doc_id, version, False if without_dense else None)
@@ -80,7 +73,7 @@ class EdgeStore(ChunkStore):
         while True:
             recs, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=1024, filter=flt,
                                                                with_payload=True, with_vector=False))
-            out.extend(_stored(r) for r in recs)
+            out.extend(stored_chunk(r) for r in recs)
             if offset is None:
                 return sorted(out, key=lambda c: c.position)
 
@@ -90,14 +83,14 @@ class EdgeStore(ChunkStore):
     def search_dense(self, vector, limit, flt=None):
         req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(list(vector), using=DENSE),
                               filter=FILTERS.search(flt), with_payload=["doc_id"])
-        return _hits(self._shard.query(req))
+        return search_hits(self._shard.query(req))
 
     def search_sparse(self, vector: SparseVec, limit, flt=None):
         if not len(vector):
             return []
         req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(qe.SparseVector(vector.indices, vector.values), using=SPARSE),
                               filter=FILTERS.search(flt), with_payload=["doc_id"])
-        return _hits(self._shard.query(req))
+        return search_hits(self._shard.query(req))
 
     def _count(self, flt: qe.Filter | None) -> int:
         return self._shard.count(qe.CountRequest(filter=flt, exact=True))

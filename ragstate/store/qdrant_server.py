@@ -9,9 +9,8 @@ import warnings
 from qdrant_client import QdrantClient, models as qm
 
 from ragstate.bm25 import SparseVec
-from ragstate.models import SearchHit
 from ragstate.store.base import (
-    DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, ChunkStore, FilterDialect, StoreCounts, StoredChunk,
+    DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, ChunkStore, FilterDialect, StoreCounts, search_hits, stored_chunk,
 )
 
 
@@ -20,13 +19,6 @@ FILTERS = FilterDialect(condition=lambda key, match: qm.FieldCondition(key=key, 
                         has_vector=lambda name: qm.HasVectorCondition(has_vector=name), filter=qm.Filter)
 
 
-def _stored(r) -> StoredChunk:
-    p = r.payload
-    return StoredChunk(str(r.id), p["doc_id"], p["title"], p["text"], p["source"], p["position"])
-
-
-def _hits(points) -> list[SearchHit]:
-    return [SearchHit(chunk_id=str(p.id), doc_id=p.payload["doc_id"], score=float(p.score)) for p in points]
 
 
 class QdrantServerStore(ChunkStore):
@@ -72,7 +64,7 @@ class QdrantServerStore(ChunkStore):
     def get(self, chunk_ids):
         with self._lock:
             recs = self._client.retrieve(self.collection, list(chunk_ids), with_payload=True, with_vectors=False)
-        return {str(r.id): _stored(r) for r in recs}
+        return {str(r.id): stored_chunk(r) for r in recs}
 
     def chunks_of(self, doc_id, version, without_dense=False):
         flt = FILTERS.version(doc_id, version, False if without_dense else None)
@@ -81,7 +73,7 @@ class QdrantServerStore(ChunkStore):
             with self._lock:
                 recs, offset = self._client.scroll(self.collection, scroll_filter=flt, limit=1024, offset=offset,
                                                    with_payload=True, with_vectors=False)
-            out.extend(_stored(r) for r in recs)
+            out.extend(stored_chunk(r) for r in recs)
             if offset is None:
                 return sorted(out, key=lambda c: c.position)
 
@@ -92,7 +84,7 @@ class QdrantServerStore(ChunkStore):
         with self._lock:
             res = self._client.query_points(self.collection, query=query, using=using, limit=limit,
                                             query_filter=FILTERS.search(flt), with_payload=["doc_id"])
-        return _hits(res.points)
+        return search_hits(res.points)
 
     def search_dense(self, vector, limit, flt=None):
         return self._query(list(vector), DENSE, limit, flt)
