@@ -126,13 +126,16 @@ def test_compose_and_manifests_parse():
                     assert "value" not in e and e["valueFrom"]["secretKeyRef"]["name"], name
             # A drain must fit in Cloud Run's 10 s between SIGTERM and SIGKILL.
             assert float(env["RAGSTATE_WORKER_SHUTDOWN_GRACE_S"]["value"]) < 10
-    service = next(d for d in docs if d["kind"] == "Service")
+    service = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "ragstate-worker")
     annotations = service["spec"]["template"]["metadata"]["annotations"]
     assert annotations["run.googleapis.com/cpu-throttling"] == "false"
     assert "autoscaling.knative.dev/minScale" in annotations
     (container,) = service["spec"]["template"]["spec"]["containers"]
     assert "--service" in container["args"]
     assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+    # The request-driven HTTP gateway scales to zero.
+    gateway = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "ragstate-gateway")
+    assert gateway["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/minScale"] == "0"
     assert container["ports"][0]["containerPort"] == 8080
 
 
@@ -184,14 +187,17 @@ def test_every_container_command_names_a_real_entry_point():
 def test_ragstate_env_names_are_settings_fields():
     texts = {p: p.read_text() for p in [COMPOSE, DOCKERFILE, *MANIFESTS, DOCS] if p.exists()}
     assert DOCS in texts, "docs/deploy.md is missing"
-    fields = set(Settings.model_fields)
+    from ragstate.gateway import GatewaySettings
+
+    fields = {f"RAGSTATE_{f.upper()}" for f in Settings.model_fields}
+    fields |= {f"RAGSTATE_GATEWAY_{f.upper()}" for f in GatewaySettings.model_fields}
     seen = set()
     for path, text in texts.items():
         for name in re.findall(r"\bRAGSTATE_[A-Z0-9_]+", text):
             if name.endswith("_"):  # a prefix in prose (RAGSTATE_TEMPORAL_...)
                 continue
             seen.add(name)
-            assert name[len("RAGSTATE_"):].lower() in fields, f"{path.relative_to(ROOT)}: {name} is not a setting"
+            assert name in fields, f"{path.relative_to(ROOT)}: {name} is not a setting"
     assert {"RAGSTATE_STORE_BACKEND", "RAGSTATE_QDRANT_URL", "RAGSTATE_TEMPORAL_ADDRESS"} <= seen
 
 
