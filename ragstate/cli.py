@@ -71,8 +71,10 @@ async def _ingest(rag, paths: list[str], collection: Optional[str]) -> None:
                            docs=p.documents, chunks=p.chunks, failed=p.failed)
             await asyncio.wait([result_task], timeout=0.5)
         result = result_task.result()
-        bar.update(task, completed=1 if not result.documents else None, total=1 if not result.documents else None,
-                   docs=result.documents, chunks=result.chunks, failed=result.failed)
+        with contextlib.suppress(RPCError):  # the final count of batches (a closed run still answers)
+            p = await rag.ingest_progress(handle.id)
+            bar.update(task, completed=p.batches_done, total=p.batches_discovered)
+        bar.update(task, docs=result.documents, chunks=result.chunks, failed=result.failed)
     print_ingest(console, result, rag.ui_link(handle.id))
 
 
