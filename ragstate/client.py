@@ -98,7 +98,7 @@ def error_for(message: str, workflow_id: str, error_type: str | None) -> RagErro
     return ERROR_CLASSES.get(error_type or "", RagError)(message, workflow_id, error_type)
 
 
-def _failure(err: BaseException) -> tuple[str, str | None]:
+def failure_of(err: BaseException) -> tuple[str, str | None]:
     """(message, type) of a workflow failure: the outermost ``ApplicationError`` whose type the
     client knows (e.g. the workflow's ``InvalidQuery``), else the innermost cause (an activity's
     ``LLMUnavailable``; cancellation, termination and timeouts by name)."""
@@ -173,7 +173,7 @@ class RagClient:
         try:
             return await handle.result()
         except WorkflowFailureError as e:
-            message, kind = _failure(e)
+            message, kind = failure_of(e)
             raise error_for(message, handle.id, kind) from e
 
     async def ask_stream(self, query: RagQuery | str, workflow_id: str | None = None) -> AsyncIterator[StreamEvent]:
@@ -244,7 +244,7 @@ class RagClient:
         try:
             answer = await handle.result(follow_runs=False, rpc_timeout=timedelta(seconds=10))
         except WorkflowFailureError as e:
-            message, kind = _failure(e)
+            message, kind = failure_of(e)
             return QueryStatus(workflow_id=workflow_id, state=RunState.failed, error=message, error_type=kind)
         return QueryStatus(workflow_id=workflow_id, state=RunState.completed, answer=answer)
 
@@ -299,7 +299,7 @@ class RagClient:
             result = await handle.result(follow_runs=False, rpc_timeout=timedelta(seconds=10))
         except WorkflowFailureError as e:
             return IngestStatus(workflow_id=workflow_id, state=RunState.failed, progress=progress,
-                                error=_failure(e)[0])
+                                error=failure_of(e)[0])
         return IngestStatus(workflow_id=workflow_id, state=RunState.completed, progress=progress, result=result)
 
     async def stats(self, collection: str | None = None) -> StoreStats:

@@ -74,10 +74,9 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from ragstate.client import InvalidQueryError, RagClient, RagError
+from ragstate.client import InvalidQueryError, RagClient, RagError, failure_of
 from ragstate.models import (
     AnswerMode, Citation, IngestRequest, IngestStatus, QueryStatus, RagAnswer, RagQuery, RunState, StepTiming,
     StreamEvent, StreamEventType, Usage,
@@ -270,19 +269,10 @@ def _rpc_error(e: RPCError) -> ApiError:
 
 
 def _failure(err: BaseException) -> tuple[str, str]:
-    """(message, type) of a workflow failure: the outermost ApplicationError of a type the
-    gateway knows (the workflow's InvalidQuery, an activity's LLMRequestRejected), else the
-    innermost cause."""
-    chain = []
-    while err is not None:
-        chain.append(err)
-        err = getattr(err, "cause", None)
-    for e in chain:
-        if isinstance(e, ApplicationError) and e.type in FAILURE_STATUS:
-            return e.message, e.type
-    root = chain[-1]
-    kind = root.type if isinstance(root, ApplicationError) and root.type else "WorkflowFailed"
-    return getattr(root, "message", None) or str(root) or type(root).__name__, kind
+    """(message, type) of a workflow failure, as the client reports it (``failure_of``), with
+    "WorkflowFailed" for a failure of no known type."""
+    message, kind = failure_of(err)
+    return message, kind or "WorkflowFailed"
 
 
 def _check_text(value: str, name: str, control: bool = True) -> None:
