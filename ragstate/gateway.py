@@ -50,6 +50,7 @@ AWS Lambda function URL handler: :mod:`ragstate.gateway_lambda`.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import inspect
@@ -392,6 +393,15 @@ class Gateway:
                 self._slots.release()
 
         return release
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """A request slot for the duration of a block (429 when none is free)."""
+        release = await self.slot()
+        try:
+            yield
+        finally:
+            release()
 
     def budget(self, request: Request, body_timeout: float | None, header_timeout: float | None) -> float:
         budget = body_timeout or header_timeout or self.gw.default_timeout_s
@@ -762,11 +772,8 @@ def create_app(settings: Settings | None = None, rag_client_factory: RagClientFa
         if stream:
             return await gw.stream(request, query)
         budget = gw.budget(request, body.timeout_s, x_request_timeout)
-        release = await gw.slot()
-        try:
+        async with gw.held():
             return await gw.ask(request, query, budget)
-        finally:
-            release()
 
     @app.post("/v1/query/stream", tags=["query"], dependencies=v1_deps, response_class=StreamingResponse,
               summary="Ask a question; the answer as Server-Sent Events (event: step|token|final|error)",
@@ -780,23 +787,17 @@ def create_app(settings: Settings | None = None, rag_client_factory: RagClientFa
              summary="A query's state and, once completed, its answer",
              responses=_errors(*auth, 404, 429, 503))
     async def get_query(workflow_id: str) -> Any:
-        release = await gw.slot()
-        try:
+        async with gw.held():
             return await gw.query_status(workflow_id)
-        finally:
-            release()
 
     @app.post("/v1/ingest", response_model=IngestAccepted, status_code=202, tags=["ingest"], dependencies=v1_deps,
               summary="Start ingesting files or folders (the same request joins a running ingest)",
               responses=_errors(400, *auth, 413, 429, 503))
     async def post_ingest(request: Request, response: Response, body: IngestBody) -> Any:
         ingest = gw.ingest_request(body)
-        release = await gw.slot()
-        try:
+        async with gw.held():
             rag = await gw.rag()
             handle = await rag.start_ingest(ingest)
-        finally:
-            release()
         status_url = gw.url(request, "/v1/ingest", handle.id)
         response.headers["Location"] = status_url
         return IngestAccepted(workflow_id=handle.id, status_url=status_url, ui_link=rag.ui_link(handle.id))
@@ -805,11 +806,8 @@ def create_app(settings: Settings | None = None, rag_client_factory: RagClientFa
              summary="An ingest's progress, result and failed documents",
              responses=_errors(*auth, 404, 429, 503))
     async def get_ingest(workflow_id: str) -> Any:
-        release = await gw.slot()
-        try:
+        async with gw.held():
             return await gw.ingest_status(workflow_id)
-        finally:
-            release()
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="The process is up")
     async def healthz() -> Any:
