@@ -53,7 +53,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import inspect
 import logging
 import math
 import os
@@ -78,8 +77,9 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from ragstate.client import InvalidQueryError, RagClient, RagError, failure_of
+from ragstate.conventions import query_workflow_id
 from ragstate.models import (
-    AnswerMode, Citation, IngestRequest, IngestStatus, QueryStatus, RagAnswer, RagQuery, RunState, StepTiming,
+    AnswerMode, Citation, IngestRequest, IngestStatus, QueryStatus, RagAnswer, RagQuery, StepTiming,
     StreamEvent, StreamEventType, Usage,
 )
 from ragstate.settings import Settings
@@ -490,15 +490,9 @@ class Gateway:
         release = await self.slot()
         try:
             rag = await self.rag()
-            if not hasattr(rag, "ask_stream"):
-                raise ApiError(501, "NotImplemented", "this version of the client cannot stream answers")
-            kwargs: dict[str, Any] = {}
-            headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-            if "workflow_id" in inspect.signature(rag.ask_stream).parameters:
-                from ragstate.conventions import query_workflow_id
-
-                kwargs["workflow_id"] = headers["X-Workflow-Id"] = query_workflow_id(query.question)
-            events: AsyncIterator[StreamEvent] = rag.ask_stream(query, **kwargs)
+            workflow_id = query_workflow_id(query.question)
+            headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Workflow-Id": workflow_id}
+            events: AsyncIterator[StreamEvent] = rag.ask_stream(query, workflow_id)
             queue: asyncio.Queue = asyncio.Queue()
 
             async def pump() -> None:
@@ -575,35 +569,13 @@ class Gateway:
 
     async def query_status(self, workflow_id: str) -> QueryStatus:
         rag = await self.rag()
-        handle, desc = await self.describe(rag, workflow_id, QUERY_WORKFLOW_TYPE, "query")
-        if hasattr(rag, "get_result"):
-            return await rag.get_result(workflow_id)
-        if desc.status == WorkflowExecutionStatus.RUNNING:
-            return QueryStatus(workflow_id=workflow_id, state=RunState.running)
-        try:
-            return QueryStatus(workflow_id=workflow_id, state=RunState.completed, answer=await handle.result())
-        except WorkflowFailureError as e:
-            message, kind = _failure(e)
-            return QueryStatus(workflow_id=workflow_id, state=RunState.failed, error=message, error_type=kind)
+        await self.describe(rag, workflow_id, QUERY_WORKFLOW_TYPE, "query")  # 404 for unknown or other kinds
+        return await rag.get_result(workflow_id)
 
     async def ingest_status(self, workflow_id: str) -> IngestStatus:
         rag = await self.rag()
-        handle, desc = await self.describe(rag, workflow_id, INGEST_WORKFLOW_TYPE, "ingest")
-        if hasattr(rag, "ingest_status"):
-            return await rag.ingest_status(workflow_id)
-        from workflows.ingest import IngestWorkflow
-
-        if desc.status == WorkflowExecutionStatus.RUNNING:
-            try:
-                progress = await handle.query(IngestWorkflow.progress, rpc_timeout=timedelta(seconds=5))
-            except RPCError:
-                progress = None  # no worker to answer the query right now
-            return IngestStatus(workflow_id=workflow_id, state=RunState.running, progress=progress)
-        try:
-            result = await handle.result()
-            return IngestStatus(workflow_id=workflow_id, state=RunState.completed, result=result)
-        except WorkflowFailureError as e:
-            return IngestStatus(workflow_id=workflow_id, state=RunState.failed, error=_failure(e)[0])
+        await self.describe(rag, workflow_id, INGEST_WORKFLOW_TYPE, "ingest")
+        return await rag.ingest_status(workflow_id)
 
     # --- ingest --------------------------------------------------------------------------------
 

@@ -34,8 +34,6 @@ from workers.runtime import running_workers
 ANSWER = ("Reciprocal rank fusion adds one over k plus the rank of a document in each list [1], "
           "so it needs no score calibration between keyword and vector search [1].")
 RRF_QUESTION = "How does reciprocal rank fusion combine rankings?"
-HAS_STREAM = hasattr(RagClient, "ask_stream")
-needs_stream = pytest.mark.skipif(not HAS_STREAM, reason="RagClient.ask_stream is not there yet")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,7 +361,6 @@ async def sse(response: httpx.Response) -> AsyncIterator[tuple[str, dict]]:
             yield event, json.loads(line[len("data: "):])
 
 
-@needs_stream
 async def test_stream_steps_tokens_final(live, fake: FakeAnthropic):
     _, url = live
     fake.plan(ok(ANSWER, chunks=5))
@@ -383,7 +380,6 @@ async def test_stream_steps_tokens_final(live, fake: FakeAnthropic):
     assert "".join(d["text"] for k, d in events if k == "token").strip() == ANSWER
 
 
-@needs_stream
 async def test_client_disconnect_mid_stream_leaves_the_workflow_running(stack: Stack, live, fake: FakeAnthropic):
     app, url = live
     fake.plan(ok(ANSWER, delay_s=1.5))
@@ -422,7 +418,7 @@ async def test_example_http_client(stack: Stack, live, fake: FakeAnthropic, caps
     def run() -> tuple[dict, dict | None]:
         with httpx.Client(base_url=live[1], timeout=30) as h:
             example.ingest(h, [str(EXAMPLES_CORPUS)])
-            return example.ask(h, RRF_QUESTION), (example.ask_streamed(h, RRF_QUESTION) if HAS_STREAM else None)
+            return example.ask(h, RRF_QUESTION), example.ask_streamed(h, RRF_QUESTION)
 
     answer, streamed = await asyncio.to_thread(run)
     assert answer["answer"] == ANSWER and answer["citations"]
@@ -551,12 +547,12 @@ async def test_lambda_function_url_adapter(stack: Stack, fake: FakeAnthropic):
     bad = await gateway_lambda.handle_event(app, url_event("POST", "/v1/query", {"question": ""}), ctx)
     assert bad["statusCode"] == 400 and json.loads(bad["body"])["error"]["type"] == "InvalidQuery"
 
-    if HAS_STREAM:  # buffered: every event, in order, in one body
-        s = await gateway_lambda.handle_event(app, url_event("POST", "/v1/query", {"question": RRF_QUESTION},
-                                                             query="stream=true"), ctx)
-        assert s["statusCode"] == 200 and s["headers"]["content-type"].startswith("text/event-stream")
-        kinds = [line[len("event: "):] for line in s["body"].splitlines() if line.startswith("event: ")]
-        assert kinds[0] == "step" and kinds[-1] == "final", kinds
+    # Buffered: every event, in order, in one body.
+    s = await gateway_lambda.handle_event(app, url_event("POST", "/v1/query", {"question": RRF_QUESTION},
+                                                         query="stream=true"), ctx)
+    assert s["statusCode"] == 200 and s["headers"]["content-type"].startswith("text/event-stream")
+    kinds = [line[len("event: "):] for line in s["body"].splitlines() if line.startswith("event: ")]
+    assert kinds[0] == "step" and kinds[-1] == "final", kinds
 
     # The invocation's deadline caps the budget: 504 (with the workflow id) before Lambda would kill it.
     fake.plan(ok(ANSWER, delay_s=2.5))
