@@ -324,7 +324,7 @@ def test_connection_from_temporal_toml_or_settings(tmp_path: Path):
 
 
 def _load_template() -> dict:
-    yaml = pytest.importorskip("yaml")
+    import yaml  # the dev extra has pyyaml: a missing one must fail, not skip
 
     class CloudFormationLoader(yaml.SafeLoader):
         pass
