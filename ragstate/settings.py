@@ -16,9 +16,13 @@ from __future__ import annotations
 import enum
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: Roles a Lambda worker may take: no embedding model in a Lambda package.
+LAMBDA_ROLES = ("workflows", "llm")
 
 
 class StoreBackend(str, enum.Enum):
@@ -32,6 +36,23 @@ class StoreBackend(str, enum.Enum):
         raise ValueError(
             f"unknown store backend {value!r}: choose one of {[m.value for m in cls]}"
         )
+
+
+class WorkflowVersioning(str, enum.Enum):
+    """Default versioning behavior of the workflows a versioned worker starts: ``auto-upgrade``
+    moves running workflows to the new current version, ``pinned`` keeps each on its build."""
+
+    auto_upgrade = "auto-upgrade"
+    pinned = "pinned"
+
+    @classmethod
+    def _missing_(cls, value: object) -> "WorkflowVersioning":
+        if isinstance(value, str):  # AUTO_UPGRADE, Pinned, ...
+            normalized = value.strip().lower().replace("_", "-")
+            for member in cls:
+                if member.value == normalized:
+                    return member
+        raise ValueError(f"unknown versioning behavior {value!r}: choose one of {[m.value for m in cls]}")
 
 
 class Settings(BaseSettings):
@@ -63,6 +84,22 @@ class Settings(BaseSettings):
     llm_max_concurrent: int = Field(default=8, ge=1, description="LLM calls in flight per worker")
     llm_queue_rate_per_s: float | None = Field(
         default=None, gt=0, description="server-side cap on Synthesize starts per second across all LLM workers")
+
+    # --- AWS Lambda worker (workers/aws_lambda.py) --------------------------------
+    # NoDecode: the environment gives a comma-separated list (``workflows,llm``), not JSON.
+    lambda_roles: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=LAMBDA_ROLES, description="roles of the Lambda worker, comma-separated: workflows, llm or both")
+    deployment_name: str = Field(default="ragstate", min_length=1, description="worker deployment name")
+    build_id: str | None = Field(
+        default=None, description="build id of this code, one per release (unset: the Lambda function version, "
+                                  "then the package version)")
+    versioning_behavior: WorkflowVersioning = Field(
+        default=WorkflowVersioning.auto_upgrade, description="default versioning behavior of the workflows")
+    lambda_timeout_s: float | None = Field(
+        default=None, gt=0, description="the Lambda function's timeout, checked against the timing rule at cold start")
+    lambda_otel: bool = Field(
+        default=False, description="Lambda worker metrics and traces through the ADOT layer "
+                                   "(needs temporalio[lambda-worker-otel])")
 
     # --- store ----------------------------------------------------------------
     store_backend: StoreBackend = StoreBackend.edge
@@ -113,6 +150,19 @@ class Settings(BaseSettings):
     anthropic_max_tokens: int = Field(default=1024, ge=1)
     anthropic_timeout_s: float = Field(default=100.0, gt=0)
     anthropic_stream: bool = True
+
+    @field_validator("lambda_roles", mode="before")
+    @classmethod
+    def _split_roles(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, (list, tuple)):
+            return value
+        roles = tuple(dict.fromkeys(str(r).strip() for r in value if str(r).strip()))
+        if not roles or set(roles) - set(LAMBDA_ROLES):
+            raise ValueError(f"lambda_roles={','.join(roles)!r}: a Lambda worker serves one or both of "
+                             f"{list(LAMBDA_ROLES)} (the embedding model needs a long-lived worker)")
+        return roles
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from temporalio import activity
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -31,7 +31,7 @@ from fake_anthropic import fake_anthropic  # noqa: F401  (fixture)
 from ragstate.client import RagClient
 from ragstate.conventions import ingest_workflow_id
 from ragstate.models import AnswerMode, Branch, BranchResult, EmbedInput, EmbedResult, IngestResult, ParsedQuery
-from ragstate.settings import Settings
+from ragstate.settings import Settings, WorkflowVersioning
 from tests.conftest import EXAMPLES_CORPUS, ROOT
 from workers import aws_lambda, sqs_ingest
 
@@ -191,12 +191,12 @@ async def test_lambda_worker_serves_ingest_and_query_within_one_invocation(
     docs.mkdir()
     shutil.copy(EXAMPLES_CORPUS / "bm25.md", docs / "bm25.md")
     # Grace 2 s: polling stops 4 s before the deadline; an LLM call is bounded by the grace.
+    deployment = f"ragstate-test-{uuid.uuid4().hex[:8]}"
     lambda_settings = settings.model_copy(update={
         "anthropic_api_key": SecretStr("sk-test"), "anthropic_base_url": fake_anthropic.url,
-        "anthropic_timeout_s": 2.0, "worker_shutdown_grace_s": 2.0})
-    deployment = f"ragstate-test-{uuid.uuid4().hex[:8]}"
-    options = aws_lambda.LambdaWorkerOptions(deployment_name=deployment, build_id="build-1")
-    handler = aws_lambda.build_handler(lambda_settings, options, environ={})
+        "anthropic_timeout_s": 2.0, "worker_shutdown_grace_s": 2.0,
+        "lambda_roles": ("workflows", "llm"), "deployment_name": deployment, "build_id": "build-1"})
+    handler = aws_lambda.build_handler(lambda_settings, environ={})
 
     # What a deploy does before any invocation (Serverless Workers: no poller yet).
     await client.workflow_service.set_worker_deployment_current_version(SetWorkerDeploymentCurrentVersionRequest(
@@ -282,18 +282,55 @@ def test_timing_rule(settings: Settings):
     aws_lambda.check_timing(s, ["workflows"], 92)  # 30 + 2 + max(60, 60)
 
 
-def test_options_and_secrets_from_environment():
-    env = {"RAGSTATE_LAMBDA_ROLES": "llm", "RAGSTATE_DEPLOYMENT_NAME": "rag", "RAGSTATE_BUILD_ID": "abc123",
-           "RAGSTATE_VERSIONING_BEHAVIOR": "pinned", "RAGSTATE_LAMBDA_TIMEOUT_S": "600"}
-    options = aws_lambda.LambdaWorkerOptions.from_env(env)
-    assert (options.roles, options.versioning_behavior, options.lambda_timeout_s) == (
-        ("llm",), VersioningBehavior.PINNED, 600.0)
-    assert (options.version().deployment_name, options.version().build_id) == ("rag", "abc123")
-    assert aws_lambda.LambdaWorkerOptions.from_env({"AWS_LAMBDA_FUNCTION_VERSION": "7"}).build_id == "lambda-7"
-    with pytest.raises(ValueError, match="embedding model"):
-        aws_lambda.build_handler(Settings(_env_file=None), aws_lambda.LambdaWorkerOptions(roles=("embeddings",)),
-                                 environ={})
+def test_lambda_options_from_environment(monkeypatch):
+    for name in [n for n in os.environ if n.startswith("RAGSTATE_")] + ["AWS_LAMBDA_FUNCTION_VERSION"]:
+        monkeypatch.delenv(name, raising=False)
+    defaults = Settings(_env_file=None)
+    assert (defaults.lambda_roles, defaults.deployment_name, defaults.build_id, defaults.versioning_behavior,
+            defaults.lambda_timeout_s, defaults.lambda_otel) == (
+        ("workflows", "llm"), "ragstate", None, WorkflowVersioning.auto_upgrade, None, False)
 
+    for name, value in {"RAGSTATE_LAMBDA_ROLES": " llm, workflows,llm ", "RAGSTATE_DEPLOYMENT_NAME": "rag",
+                        "RAGSTATE_BUILD_ID": "abc123", "RAGSTATE_VERSIONING_BEHAVIOR": "PINNED",
+                        "RAGSTATE_LAMBDA_TIMEOUT_S": "600", "RAGSTATE_LAMBDA_OTEL": "true"}.items():
+        monkeypatch.setenv(name, value)
+    s = Settings(_env_file=None)
+    assert (s.lambda_roles, s.deployment_name, s.build_id, s.versioning_behavior, s.lambda_timeout_s,
+            s.lambda_otel) == (("llm", "workflows"), "rag", "abc123", WorkflowVersioning.pinned, 600.0, True)
+    assert aws_lambda.VERSIONING_BEHAVIORS[s.versioning_behavior] is VersioningBehavior.PINNED
+    assert aws_lambda.resolve_build_id(s, {"AWS_LAMBDA_FUNCTION_VERSION": "7"}) == "abc123"
+
+    # Without RAGSTATE_BUILD_ID: the published function version, else the package version.
+    unset = Settings(_env_file=None, build_id=None)
+    assert aws_lambda.resolve_build_id(unset, {"AWS_LAMBDA_FUNCTION_VERSION": "7"}) == "lambda-7"
+    assert aws_lambda.resolve_build_id(unset, {"AWS_LAMBDA_FUNCTION_VERSION": "$LATEST"}).startswith("ragstate-")
+
+    # The timing rule is checked when the handler is built from these settings.
+    with pytest.raises(ValueError, match="too short"):
+        aws_lambda.build_handler(s.model_copy(update={"lambda_timeout_s": 60.0}), environ={})
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("RAGSTATE_VERSIONING_BEHAVIOR", "sticky", "versioning_behavior\n  Input should be 'auto-upgrade' or 'pinned'"),
+    ("RAGSTATE_LAMBDA_ROLES", "workflows,embeddings", "embedding model needs a long-lived worker"),
+    ("RAGSTATE_LAMBDA_ROLES", " , ", "serves one or both of \\['workflows', 'llm'\\]"),
+    ("RAGSTATE_LAMBDA_TIMEOUT_S", "0", "lambda_timeout_s\n  Input should be greater than 0"),
+    ("RAGSTATE_LAMBDA_OTEL", "maybe", "lambda_otel\n  Input should be a valid boolean"),
+])
+def test_invalid_lambda_options_name_the_choices(monkeypatch, name: str, value: str, message: str):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=message):
+        Settings(_env_file=None)
+
+
+def test_versioning_behavior_enum():
+    assert WorkflowVersioning("Auto_Upgrade") is WorkflowVersioning.auto_upgrade
+    with pytest.raises(ValueError, match=r"unknown versioning behavior 'sticky': "
+                                         r"choose one of \['auto-upgrade', 'pinned'\]"):
+        WorkflowVersioning("sticky")
+
+
+def test_secrets_from_environment():
     secrets = {"arn:anthropic": "sk-ant", "arn:temporal": json.dumps({"api_key": "tk"})}
     environ = {"RAGSTATE_ANTHROPIC_API_KEY_SECRET_ARN": "arn:anthropic",
                "RAGSTATE_TEMPORAL_API_KEY_SECRET_ARN": "arn:temporal", "RAGSTATE_QDRANT_API_KEY": "already set",

@@ -13,19 +13,23 @@ is that worker and the others run next to it on the same client (:class:`Compani
 started and stopped with it. All of them are one worker deployment version, which is what a
 Serverless Worker compute config points at.
 
-Environment (besides every ``RAGSTATE_*`` setting of :class:`ragstate.settings.Settings`):
+Environment: the ``RAGSTATE_*`` variables of :class:`ragstate.settings.Settings`, which holds
+these Lambda worker options too (validated with the rest when the settings are built), and the
+secret ARNs, read from the environment before the settings:
 
 =====================================  ==============================================================
 ``RAGSTATE_LAMBDA_ROLES``              ``workflows,llm`` (default), ``workflows`` or ``llm``
 ``RAGSTATE_DEPLOYMENT_NAME``           worker deployment name (default ``ragstate``)
 ``RAGSTATE_BUILD_ID``                  build id of this code (falls back to the Lambda function
-                                       version, then to the package version, with a warning)
+                                       version, then to the package version, with a warning:
+                                       :func:`resolve_build_id`)
 ``RAGSTATE_VERSIONING_BEHAVIOR``       ``auto-upgrade`` (default) or ``pinned``: default for workflows
 ``RAGSTATE_LAMBDA_TIMEOUT_S``          the function's timeout, checked against the rule below
 ``RAGSTATE_LAMBDA_OTEL``               ``true``: metrics and traces through the ADOT layer
                                        (needs ``temporalio[lambda-worker-otel]``)
 ``RAGSTATE_*_SECRET_ARN``              Secrets Manager ARNs read once per cold start for
                                        ``ANTHROPIC_API_KEY``, ``TEMPORAL_API_KEY``, ``QDRANT_API_KEY``
+                                       (not settings: :func:`load_secrets`)
 =====================================  ==============================================================
 
 Connection: ``RAGSTATE_TEMPORAL_PROFILE`` (a profile of ``temporal.toml``), else an explicit
@@ -63,12 +67,9 @@ from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.contrib.aws.lambda_worker import LambdaWorkerConfig, run_worker
 from temporalio.worker import Plugin, Worker, WorkerDeploymentConfig
 
-from ragstate.settings import Settings
+from ragstate.settings import Settings, WorkflowVersioning
 
 log = logging.getLogger("ragstate.lambda")
-
-#: Roles a Lambda worker may take: no embedding model in a Lambda package.
-LAMBDA_ROLES = ("workflows", "llm")
 #: What run_worker reserves after the drain for shutdown hooks (the contrib's default).
 HOOK_BUFFER = timedelta(seconds=2)
 MIN_POLLING_S = 60.0
@@ -147,44 +148,17 @@ def worker_specs(settings: Settings, roles: Iterable[str]) -> list[WorkerSpec]:
     return specs
 
 
-# --- options from the environment -------------------------------------------------------------
+# --- deployment version ------------------------------------------------------------------------
+
+VERSIONING_BEHAVIORS = {WorkflowVersioning.auto_upgrade: VersioningBehavior.AUTO_UPGRADE,
+                        WorkflowVersioning.pinned: VersioningBehavior.PINNED}
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-@dataclass(frozen=True)
-class LambdaWorkerOptions:
-    roles: tuple[str, ...] = LAMBDA_ROLES
-    deployment_name: str = "ragstate"
-    build_id: str = ""
-    versioning_behavior: VersioningBehavior = VersioningBehavior.AUTO_UPGRADE
-    #: The function's timeout when known (``RAGSTATE_LAMBDA_TIMEOUT_S``): checked at cold start.
-    lambda_timeout_s: float | None = None
-    otel: bool = False
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "LambdaWorkerOptions":
-        roles = tuple(r.strip() for r in environ.get("RAGSTATE_LAMBDA_ROLES", ",".join(LAMBDA_ROLES)).split(",")
-                      if r.strip())
-        behavior = environ.get("RAGSTATE_VERSIONING_BEHAVIOR", "auto-upgrade").strip().lower().replace("_", "-")
-        behaviors = {"auto-upgrade": VersioningBehavior.AUTO_UPGRADE, "pinned": VersioningBehavior.PINNED}
-        if behavior not in behaviors:
-            raise ValueError(f"RAGSTATE_VERSIONING_BEHAVIOR={behavior!r}: choose auto-upgrade or pinned")
-        timeout = environ.get("RAGSTATE_LAMBDA_TIMEOUT_S")
-        return cls(roles=roles, deployment_name=environ.get("RAGSTATE_DEPLOYMENT_NAME", "ragstate"),
-                   build_id=_build_id(environ), versioning_behavior=behaviors[behavior],
-                   lambda_timeout_s=float(timeout) if timeout else None,
-                   otel=_flag(environ.get("RAGSTATE_LAMBDA_OTEL")))
-
-    def version(self) -> WorkerDeploymentVersion:
-        return WorkerDeploymentVersion(deployment_name=self.deployment_name, build_id=self.build_id or _build_id({}))
-
-
-def _build_id(environ: Mapping[str, str]) -> str:
-    if environ.get("RAGSTATE_BUILD_ID"):
-        return environ["RAGSTATE_BUILD_ID"]
+def resolve_build_id(settings: Settings, environ: Mapping[str, str] = os.environ) -> str:
+    """``RAGSTATE_BUILD_ID``, else the published Lambda function version (``lambda-N``), else the
+    package version, with a warning: a build id should change with every release."""
+    if settings.build_id:
+        return settings.build_id
     function_version = environ.get("AWS_LAMBDA_FUNCTION_VERSION", "")
     if function_version and function_version != "$LATEST":
         return f"lambda-{function_version}"
@@ -194,8 +168,7 @@ def _build_id(environ: Mapping[str, str]) -> str:
         fallback = f"ragstate-{version('ragstate')}"
     except PackageNotFoundError:
         fallback = "ragstate-dev"
-    if environ:
-        log.warning("RAGSTATE_BUILD_ID is not set: using build id %r; set it per release", fallback)
+    log.warning("RAGSTATE_BUILD_ID is not set: using build id %r; set it per release", fallback)
     return fallback
 
 
@@ -351,23 +324,22 @@ def _apply_otel(config: LambdaWorkerConfig) -> None:
     config.shutdown_hooks.extend(_otel["hooks"])
 
 
-def build_handler(settings: Settings | None = None, options: LambdaWorkerOptions | None = None,
+def build_handler(settings: Settings | None = None,
                   environ: Mapping[str, str] | None = None) -> Callable[[Any, Any], None]:
-    """The Lambda handler: ``run_worker`` with ragstate's registrations for ``options.roles``."""
+    """The Lambda handler: ``run_worker`` with ragstate's registrations for ``settings.lambda_roles``."""
     if environ is None:
+        # Secret ARNs come from os.environ before Settings is built: they fill variables it reads.
         load_secrets()
         environ = os.environ
-    options = options or LambdaWorkerOptions.from_env(environ)
     settings = settings or Settings()
-    roles = tuple(dict.fromkeys(options.roles))
-    if not roles or set(roles) - set(LAMBDA_ROLES):
-        raise ValueError(f"RAGSTATE_LAMBDA_ROLES={','.join(roles)!r}: a Lambda worker serves {list(LAMBDA_ROLES)} "
-                         "(the embedding model needs a long-lived worker)")
-    if options.lambda_timeout_s is not None:
-        check_timing(settings, roles, options.lambda_timeout_s)
+    roles = settings.lambda_roles
+    if settings.lambda_timeout_s is not None:
+        check_timing(settings, roles, settings.lambda_timeout_s)
     if environ.get("AWS_LAMBDA_FUNCTION_NAME") and settings.store_backend.value == "edge" and "workflows" in roles:
         log.warning("store backend 'edge' keeps the index inside one Lambda execution environment; "
                     "set RAGSTATE_STORE_BACKEND=qdrant and RAGSTATE_QDRANT_URL")
+    version = WorkerDeploymentVersion(deployment_name=settings.deployment_name,
+                                      build_id=resolve_build_id(settings, environ))
     grace = shutdown_grace(settings, roles)
     connect = connect_config(settings, environ)
     # Activity objects (and the store and LLM clients they open lazily) live as long as the
@@ -387,10 +359,10 @@ def build_handler(settings: Settings | None = None, options: LambdaWorkerOptions
         deployment: WorkerDeploymentConfig = wc["deployment_config"]
         wc["deployment_config"] = WorkerDeploymentConfig(
             version=deployment.version, use_worker_versioning=True,
-            default_versioning_behavior=options.versioning_behavior)
+            default_versioning_behavior=VERSIONING_BEHAVIORS[settings.versioning_behavior])
         if "llm" in roles:
             config.shutdown_hooks.append(_close_llm_clients)
-        if options.otel:
+        if settings.lambda_otel:
             _apply_otel(config)
         if others:
             shared = {k: v for k, v in wc.items()
@@ -401,9 +373,9 @@ def build_handler(settings: Settings | None = None, options: LambdaWorkerOptions
                 [{**shared, **spec.worker_config(), "plugins": plugins,
                   **({"activity_executor": _executor} if spec.sync_activities() else {})} for spec in others])]
 
-    log.info("Lambda worker %s/%s: roles %s on %s, grace %ss", options.deployment_name, options.version().build_id,
+    log.info("Lambda worker %s/%s: roles %s on %s, grace %ss", version.deployment_name, version.build_id,
              ",".join(roles), connect.get("target_host"), grace.total_seconds())
-    return run_worker(options.version(), configure)
+    return run_worker(version, configure)
 
 
 def __getattr__(name: str) -> Any:
