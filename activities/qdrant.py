@@ -14,7 +14,7 @@ from activities.heartbeat import heartbeating
 from ragstate.bm25 import Bm25Encoder
 from ragstate.chunking import chunk_text
 from ragstate.documents import Document, DocumentError, load
-from ragstate.fusion import pack_to_budget, reciprocal_rank_fusion
+from ragstate.fusion import fuse_hits, pack_to_budget
 from ragstate.models import (
     Branch, BranchResult, ChunkBatchInput, ChunkBatchResult, CommitInput, CommitResult, DocumentFailure,
     DocVersion, MergeInput, MergeResult, ParsedQuery, SearchHit, Source, StatsRequest, StoreStats,
@@ -56,18 +56,15 @@ class QdrantActivities:
     def merge(self, inp: MergeInput) -> MergeResult:
         """Reciprocal rank fusion, then the best chunks packed into the context budget."""
         s, q = self.settings, inp.query
-        rankings, doc_of = [], {}
-        for branch, weight in ((inp.vector, s.vector_weight), (inp.keyword, s.keyword_weight)):
-            if branch is not None:
-                rankings.append(([h.chunk_id for h in branch.hits], weight))
-                doc_of.update((h.chunk_id, h.doc_id) for h in branch.hits)
-        fused = reciprocal_rank_fusion(rankings, k=s.rrf_k)
-        ranking = [SearchHit(chunk_id=c, doc_id=doc_of[c], score=score) for c, score in fused[: q.depth]]
+        branches = [(b.hits, weight) for b, weight in ((inp.vector, s.vector_weight), (inp.keyword, s.keyword_weight))
+                    if b is not None]
+        fused = fuse_hits(branches, k=s.rrf_k, unit=s.fusion_unit)
+        ranking = fused[: q.depth]
         if not q.synthesize:
             return MergeResult(sources=[], ranking=ranking, candidates=len(fused))
         head = fused[: q.top_k * 2]
-        chunks = self.store(q.collection).get([c for c, _ in head])
-        present = [(chunks[c], score) for c, score in head if c in chunks]
+        chunks = self.store(q.collection).get([h.chunk_id for h in head])
+        present = [(chunks[h.chunk_id], h.score) for h in head if h.chunk_id in chunks]
         packed = pack_to_budget([c.text for c, _ in present], s.context_token_budget, q.top_k)
         sources = [
             Source(number=i + 1, chunk_id=c.chunk_id, doc_id=c.doc_id, title=c.title, source=c.source,

@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Hashable, Iterable, Sequence, TypeVar
 
 from ragstate.chunking import _TOKEN, count_tokens
+from ragstate.models import SearchHit
+from ragstate.settings import FusionUnit
 
 T = TypeVar("T", bound=Hashable)
 
@@ -36,6 +38,39 @@ def reciprocal_rank_fusion(
             seen.add(item)
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def fuse_hits(
+    branches: Iterable[tuple[Sequence[SearchHit], float]], k: int = 60,
+    unit: FusionUnit = FusionUnit.document,
+) -> list[SearchHit]:
+    """RRF over the branches' (hits, weight) lists, best first.
+
+    With ``unit=document`` each branch's chunk hits collapse to their documents first (a
+    document ranks where its best chunk ranks), so a document split into many chunks counts
+    once per branch instead of crowding out the others; each document is then represented by
+    its chunk with the best chunk-level fused score. With ``unit=chunk`` chunks are fused.
+
+    Example::
+
+        >>> a1, a2 = SearchHit(chunk_id="a1", doc_id="a", score=0.9), SearchHit(chunk_id="a2", doc_id="a", score=0.7)
+        >>> b1 = SearchHit(chunk_id="b1", doc_id="b", score=0.8)
+        >>> [(h.doc_id, h.chunk_id) for h in fuse_hits([([a1, a2, b1], 1.0), ([a2], 1.0)])]
+        [('a', 'a2'), ('b', 'b1')]
+        >>> [h.chunk_id for h in fuse_hits([([a1, a2, b1], 1.0), ([a2], 1.0)], unit=FusionUnit.chunk)]
+        ['a2', 'a1', 'b1']
+    """
+    branches = [(list(hits), weight) for hits, weight in branches]
+    doc_of = {h.chunk_id: h.doc_id for hits, _ in branches for h in hits}
+    chunks = reciprocal_rank_fusion((([h.chunk_id for h in hits], w) for hits, w in branches), k=k)
+    if unit is FusionUnit.chunk:
+        return [SearchHit(chunk_id=c, doc_id=doc_of[c], score=score) for c, score in chunks]
+    best_chunk: dict[str, str] = {}
+    for chunk_id, _ in chunks:  # best first: the first chunk seen per document wins
+        best_chunk.setdefault(doc_of[chunk_id], chunk_id)
+    # dict.fromkeys keeps each document at its best place; the ranks behind it close up.
+    docs = reciprocal_rank_fusion(((list(dict.fromkeys(h.doc_id for h in hits)), w) for hits, w in branches), k=k)
+    return [SearchHit(chunk_id=best_chunk[doc], doc_id=doc, score=score) for doc, score in docs]
 
 
 def pack_to_budget(texts: Sequence[str], budget_tokens: int, max_items: int) -> list[str]:

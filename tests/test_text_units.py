@@ -13,9 +13,9 @@ from ragstate.citations import (
     SYSTEM_PROMPT, build_prompt, cited_numbers, citations_for, extractive_answer, snippet,
 )
 from ragstate.documents import Document, DocumentError, discover, load, load_file
-from ragstate.fusion import pack_to_budget, reciprocal_rank_fusion
-from ragstate.models import RagQuery, Source, SourceRef
-from ragstate.settings import Settings
+from ragstate.fusion import fuse_hits, pack_to_budget, reciprocal_rank_fusion
+from ragstate.models import RagQuery, SearchHit, Source, SourceRef
+from ragstate.settings import FusionUnit, Settings
 from ragstate.validation import MAX_FILTER_VALUES, InvalidQuery, normalise_question, validate
 
 # =============================================================================================
@@ -179,6 +179,36 @@ def test_rrf_k_below_one_raises(k):
 def test_rrf_negative_weight_raises():
     with pytest.raises(ValueError, match="weight"):
         reciprocal_rank_fusion([(["a"], -1.0)], k=60)
+
+
+def _hits(*chunk_ids: str) -> list[SearchHit]:
+    """Hits whose document is the chunk id's letter: "a1", "a2" are chunks of document "a"."""
+    return [SearchHit(chunk_id=c, doc_id=c[0], score=1.0 / (i + 1)) for i, c in enumerate(chunk_ids)]
+
+
+def test_document_fusion_counts_a_document_once_per_branch():
+    # Document "a" has three chunks at the top of the vector list; "b" and "c" one each.
+    vector, keyword = _hits("a1", "a2", "a3", "b1"), _hits("b1", "c1", "a3")
+    by_chunk = fuse_hits([(vector, 1.0), (keyword, 1.0)], k=60, unit=FusionUnit.chunk)
+    assert [h.chunk_id for h in by_chunk] == ["b1", "a3", "a1", "a2", "c1"]
+    assert by_chunk[0].score == pytest.approx(1 / 64 + 1 / 61)
+    by_doc = fuse_hits([(vector, 1.0), (keyword, 1.0)], k=60, unit=FusionUnit.document)
+    # Collapsed, the vector list is [a, b] (b moves up from 4 to 2) and the keyword list [b, c, a].
+    assert [(h.doc_id, h.chunk_id) for h in by_doc] == [("b", "b1"), ("a", "a3"), ("c", "c1")]
+    assert [h.score for h in by_doc] == pytest.approx([1 / 62 + 1 / 61, 1 / 61 + 1 / 63, 1 / 62])
+
+
+def test_document_fusion_represents_a_document_by_its_best_fused_chunk():
+    # a2 is second in one list but first in the other: its fused score beats a1's.
+    fused = fuse_hits([(_hits("a1", "a2"), 1.0), (_hits("a2"), 1.0)], k=60)
+    assert [(h.doc_id, h.chunk_id) for h in fused] == [("a", "a2")]
+    assert fuse_hits([], k=60) == [] and fuse_hits([([], 1.0)], k=60) == []
+
+
+def test_fusion_unit_names_the_choices():
+    assert Settings(fusion_unit="chunk").fusion_unit is FusionUnit.chunk
+    with pytest.raises(ValueError, match="choose one of \\['document', 'chunk'\\]"):
+        FusionUnit("passage")
 
 
 def test_pack_keeps_order_within_budget():
