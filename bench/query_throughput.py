@@ -6,6 +6,9 @@ The RAG worker (``python -m workers.local``) and the floor worker each run in th
 process, as in production: the load generator here only starts workflows and waits for results
 (in one process with the workers, the GIL made the client the bottleneck).
 
+It also prints where the cores went: CPU milliseconds per completed workflow in the Temporal
+server, the worker that ran it and this load generator (the other worker is idle meanwhile).
+
     python bench/query_throughput.py --seconds 30 --clients 16 --chunks 10000
 """
 
@@ -22,6 +25,25 @@ import uuid
 from pathlib import Path
 
 from query_latency import FloorFiveNoop, noop, synthetic_corpus
+
+
+class CpuMeter:
+    """CPU seconds used by named processes between ``start()`` and ``stop()``."""
+
+    def __init__(self, **pids: int):
+        self.pids = pids
+
+    def start(self) -> None:
+        self.t0 = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def stop(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) - self.t0[name] for name, pid in self.pids.items()}
+
+
+def per_workflow(cpu: dict[str, float], done: int) -> str:
+    total = sum(cpu.values())
+    return "  ".join(f"{name} {1000 * s / max(done, 1):5.1f}" for name, s in cpu.items()) + \
+        f"  total {1000 * total / max(done, 1):5.1f} ms CPU/workflow"
 
 
 async def drive(seconds: float, clients: int, call) -> tuple[int, int, list[str]]:
@@ -63,7 +85,7 @@ async def main(args) -> None:
     import temporalio
     from temporalio.client import Client
 
-    from _stack import LocalStack
+    from _stack import LocalStack, cpu_seconds
     from ragstate.client import RagClient
     from ragstate.models import IngestRequest, RagQuery
     from ragstate.settings import Settings
@@ -96,13 +118,21 @@ async def main(args) -> None:
 
             await drive(3, args.clients, ask)  # warm up
             await drive(3, args.clients, five)
+            q_meter = CpuMeter(server=stack.server.process.pid, worker=stack.worker.pid, loadgen=os.getpid())
+            f_meter = CpuMeter(server=stack.server.process.pid, worker=floor.pid, loadgen=os.getpid())
+            q_meter.start()
             q_done, q_err, q_samples = await drive(args.seconds, args.clients, ask)
+            q_cpu = q_meter.stop()
+            f_meter.start()
             f_done, f_err, f_samples = await drive(args.seconds, args.clients, five)
+            f_cpu = f_meter.stop()
         finally:
             floor.terminate()
             floor.wait(timeout=30)
     print(f"query workflow        {q_done / args.seconds:6.1f} queries/s   errors {q_err}  {q_samples or ''}")
     print(f"5-no-op workflow      {f_done / args.seconds:6.1f} workflows/s errors {f_err}  {f_samples or ''}")
+    print(f"query workflow        {per_workflow(q_cpu, q_done)}")
+    print(f"5-no-op workflow      {per_workflow(f_cpu, f_done)}")
     print(f"target: >= 25 queries/s, 0 errors -> {'MET' if q_done / args.seconds >= 25 and not q_err else 'NOT MET'}")
 
 
