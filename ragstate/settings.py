@@ -14,6 +14,7 @@ Usage::
 from __future__ import annotations
 
 import enum
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -169,8 +170,8 @@ class Settings(BaseSettings):
     @field_validator("lambda_roles", mode="before")
     @classmethod
     def _split_roles(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = value.split(",")
+        if isinstance(value, str):  # "workflows,llm", or a JSON array as pydantic-settings writes lists
+            value = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
         if not isinstance(value, (list, tuple)):
             return value
         roles = tuple(dict.fromkeys(str(r).strip() for r in value if str(r).strip()))

@@ -298,6 +298,9 @@ def test_lambda_options_from_environment(monkeypatch):
     assert (s.lambda_roles, s.deployment_name, s.build_id, s.versioning_behavior, s.lambda_timeout_s,
             s.lambda_otel) == (("llm", "workflows"), "rag", "abc123", WorkflowVersioning.pinned, 600.0, True)
     assert aws_lambda.VERSIONING_BEHAVIORS[s.versioning_behavior] is VersioningBehavior.PINNED
+    # A JSON array, as pydantic-settings (and bench/_stack.settings_env) write list settings, works too.
+    monkeypatch.setenv("RAGSTATE_LAMBDA_ROLES", '["workflows"]')
+    assert Settings(_env_file=None).lambda_roles == ("workflows",)
     assert aws_lambda.resolve_build_id(s, {"AWS_LAMBDA_FUNCTION_VERSION": "7"}) == "abc123"
 
     # Without RAGSTATE_BUILD_ID: the published function version, else the package version.
