@@ -24,6 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
+from _stack import cpu_seconds
 from query_latency import FloorFiveNoop, noop, synthetic_corpus
 
 
@@ -85,7 +86,7 @@ async def main(args) -> None:
     import temporalio
     from temporalio.client import Client
 
-    from _stack import LocalStack, cpu_seconds
+    from _stack import LocalStack
     from ragstate.client import RagClient
     from ragstate.models import IngestRequest, RagQuery
     from ragstate.settings import Settings
