@@ -48,6 +48,7 @@ def machine_header(title: str) -> list[str]:
                  f"{platform.machine()}, Python {platform.python_version()}"
                  + (f", load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}" if load else ""))
     try:
+        import ragstate.embedding  # noqa: F401 - its OpenMP settings, before torch loads here too
         import sentence_transformers
         import torch
 
@@ -56,8 +57,8 @@ def machine_header(title: str) -> list[str]:
                      f"{sentence_transformers.__version__}, temporalio {temporalio.__version__}")
     except ImportError:
         lines.append(f"versions: temporalio {temporalio.__version__} (torch / sentence-transformers not installed)")
-    threads_env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TORCH_NUM_THREADS")
-                   if k in os.environ}
+    threads_env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TORCH_NUM_THREADS",
+                                              "OMP_WAIT_POLICY") if k in os.environ}
     lines.append(f"thread env: {threads_env or 'none set (torch defaults: all cores)'}; "
                  "the worker subprocess inherits the same environment")
     if load and affinity and load[0] > 0.5 * affinity:
