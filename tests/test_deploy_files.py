@@ -307,6 +307,18 @@ def test_a_lone_question_waits_for_nothing_and_errors_reach_the_caller():
         Embedder(model=model, max_query_batch=0)
 
 
+@pytest.mark.parametrize("preset, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_embedding_module_stops_openmp_spinning_unless_told_otherwise(preset, expected):
+    # Checked in a fresh interpreter: the policy only works if set before torch loads OpenMP.
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    code = "import os, sys, ragstate.embedding; print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    assert out == [expected, "False"]  # and importing the module did not load torch yet
+
+
 def test_vector_search_encodes_through_the_query_path(tmp_path, monkeypatch):
     from activities.embeddings import EmbeddingActivities
     from activities.query_parsing import build_routing
