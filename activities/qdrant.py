@@ -59,9 +59,8 @@ class QdrantActivities:
         branches = [(b.hits, weight) for b, weight in ((inp.vector, s.vector_weight), (inp.keyword, s.keyword_weight))
                     if b is not None]
         fused = fuse_hits(branches, k=s.rrf_k, unit=s.fusion_unit)
-        ranking = fused[: q.depth]
-        if not q.synthesize:
-            return MergeResult(sources=[], ranking=ranking, candidates=len(fused))
+        if not q.synthesize:  # retrieval only (evaluation): the ranking is the answer
+            return MergeResult(sources=[], ranking=fused[: q.depth], candidates=len(fused))
         head = fused[: q.top_k * 2]
         chunks = self.store(q.collection).get([h.chunk_id for h in head])
         present = [(chunks[h.chunk_id], h.score) for h in head if h.chunk_id in chunks]
@@ -71,7 +70,8 @@ class QdrantActivities:
                    text=text, score=score)
             for i, ((c, score), text) in enumerate(zip(present, packed))
         ]
-        return MergeResult(sources=sources, ranking=ranking, candidates=len(fused))
+        # No ranking here: nothing reads it, and it would be up to `depth` hits in the history.
+        return MergeResult(sources=sources, ranking=[], candidates=len(fused))
 
     # --- ingestion side -------------------------------------------------------------------------
 

@@ -108,7 +108,9 @@ class Source(_Model):
 
 class MergeResult(_Model):
     sources: list[Source]
-    ranking: list[SearchHit] = Field(description="the full fused ranking (ids and scores), for evaluation")
+    ranking: list[SearchHit] = Field(
+        default_factory=list,
+        description="the fused ranking (ids and scores) of a retrieval-only query, for evaluation; empty otherwise")
     candidates: int
 
 

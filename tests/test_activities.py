@@ -77,6 +77,11 @@ def test_index_embed_search_merge_commit(backend_settings):
     assert [src.number for src in merged.sources] == [1, 2]
     assert merged.sources[0].title == "BM25 keyword ranking" and "k1" in merged.sources[0].text
     assert merged.candidates == len({h.chunk_id for h in keyword.hits + vector.hits})
+    assert merged.ranking == []  # an answering query carries no ranking through the history
+    retrieval_only = parsed.model_copy(update={"synthesize": False})
+    ranked = run(store_acts.merge, MergeInput(query=retrieval_only, vector=vector, keyword=keyword))
+    assert ranked.sources == [] and ranked.ranking[0].doc_id == merged.sources[0].doc_id
+    assert len({h.doc_id for h in ranked.ranking}) == len(ranked.ranking)  # one place per document
     # One branch missing (degraded): merge uses the other alone.
     assert run(store_acts.merge, MergeInput(query=parsed, keyword=keyword)).sources[0].doc_id.endswith("bm25.md")
 
