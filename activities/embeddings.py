@@ -12,7 +12,7 @@ from activities.heartbeat import heartbeating
 
 from ragstate.embedding import get_embedder
 from ragstate.models import Branch, BranchResult, EmbedInput, EmbedResult, ParsedQuery
-from ragstate.settings import Settings
+from ragstate.settings import QueryEncoding, Settings
 from ragstate.store import SearchFilter, open_store
 
 
@@ -26,8 +26,9 @@ class EmbeddingActivities:
 
     @activity.defn(name="VectorSearch")
     def vector_search(self, q: ParsedQuery) -> BranchResult:
-        """Embed the question and search the dense vectors."""
-        vector = self.embedder.encode_query(q.question)
+        """Embed the question (sentence by sentence, by default) and search the dense vectors."""
+        by_sentence = self.settings.query_encoding is QueryEncoding.sentences
+        vector = self.embedder.encode_query(q.question, by_sentence=by_sentence)
         hits = open_store(self.settings, q.collection).search_dense(
             vector, q.depth, SearchFilter(sources=q.sources, doc_ids=q.doc_ids))
         return BranchResult(branch=Branch.vector, hits=hits)

@@ -42,6 +42,17 @@ def _sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def sentences(text: str) -> list[str]:
+    """The non-empty sentences of ``text``, split as the chunker splits them.
+
+    Example::
+
+        >>> sentences("What is BM25? How is it tuned?")
+        ['What is BM25?', 'How is it tuned?']
+    """
+    return [part for s, e in _sentences(text) if (part := text[s:e].strip())]
+
+
 def _split_long(text: str, start: int, end: int, max_tokens: int) -> list[tuple[int, int]]:
     """A sentence longer than a chunk is cut at token boundaries."""
     toks = [m for m in _TOKEN.finditer(text, start, end)]

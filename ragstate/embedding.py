@@ -15,6 +15,8 @@ import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from ragstate.chunking import sentences
+
 # OpenMP threads that finish a parallel region spin for a while before they sleep. Per query
 # (a short text: many small regions) that spinning cost more CPU than the model itself, CPU
 # the Temporal server and the workflows needed (bench/query_throughput.py: worker CPU per query
@@ -69,18 +71,28 @@ class Embedder:
         #: Number of questions in each of the last 1000 query passes.
         self.query_batch_sizes: collections.deque[int] = collections.deque(maxlen=1000)
 
-    def encode_query(self, text: str) -> list[float]:
+    def encode_query(self, text: str, by_sentence: bool = False) -> list[float]:
         """One question's vector. Questions that arrive while the model is busy share the next
-        forward pass (up to ``max_query_batch``): a pass costs nearly the same for one short
-        text as for a few dozen (per-layer overhead dominates). There is no waiting window, so
-        a lone question waits for nothing."""
-        done: Future = Future()
+        forward pass (up to ``max_query_batch`` texts): a pass costs nearly the same for one
+        short text as for a few dozen (per-layer overhead dominates). There is no waiting
+        window, so a lone question waits for nothing.
+
+        With ``by_sentence`` each sentence is encoded (in the same pass) and the vector is
+        their normalised mean, so every part of a question of several sentences counts.
+
+        Example::
+
+            vector = get_embedder("cpu").encode_query("What is BM25? How is it tuned?", by_sentence=True)
+        """
+        parts = (sentences(text) or [text]) if by_sentence else [text]
+        futures = [Future() for _ in parts]
         with self._queries_lock:
-            self._queries.append((text, done))
-            first = len(self._queries) == 1
-        if first:  # else a pass is already scheduled and will take this question too
+            first = not self._queries
+            self._queries.extend(zip(parts, futures))
+        if first:  # else a pass is already scheduled and will take these texts too
             self._thread.submit(self._encode_queued_queries)
-        return done.result()
+        vectors = [f.result() for f in futures]
+        return vectors[0] if len(vectors) == 1 else normalised_mean(vectors)
 
     def _encode_queued_queries(self) -> None:
         with self._queries_lock:
@@ -108,6 +120,15 @@ class Embedder:
         arr = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                                 convert_to_numpy=True, show_progress_bar=False)
         return arr.tolist()
+
+
+def normalised_mean(vectors: list[list[float]]) -> list[float]:
+    """The mean of ``vectors`` scaled to unit length (cosine search compares directions)."""
+    import numpy as np
+
+    mean = np.mean(np.asarray(vectors, dtype=np.float64), axis=0)
+    norm = float(np.linalg.norm(mean))
+    return (mean / norm if norm > 0 else mean).tolist()
 
 
 def get_embedder(device: str = "cpu") -> Embedder:

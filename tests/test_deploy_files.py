@@ -319,6 +319,71 @@ def test_embedding_module_stops_openmp_spinning_unless_told_otherwise(preset, ex
     assert out == [expected, "False"]  # and importing the module did not load torch yet
 
 
+class OneHotModel:
+    """A stand-in model: each known text is a unit vector along its own axis."""
+
+    def __init__(self, axes: dict[str, int]):
+        self.axes = axes
+        self.passes: list[list[str]] = []
+
+    def encode(self, texts: list[str], batch_size: int = 64, **options):
+        import numpy as np
+
+        self.passes.append(list(texts))
+        out = np.zeros((len(texts), 384))
+        for row, text in enumerate(texts):
+            out[row, self.axes[text]] = 1.0
+        return out
+
+
+def test_a_question_of_several_sentences_searches_the_mean_of_its_sentences():
+    from ragstate.embedding import Embedder
+
+    question = "What is BM25? How are k1 and b tuned?"
+    model = OneHotModel({question: 0, "What is BM25?": 1, "How are k1 and b tuned?": 2, "Just one.": 3})
+    embedder = Embedder(model=model)
+    vector = embedder.encode_query(question, by_sentence=True)
+    assert model.passes == [["What is BM25?", "How are k1 and b tuned?"]]  # both sentences, one pass
+    assert vector[:4] == pytest.approx([0.0, 2 ** -0.5, 2 ** -0.5, 0.0])  # their mean, unit length
+    assert embedder.encode_query(question)[:3] == [1.0, 0.0, 0.0] and model.passes[-1] == [question]
+    # A one-sentence question is encoded as it is.
+    assert embedder.encode_query("Just one.", by_sentence=True)[:4] == [0.0, 0.0, 0.0, 1.0]
+    assert model.passes[-1] == ["Just one."]
+
+
+def test_query_encoding_names_the_choices():
+    from ragstate.settings import QueryEncoding
+
+    assert Settings(query_encoding="whole", _env_file=None).query_encoding is QueryEncoding.whole
+    assert Settings(_env_file=None).query_encoding is QueryEncoding.sentences
+    with pytest.raises(ValueError, match="choose one of \\['sentences', 'whole'\\]"):
+        QueryEncoding("tokens")
+
+
+@pytest.mark.parametrize("encoding, expected_pass", [
+    ("sentences", ["What is BM25?", "How is it tuned?"]),
+    ("whole", ["What is BM25? How is it tuned?"]),
+])
+def test_vector_search_encodes_the_question_as_configured(tmp_path, monkeypatch, encoding, expected_pass):
+    from activities.embeddings import EmbeddingActivities
+    from activities.query_parsing import build_routing
+    from ragstate import embedding
+    from ragstate.models import ParsedQuery
+    from ragstate.store import close_stores
+
+    settings = Settings(data_dir=tmp_path / "data", collection="encoding", query_encoding=encoding, _env_file=None)
+    model = SlowModel(pass_s=0.0)
+    monkeypatch.setattr(embedding, "_embedders", {settings.embedding_device: embedding.Embedder(model=model)})
+    question = "What is BM25? How is it tuned?"
+    query = ParsedQuery(question=question, top_k=3, depth=5, terms=["bm25"], collection="encoding",
+                        routing=build_routing(settings))
+    try:
+        EmbeddingActivities(settings).vector_search(query)
+    finally:
+        close_stores()
+    assert model.passes == [expected_pass]
+
+
 def test_vector_search_encodes_through_the_query_path(tmp_path, monkeypatch):
     from activities.embeddings import EmbeddingActivities
     from activities.query_parsing import build_routing

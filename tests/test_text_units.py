@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ragstate.chunking import Chunk, chunk_text, count_tokens
+from ragstate.chunking import Chunk, chunk_text, count_tokens, sentences
 from ragstate.citations import (
     SYSTEM_PROMPT, build_prompt, cited_numbers, citations_for, extractive_answer, snippet,
 )
@@ -54,6 +54,16 @@ def test_chunks_respect_max_tokens_and_cover_the_text():
     assert all(b.start <= a.end + 1 for a, b in zip(chunks, chunks[1:]))  # no gaps
     for i in range(80):
         assert any(f"S{i} " in c.text for c in chunks)
+
+
+def test_sentences_split_like_the_chunker():
+    assert sentences("What is BM25? How is it tuned!  Fine.\n\nNew paragraph") == [
+        "What is BM25?", "How is it tuned!", "Fine.", "New paragraph"]
+    assert sentences("no end mark") == ["no end mark"]
+    assert sentences("  \n ") == [] and sentences("") == []
+    # Every chunk boundary falls on a sentence boundary.
+    text = prose(30)
+    assert all(c.text == " ".join(sentences(c.text)) for c in chunk_text(text, max_tokens=40, overlap=0))
 
 
 def test_chunks_keep_sentence_boundaries():
