@@ -39,8 +39,11 @@ class QueryParsingActivities:
             question, top_k = validate(query, s)
         except InvalidQuery as e:
             raise ApplicationError(str(e), type="InvalidQuery", non_retryable=True) from None
+        depth = query.depth or s.search_depth
+        if query.synthesize:  # at least top_k candidates to cite; retrieval-only takes the depth asked
+            depth = max(depth, top_k)
         return ParsedQuery(
-            question=question, top_k=top_k, depth=max(query.depth or s.search_depth, top_k), terms=analyze(question),
+            question=question, top_k=top_k, depth=depth, terms=analyze(question),
             sources=query.sources, doc_ids=query.doc_ids, collection=query.collection or s.collection,
             synthesize=query.synthesize,
             routing=build_routing(s, self.in_process_roles),

@@ -311,6 +311,8 @@ def eval_(directory: Path = typer.Argument(..., help="BEIR layout: corpus.jsonl,
           as_json: bool = typer.Option(False, "--json", help='one JSON object: {"keyword"|"vector"|"hybrid": metrics}'),
           per_query: Optional[Path] = typer.Option(None, help="write per-query metrics (JSON) here"),
           reference: bool = typer.Option(False, help="also compute exact BM25 (rank-bm25, same analyzer)"),
+          depth: Optional[int] = typer.Option(None, min=1, max=1000,
+                                              help="candidates per branch; default: the engine's search_depth"),
           data_dir: Optional[Path] = typer.Option(None, help="default: a temporary directory")) -> None:
     """nDCG@10, Recall@100 and MRR@10 for keyword-only, vector-only and hybrid retrieval,
     through the real workflows on a private local stack and a fresh collection."""
@@ -328,7 +330,7 @@ def eval_(directory: Path = typer.Argument(..., help="BEIR layout: corpus.jsonl,
         root = data_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ragstate-eval-")))
         base = _settings(root, f"eval-{slug(directory.resolve().name, 20)}-{uuid.uuid4().hex[:6]}")
         settings = stack.enter_context(_local_server(base))
-        report = asyncio.run(_eval(settings, dataset, quiet=as_json))
+        report = asyncio.run(_eval(settings, dataset, depth, quiet=as_json))
     summary = report.summary()
     if reference:
         from ragstate.evaluation import exact_bm25_reference
@@ -342,7 +344,8 @@ def eval_(directory: Path = typer.Argument(..., help="BEIR layout: corpus.jsonl,
     from rich.table import Table
 
     table = Table(title=f"{directory} — {len(dataset.queries)} queries, {report.documents} documents, "
-                        f"{report.chunks} chunks")
+                        f"{report.chunks} chunks, depth {depth or settings.search_depth}, "
+                        f"query encoding {settings.query_encoding.value}")
     for col in ("run", "nDCG@10", "Recall@100", "MRR@10"):
         table.add_column(col)
     for run, m in summary.items():
@@ -352,7 +355,7 @@ def eval_(directory: Path = typer.Argument(..., help="BEIR layout: corpus.jsonl,
         console.print(f"[red]query {qid} failed:[/red] {err}")
 
 
-async def _eval(settings: Settings, dataset, quiet: bool):
+async def _eval(settings: Settings, dataset, depth: int | None, quiet: bool):
     from ragstate.evaluation import evaluate
     from workers.runtime import running_workers
 
@@ -360,7 +363,7 @@ async def _eval(settings: Settings, dataset, quiet: bool):
     async with running_workers(rag.client, settings):
         if not quiet:
             console.print(f"ingesting {dataset.corpus} into collection {settings.collection!r} …")
-        return await evaluate(rag, dataset, settings.collection)
+        return await evaluate(rag, dataset, settings.collection, depth=depth)
 
 
 def main() -> None:  # pragma: no cover

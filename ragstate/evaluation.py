@@ -109,8 +109,13 @@ class EvalReport:
         return out
 
 
-async def evaluate(rag, dataset: BeirDataset, collection: str, depth: int = 300, concurrency: int = 8) -> EvalReport:
-    """Ingest ``dataset`` into ``collection`` and score every judged query for each run."""
+async def evaluate(rag, dataset: BeirDataset, collection: str, depth: int | None = None,
+                   concurrency: int = 8) -> EvalReport:
+    """Ingest ``dataset`` into ``collection`` and score every judged query for each run.
+
+    ``depth`` (candidates per branch) defaults to the engine's ``search_depth``, so the figures
+    are those of a default query. A branch's ranking holds at most ``depth`` chunks, which may
+    be fewer than 100 documents: pass a larger depth for a Recall@100 of the whole branch."""
     from ragstate.models import IngestRequest
 
     ingest = await rag.ingest(IngestRequest(paths=[str(dataset.corpus)], collection=collection))
