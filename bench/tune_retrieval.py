@@ -1,5 +1,5 @@
 """Offline grid over the retrieval knobs on a BEIR-layout directory, in-process (no Temporal),
-to choose defaults. Fused runs print nDCG@10 over all queries and over the two halves of the
+to choose defaults (chunk size, BM25 k1/b, RRF k, depth, weights, query encoding). Fused runs print nDCG@10 over all queries and over the two halves of the
 queries (even and odd positions): a setting is worth keeping only if it helps both halves,
 which guards against fitting one collection's quirks. Mirrors the engine's pipeline: the same analyzer, chunker, BM25 encoding
 with Qdrant's IDF, the packaged embedding model and RRF; the final figures of record come from
@@ -17,6 +17,7 @@ import math
 import os
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from ragstate.analyzer import analyze
 from ragstate.chunking import chunk_text
 from ragstate.evaluation import BeirDataset, scores
 from ragstate.fusion import reciprocal_rank_fusion
+from ragstate.settings import QueryEncoding
 from ragstate.store.base import indexed_text
 
 
@@ -59,6 +61,8 @@ def main() -> None:
     ap.add_argument("--cache", default=None, help="directory to keep chunk embeddings between runs")
     ap.add_argument("--binary-query", action="store_true", help="count each query term once")
     ap.add_argument("--weights", default="1/1,1/0.8,1.2/1", help="vector/keyword weight pairs")
+    ap.add_argument("--query-encoding", default="whole,sentences",
+                    help="how questions are embedded (settings.query_encoding): whole, sentences")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from ragstate.embedding import get_embedder
@@ -68,7 +72,11 @@ def main() -> None:
     qids = list(ds.queries)
     emb = get_embedder("cpu")
     t = time.time()
-    qvec = np.array(emb.encode([ds.queries[q] for q in qids]))
+    # Through the engine's own query path, concurrently so that questions share passes as they do.
+    with ThreadPoolExecutor(16) as pool:
+        qvecs = {enc: np.array(list(pool.map(
+                     lambda q: emb.encode_query(ds.queries[q], by_sentence=enc == QueryEncoding.sentences.value), qids)))
+                 for enc in args.query_encoding.split(",")}
     print(f"queries embedded in {time.time() - t:.1f}s; {len(qids)} queries, {len(docs)} docs")
 
     for chunk_tokens in [int(x) for x in args.chunk_tokens.split(",")]:
@@ -87,7 +95,6 @@ def main() -> None:
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 np.save(cache, cvec)
         print(f"\nchunk_tokens={chunk_tokens}: {len(chunks)} chunks, embedded in {time.time() - t:.1f}s")
-        dense_scores = qvec @ cvec.T
         analyzed = [analyze(indexed_text(ti, tx)) for _, ti, tx in chunks]
         true_avg = sum(map(len, analyzed)) / len(analyzed)
         vocab: dict[str, int] = {}
@@ -119,8 +126,11 @@ def main() -> None:
             top = np.argsort(-row)[:depth]
             return list(dict.fromkeys(chunk_doc[i] for i in top))
 
-        dense_rank = [ranked_docs(dense_scores[qi], 300) for qi in range(len(qids))]
-        print("vector", ndcg_halves([scores(dense_rank[qi], ds.qrels[q]) for qi, q in enumerate(qids)]))
+        dense = {enc: qvec @ cvec.T for enc, qvec in qvecs.items()}
+        for enc, dense_scores in dense.items():
+            dense_rank = [ranked_docs(dense_scores[qi], 300) for qi in range(len(qids))]
+            print(f"vector, query encoding {enc}:",
+                  ndcg_halves([scores(dense_rank[qi], ds.qrels[q]) for qi, q in enumerate(qids)]))
         floats = lambda v: [float(x) for x in v.split(",")]  # noqa: E731
         weights = [tuple(float(x) for x in w.split("/")) for w in args.weights.split(",")]
         for k1, b, avg in itertools.product(floats(args.k1), floats(args.b), (true_avg, 100.0)):
@@ -128,8 +138,9 @@ def main() -> None:
             kw_rank = [ranked_docs(kw[qi], 300) for qi in range(len(qids))]
             res = {"keyword": ndcg_halves([scores(kw_rank[qi], ds.qrels[q]) for qi, q in enumerate(qids)])}
             grid = itertools.product(weights, [int(x) for x in args.rrf_k.split(",")],
-                                     [int(x) for x in args.depth.split(",")], ("chunk", "doc"))
-            for (wv, wk), rrf_k, depth, level in grid:
+                                     [int(x) for x in args.depth.split(",")], ("chunk", "doc"), dense)
+            for (wv, wk), rrf_k, depth, level, enc in grid:
+                dense_scores = dense[enc]
                 runs = []
                 for qi, q in enumerate(qids):
                     if level == "doc":  # as the engine's fusion_unit=document: `depth` chunks per branch
@@ -142,7 +153,7 @@ def main() -> None:
                         fused = reciprocal_rank_fusion([(list(dtop), wv), (list(ktop), wk)], k=rrf_k)
                         ranking = list(dict.fromkeys(chunk_doc[i] for i, _ in fused))
                     runs.append(scores(ranking, ds.qrels[q]))
-                res[f"w={wv}/{wk} k={rrf_k} d={depth} {level}"] = ndcg_halves(runs)
+                res[f"w={wv}/{wk} k={rrf_k} d={depth} {level} q={enc}"] = ndcg_halves(runs)
             print(f"k1={k1} b={b} avg={avg:.1f}", json.dumps(res))
 
 
