@@ -425,8 +425,7 @@ def parse_args(argv=None):
     p.add_argument("--local-max", type=int, default=100_000, help="largest size run on qdrant-local")
     p.add_argument("--edge-max", type=int, default=0, help="largest size run on edge (0: no cap)")
     p.add_argument("--warmup", type=int, default=20, help="untimed queries per kind first")
-    p.add_argument("--limit", type=int, default=50,
-                   help="hits per search (the engine's search_depth was 50 for the recorded figures; it is now 100)")
+    p.add_argument("--limit", type=int, default=100, help="hits per search (the engine's default search_depth)")
     p.add_argument("--recall-sample", type=int, default=50, help="dense queries checked against brute force")
     p.add_argument("--batch", type=int, default=1000, help="points per upsert")
     p.add_argument("--clusters", type=int, default=1000, help="vector clusters (0: uniform random vectors)")
