@@ -68,7 +68,7 @@ class Embedder:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragstate-encode")
         self._queries: list[tuple[str, Future]] = []
         self._queries_lock = threading.Lock()
-        #: Number of questions in each of the last 1000 query passes.
+        #: Number of texts (questions, or their sentences) in each of the last 1000 query passes.
         self.query_batch_sizes: collections.deque[int] = collections.deque(maxlen=1000)
 
     def encode_query(self, text: str, by_sentence: bool = False) -> list[float]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -26,19 +27,27 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 LAMBDA_ROLES = ("workflows", "llm")
 
 
-class FusionUnit(str, enum.Enum):
+class Choice(str, enum.Enum):
+    """A string enum whose error for an unknown value names the setting and lists the choices."""
+
+    @classmethod
+    def _noun(cls) -> str:  # FusionUnit -> "fusion unit"
+        return re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()
+
+    @classmethod
+    def _missing_(cls, value: object) -> "Choice":
+        raise ValueError(f"unknown {cls._noun()} {value!r}: choose one of {[m.value for m in cls]}")
+
+
+class FusionUnit(Choice):
     """What reciprocal rank fusion ranks: ``document`` collapses each branch's chunk hits to
     their documents first (a long document counts once per branch); ``chunk`` fuses chunks."""
 
     document = "document"
     chunk = "chunk"
 
-    @classmethod
-    def _missing_(cls, value: object) -> "FusionUnit":
-        raise ValueError(f"unknown fusion unit {value!r}: choose one of {[m.value for m in cls]}")
 
-
-class QueryEncoding(str, enum.Enum):
+class QueryEncoding(Choice):
     """How the vector branch embeds a question: ``sentences`` embeds each sentence and searches
     with their normalised mean (a one-sentence question is unchanged); ``whole`` embeds the
     question as one text."""
@@ -46,30 +55,24 @@ class QueryEncoding(str, enum.Enum):
     sentences = "sentences"
     whole = "whole"
 
-    @classmethod
-    def _missing_(cls, value: object) -> "QueryEncoding":
-        raise ValueError(f"unknown query encoding {value!r}: choose one of {[m.value for m in cls]}")
 
-
-class StoreBackend(str, enum.Enum):
+class StoreBackend(Choice):
     """Where chunks live: ``edge`` is the embedded Qdrant engine, ``qdrant`` a Qdrant server."""
 
     edge = "edge"
     qdrant = "qdrant"
 
-    @classmethod
-    def _missing_(cls, value: object) -> "StoreBackend":
-        raise ValueError(
-            f"unknown store backend {value!r}: choose one of {[m.value for m in cls]}"
-        )
 
-
-class WorkflowVersioning(str, enum.Enum):
+class WorkflowVersioning(Choice):
     """Default versioning behavior of the workflows a versioned worker starts: ``auto-upgrade``
     moves running workflows to the new current version, ``pinned`` keeps each on its build."""
 
     auto_upgrade = "auto-upgrade"
     pinned = "pinned"
+
+    @classmethod
+    def _noun(cls) -> str:
+        return "versioning behavior"
 
     @classmethod
     def _missing_(cls, value: object) -> "WorkflowVersioning":
@@ -78,7 +81,7 @@ class WorkflowVersioning(str, enum.Enum):
             for member in cls:
                 if member.value == normalized:
                     return member
-        raise ValueError(f"unknown versioning behavior {value!r}: choose one of {[m.value for m in cls]}")
+        return super()._missing_(value)
 
 
 class Settings(BaseSettings):
