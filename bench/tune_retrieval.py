@@ -64,6 +64,10 @@ def main() -> None:
     ap.add_argument("--query-encoding", default="whole,sentences",
                     help="how questions are embedded (settings.query_encoding): whole, sentences")
     args = ap.parse_args()
+    try:
+        encodings = [QueryEncoding(e.strip()) for e in args.query_encoding.split(",")]
+    except ValueError as e:
+        ap.error(str(e))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from ragstate.embedding import get_embedder
 
@@ -74,9 +78,9 @@ def main() -> None:
     t = time.time()
     # Through the engine's own query path, concurrently so that questions share passes as they do.
     with ThreadPoolExecutor(16) as pool:
-        qvecs = {enc: np.array(list(pool.map(
-                     lambda q: emb.encode_query(ds.queries[q], by_sentence=enc == QueryEncoding.sentences.value), qids)))
-                 for enc in args.query_encoding.split(",")}
+        qvecs = {enc.value: np.array(list(pool.map(
+                     lambda q: emb.encode_query(ds.queries[q], by_sentence=enc is QueryEncoding.sentences), qids)))
+                 for enc in encodings}
     print(f"queries embedded in {time.time() - t:.1f}s; {len(qids)} queries, {len(docs)} docs")
 
     for chunk_tokens in [int(x) for x in args.chunk_tokens.split(",")]:

@@ -38,7 +38,7 @@ def resolve_device(device: str) -> str:
     return device
 
 
-#: Most questions one forward pass takes; more wait for the next pass.
+#: Most texts (questions, or their sentences) one forward pass takes; more wait for the next pass.
 MAX_QUERY_BATCH = 32
 
 
