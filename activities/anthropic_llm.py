@@ -211,7 +211,7 @@ class _AnswerStream:
                 return self
             from temporalio.contrib.workflow_streams import WorkflowStreamClient
 
-            from workflows.query import STREAM_TOPIC
+            from ragstate.workflows.query import STREAM_TOPIC
 
             self._attempt = info.attempt
             self._client = WorkflowStreamClient.from_within_activity()

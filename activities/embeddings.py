@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.heartbeat import heartbeating
+from ragstate.activities.heartbeat import heartbeating
 
 from ragstate.embedding import get_embedder
 from ragstate.models import Branch, BranchResult, EmbedInput, EmbedResult, ParsedQuery

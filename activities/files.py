@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from ragstate.documents import discover
-from activities.query_parsing import build_routing
+from ragstate.activities.query_parsing import build_routing
 from ragstate.models import DiscoverInput, DiscoverPage
 from ragstate.settings import Settings
 

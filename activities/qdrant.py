@@ -9,7 +9,7 @@ import hashlib
 
 from temporalio import activity
 
-from activities.heartbeat import heartbeating
+from ragstate.activities.heartbeat import heartbeating
 
 from ragstate.bm25 import Bm25Encoder
 from ragstate.chunking import chunk_text

@@ -1,5 +1,5 @@
 """Shared by the ingestion benchmarks: a private local stack (Temporal dev server on free
-ports + a worker *subprocess* running ``python -m workers.local``, as in production), seeded
+ports + a worker *subprocess* running ``python -m ragstate.workers.local``, as in production), seeded
 synthetic BEIR-style corpora written in a streaming way, the exact texts the engine embeds,
 RSS sampling from ``/proc`` and a per-activity breakdown read from workflow history.
 
@@ -285,7 +285,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 class LocalStack:
     """A Temporal dev server on free ports with its SQLite under a fresh data directory, and one
-    worker subprocess (``python -m workers.local``, every role) configured by RAGSTATE_* env.
+    worker subprocess (``python -m ragstate.workers.local``, every role) configured by RAGSTATE_* env.
 
     Usage::
 
@@ -334,7 +334,7 @@ class LocalStack:
                     "RAGSTATE_TEMPORAL_TLS": "false"})
         env.update(settings_env(s))
         env.update(self.worker_env)
-        return subprocess.Popen([sys.executable, "-m", "workers.local", "--roles", self.roles], cwd=ROOT, env=env,
+        return subprocess.Popen([sys.executable, "-m", "ragstate.workers.local", "--roles", self.roles], cwd=ROOT, env=env,
                                 stdout=self.worker_log.open("ab"), stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
 

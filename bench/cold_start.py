@@ -1,4 +1,4 @@
-"""Cold start of the light worker: a fresh Python process that imports ``workers.light``,
+"""Cold start of the light worker: a fresh Python process that imports ``ragstate.workers.light``,
 connects a client and builds the workers (everything before the first poll), against a
 Temporal dev server this benchmark starts on free ports.
 
@@ -8,11 +8,11 @@ already pulled). Reported per phase, p50 over the runs:
 
 - ``spawn→ready``: measured outside, from ``Popen`` to the child's ready line (interpreter
   start included): the number to hold against the 1 s target;
-- ``import``: ``import workers.light`` (settings, client, runtime; no activities yet);
+- ``import``: ``import ragstate.workers.light`` (settings, client, runtime; no activities yet);
 - ``connect``: ``ragstate.temporal.connect``;
 - ``build``: ``build_workers`` for the roles (imports the activity modules and workflows and
   validates the workflows in the sandbox);
-- ``import-only``: a separate child that only runs ``import workers.light``, spawn to exit.
+- ``import-only``: a separate child that only runs ``import ragstate.workers.light``, spawn to exit.
 
     python bench/cold_start.py                       # 5 runs, roles workflows,llm
     python bench/cold_start.py --runs 9 --roles workflows
@@ -42,10 +42,10 @@ CHILD = r"""
 import time
 t0 = time.perf_counter()
 import asyncio, json, sys
-from workers.light import heavy_modules_loaded
+from ragstate.workers.light import heavy_modules_loaded
 from ragstate.settings import Settings
 from ragstate.temporal import connect
-from workers.runtime import build_workers
+from ragstate.workers.runtime import build_workers
 t1 = time.perf_counter()
 
 async def main():
@@ -81,7 +81,7 @@ def one_run(address: str, roles: str) -> dict:
 
 def import_only() -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import workers.light"], cwd=ROOT, env=_env(), check=True)
+    subprocess.run([sys.executable, "-c", "import ragstate.workers.light"], cwd=ROOT, env=_env(), check=True)
     return time.perf_counter() - start
 
 
@@ -119,7 +119,7 @@ def main() -> None:
     for k, v in p50.items():
         print(f"  {k:<12} p50 {v * 1000:7.0f} ms   (min {min(r[k] for r in runs) * 1000:.0f}, "
               f"max {max(r[k] for r in runs) * 1000:.0f})")
-    print(f"  {'import-only':<12} p50 {statistics.median(imports) * 1000:7.0f} ms   (python -c 'import workers.light')")
+    print(f"  {'import-only':<12} p50 {statistics.median(imports) * 1000:7.0f} ms   (python -c 'import ragstate.workers.light')")
     print(f"  heavy modules loaded: {', '.join(heavy) or 'none'}")
     verdict = "met" if p50["spawn→ready"] < TARGET_S else "MISSED"
     print(f"  target spawn→ready < {TARGET_S:.0f} s: {verdict}")

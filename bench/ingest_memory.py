@@ -6,7 +6,7 @@ with corpus size beyond the store's own index.
     .venv/bin/python bench/ingest_memory.py --worker-env MALLOC_ARENA_MAX=2  # an allocator experiment
 
 For each size, a fresh private stack: Temporal dev server on free ports with its SQLite in a
-new temporary data directory, and ONE worker subprocess (``python -m workers.local``, every
+new temporary data directory, and ONE worker subprocess (``python -m ragstate.workers.local``, every
 role, configured by RAGSTATE_* env, as in production). The corpus is a seeded synthetic
 BEIR-style corpus.jsonl written line by line (never held in memory; one chunk per document
 with the default chunk size, so documents = chunks). Then:
@@ -147,7 +147,7 @@ def main() -> None:
         print(line)
     print(f"settings: chunk_tokens {settings.chunk_tokens}, embedding_batch_size {settings.embedding_batch_size}, "
           f"batch_docs {args.batch_docs}, concurrency {args.concurrency}, store {settings.store_backend.value}; "
-          f"worker: subprocess `python -m workers.local` (every role), a fresh stack per size"
+          f"worker: subprocess `python -m ragstate.workers.local` (every role), a fresh stack per size"
           + (f"; worker env {worker_env}" if worker_env else ""))
 
     rows = []

@@ -18,7 +18,7 @@ What it measures (target: workflow >= 85% of raw):
   texts encoded the way EmbedChunks calls the model (one call per ``embedding_batch_size``
   chunks of each batch), which isolates the cost of the engine's call pattern.
 - workflow: a private Temporal dev server (free ports, temporary SQLite) and ONE worker
-  subprocess (``python -m workers.local``, every role, configured by RAGSTATE_* env: the
+  subprocess (``python -m ragstate.workers.local``, every role, configured by RAGSTATE_* env: the
   production shape; its model is loaded before timing starts, it is warmed with a small
   ingest into another collection, then the timed ingest goes into a fresh collection). Time
   from ``RagClient.start_ingest`` to the result: discovery, IndexChunks (load, chunk, BM25,
@@ -192,7 +192,7 @@ def bench(args, settings: Settings, tmp: Path) -> None:
 
     with LocalStack(settings, keep=args.keep) as stack:
         print(f"stack: Temporal dev server {stack.server.address}, data {stack.data_dir}, worker subprocess "
-              f"`python -m workers.local` (every role)", flush=True)
+              f"`python -m ragstate.workers.local` (every role)", flush=True)
         runs = asyncio.run(run_workflows(stack, corpus, warmup, args, raw_round))
         if args.keep:
             print(f"kept: {stack.data_dir} (worker.log, temporal-server.log, qdrant-edge/)")

@@ -140,7 +140,7 @@ async def main(args) -> None:
     from ragstate.models import IngestRequest, RagQuery
     from ragstate.settings import Settings
     from ragstate.temporal import connect
-    from workers.runtime import build_workers
+    from ragstate.workers.runtime import build_workers
 
     import temporalio
 

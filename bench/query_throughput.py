@@ -2,7 +2,7 @@
 synthetic corpus), beside the five-no-op-activity workflow's throughput in the same run on the
 same dev server.
 
-The RAG worker (``python -m workers.local``) and the floor worker each run in their own
+The RAG worker (``python -m ragstate.workers.local``) and the floor worker each run in their own
 process, as in production: the load generator here only starts workflows and waits for results
 (in one process with the workers, the GIL made the client the bottleneck).
 

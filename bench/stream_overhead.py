@@ -120,12 +120,12 @@ async def main(args) -> None:
     from temporalio.testing import WorkflowEnvironment
 
     import ragstate.client as client_module
-    from activities import anthropic_llm
+    from ragstate.activities import anthropic_llm
     from ragstate.client import RagClient
-    from ragstate.conventions import SEARCH_ATTRIBUTES
+    from ragstate.contracts import SEARCH_ATTRIBUTES
     from ragstate.devserver import temporal_cli
     from ragstate.settings import Settings
-    from workers.runtime import running_workers
+    from ragstate.workers.runtime import running_workers
 
     if args.batch_ms is not None:
         anthropic_llm.STREAM_BATCH_INTERVAL = timedelta(milliseconds=args.batch_ms)
@@ -196,7 +196,7 @@ if __name__ == "__main__":
     parser.add_argument("--deltas", type=int, default=20, help="text deltas per answer")
     parser.add_argument("--delay-ms", type=float, default=25.0, help="pause before each delta")
     parser.add_argument("--batch-ms", type=float, default=None,
-                        help="publisher batch interval (default: activities.anthropic_llm.STREAM_BATCH_INTERVAL)")
+                        help="publisher batch interval (default: ragstate.activities.anthropic_llm.STREAM_BATCH_INTERVAL)")
     parser.add_argument("--poll-ms", type=float, default=None,
                         help="subscriber poll cooldown (default: ragstate.client.STREAM_POLL_COOLDOWN)")
     asyncio.run(main(parser.parse_args()))

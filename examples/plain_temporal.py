@@ -12,8 +12,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from ragstate.models import IngestRequest, RagAnswer, RagQuery
-from workflows.ingest import IngestWorkflow
-from workflows.query import RagQueryWorkflow
+from ragstate.workflows.ingest import IngestWorkflow
+from ragstate.workflows.query import RagQueryWorkflow
 
 
 async def main() -> None:

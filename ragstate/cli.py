@@ -31,6 +31,20 @@ DEMO_QUESTIONS = [
 ]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from ragstate import __version__
+
+        console.print(f"ragstate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print the version and exit")) -> None:
+    """Durable hybrid RAG on Temporal and Qdrant."""
+
+
 def _settings(data_dir: Optional[Path] = None, collection: Optional[str] = None) -> Settings:
     overrides = {k: v for k, v in {"data_dir": data_dir, "collection": collection}.items() if v is not None}
     return Settings(**overrides)
@@ -97,6 +111,7 @@ async def _ask(rag, question: str, top_k: Optional[int], sources: Optional[list[
 
 async def _ask_stream(rag, question: str, top_k: Optional[int], sources: Optional[list[str]], as_json: bool) -> None:
     """Steps and answer text as they come, then citations; with --json one event per line."""
+    from ragstate.contracts import ErrorType
     from ragstate.models import RagQuery, StreamEventType
     from ragstate.render import StreamPrinter
 
@@ -112,7 +127,7 @@ async def _ask_stream(rag, question: str, top_k: Optional[int], sources: Optiona
                 raise typer.Exit(1)
             from rich.markup import escape
 
-            if event.error_type == "InvalidQuery":
+            if event.error_type == ErrorType.INVALID_QUERY:
                 _fail(escape(event.error or "invalid query"))
             _fail(f"{escape(event.error or 'the query failed')} ({event.error_type}; workflow {rag.ui_link(handle.id)})")
 
@@ -144,7 +159,7 @@ def up(data_dir: Optional[Path] = typer.Option(None, help="default: RAGSTATE_DAT
 
 async def _serve(settings: Settings) -> None:
     from ragstate.temporal import connect
-    from workers.runtime import ROLES, serve
+    from ragstate.workers.runtime import ROLES, serve
 
     await serve(await connect(settings), settings, ROLES)
 
@@ -157,7 +172,7 @@ def worker(roles: str = typer.Option("workflows,embeddings,llm", help="comma-sep
 
 
 async def _worker(settings: Settings, roles: list[str]) -> None:
-    from workers.runtime import serve
+    from ragstate.workers.runtime import serve
 
     rag = await _client(settings)
     await serve(rag.client, settings, roles)
@@ -247,7 +262,7 @@ def register_search_attributes() -> None:
         from temporalio.api.enums.v1 import IndexedValueType
         from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 
-        from ragstate.conventions import SEARCH_ATTRIBUTES
+        from ragstate.contracts import SEARCH_ATTRIBUTES
 
         rag = await _client(_settings())
         ops = rag.client.operator_service
@@ -286,7 +301,7 @@ def demo(data_dir: Optional[Path] = typer.Option(None),
 
 
 async def _demo(settings: Settings, corpus: Path, keep: bool) -> None:
-    from workers.runtime import running_workers
+    from ragstate.workers.runtime import running_workers
 
     rag = await _client(settings)
     mode = "Anthropic " + settings.anthropic_model if settings.anthropic_key() else "offline extractive (no API key)"
@@ -357,7 +372,7 @@ def eval_(directory: Path = typer.Argument(..., help="BEIR layout: corpus.jsonl,
 
 async def _eval(settings: Settings, dataset, depth: int | None, quiet: bool):
     from ragstate.evaluation import evaluate
-    from workers.runtime import running_workers
+    from ragstate.workers.runtime import running_workers
 
     rag = await _client(settings)
     async with running_workers(rag.client, settings):

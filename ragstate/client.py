@@ -44,7 +44,12 @@ from temporalio.exceptions import ApplicationError, CancelledError, TerminatedEr
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
-from ragstate.conventions import RAG_KIND, RAG_STATUS, ingest_workflow_id, query_workflow_id
+from ragstate.contracts import RAG_KIND, RAG_STATUS, STREAM_TOPIC, ErrorType, Query, Workflow
+from ragstate.conventions import ingest_workflow_id, query_workflow_id
+from ragstate.errors import (  # noqa: F401 - re-exported: ragstate.client was their home before ragstate.errors
+    ERROR_CLASSES, InvalidQueryError, LLMRateLimitedError, LLMRejectedError, LLMUnavailableError, RagError,
+    RetrievalFailedError, RunNotFoundError, error_for,
+)
 from ragstate.models import (
     IngestProgress, IngestRequest, IngestResult, IngestStatus, QueryStatus, RagAnswer, RagQuery, RunState,
     StatsRequest, StoreStats, StreamEvent, StreamEventType,
@@ -53,49 +58,6 @@ from ragstate.settings import Settings
 from ragstate.temporal import connect, ui_link
 
 T = TypeVar("T")
-
-
-class RagError(Exception):
-    """A workflow failed; ``workflow_id`` says which run to inspect in the UI."""
-
-    def __init__(self, message: str, workflow_id: str, kind: str | None = None):
-        super().__init__(message)
-        self.workflow_id = workflow_id
-        self.kind = kind
-
-
-class InvalidQueryError(RagError):
-    """ParseQuery refused the question (empty, too long, control characters, bad options)."""
-
-
-class RetrievalFailedError(RagError):
-    """Both search branches failed (each after its retries)."""
-
-
-class LLMUnavailableError(RagError):
-    """The Anthropic API stayed unreachable, overloaded or rate limited through every retry."""
-
-
-class LLMRejectedError(RagError):
-    """The Anthropic API refused the request (key, permission, model, request): not retried."""
-
-
-class RunNotFoundError(RagError):
-    """No workflow with this id (or its history is gone: past the namespace's retention)."""
-
-
-#: ``ApplicationError.type`` (``error_type`` of stream events and statuses) -> exception class.
-ERROR_CLASSES: dict[str, type[RagError]] = {
-    "InvalidQuery": InvalidQueryError,
-    "RetrievalFailed": RetrievalFailedError,
-    "LLMUnavailable": LLMUnavailableError,
-    "LLMRequestRejected": LLMRejectedError,
-}
-
-
-def error_for(message: str, workflow_id: str, error_type: str | None) -> RagError:
-    """The exception for a failed run: the class for its ``error_type``, else :class:`RagError`."""
-    return ERROR_CLASSES.get(error_type or "", RagError)(message, workflow_id, error_type)
 
 
 def failure_of(err: BaseException) -> tuple[str, str | None]:
@@ -107,7 +69,7 @@ def failure_of(err: BaseException) -> tuple[str, str | None]:
         chain.append(err)
         err = getattr(err, "cause", None)
     for e in chain:
-        if isinstance(e, ApplicationError) and e.type in ERROR_CLASSES:
+        if isinstance(e, ApplicationError) and e.type in ErrorType.ALL:
             return e.message, e.type
     root = chain[-1]
     if isinstance(root, ApplicationError):
@@ -159,10 +121,8 @@ class RagClient:
 
     async def start_query(self, query: RagQuery | str, workflow_id: str | None = None) -> WorkflowHandle:
         query = RagQuery(question=query) if isinstance(query, str) else query
-        from workflows.query import RagQueryWorkflow
-
         return await self.client.start_workflow(
-            RagQueryWorkflow.run, query, id=workflow_id or query_workflow_id(query.question),
+            Workflow.QUERY, query, result_type=RagAnswer, id=workflow_id or query_workflow_id(query.question),
             task_queue=self.settings.workflow_task_queue, search_attributes=await self._attributes("query"),
             static_summary=f"Q: {query.question[:200]}", execution_timeout=timedelta(minutes=15),
             request_eager_start=True)
@@ -201,8 +161,6 @@ class RagClient:
         from :meth:`get_result`."""
         from temporalio.contrib.workflow_streams import WorkflowStreamClient
 
-        from workflows.query import STREAM_TOPIC
-
         stream = WorkflowStreamClient.create(self.client, workflow_id)
         attempt = 1
         items = stream.subscribe(STREAM_TOPIC, from_offset, result_type=StreamEvent,
@@ -235,12 +193,10 @@ class RagClient:
         with the error and its type (``InvalidQuery``, ``RetrievalFailed``, ``LLMUnavailable``,
         ``LLMRequestRejected``; ``Cancelled``, ``Terminated``, ``TimedOut``). Never waits for
         a running query. :class:`RunNotFoundError` for an unknown id."""
-        from workflows.query import RagQueryWorkflow
-
         desc = await self._describe(workflow_id)
         if desc.status not in _CLOSED:
             return QueryStatus(workflow_id=workflow_id, state=RunState.running)
-        handle = self.client.get_workflow_handle_for(RagQueryWorkflow.run, workflow_id, run_id=desc.run_id)
+        handle = self.client.get_workflow_handle(workflow_id, run_id=desc.run_id, result_type=RagAnswer)
         try:
             answer = await handle.result(follow_runs=False, rpc_timeout=timedelta(seconds=10))
         except WorkflowFailureError as e:
@@ -257,12 +213,10 @@ class RagClient:
             raise
 
     async def start_ingest(self, request: IngestRequest | list[str]) -> WorkflowHandle:
-        from workflows.ingest import IngestWorkflow
-
         request = IngestRequest(paths=request) if isinstance(request, list) else request
         collection = request.collection or self.settings.collection
         return await self.client.start_workflow(
-            IngestWorkflow.run, request, id=ingest_workflow_id(request.paths, collection),
+            Workflow.INGEST, request, result_type=IngestResult, id=ingest_workflow_id(request.paths, collection),
             task_queue=self.settings.workflow_task_queue, search_attributes=await self._attributes("ingest"),
             static_summary=f"ingest {', '.join(request.paths)[:200]}",
             # The same ingest started twice (a retried CLI call, a duplicate event) joins the running
@@ -275,22 +229,20 @@ class RagClient:
         return await handle.result()
 
     async def ingest_progress(self, workflow_id: str) -> IngestProgress:
-        from workflows.ingest import IngestWorkflow
-
-        return await self.client.get_workflow_handle(workflow_id).query(IngestWorkflow.progress)
+        return await self.client.get_workflow_handle(workflow_id).query(Query.INGEST_PROGRESS,
+                                                                        result_type=IngestProgress)
 
     async def ingest_status(self, workflow_id: str) -> IngestStatus:
         """Where an ingest stands: ``running`` with its progress; ``completed`` with its
         result (and final progress); ``failed`` with the error. Progress comes from the
         workflow's ``progress`` query, so it needs a worker; without one (within 5 s) it is
         None. Never waits for a running ingest. :class:`RunNotFoundError` for an unknown id."""
-        from workflows.ingest import IngestWorkflow
-
         desc = await self._describe(workflow_id)  # the latest run of a continued-as-new chain
-        handle = self.client.get_workflow_handle_for(IngestWorkflow.run, workflow_id, run_id=desc.run_id)
+        handle = self.client.get_workflow_handle(workflow_id, run_id=desc.run_id, result_type=IngestResult)
         progress = None
         try:
-            progress = await handle.query(IngestWorkflow.progress, rpc_timeout=timedelta(seconds=5))
+            progress = await handle.query(Query.INGEST_PROGRESS, result_type=IngestProgress,
+                                          rpc_timeout=timedelta(seconds=5))
         except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
             pass
         if desc.status not in _CLOSED:
@@ -305,10 +257,8 @@ class RagClient:
     async def stats(self, collection: str | None = None) -> StoreStats:
         import uuid
 
-        from workflows.stats import StoreStatsWorkflow
-
         return await self.client.execute_workflow(
-            StoreStatsWorkflow.run, StatsRequest(collection=collection), id=f"rag-stats-{uuid.uuid4().hex[:8]}",
+            Workflow.STATS, StatsRequest(collection=collection), result_type=StoreStats, id=f"rag-stats-{uuid.uuid4().hex[:8]}",
             task_queue=self.settings.workflow_task_queue, execution_timeout=timedelta(seconds=60))
 
 

@@ -1,6 +1,7 @@
-"""Temporal conventions shared by clients and workflows: search attributes and readable ids.
+"""Temporal conventions shared by clients and workflows: readable workflow ids and the status
+search attribute.
 
-Imports only the standard library and ``temporalio.common`` so workflows may use it.
+Imports only the standard library, temporalio and :mod:`ragstate.contracts`, so workflows may use it.
 """
 
 from __future__ import annotations
@@ -9,13 +10,8 @@ import re
 import uuid
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
 
-#: "query" or "ingest": lets the UI list each kind (``RagKind = "query"``).
-RAG_KIND = SearchAttributeKey.for_keyword("RagKind")
-#: running / completed / degraded / failed (``RagStatus = "degraded"``).
-RAG_STATUS = SearchAttributeKey.for_keyword("RagStatus")
-SEARCH_ATTRIBUTES = (RAG_KIND, RAG_STATUS)
+from ragstate.contracts import RAG_KIND, RAG_STATUS
 
 
 def slug(text: str, limit: int = 40) -> str:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from ragstate.conventions import SEARCH_ATTRIBUTES
+from ragstate.contracts import SEARCH_ATTRIBUTES
 
 
 def temporal_cli() -> str:

@@ -23,7 +23,7 @@ class _Model(BaseModel):
 
 
 class RagQuery(_Model):
-    """A question for :class:`workflows.query.RagQueryWorkflow`.
+    """A question for :class:`ragstate.workflows.query.RagQueryWorkflow`.
 
     Example::
 

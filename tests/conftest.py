@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from ragstate.conventions import SEARCH_ATTRIBUTES
+from ragstate.contracts import SEARCH_ATTRIBUTES
 from ragstate.devserver import temporal_cli
 from ragstate.settings import Settings
 
@@ -22,8 +22,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 for var in ("RAGSTATE_ANTHROPIC_API_KEY", "RAGSTATE_ANTHROPIC_API_KEY_FILE", "ANTHROPIC_API_KEY"):
     os.environ.pop(var, None)
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES_CORPUS = ROOT / "examples" / "corpus"
+#: Fixtures of the local Messages-API server (``fake_anthropic``) for every test module.
+pytest_plugins = ["fake_anthropic"]
 
 
 @pytest.fixture(scope="session")

@@ -6,16 +6,16 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.embeddings import EmbeddingActivities
-from activities.files import PAGE_BYTES, FileActivities
-from activities.qdrant import QdrantActivities
-from activities.query_parsing import QueryParsingActivities
+from ragstate.activities.embeddings import EmbeddingActivities
+from ragstate.activities.files import PAGE_BYTES, FileActivities
+from ragstate.activities.qdrant import QdrantActivities
+from ragstate.activities.query_parsing import QueryParsingActivities
 from ragstate.models import (
     Branch, ChunkBatchInput, CommitInput, DiscoverInput, EmbedInput, MergeInput, RagQuery, SourceRef, StatsRequest,
 )
 from ragstate.settings import Settings, StoreBackend
 from ragstate.store import close_stores
-from tests.conftest import EXAMPLES_CORPUS
+from paths import EXAMPLES_CORPUS
 
 
 @pytest.fixture(params=[StoreBackend.edge, StoreBackend.qdrant])

@@ -26,14 +26,14 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.testing import ActivityEnvironment
     from temporalio.worker import Worker
 
-    from activities import anthropic_llm
-    from activities.anthropic_llm import LLM_REJECTED, LLM_UNAVAILABLE, AnthropicActivities, retry_after
-    from fake_anthropic import FakeAnthropic, drop, error, fake_anthropic, ok, stream_error  # noqa: F401
+    from ragstate.activities import anthropic_llm
+    from ragstate.activities.anthropic_llm import LLM_REJECTED, LLM_UNAVAILABLE, AnthropicActivities, retry_after
+    from fake_anthropic import FakeAnthropic, drop, error, ok, stream_error
     from ragstate.citations import SYSTEM_PROMPT, cited_numbers
     from ragstate.models import AnswerMode, Source, SynthesisInput, SynthesisResult
     from ragstate.settings import Settings
-    from workers.runtime import build_workers
-    from workflows.query import LLM_RETRY
+    from ragstate.workers.runtime import build_workers
+    from ragstate.workflows.query import LLM_RETRY
 
 KEY = "sk-ant-test-0123456789"
 MODEL = "claude-test-model"

@@ -38,11 +38,11 @@ from temporalio.client import Client
 from temporalio.common import RetryPolicy
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from fake_anthropic import FakeAnthropic, fake_anthropic, ok  # noqa: F401
+from fake_anthropic import FakeAnthropic, ok
 from ragstate.devserver import free_port
 from ragstate.models import AnswerMode, Source, SynthesisInput, SynthesisResult
 from ragstate.settings import Settings
-from tests.conftest import ROOT
+from paths import ROOT
 
 DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "docker-compose.yml"
@@ -161,7 +161,7 @@ def test_every_container_command_names_a_real_entry_point():
 
     commands = container_commands()
     modules = sorted({cmd[cmd.index("-m") + 1] for cmd in commands if "-m" in cmd})
-    assert {"workers.light", "workers.embeddings", "workers.llm", "workers.cloud_run",
+    assert {"ragstate.workers.light", "ragstate.workers.embeddings", "ragstate.workers.llm", "ragstate.workers.cloud_run",
             "ragstate.gateway"} <= set(modules)
     for module in modules:
         assert module.startswith("workers.") or module == "ragstate.gateway", module
@@ -209,14 +209,14 @@ def test_ragstate_env_names_are_settings_fields():
 def test_light_worker_never_imports_torch(temporal_address: str):
     code = (
         "import asyncio, json, sys\n"
-        "import workers.light, workers.embeddings, workers.llm, workers.cloud_run\n"
+        "import ragstate.workers.light, ragstate.workers.embeddings, ragstate.workers.llm, ragstate.workers.cloud_run\n"
         "from ragstate.settings import Settings\n"
         "from ragstate.temporal import connect\n"
-        "from workers.runtime import build_workers\n"
+        "from ragstate.workers.runtime import build_workers\n"
         "async def main():\n"
         "    s = Settings(temporal_address=sys.argv[1], _env_file=None)\n"
-        "    built = build_workers(await connect(s), s, workers.light.LIGHT_ROLES)\n"
-        "    print(json.dumps({'workers': len(built), 'heavy': workers.light.heavy_modules_loaded(),\n"
+        "    built = build_workers(await connect(s), s, ragstate.workers.light.LIGHT_ROLES)\n"
+        "    print(json.dumps({'workers': len(built), 'heavy': ragstate.workers.light.heavy_modules_loaded(),\n"
         "                      'torch': 'torch' in sys.modules}))\n"
         "asyncio.run(main())\n"
     )
@@ -228,8 +228,8 @@ def test_light_worker_never_imports_torch(temporal_address: str):
 
 
 def test_llm_worker_flags_override_settings(client: Client, monkeypatch):
-    from workers.llm import parser, settings_from_args
-    from workers.runtime import build_workers
+    from ragstate.workers.llm import parser, settings_from_args
+    from ragstate.workers.runtime import build_workers
 
     monkeypatch.setenv("RAGSTATE_LLM_MAX_CONCURRENT", "3")
     monkeypatch.setenv("RAGSTATE_LLM_QUEUE_RATE_PER_S", "5")
@@ -365,8 +365,8 @@ def test_query_encoding_names_the_choices():
     ("whole", ["What is BM25? How is it tuned?"]),
 ])
 def test_vector_search_encodes_the_question_as_configured(tmp_path, monkeypatch, encoding, expected_pass):
-    from activities.embeddings import EmbeddingActivities
-    from activities.query_parsing import build_routing
+    from ragstate.activities.embeddings import EmbeddingActivities
+    from ragstate.activities.query_parsing import build_routing
     from ragstate import embedding
     from ragstate.models import ParsedQuery
     from ragstate.store import close_stores
@@ -385,8 +385,8 @@ def test_vector_search_encodes_the_question_as_configured(tmp_path, monkeypatch,
 
 
 def test_vector_search_encodes_through_the_query_path(tmp_path, monkeypatch):
-    from activities.embeddings import EmbeddingActivities
-    from activities.query_parsing import build_routing
+    from ragstate.activities.embeddings import EmbeddingActivities
+    from ragstate.activities.query_parsing import build_routing
     from ragstate import embedding
     from ragstate.models import Branch, ParsedQuery
     from ragstate.store import close_stores
@@ -476,7 +476,7 @@ async def test_cloud_run_service_health_and_drain_on_sigterm(client: Client, set
                         RAGSTATE_ANTHROPIC_API_KEY=KEY, RAGSTATE_ANTHROPIC_BASE_URL=fake_anthropic.url,
                         RAGSTATE_ANTHROPIC_MODEL="claude-test-model", RAGSTATE_ANTHROPIC_STREAM="false",
                         RAGSTATE_WORKER_SHUTDOWN_GRACE_S="10")
-    proc = subprocess.Popen([sys.executable, "-m", "workers.cloud_run", "--service", "--roles", "llm"], cwd=tmp_path,
+    proc = subprocess.Popen([sys.executable, "-m", "ragstate.workers.cloud_run", "--service", "--roles", "llm"], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         status, body = await wait_for(lambda: (h := healthz(port)) and h[0] == 200 and h, 30, "/healthz 200")
@@ -512,7 +512,7 @@ async def test_cloud_run_service_health_and_drain_on_sigterm(client: Client, set
 async def test_cloud_run_worker_pool_polls_and_exits_0_on_sigterm(client: Client, settings: Settings,
                                                                   tmp_path: Path):
     env = cloud_run_env(settings, tmp_path, CLOUD_RUN_WORKER_POOL="ragstate-pool", CLOUD_RUN_REVISION="ragstate-pool-001")
-    proc = subprocess.Popen([sys.executable, "-m", "workers.cloud_run", "--roles", "workflows"], cwd=tmp_path,
+    proc = subprocess.Popen([sys.executable, "-m", "ragstate.workers.cloud_run", "--roles", "workflows"], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         async def polling():

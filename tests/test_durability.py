@@ -14,7 +14,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from activities.qdrant import QdrantActivities
+from ragstate.activities.qdrant import QdrantActivities
 from ragstate.chunking import chunk_text
 from ragstate.client import RagClient
 from ragstate.documents import load
@@ -43,7 +43,7 @@ def start_worker(settings: Settings, log: Path) -> subprocess.Popen:
            **{f"RAGSTATE_{k.upper()}": str(getattr(settings, k)) for k in (
                "data_dir", "temporal_address", "collection", "workflow_task_queue", "embeddings_task_queue",
                "llm_task_queue")}}
-    return subprocess.Popen([sys.executable, "-m", "workers.local"], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "ragstate.workers.local"], cwd=ROOT, env=env,
                             stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 

@@ -12,7 +12,7 @@ from temporalio.client import Client
 from ragstate.client import RagClient
 from ragstate.evaluation import BeirDataset, evaluate, mrr_at, ndcg_at, recall_at
 from ragstate.settings import Settings
-from workers.runtime import running_workers
+from ragstate.workers.runtime import running_workers
 
 DOCS = {
     "penguins": ("Penguins", "Penguins are flightless seabirds. They live in the southern hemisphere, "

@@ -21,15 +21,15 @@ import pytest
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from activities.anthropic_llm import close_llm_clients
+from ragstate.activities.anthropic_llm import close_llm_clients
 from fake_anthropic import FakeAnthropic, error, ok
 from ragstate import gateway_lambda
 from ragstate.client import RagClient
 from ragstate.gateway import GatewaySettings, IngestAccepted, QueryResponse, create_app
 from ragstate.models import IngestStatus, QueryStatus, RagAnswer, StreamEvent
 from ragstate.settings import Settings
-from tests.conftest import EXAMPLES_CORPUS
-from workers.runtime import running_workers
+from paths import EXAMPLES_CORPUS
+from ragstate.workers.runtime import running_workers
 
 ANSWER = ("Reciprocal rank fusion adds one over k plus the rank of a document in each list [1], "
           "so it needs no score calibration between keyword and vector search [1].")
@@ -408,7 +408,7 @@ async def test_example_http_client(stack: Stack, live, fake: FakeAnthropic, caps
     """examples/http_client.py against the live server: ingest (joins the indexed corpus), ask, stream."""
     import importlib.util
 
-    from tests.conftest import ROOT
+    from paths import ROOT
 
     spec = importlib.util.spec_from_file_location("http_client_example", ROOT / "examples" / "http_client.py")
     example = importlib.util.module_from_spec(spec)

@@ -26,14 +26,14 @@ from temporalio.client import Client
 from temporalio.common import VersioningBehavior
 from temporalio.worker import Worker
 
-from activities import anthropic_llm
-from fake_anthropic import fake_anthropic  # noqa: F401  (fixture)
+from ragstate.activities import anthropic_llm
+
 from ragstate.client import RagClient
 from ragstate.conventions import ingest_workflow_id
 from ragstate.models import AnswerMode, Branch, BranchResult, EmbedInput, EmbedResult, IngestResult, ParsedQuery
 from ragstate.settings import Settings, WorkflowVersioning
-from tests.conftest import EXAMPLES_CORPUS, ROOT
-from workers import aws_lambda, sqs_ingest
+from paths import EXAMPLES_CORPUS, ROOT
+from ragstate.workers import aws_lambda, sqs_ingest
 
 TEMPLATE = ROOT / "deploy" / "aws" / "template.yaml"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:ragstate-ingest"
@@ -257,7 +257,7 @@ async def test_lambda_worker_serves_ingest_and_query_within_one_invocation(
 
 
 async def test_worker_specs_register_what_build_workers_does(client: Client, settings: Settings):
-    from workers.runtime import _activity_name, build_workers
+    from ragstate.workers.runtime import _activity_name, build_workers
 
     roles = {"workflows", "llm"}
     specs = {s.task_queue: s for s in aws_lambda.worker_specs(settings, roles)}
@@ -389,7 +389,7 @@ def test_sam_template():
     template = _load_template()
     resources = template["Resources"]
     functions = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
-    assert {p["Handler"] for p in functions.values()} == {"workers.aws_lambda.handler", "workers.sqs_ingest.handler"}
+    assert {p["Handler"] for p in functions.values()} == {"ragstate.workers.aws_lambda.handler", "ragstate.workers.sqs_ingest.handler"}
     assert all("ReservedConcurrentExecutions" in p for p in functions.values())
 
     ingest = functions["IngestFunction"]
@@ -427,7 +427,7 @@ def test_handlers_import_without_torch():
         "    module, attr = h.rsplit('.', 1)\n"
         "    assert callable(getattr(importlib.import_module(module), attr)), h\n"
         "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules]\n"
-        "print(json.dumps({'heavy': heavy, 'workflows': 'workflows.ingest' in sys.modules}))\n")
+        "print(json.dumps({'heavy': heavy, 'workflows': 'ragstate.workflows.ingest' in sys.modules}))\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAGSTATE_", "TEMPORAL_"))}
     env.update(RAGSTATE_BUILD_ID="test", PYTHONPATH=str(ROOT))
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,

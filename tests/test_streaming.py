@@ -17,16 +17,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 import fake_anthropic as fake_module
-from activities import anthropic_llm
-from fake_anthropic import FakeAnthropic, error, fake_anthropic, ok, stream_error  # noqa: F401  (fixture)
+from ragstate.activities import anthropic_llm
+from fake_anthropic import FakeAnthropic, error, ok, stream_error
 from ragstate.client import (
     InvalidQueryError, LLMRejectedError, RagClient, RunNotFoundError, SyncRagClient,
 )
 from ragstate.models import AnswerMode, IngestRequest, RagQuery, RunState, StreamEvent, StreamEventType
 from ragstate.settings import Settings
-from tests.conftest import EXAMPLES_CORPUS
-from workers.runtime import running_workers
-from workflows import ALL_WORKFLOWS
+from paths import EXAMPLES_CORPUS
+from ragstate.workers.runtime import running_workers
+from ragstate.workflows import ALL_WORKFLOWS
 
 EXAMPLE_DOCS = 8
 ANSWER = ("Reciprocal rank fusion adds one over k plus the rank of a document in each list [1], "

@@ -16,13 +16,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from ragstate.client import InvalidQueryError, RagClient, RagError
-from ragstate.conventions import RAG_STATUS
+from ragstate.contracts import RAG_STATUS
 from ragstate.models import AnswerMode, IngestRequest, ParsedQuery, RagQuery
 from ragstate.settings import Settings
-from fake_anthropic import fake_anthropic  # noqa: F401  (fixture)
-from tests.conftest import EXAMPLES_CORPUS
-from workers.runtime import running_workers
-from workflows import ALL_WORKFLOWS
+
+from paths import EXAMPLES_CORPUS
+from ragstate.workers.runtime import running_workers
+from ragstate.workflows import ALL_WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
 EXAMPLE_DOCS = 8  # 5 files + 3 records in faq.jsonl
@@ -240,7 +240,7 @@ async def test_query_with_the_llm_through_the_real_sdk(client: Client, settings:
     Anthropic SDK (streaming) against a local Messages-API server; [n] markers become citations."""
     from pydantic import SecretStr
 
-    from activities import anthropic_llm
+    from ragstate.activities import anthropic_llm
     from fake_anthropic import ok
 
     settings = settings.model_copy(update={"anthropic_api_key": SecretStr("sk-ant-test"),

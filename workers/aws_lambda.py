@@ -3,11 +3,11 @@
 ``handler`` is built with :func:`temporalio.contrib.aws.lambda_worker.run_worker` (on first
 access, which the Lambda runtime makes at init). Temporal invokes the function when tasks wait
 on its task queues; each invocation connects, polls until the invocation deadline comes near,
-drains in-flight tasks and returns. Lambda handler string: ``workers.aws_lambda.handler``.
+drains in-flight tasks and returns. Lambda handler string: ``ragstate.workers.aws_lambda.handler``.
 Deployment: ``deploy/aws/template.yaml``, ``docs/deploy-aws.md``.
 
 Roles: ``workflows`` (every workflow and the light activities) and ``llm`` (Synthesize), the
-same registrations as :func:`workers.runtime.build_workers`, never the embedding model (no
+same registrations as :func:`ragstate.workers.runtime.build_workers`, never the embedding model (no
 torch in a Lambda package). ``run_worker`` creates one worker per invocation, so the first role
 is that worker and the others run next to it on the same client (:class:`CompanionWorkers`),
 started and stopped with it. All of them are one worker deployment version, which is what a
@@ -106,9 +106,9 @@ class WorkerSpec:
 
 
 def worker_specs(settings: Settings, roles: Iterable[str]) -> list[WorkerSpec]:
-    """The registrations :func:`workers.runtime.build_workers` makes for ``roles``, as data;
+    """The registrations :func:`ragstate.workers.runtime.build_workers` makes for ``roles``, as data;
     the workflow worker first. Imports a role's activities only when it is asked for."""
-    from workers.runtime import ALL_ROLES
+    from ragstate.workers.runtime import ALL_ROLES
 
     roles = set(roles)
     unknown = roles - set(ALL_ROLES)
@@ -117,14 +117,14 @@ def worker_specs(settings: Settings, roles: Iterable[str]) -> list[WorkerSpec]:
     specs: list[WorkerSpec] = []
     embedding = synthesis = None
     if "llm" in roles:
-        from activities.anthropic_llm import AnthropicActivities
+        from ragstate.activities.anthropic_llm import AnthropicActivities
 
         synthesis = AnthropicActivities(settings)
         specs.append(WorkerSpec("llm", settings.llm_task_queue, activities=(synthesis.synthesize,), options={
             "max_concurrent_activities": settings.llm_max_concurrent,
             "max_task_queue_activities_per_second": settings.llm_queue_rate_per_s}))
     if roles & {"embeddings", "gpu-embeddings"}:
-        from activities.embeddings import EmbeddingActivities
+        from ragstate.activities.embeddings import EmbeddingActivities
 
         embedding = EmbeddingActivities(settings)
         for role, queue in (("embeddings", settings.embeddings_task_queue),
@@ -133,10 +133,10 @@ def worker_specs(settings: Settings, roles: Iterable[str]) -> list[WorkerSpec]:
                 specs.append(WorkerSpec(role, queue, activities=(embedding.vector_search, embedding.embed_chunks),
                                         options={"max_concurrent_activities": 4}))
     if "workflows" in roles:
-        from activities.files import FileActivities
-        from activities.qdrant import QdrantActivities
-        from activities.query_parsing import QueryParsingActivities
-        from workflows import ALL_WORKFLOWS
+        from ragstate.activities.files import FileActivities
+        from ragstate.activities.qdrant import QdrantActivities
+        from ragstate.activities.query_parsing import QueryParsingActivities
+        from ragstate.workflows import ALL_WORKFLOWS
 
         also_local = [a for a in (embedding and embedding.vector_search, synthesis and synthesis.synthesize) if a]
         q, f = QdrantActivities(settings), FileActivities(settings)
@@ -295,11 +295,11 @@ class CompanionWorkers(Plugin):
 
 
 async def _close_llm_clients() -> None:
-    """The Anthropic SDK client is cached per process (``activities.anthropic_llm._clients``),
+    """The Anthropic SDK client is cached per process (``ragstate.activities.anthropic_llm._clients``),
     but its connection pool belongs to the event loop that made it, and each invocation runs a
     new loop: a kept-alive connection reused by the next invocation fails ("Event loop is
     closed"). Closed and forgotten at the end of every invocation, inside its loop."""
-    from activities.anthropic_llm import close_llm_clients
+    from ragstate.activities.anthropic_llm import close_llm_clients
 
     await close_llm_clients()
 
@@ -380,7 +380,7 @@ def build_handler(settings: Settings | None = None,
 
 def __getattr__(name: str) -> Any:
     # ``handler`` is built on first access: the Lambda runtime's ``getattr(module, "handler")``
-    # during init, so that importing this module's helpers (workers.sqs_ingest) stays cheap.
+    # during init, so that importing this module's helpers (ragstate.workers.sqs_ingest) stays cheap.
     if name == "handler":
         globals()["handler"] = built = build_handler()
         return built

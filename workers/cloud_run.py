@@ -1,8 +1,8 @@
 """Workers on Google Cloud Run: a worker pool (no HTTP) or a service (health endpoint on $PORT).
 
-    python -m workers.cloud_run                           # worker pool: roles workflows,llm
-    python -m workers.cloud_run --roles embeddings        # an embedding worker pool (image embeddings-*)
-    python -m workers.cloud_run --service                 # service: GET /healthz on $PORT (default 8080)
+    python -m ragstate.workers.cloud_run                           # worker pool: roles workflows,llm
+    python -m ragstate.workers.cloud_run --roles embeddings        # an embedding worker pool (image embeddings-*)
+    python -m ragstate.workers.cloud_run --service                 # service: GET /healthz on $PORT (default 8080)
 
 Worker pools are Cloud Run's shape for pull-based work such as a Temporal worker; a service
 works too when its CPU is always allocated and it keeps an instance (see deploy/cloudrun/).
@@ -35,9 +35,9 @@ from temporalio.worker import Worker
 
 from ragstate.settings import Settings
 from ragstate.temporal import connect as temporal_connect
-from workers.light import LIGHT_ROLES, parse_roles
-from workers.runtime import RUNNING, STARTING, STOPPED, run_and_exit, serve
-from workers.runtime import ALL_ROLES
+from ragstate.workers.light import LIGHT_ROLES, parse_roles
+from ragstate.workers.runtime import RUNNING, STARTING, STOPPED, run_and_exit, serve
+from ragstate.workers.runtime import ALL_ROLES
 
 log = logging.getLogger("ragstate.worker")
 
@@ -147,7 +147,7 @@ async def main(roles: Sequence[str], service: bool = False, port: int = 8080, cl
                  settings.temporal_address, settings.temporal_namespace)
         replace = []
         if {"embeddings", "gpu-embeddings"} & set(roles):
-            from workers.embeddings import replacements
+            from ragstate.workers.embeddings import replacements
 
             replace = replacements(settings)
         if not stop.is_set():
@@ -166,7 +166,7 @@ async def main(roles: Sequence[str], service: bool = False, port: int = 8080, cl
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m workers.cloud_run", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m ragstate.workers.cloud_run", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--roles", type=lambda s: parse_roles(s, ALL_ROLES), default=list(LIGHT_ROLES),
                    help=f"comma-separated subset of {','.join(ALL_ROLES)} (default: {','.join(LIGHT_ROLES)})")

@@ -1,8 +1,8 @@
 """The embedding worker: the model, on the CPU or a GPU, for VectorSearch and EmbedChunks.
 
-    python -m workers.embeddings --device cpu                # the embeddings queue
-    python -m workers.embeddings --device cuda --queue gpu   # the GPU queue (ingest batches first)
-    python -m workers.embeddings --device auto --queue both  # a GPU box serving both queues
+    python -m ragstate.workers.embeddings --device cpu                # the embeddings queue
+    python -m ragstate.workers.embeddings --device cuda --queue gpu   # the GPU queue (ingest batches first)
+    python -m ragstate.workers.embeddings --device auto --queue both  # a GPU box serving both queues
 
 The model (all-MiniLM-L6-v2, shipped in a wheel, never downloaded) is loaded once per process,
 before the worker polls. ``EmbedChunks`` encodes ``RAGSTATE_EMBEDDING_BATCH_SIZE`` chunks per
@@ -22,7 +22,7 @@ import logging
 from typing import Sequence
 
 from ragstate.settings import Settings
-from workers.runtime import run_and_exit, serve
+from ragstate.workers.runtime import run_and_exit, serve
 
 log = logging.getLogger("ragstate.worker")
 
@@ -45,7 +45,7 @@ async def main(settings: Settings, roles: Sequence[str]) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m workers.embeddings", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m ragstate.workers.embeddings", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default=None,
                    help="cpu, cuda, cuda:N or auto (CUDA when torch sees a GPU); default RAGSTATE_EMBEDDING_DEVICE")

@@ -1,10 +1,10 @@
 """The light worker: workflows and LLM calls, never torch or sentence-transformers.
 
-    python -m workers.light                      # roles workflows,llm; settings from RAGSTATE_* env
-    python -m workers.light --roles workflows    # when LLM workers run on their own (workers.llm)
+    python -m ragstate.workers.light                      # roles workflows,llm; settings from RAGSTATE_* env
+    python -m ragstate.workers.light --roles workflows    # when LLM workers run on their own (ragstate.workers.llm)
 
 Stateless: run as many as you like against one Temporal namespace and one Qdrant server
-(``RAGSTATE_STORE_BACKEND=qdrant``); the model lives in embedding workers (``workers.embeddings``).
+(``RAGSTATE_STORE_BACKEND=qdrant``); the model lives in embedding workers (``ragstate.workers.embeddings``).
 Its cold start (interpreter, imports, client, workers built) is measured by ``bench/cold_start.py``.
 
 """
@@ -19,7 +19,7 @@ from typing import Sequence
 from temporalio.worker import Worker
 
 from ragstate.settings import Settings
-from workers.runtime import RUNNING, run_and_exit, serve
+from ragstate.workers.runtime import RUNNING, run_and_exit, serve
 
 log = logging.getLogger("ragstate.worker")
 
@@ -58,7 +58,7 @@ async def main(roles: Sequence[str] = LIGHT_ROLES, settings: Settings | None = N
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m workers.light", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m ragstate.workers.light", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--roles", type=lambda s: parse_roles(s, LIGHT_ROLES), default=list(LIGHT_ROLES),
                    help=f"comma-separated subset of {','.join(LIGHT_ROLES)} (default: both)")

@@ -1,7 +1,7 @@
 """The LLM worker: Synthesize on its own task queue, rate-limited.
 
-    python -m workers.llm                                    # caps from RAGSTATE_LLM_* settings
-    python -m workers.llm --max-concurrent 4 --rate-per-s 2  # flags override them
+    python -m ragstate.workers.llm                                    # caps from RAGSTATE_LLM_* settings
+    python -m ragstate.workers.llm --max-concurrent 4 --rate-per-s 2  # flags override them
 
 Two caps keep a scaled-out fleet under the provider's rate limit:
 
@@ -21,7 +21,7 @@ import logging
 from typing import Sequence
 
 from ragstate.settings import Settings
-from workers.runtime import run_and_exit, serve
+from ragstate.workers.runtime import run_and_exit, serve
 
 log = logging.getLogger("ragstate.worker")
 
@@ -57,7 +57,7 @@ async def main(settings: Settings) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m workers.llm", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m ragstate.workers.llm", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--max-concurrent", type=_positive_int, default=None,
                    help="LLM calls in flight in this worker (default: RAGSTATE_LLM_MAX_CONCURRENT, 8)")

@@ -1,7 +1,7 @@
 """One process serving every task queue: the shape `ragstate up` runs on one machine.
 
-    python -m workers.local                      # settings from RAGSTATE_* env
-    python -m workers.local --roles workflows,llm
+    python -m ragstate.workers.local                      # settings from RAGSTATE_* env
+    python -m ragstate.workers.local --roles workflows,llm
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 
 from ragstate.settings import Settings
 from ragstate.temporal import connect
-from workers.runtime import ROLES, run_and_exit, serve
+from ragstate.workers.runtime import ROLES, run_and_exit, serve
 
 
 async def main(roles: list[str]) -> None:

@@ -73,7 +73,7 @@ def build_workers(client: Client, settings: Settings, roles: Iterable[str] = ROL
     workers = []
     embedding = synthesis = None
     if "llm" in roles:
-        from activities.anthropic_llm import AnthropicActivities
+        from ragstate.activities.anthropic_llm import AnthropicActivities
 
         synthesis = AnthropicActivities(settings)
         # Per-worker cap, and an optional server-side cap shared by every LLM worker: many
@@ -82,7 +82,7 @@ def build_workers(client: Client, settings: Settings, roles: Iterable[str] = ROL
                             max_concurrent_activities=settings.llm_max_concurrent,
                             max_task_queue_activities_per_second=settings.llm_queue_rate_per_s))
     if roles & {"embeddings", "gpu-embeddings"}:
-        from activities.embeddings import EmbeddingActivities
+        from ragstate.activities.embeddings import EmbeddingActivities
 
         embedding = EmbeddingActivities(settings)
         for role, queue in (("embeddings", settings.embeddings_task_queue),
@@ -91,10 +91,10 @@ def build_workers(client: Client, settings: Settings, roles: Iterable[str] = ROL
                 workers.append(make(queue, [embedding.vector_search, embedding.embed_chunks],
                                     max_concurrent_activities=4))
     if "workflows" in roles:
-        from activities.files import FileActivities
-        from activities.qdrant import QdrantActivities
-        from activities.query_parsing import QueryParsingActivities
-        from workflows import ALL_WORKFLOWS
+        from ragstate.activities.files import FileActivities
+        from ragstate.activities.qdrant import QdrantActivities
+        from ragstate.activities.query_parsing import QueryParsingActivities
+        from ragstate.workflows import ALL_WORKFLOWS
 
         # Steps of other roles served by this process may run as local activities of the query
         # workflow, so they are registered on the workflow worker too.

@@ -1,6 +1,6 @@
 """Event-driven ingestion: an AWS Lambda handler for an SQS queue of documents to ingest.
 
-Lambda handler string ``workers.sqs_ingest.handler``, with the event source mapping's
+Lambda handler string ``ragstate.workers.sqs_ingest.handler``, with the event source mapping's
 ``FunctionResponseTypes: [ReportBatchItemFailures]`` (``deploy/aws/template.yaml``).
 
 Each SQS record starts an ingest workflow (type ``Ingest``) and the handler returns without
@@ -118,7 +118,7 @@ def parse_body(text: str, settings: Settings, s3_template: str = S3_PATH_TEMPLAT
 
 async def start_ingest(client: Client, settings: Settings, request: IngestRequest, attributes=None) -> tuple[str, str]:
     """Start the ingest (or join the running one with the same id); returns (workflow id, run id)."""
-    from workflows.ingest import IngestWorkflow
+    from ragstate.workflows.ingest import IngestWorkflow
 
     workflow_id = ingest_workflow_id(request.paths, request.collection or settings.collection)
     handle = await client.start_workflow(
@@ -189,7 +189,7 @@ def reset() -> None:
 async def _connect(settings: Settings) -> Client | None:
     global _client
     if _client is None:
-        from workers.aws_lambda import connect_config
+        from ragstate.workers.aws_lambda import connect_config
 
         try:
             _client = await Client.connect(**connect_config(settings))
@@ -202,7 +202,7 @@ async def _connect(settings: Settings) -> Client | None:
 async def _handle(event: Mapping[str, Any]) -> dict:
     global _settings
     if _settings is None:
-        from workers.aws_lambda import load_secrets
+        from ragstate.workers.aws_lambda import load_secrets
 
         load_secrets()
         _settings = Settings()

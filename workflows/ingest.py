@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         EmbedInput, EmbedResult, IngestCarry, IngestProgress, IngestRequest, IngestResult, Routing, SourceRef,
         StatsRequest, StoreStats,
     )
-    from workflows.query import failure_reason
+    from ragstate.workflows.query import failure_reason
 
 MAX_KEPT_FAILURES = 1000
 INGEST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,

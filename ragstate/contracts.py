@@ -1,0 +1,83 @@
+"""The names every part of ragstate agrees on: workflow and activity types, queries, the stream
+topic, error types and search-attribute keys.
+
+Workflows, activities, workers and clients import these instead of writing the strings, so a
+rename happens in one place. Imports only the standard library and ``temporalio.common``:
+workflows may import it.
+
+Example::
+
+    from ragstate.contracts import ErrorType, Workflow
+
+    await client.start_workflow(Workflow.QUERY, query, id=..., task_queue=..., result_type=RagAnswer)
+    raise ApplicationError("invalid query: empty", type=ErrorType.INVALID_QUERY, non_retryable=True)
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from temporalio.common import SearchAttributeKey
+
+__all__ = ["Activity", "ErrorType", "Query", "RAG_KIND", "RAG_STATUS", "SEARCH_ATTRIBUTES", "STREAM_TOPIC",
+           "Workflow"]
+
+
+class Workflow:
+    """Workflow type names (what the UI lists as the workflow type)."""
+
+    QUERY: Final = "RagQuery"
+    INGEST: Final = "Ingest"
+    STATS: Final = "StoreStats"
+
+
+class Activity:
+    """Activity type names: the states of the query and ingest graphs."""
+
+    PARSE_QUERY: Final = "ParseQuery"
+    VECTOR_SEARCH: Final = "VectorSearch"
+    KEYWORD_SEARCH: Final = "KeywordSearch"
+    MERGE: Final = "Merge"
+    SYNTHESIZE: Final = "Synthesize"
+    DISCOVER_DOCUMENTS: Final = "DiscoverDocuments"
+    INDEX_CHUNKS: Final = "IndexChunks"
+    EMBED_CHUNKS: Final = "EmbedChunks"
+    COMMIT_DOCUMENTS: Final = "CommitDocuments"
+    OPTIMIZE_STORE: Final = "OptimizeStore"
+    STORE_STATS: Final = "StoreStats"
+
+
+class Query:
+    """Workflow query names."""
+
+    INGEST_PROGRESS: Final = "progress"
+    QUERY_TIMINGS: Final = "timings"
+
+
+class ErrorType:
+    """``ApplicationError.type`` of ragstate's failures (also ``error_type`` of stream events and
+    statuses, and ``error.type`` of the gateway's error bodies)."""
+
+    #: The question or its options were refused (empty, too long, control characters, top_k).
+    INVALID_QUERY: Final = "InvalidQuery"
+    #: Both search branches failed, each after its retries.
+    RETRIEVAL_FAILED: Final = "RetrievalFailed"
+    #: The Anthropic API refused the request (key, permission, model, request): never retried.
+    LLM_REQUEST_REJECTED: Final = "LLMRequestRejected"
+    #: The Anthropic API was unreachable, overloaded or failing (5xx, 529, timeouts): retried.
+    LLM_UNAVAILABLE: Final = "LLMUnavailable"
+    #: The Anthropic API answered 429: retried after the delay it asked for.
+    LLM_RATE_LIMITED: Final = "LLMRateLimited"
+
+    #: Every type above: the failures a client turns into its own exception classes.
+    ALL: Final = (INVALID_QUERY, RETRIEVAL_FAILED, LLM_REQUEST_REJECTED, LLM_UNAVAILABLE, LLM_RATE_LIMITED)
+
+
+#: The one topic of a query's workflow stream (StreamEvent values): steps, tokens, final/error.
+STREAM_TOPIC: Final = "events"
+
+#: "query" or "ingest": lets the UI list each kind (``RagKind = "query"``).
+RAG_KIND = SearchAttributeKey.for_keyword("RagKind")
+#: running / completed / degraded / failed (``RagStatus = "degraded"``).
+RAG_STATUS = SearchAttributeKey.for_keyword("RagStatus")
+SEARCH_ATTRIBUTES = (RAG_KIND, RAG_STATUS)
