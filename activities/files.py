@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from ragstate.documents import discover
+from ragstate.discovery import discover
 from ragstate.activities.query_parsing import build_routing
 from ragstate.models import DiscoverInput, DiscoverPage
 from ragstate.settings import Settings

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -46,7 +47,8 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _settings(data_dir: Optional[Path] = None, collection: Optional[str] = None) -> Settings:
-    overrides = {k: v for k, v in {"data_dir": data_dir, "collection": collection}.items() if v is not None}
+    overrides: dict[str, Any] = {k: v for k, v in {"data_dir": data_dir, "collection": collection}.items()
+                                 if v is not None}
     return Settings(**overrides)
 
 
@@ -65,7 +67,8 @@ async def _client(settings: Settings):
               "or set RAGSTATE_TEMPORAL_ADDRESS.")
 
 
-async def _ingest(rag, paths: list[str], collection: Optional[str]) -> None:
+async def _ingest(rag, paths: list[str], collection: Optional[str]) -> int:
+    """Run an ingest with a progress bar; returns how many documents failed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from temporalio.service import RPCError
 
@@ -90,6 +93,7 @@ async def _ingest(rag, paths: list[str], collection: Optional[str]) -> None:
             bar.update(task, completed=p.batches_done, total=p.batches_discovered)
         bar.update(task, docs=result.documents, chunks=result.chunks, failed=result.failed)
     print_ingest(console, result, rag.ui_link(handle.id))
+    return result.failed
 
 
 async def _ask(rag, question: str, top_k: Optional[int], sources: Optional[list[str]], as_json: bool) -> None:
@@ -118,7 +122,7 @@ async def _ask_stream(rag, question: str, top_k: Optional[int], sources: Optiona
     printer = None if as_json else StreamPrinter(console, question)
     handle = await rag.start_query(RagQuery(question=question, top_k=top_k, sources=sources or None))
     async for event in rag.stream_events(handle.id):
-        if as_json:
+        if printer is None:
             print(event.model_dump_json(exclude_none=True), flush=True)
         else:
             printer.event(event, rag.ui_link(handle.id, event.answer.run_id) if event.answer else None)
@@ -181,15 +185,25 @@ async def _worker(settings: Settings, roles: list[str]) -> None:
 @app.command()
 def ingest(paths: list[Path] = typer.Argument(..., help="files or folders (.txt .md .html .jsonl)"),
            collection: Optional[str] = typer.Option(None)) -> None:
-    """Ingest files or folders through the ingestion workflow, with a progress bar."""
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        _fail(f"no such file or directory: {', '.join(missing)}")
+    """Ingest files or folders through the ingestion workflow, with a progress bar.
 
-    async def run() -> None:
-        await _ingest(await _client(_settings()), [str(p.resolve()) for p in paths], collection)
+    Exit codes: 0 every document ingested; 1 the ingest could not run; 2 it ran, and some
+    documents failed (each listed with its reason)."""
+    from ragstate.discovery import printable
 
-    asyncio.run(run())
+    # Absolute but not resolved: a symlink loop or a FIFO is the ingest's to report (with the
+    # rest going on), not a reason to refuse the whole run here.
+    named = [os.path.abspath(os.path.expanduser(p)) for p in paths]
+    unnamed = [printable(p) for p in named if printable(p) != p]
+    if unnamed:
+        _fail(f"file names must be valid UTF-8 to be ingested; rename: {', '.join(unnamed)}")
+
+    async def run() -> int:
+        return await _ingest(await _client(_settings()), named, collection)
+
+    failed = asyncio.run(run())
+    if failed:
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -199,6 +213,11 @@ def ask(question: str, top_k: Optional[int] = typer.Option(None, "--top-k"),
                                                            "each event as one JSON line)"),
         stream: bool = typer.Option(False, "--stream", help="print steps and the answer as they are produced")) -> None:
     """Ask a question through the query workflow and print the answer with citations."""
+
+    from ragstate.discovery import printable
+
+    if printable(question) != question:
+        _fail(f"the question is not valid UTF-8 text: {printable(question)!r}")
 
     async def run() -> None:
         ask_ = _ask_stream if stream else _ask

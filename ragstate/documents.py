@@ -4,9 +4,11 @@ Each document gets a stable id: the BEIR ``_id`` for .jsonl records, the resolve
 for single files. A bad document raises :class:`DocumentError`, which ingestion records with
 its reason while the rest go on.
 
+Finding the documents (and the batches they travel in) is :mod:`ragstate.discovery`'s job.
+
 Example::
 
-    for ref in discover(["examples/corpus"], batch_docs=64)[0]:
+    for ref in discover(["examples/corpus"], batch_docs=64)[0]:   # ragstate.discovery
         for doc in load(ref, max_bytes=10_000_000):
             print(doc.doc_id, doc.title)
 """
@@ -51,78 +53,6 @@ class Document:
         h.update(b"\0")
         h.update(self.text.encode())
         return h.hexdigest()
-
-
-# --- discovery ------------------------------------------------------------------------------
-
-
-def _files(paths: list[str]) -> Iterator[tuple[Path, str | None]]:
-    """Supported files in a stable order, or (path, reason) for explicitly named bad paths."""
-    for raw in paths:
-        p = Path(raw).expanduser()
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in SUPPORTED and not any(
-                    part.startswith(".") for part in f.relative_to(p).parts
-                ):
-                    yield f.resolve(), None
-        elif p.is_file():
-            reason = None if p.suffix.lower() in SUPPORTED else f"unsupported file type {p.suffix or '(none)'!r}"
-            yield p.resolve(), reason
-        else:
-            yield p, "no such file or directory"
-
-
-def _jsonl_lines(path: Path) -> int:
-    with path.open("rb") as f:
-        return sum(1 for _ in f)
-
-
-def discover(
-    paths: list[str], batch_docs: int, cursor: int = 0, max_batches: int | None = None
-) -> tuple[list[list[SourceRef]], int | None, list[DocumentFailure]]:
-    """Group every document under ``paths`` into batches of about ``batch_docs`` documents.
-
-    Returns a page of batches starting at unit ``cursor`` (a unit is one file or one
-    ``batch_docs``-line slice of a .jsonl file), the cursor of the next page or None, and
-    failures for named paths that cannot be read at all (reported on the first page only).
-    """
-    units: list[tuple[SourceRef, int]] = []
-    failures: list[DocumentFailure] = []
-    for path, reason in _files(paths):
-        if reason:
-            failures.append(DocumentFailure(doc_id=str(path), source=str(path), reason=reason))
-        elif path.suffix.lower() in JSONL_SUFFIXES:
-            try:
-                n = _jsonl_lines(path)
-            except OSError as e:
-                failures.append(DocumentFailure(doc_id=str(path), source=str(path), reason=f"unreadable: {e}"))
-                continue
-            units.extend(
-                (SourceRef(path=str(path), start=s, end=min(s + batch_docs, n)), min(batch_docs, n - s))
-                for s in range(0, n, batch_docs)
-            )
-        else:
-            units.append((SourceRef(path=str(path)), 1))
-
-    batches: list[list[SourceRef]] = []
-    current: list[SourceRef] = []
-    docs_in_current = 0
-    i = cursor
-    while i < len(units) and (max_batches is None or len(batches) < max_batches):
-        ref, n = units[i]
-        if current and docs_in_current + n > batch_docs:
-            batches.append(current)
-            current, docs_in_current = [], 0
-            if max_batches is not None and len(batches) >= max_batches:
-                break
-        current.append(ref)
-        docs_in_current += n
-        i += 1
-    if current:
-        batches.append(current)
-    next_cursor = i if i < len(units) else None
-    return batches, next_cursor, failures if cursor == 0 else []
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -236,7 +166,7 @@ def load(ref: SourceRef, max_bytes: int) -> Iterator[Document | DocumentError]:
         except DocumentError as e:
             yield e
         return
-    start, end = ref.start or 0, ref.end
+    start, end, skip = ref.start or 0, ref.end, set(ref.skip_lines)
     try:
         with path.open("rb") as f:
             for lineno, line in enumerate(f):
@@ -244,6 +174,8 @@ def load(ref: SourceRef, max_bytes: int) -> Iterator[Document | DocumentError]:
                     continue
                 if end is not None and lineno >= end:
                     break
+                if lineno in skip:
+                    continue  # a duplicate _id, reported by discovery
                 if not line.strip():
                     continue
                 if len(line) > max_bytes:

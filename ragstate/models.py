@@ -202,6 +202,8 @@ class SourceRef(_Model):
     path: str
     start: int | None = None
     end: int | None = None
+    #: Lines of that range not to load (0-based): records whose ``_id`` repeats an earlier one.
+    skip_lines: list[int] = []
 
 
 class DiscoverInput(_Model):

@@ -1,0 +1,186 @@
+"""Finding what an ingest will read: the supported files under the named paths, and the
+``.jsonl`` files cut into line ranges, grouped into batches of references.
+
+Every problem found here becomes a :class:`~ragstate.models.DocumentFailure` with a reason a
+person can act on, and the rest of the ingest goes on: a named path that is missing, a FIFO,
+a symbolic-link loop or of an unsupported type; a folder with no supported file; a file name
+that is not UTF-8 (it could not travel through workflow history); a ``_id`` that repeats an
+earlier record's (only the first is indexed, the repeat is named by its line).
+
+Example::
+
+    batches, next_cursor, failures = discover(["examples/corpus"], batch_docs=64)
+    for ref in batches[0]:
+        print(ref.path, ref.start, ref.end)
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+from ragstate.documents import JSONL_SUFFIXES, SUPPORTED
+from ragstate.models import DocumentFailure, SourceRef
+
+#: The top-level ``"_id"`` of a BEIR record, read without parsing the whole line.
+_ID = re.compile(rb'"_id"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?\d+))')
+_NOT_REGULAR = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
+                stat.S_IFBLK: "a block device"}
+_STAT_ERRORS = {errno.ENOENT: "no such file or directory", errno.ELOOP: "a symbolic link loop",
+                errno.EACCES: "permission denied", errno.ENOTDIR: "no such file or directory (a parent is a file)",
+                errno.ENAMETOOLONG: "the path is too long"}
+
+
+def printable(path: Path | str) -> str:
+    """The path as text that can go into history and logs: undecodable bytes of a file name
+    shown as ``\\xe9`` escapes instead of lone surrogates (which JSON cannot carry)."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return text
+
+
+def _failure(path: Path | str, reason: str) -> DocumentFailure:
+    shown = printable(path)
+    return DocumentFailure(doc_id=shown, source=shown, reason=reason)
+
+
+def _named_path_problem(p: Path) -> str | None:
+    """Why a path named by the user cannot be ingested, or None for a folder or a supported file."""
+    try:
+        mode = p.stat().st_mode
+    except OSError as e:
+        return _STAT_ERRORS.get(e.errno or 0, f"unreadable: {e.strerror or e}")
+    if stat.S_ISDIR(mode):
+        return None
+    if not stat.S_ISREG(mode):
+        return f"not a regular file: {_NOT_REGULAR.get(stat.S_IFMT(mode), 'a special file')}"
+    if p.suffix.lower() not in SUPPORTED:
+        return f"unsupported file type {p.suffix or '(none)'!r}"
+    return None
+
+
+def _files(paths: list[str]) -> Iterator[tuple[Path, str | None]]:
+    """Supported files in a stable order, each once, or (path, reason) for what cannot be read."""
+    yielded: set[Path] = set()
+    for path, reason in _walk(paths):
+        if reason or path not in yielded:
+            yielded.add(path)
+            yield path, reason
+
+
+def _walk(paths: list[str]) -> Iterator[tuple[Path, str | None]]:
+    for raw in paths:
+        p = Path(raw).expanduser()
+        problem = _named_path_problem(p)
+        if problem:
+            yield p, problem
+        elif p.is_dir():
+            found = False
+            # rglob does not descend into symlinked folders, so a link loop cannot trap the walk.
+            for f in sorted(p.rglob("*")):
+                if (f.suffix.lower() in SUPPORTED and f.is_file()
+                        and not any(part.startswith(".") for part in f.relative_to(p).parts)):
+                    found = True
+                    yield f.resolve(), None
+            if not found:
+                yield p, f"a folder with no supported file ({', '.join(sorted(SUPPORTED))})"
+        else:
+            yield p.resolve(), None
+
+
+def _record_id(line: bytes) -> str | None:
+    m = _ID.search(line)
+    if m is None:
+        return None  # load() reports the line as invalid
+    if m.group(2) is not None:
+        return m.group(2).decode()
+    try:
+        return json.loads(b'"' + m.group(1) + b'"')
+    except ValueError:
+        return None
+
+
+def _scan_jsonl(path: Path, seen: dict[str, tuple[str, int]]) -> tuple[int, list[int], list[DocumentFailure]]:
+    """(lines, line numbers to skip, failures) of one .jsonl file: a record whose ``_id``
+    repeats one seen before (in this file or an earlier one of the ingest) is skipped, so it
+    cannot silently replace the first."""
+    skip: list[int] = []
+    failures: list[DocumentFailure] = []
+    n = 0
+    with path.open("rb") as f:
+        for n, line in enumerate(f, start=1):
+            doc_id = _record_id(line)
+            if doc_id is None:
+                continue
+            first = seen.setdefault(doc_id, (str(path), n))
+            if first != (str(path), n):
+                skip.append(n - 1)
+                where = f"line {first[1]}" + ("" if first[0] == str(path) else f" of {first[0]}")
+                failures.append(DocumentFailure(
+                    doc_id=f"{path}:{n}", source=str(path),
+                    reason=f"duplicate _id {doc_id!r}: line {n} repeats {where}; only the first is indexed"))
+    return n, skip, failures
+
+
+def discover(
+    paths: list[str], batch_docs: int, cursor: int = 0, max_batches: int | None = None
+) -> tuple[list[list[SourceRef]], int | None, list[DocumentFailure]]:
+    """Group every document under ``paths`` into batches of about ``batch_docs`` documents.
+
+    Returns a page of batches starting at unit ``cursor`` (a unit is one file or one
+    ``batch_docs``-line slice of a .jsonl file), the cursor of the next page or None, and the
+    failures found while discovering (reported on the first page only).
+    """
+    units: list[tuple[SourceRef, int]] = []
+    failures: list[DocumentFailure] = []
+    seen_ids: dict[str, tuple[str, int]] = {}
+    for path, reason in _files(paths):
+        if reason:
+            failures.append(_failure(path, reason))
+        elif printable(path) != str(path):
+            failures.append(_failure(path, "the file name is not valid UTF-8: rename the file"))
+        elif path.suffix.lower() in JSONL_SUFFIXES:
+            try:
+                n, skip, duplicates = _scan_jsonl(path, seen_ids)
+            except OSError as e:
+                failures.append(_failure(path, f"unreadable: {e.strerror or e}"))
+                continue
+            failures.extend(duplicates)
+            for s in range(0, n, batch_docs):
+                end = min(s + batch_docs, n)
+                skipped = [line for line in skip if s <= line < end]
+                units.append((SourceRef(path=str(path), start=s, end=end, skip_lines=skipped),
+                              end - s - len(skipped)))
+        else:
+            units.append((SourceRef(path=str(path)), 1))
+    batches, next_cursor = _page(units, batch_docs, cursor, max_batches)
+    return batches, next_cursor, failures if cursor == 0 else []
+
+
+def _page(units: list[tuple[SourceRef, int]], batch_docs: int, cursor: int,
+          max_batches: int | None) -> tuple[list[list[SourceRef]], int | None]:
+    batches: list[list[SourceRef]] = []
+    current: list[SourceRef] = []
+    docs_in_current = 0
+    i = cursor
+    while i < len(units) and (max_batches is None or len(batches) < max_batches):
+        ref, n = units[i]
+        if current and docs_in_current + n > batch_docs:
+            batches.append(current)
+            current, docs_in_current = [], 0
+            if max_batches is not None and len(batches) >= max_batches:
+                break
+        current.append(ref)
+        docs_in_current += n
+        i += 1
+    if current:
+        batches.append(current)
+    return batches, (i if i < len(units) else None)
