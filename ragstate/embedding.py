@@ -85,7 +85,7 @@ class Embedder:
             vector = get_embedder("cpu").encode_query("What is BM25? How is it tuned?", by_sentence=True)
         """
         parts = (sentences(text) or [text]) if by_sentence else [text]
-        futures = [Future() for _ in parts]
+        futures: list[Future[list[float]]] = [Future() for _ in parts]
         with self._queries_lock:
             first = not self._queries
             self._queries.extend(zip(parts, futures))

@@ -18,7 +18,7 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -35,7 +35,7 @@ class Choice(str, enum.Enum):
         return re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()
 
     @classmethod
-    def _missing_(cls, value: object) -> "Choice":
+    def _missing_(cls, value: object) -> Self:
         raise ValueError(f"unknown {cls._noun()} {value!r}: choose one of {[m.value for m in cls]}")
 
 
@@ -75,7 +75,7 @@ class WorkflowVersioning(Choice):
         return "versioning behavior"
 
     @classmethod
-    def _missing_(cls, value: object) -> "WorkflowVersioning":
+    def _missing_(cls, value: object) -> Self:
         if isinstance(value, str):  # AUTO_UPGRADE, Pinned, ...
             normalized = value.strip().lower().replace("_", "-")
             for member in cls:

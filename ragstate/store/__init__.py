@@ -7,6 +7,7 @@ once and reused by every activity in the worker.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from ragstate.settings import Settings, StoreBackend
 from ragstate.store.base import ChunkRecord, ChunkStore, SearchFilter, StoreCounts, StoredChunk, chunk_id
@@ -15,7 +16,10 @@ __all__ = ["ChunkRecord", "ChunkStore", "SearchFilter", "StoreCounts", "StoredCh
            "close_stores"]
 
 _stores: dict[tuple, ChunkStore] = {}
-_qdrant_clients: dict[tuple, object] = {}  # one connection (or local-mode lock) per location
+if TYPE_CHECKING:
+    from qdrant_client import QdrantClient
+
+_qdrant_clients: dict[tuple, QdrantClient] = {}  # one connection (or local-mode lock) per location
 _lock = threading.Lock()
 
 
