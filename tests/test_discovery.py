@@ -1,0 +1,115 @@
+"""ragstate.discovery: what an ingest reads, and every path it cannot read reported with its
+reason while the rest go on (unit tests, then the ingest workflow on a real dev server)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from ragstate.client import RagClient
+from ragstate.discovery import discover, printable
+from ragstate.documents import load
+from ragstate.settings import Settings
+from ragstate.workers.runtime import running_workers
+
+NON_UTF8_NAME = b"caf\xe9.txt"
+
+
+def records(path: Path, ids: list[str]) -> Path:
+    path.write_text("".join(json.dumps({"_id": i, "title": f"T {i}", "text": f"Text number {n}."}) + "\n"
+                            for n, i in enumerate(ids)))
+    return path
+
+
+def reasons(failures) -> dict[str, str]:
+    return {Path(f.doc_id).name: f.reason for f in failures}
+
+
+def loaded_ids(batches) -> list[str]:
+    return [d.doc_id for b in batches for ref in b for d in load(ref, 1_000_000)]
+
+
+def test_a_fifo_and_a_symlink_loop_are_named_for_what_they_are(tmp_path):
+    os.mkfifo(tmp_path / "pipe.txt")
+    os.symlink(tmp_path / "loop", tmp_path / "loop")
+    good = tmp_path / "good.txt"
+    good.write_text("Fine text.")
+    batches, _, failures = discover([str(tmp_path / "pipe.txt"), str(tmp_path / "loop"), str(good)], batch_docs=10)
+    assert reasons(failures) == {"pipe.txt": "not a regular file: a FIFO (named pipe)", "loop": "a symbolic link loop"}
+    assert [Path(r.path).name for b in batches for r in b] == ["good.txt"]
+
+
+def test_a_folder_without_supported_files_is_reported_not_silently_empty(tmp_path):
+    (tmp_path / "x.txt").mkdir()
+    (tmp_path / "x.txt" / "scan.pdf").write_bytes(b"%PDF")
+    batches, _, failures = discover([str(tmp_path / "x.txt")], batch_docs=10)
+    assert batches == []
+    [failure] = failures
+    assert failure.reason.startswith("a folder with no supported file (") and ".txt" in failure.reason
+
+
+def test_a_non_utf8_file_name_is_a_failure_that_can_travel_and_the_rest_load(tmp_path):
+    (tmp_path / "ok.txt").write_text("Kept text.")
+    with open(os.fsencode(tmp_path) + b"/" + NON_UTF8_NAME, "w") as f:
+        f.write("Unreachable text.")
+    batches, _, failures = discover([str(tmp_path)], batch_docs=10)
+    [failure] = failures
+    assert failure.doc_id.endswith("caf\\xe9.txt") and "not valid UTF-8" in failure.reason
+    failure.model_dump_json()  # lone surrogates would raise here, as they did in DiscoverDocuments
+    assert [Path(i).name for i in loaded_ids(batches)] == ["ok.txt"]
+
+
+def test_printable_leaves_valid_text_alone():
+    assert printable("/data/Café.txt") == "/data/Café.txt"
+    assert printable(os.fsdecode(b"/data/caf\xe9.txt")) == "/data/caf\\xe9.txt"
+
+
+def test_a_repeated_id_is_reported_by_line_and_only_the_first_is_loaded(tmp_path):
+    path = records(tmp_path / "docs.jsonl", ["a", "b", "a", "c"])
+    batches, _, failures = discover([str(path)], batch_docs=2)
+    [failure] = failures
+    assert failure.doc_id == f"{path}:3"
+    assert failure.reason == "duplicate _id 'a': line 3 repeats line 1; only the first is indexed"
+    assert loaded_ids(batches) == ["a", "b", "c"]
+    texts = [d.text for b in batches for ref in b for d in load(ref, 1_000_000)]
+    assert texts[0] == "Text number 0."  # the first record, not the repeat
+
+
+def test_a_repeated_id_across_files_names_the_first_file(tmp_path):
+    first = records(tmp_path / "a.jsonl", ["x", "y"])
+    records(tmp_path / "b.jsonl", ["y", "z"])
+    batches, _, failures = discover([str(tmp_path)], batch_docs=10)
+    [failure] = failures
+    assert failure.reason == f"duplicate _id 'y': line 1 repeats line 2 of {first}; only the first is indexed"
+    assert loaded_ids(batches) == ["x", "y", "z"]
+
+
+def test_a_file_named_twice_is_read_once(tmp_path):
+    path = records(tmp_path / "docs.jsonl", ["a", "b"])
+    batches, _, failures = discover([str(path), str(tmp_path)], batch_docs=10)
+    assert failures == []
+    assert loaded_ids(batches) == ["a", "b"]
+
+
+@pytest.mark.timeout(180)
+async def test_ingest_goes_on_past_a_non_utf8_name_and_a_duplicate_id(client: Client, settings: Settings, tmp_path):
+    """Before: DiscoverDocuments failed five times serialising the file name and the ingest
+    failed with 0 documents; a repeated _id reported 3 documents, 0 failed, with 1 stored."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.txt").write_text("Vector databases store embeddings for similarity search.")
+    with open(os.fsencode(docs) + b"/" + NON_UTF8_NAME, "w") as f:
+        f.write("A document whose name is Latin-1.")
+    records(docs / "records.jsonl", ["r1", "r1", "r2"])
+    rag = RagClient(client, settings)
+    async with running_workers(client, settings):
+        result = await rag.ingest([str(docs)])
+        stats = await rag.stats()
+    assert result.documents == 3, result.failures  # good.txt, r1, r2
+    assert result.failed == 2
+    assert sorted(f.reason.split(":")[0] for f in result.failures) == ["duplicate _id 'r1'", "the file name is not valid UTF-8"]
+    assert stats.documents == 3
