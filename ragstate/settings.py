@@ -187,6 +187,12 @@ class Settings(BaseSettings):
     anthropic_timeout_s: float = Field(default=100.0, gt=0)
     anthropic_stream: bool = True
 
+    # --- payload encryption (ragstate.codec) ------------------------------------
+    payload_keys: SecretStr | None = Field(
+        default=None, description="ID:BASE64KEY[,ID:BASE64KEY...] (32-byte keys): the first encrypts every "
+                                  "payload, all of them decrypt; unset: payloads are plain JSON")
+    payload_keys_file: Path | None = Field(default=None, description="the same, from a file (a mounted secret)")
+
     @field_validator("lambda_roles", mode="before")
     @classmethod
     def _split_roles(cls, value: object) -> object:
@@ -217,6 +223,14 @@ class Settings(BaseSettings):
         if self.anthropic_api_key_file is not None:
             key = self.anthropic_api_key_file.read_text(encoding="utf-8").strip()
             return key or None
+        return None
+
+    def payload_key_spec(self) -> str | None:
+        """``payload_keys`` or the contents of ``payload_keys_file``; None: no encryption."""
+        if self.payload_keys is not None and self.payload_keys.get_secret_value().strip():
+            return self.payload_keys.get_secret_value()
+        if self.payload_keys_file is not None:
+            return self.payload_keys_file.read_text(encoding="utf-8").strip() or None
         return None
 
     @property

@@ -7,13 +7,14 @@ from typing import Sequence
 from urllib.parse import quote
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from ragstate.codec import data_converter
 from ragstate.settings import Settings
 
 
 async def connect(settings: Settings, plugins: Sequence = ()) -> Client:
-    """A client with the pydantic data converter.
+    """A client with the pydantic data converter (and the payload encryption codec when
+    ``RAGSTATE_PAYLOAD_KEYS`` is set: :mod:`ragstate.codec`).
 
     With ``RAGSTATE_TEMPORAL_PROFILE`` set, address, namespace, TLS and API key come from that
     profile of ``temporal.toml`` (``TEMPORAL_CONFIG_FILE`` / ``TEMPORAL_*`` env, as the
@@ -23,14 +24,14 @@ async def connect(settings: Settings, plugins: Sequence = ()) -> Client:
         from temporalio.envconfig import ClientConfig
 
         cfg = ClientConfig.load_client_connect_config(profile=settings.temporal_profile)
-        return await Client.connect(**cfg, data_converter=pydantic_data_converter, plugins=list(plugins))
+        return await Client.connect(**cfg, data_converter=data_converter(settings), plugins=list(plugins))
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         api_key=api_key,
         tls=settings.temporal_tls or bool(api_key),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
         plugins=list(plugins),
     )
 
