@@ -1,0 +1,49 @@
+"""The `ragstate` command line, one module per command group.
+
+    ragstate up                         # Temporal dev server (UI on :8233) + one worker, foreground
+    ragstate ingest examples/corpus     # with a progress bar
+    ragstate ask "What is BM25?"
+    ragstate ask --stream "What is BM25?"   # steps and answer text as they are produced
+    ragstate status
+    ragstate demo                       # everything above in one go, on the embedded defaults
+"""
+
+from __future__ import annotations
+
+import typer
+
+from ragstate.cli._common import console
+from ragstate.cli.ask import ask
+from ragstate.cli.evaluate import eval_
+from ragstate.cli.ingest import ingest
+from ragstate.cli.local import demo, up, worker
+from ragstate.cli.serve import serve
+from ragstate.cli.status import register_search_attributes, status
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Durable hybrid RAG on Temporal and Qdrant.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from ragstate import __version__
+
+        console.print(f"ragstate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print the version and exit")) -> None:
+    """Durable hybrid RAG on Temporal and Qdrant."""
+
+
+for command in (up, worker, ingest, ask, status, serve, demo):
+    app.command()(command)
+app.command("register-search-attributes")(register_search_attributes)
+app.command("eval")(eval_)
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,5 @@
+"""`python -m ragstate.cli`."""
+
+from ragstate.cli import app
+
+app()

@@ -1,0 +1,52 @@
+"""What every command shares: the console, settings with command-line overrides, the error
+exit, the client connection and the local dev server."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, Optional
+
+import typer
+from rich.console import Console
+
+from ragstate.settings import Settings
+
+if TYPE_CHECKING:
+    from ragstate.client import RagClient
+
+console = Console()
+
+
+def cli_settings(data_dir: Optional[Path] = None, collection: Optional[str] = None) -> Settings:
+    overrides: dict[str, Any] = {k: v for k, v in {"data_dir": data_dir, "collection": collection}.items()
+                                 if v is not None}
+    return Settings(**overrides)
+
+
+def fail(message: str) -> NoReturn:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+async def connect_client(settings: Settings) -> RagClient:
+    from ragstate.client import RagClient
+
+    try:
+        return await RagClient.connect(settings)
+    except RuntimeError as e:
+        fail(f"cannot reach Temporal at {settings.temporal_address} ({e}). Start it with `ragstate up`, "
+              "or set RAGSTATE_TEMPORAL_ADDRESS.")
+
+
+@contextlib.contextmanager
+def local_server(settings: Settings) -> Iterator[Settings]:
+    """A dev server on the usual ports when they are free (else free ones), with settings
+    pointing at it."""
+    from ragstate.devserver import DevServer, free_port, port_open
+
+    port = 7233 if not port_open("127.0.0.1", 7233) else free_port()
+    ui_port = 8233 if not port_open("127.0.0.1", 8233) else free_port()
+    with DevServer(settings.data_dir, port=port, ui_port=ui_port) as server:
+        yield settings.model_copy(update={"temporal_address": server.address, "temporal_ui_url": server.ui_url})

@@ -1,0 +1,68 @@
+"""`ragstate ask`: a question through the query workflow, the answer with its citations (or streamed)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Optional
+
+import typer
+
+from ragstate.cli._common import cli_settings, connect_client, console, fail
+
+async def run_ask(rag, question: str, top_k: Optional[int], sources: Optional[list[str]], as_json: bool) -> None:
+    from ragstate.client import InvalidQueryError, RagError
+    from ragstate.models import RagQuery
+    from ragstate.render import print_answer
+
+    try:
+        answer = await rag.ask(RagQuery(question=question, top_k=top_k, sources=sources or None))
+    except InvalidQueryError as e:
+        fail(str(e))
+    except RagError as e:
+        fail(f"{e} (workflow {rag.ui_link(e.workflow_id)})")
+    if as_json:
+        console.print_json(answer.model_dump_json())
+    else:
+        print_answer(console, answer, rag.ui_link(answer.workflow_id, answer.run_id))
+
+
+async def run_ask_stream(rag, question: str, top_k: Optional[int], sources: Optional[list[str]], as_json: bool) -> None:
+    """Steps and answer text as they come, then citations; with --json one event per line."""
+    from ragstate.contracts import ErrorType
+    from ragstate.models import RagQuery, StreamEventType
+    from ragstate.render import StreamPrinter
+
+    printer = None if as_json else StreamPrinter(console, question)
+    handle = await rag.start_query(RagQuery(question=question, top_k=top_k, sources=sources or None))
+    async for event in rag.stream_events(handle.id):
+        if printer is None:
+            print(event.model_dump_json(exclude_none=True), flush=True)
+        else:
+            printer.event(event, rag.ui_link(handle.id, event.answer.run_id) if event.answer else None)
+        if event.type is StreamEventType.error:
+            if as_json:
+                raise typer.Exit(1)
+            from rich.markup import escape
+
+            if event.error_type == ErrorType.INVALID_QUERY:
+                fail(escape(event.error or "invalid query"))
+            fail(f"{escape(event.error or 'the query failed')} ({event.error_type}; workflow {rag.ui_link(handle.id)})")
+
+
+def ask(question: str, top_k: Optional[int] = typer.Option(None, "--top-k"),
+        source: Optional[list[str]] = typer.Option(None, "--source", help="only cite chunks from this source"),
+        as_json: bool = typer.Option(False, "--json", help="print the RagAnswer as JSON (with --stream: "
+                                                           "each event as one JSON line)"),
+        stream: bool = typer.Option(False, "--stream", help="print steps and the answer as they are produced")) -> None:
+    """Ask a question through the query workflow and print the answer with citations."""
+
+    from ragstate.discovery import printable
+
+    if printable(question) != question:
+        fail(f"the question is not valid UTF-8 text: {printable(question)!r}")
+
+    async def run() -> None:
+        ask_ = run_ask_stream if stream else run_ask
+        await ask_(await connect_client(cli_settings()), question, top_k, source, as_json)
+
+    asyncio.run(run())

@@ -1,0 +1,97 @@
+"""`ragstate up`, `ragstate worker` and `ragstate demo`: the local stack and workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ragstate.cli._common import cli_settings, connect_client, console, fail, local_server
+from ragstate.cli.ask import run_ask
+from ragstate.cli.ingest import run_ingest
+from ragstate.settings import Settings
+
+#: The example corpus beside the package in a source checkout (an editable install).
+EXAMPLE_CORPUS = Path(__file__).resolve().parents[2] / "examples" / "corpus"
+DEMO_QUESTIONS = [
+    "How does reciprocal rank fusion combine keyword and vector results?",
+    "What do the BM25 parameters k1 and b control?",
+    "What happens to a workflow when its worker crashes?",
+]
+
+def up(data_dir: Optional[Path] = typer.Option(None, help="default: RAGSTATE_DATA_DIR or .ragstate"),
+       port: int = typer.Option(7233, help="Temporal frontend port"),
+       ui_port: int = typer.Option(8233, help="Temporal web UI port")) -> None:
+    """Run the local stack in the foreground: Temporal dev server (SQLite under the data
+    directory, UI, search attributes registered) and one worker serving every task queue."""
+    from ragstate.devserver import DevServer
+
+    settings = cli_settings(data_dir)
+    server = DevServer(settings.data_dir, port=port, ui_port=ui_port)
+    try:
+        server.start()
+    except RuntimeError as e:
+        fail(str(e))
+    settings = settings.model_copy(update={"temporal_address": server.address, "temporal_ui_url": server.ui_url})
+    console.print(f"Temporal {server.address}  UI {server.ui_url}  data {settings.data_dir.resolve()}")
+    console.print("worker: serving " + ", ".join(settings.task_queues) + "  (Ctrl-C to stop)")
+    try:
+        asyncio.run(_serve(settings))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+async def _serve(settings: Settings) -> None:
+    from ragstate.temporal import connect
+    from ragstate.workers.runtime import ROLES, serve
+
+    await serve(await connect(settings), settings, ROLES)
+
+
+def worker(roles: str = typer.Option("workflows,embeddings,llm", help="comma-separated roles")) -> None:
+    """Run a worker against an existing Temporal server (RAGSTATE_TEMPORAL_* settings)."""
+    settings = cli_settings()
+    asyncio.run(_worker(settings, [r.strip() for r in roles.split(",") if r.strip()]))
+
+
+async def _worker(settings: Settings, roles: list[str]) -> None:
+    from ragstate.workers.runtime import serve
+
+    rag = await connect_client(settings)
+    await serve(rag.client, settings, roles)
+
+
+def demo(data_dir: Optional[Path] = typer.Option(None),
+         corpus: Path = typer.Option(EXAMPLE_CORPUS, help="the folder to ingest (default: the repository's examples/corpus)"),
+         keep: bool = typer.Option(False, help="keep the server and UI running after the demo (Ctrl-C to stop)")) -> None:
+    """Start a local stack, ingest the example corpus and ask a few questions."""
+    with local_server(cli_settings(data_dir or Path(".ragstate") / "demo")) as settings:
+        console.print(f"[bold]ragstate demo[/bold]: Temporal dev server {settings.temporal_address}, "
+                      f"web UI {settings.temporal_ui_url}")
+        asyncio.run(_demo(settings, corpus, keep))
+
+
+async def _demo(settings: Settings, corpus: Path, keep: bool) -> None:
+    from ragstate.workers.runtime import running_workers
+
+    rag = await connect_client(settings)
+    mode = "Anthropic " + settings.anthropic_model if settings.anthropic_key() else "offline extractive (no API key)"
+    console.print(f"answers: {mode}; store: {settings.store_backend.value} at {settings.data_dir.resolve()}")
+    async with running_workers(rag.client, settings):
+        await run_ingest(rag, [str(corpus)], None)
+        for question in DEMO_QUESTIONS:
+            console.rule()
+            await run_ask(rag, question, None, None, False)
+        console.rule()
+        stats = await rag.stats()
+        console.print(f"index: {stats.documents} documents, {stats.chunks} chunks. "
+                      f"Browse every step of these runs at {settings.temporal_ui_url}")
+        if keep:
+            console.print("serving until Ctrl-C …")
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()
