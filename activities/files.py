@@ -24,7 +24,7 @@ class FileActivities:
         s = self.settings
         batch_docs = inp.batch_docs or s.ingest_batch_docs
         # A batch costs about its paths' length in the payload; size pages accordingly.
-        batches, next_cursor, failures = discover(inp.paths, batch_docs, inp.cursor, max_batches=None)
+        batches, next_cursor, failures = discover(inp.paths, batch_docs, inp.cursor, max_batches=None, roots=inp.roots)
         page, size, used_units = [], 0, 0
         for batch in batches:
             cost = sum(len(r.path) + 40 for r in batch)

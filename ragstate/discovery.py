@@ -67,11 +67,20 @@ def _named_path_problem(p: Path) -> str | None:
     return None
 
 
-def _files(paths: list[str]) -> Iterator[tuple[Path, str | None]]:
-    """Supported files in a stable order, each once, or (path, reason) for what cannot be read."""
+def _outside(path: Path, roots: list[Path]) -> bool:
+    return not any(path == r or r in path.parents for r in roots)
+
+
+def _files(paths: list[str], roots: list[str] | None = None) -> Iterator[tuple[Path, str | None]]:
+    """Supported files in a stable order, each once, or (path, reason) for what cannot be read.
+    With ``roots``, a file whose real path (every symbolic link resolved) is outside all of them
+    is refused: a link inside an allowed folder cannot lead out of it."""
+    real_roots = [Path(r).resolve() for r in roots] if roots is not None else None
     yielded: set[Path] = set()
     for path, reason in _walk(paths):
-        if reason or path not in yielded:
+        if not reason and real_roots is not None and _outside(path, real_roots):
+            reason = "outside the folders this ingest may read (its real path, links resolved)"
+        if path not in yielded:
             yielded.add(path)
             yield path, reason
 
@@ -131,9 +140,11 @@ def _scan_jsonl(path: Path, seen: dict[str, tuple[str, int]]) -> tuple[int, list
 
 
 def discover(
-    paths: list[str], batch_docs: int, cursor: int = 0, max_batches: int | None = None
+    paths: list[str], batch_docs: int, cursor: int = 0, max_batches: int | None = None,
+    roots: list[str] | None = None,
 ) -> tuple[list[list[SourceRef]], int | None, list[DocumentFailure]]:
-    """Group every document under ``paths`` into batches of about ``batch_docs`` documents.
+    """Group every document under ``paths`` (within ``roots``, when given) into batches of about
+    ``batch_docs`` documents.
 
     Returns a page of batches starting at unit ``cursor`` (a unit is one file or one
     ``batch_docs``-line slice of a .jsonl file), the cursor of the next page or None, and the
@@ -142,7 +153,7 @@ def discover(
     units: list[tuple[SourceRef, int]] = []
     failures: list[DocumentFailure] = []
     seen_ids: dict[str, tuple[str, int]] = {}
-    for path, reason in _files(paths):
+    for path, reason in _files(paths, roots):
         if reason:
             failures.append(_failure(path, reason))
         elif printable(path) != str(path):

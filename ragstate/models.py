@@ -193,6 +193,9 @@ class IngestRequest(_Model):
     concurrency: int = Field(default=4, ge=1, le=64, description="batches in flight at once")
     batches_per_run: int = Field(default=200, ge=1, le=2000,
                                  description="continue-as-new after this many batches (about 15 events each)")
+    roots: list[str] | None = Field(
+        default=None, description="when set, only files whose real path (symbolic links resolved) lies under one "
+                                  "of these folders are read; the rest are failures (the gateway sets it)")
     carry: "IngestCarry | None" = Field(default=None, description="set by continue-as-new only")
 
 
@@ -211,6 +214,7 @@ class DiscoverInput(_Model):
     cursor: int = 0
     batch_docs: int | None = None
     collection: str | None = None
+    roots: list[str] | None = None
 
 
 class DiscoverPage(_Model):

@@ -113,3 +113,23 @@ async def test_ingest_goes_on_past_a_non_utf8_name_and_a_duplicate_id(client: Cl
     assert result.failed == 2
     assert sorted(f.reason.split(":")[0] for f in result.failures) == ["duplicate _id 'r1'", "the file name is not valid UTF-8"]
     assert stats.documents == 3
+
+
+def test_a_symlink_cannot_lead_out_of_the_roots(tmp_path):
+    """Before: with roots set, root/escape -> /outside got the outside file indexed."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "secret.txt").write_text("Not for this ingest.")
+    (root / "own.txt").write_text("Inside the root.")
+    (root / "escape").symlink_to(outside)
+    (root / "link.txt").symlink_to(outside / "secret.txt")
+    named = [str(root / "escape" / "secret.txt"), str(root / "link.txt"), str(root)]
+    batches, _, failures = discover(named, batch_docs=10, roots=[str(root)])
+    assert [Path(i).name for i in loaded_ids(batches)] == ["own.txt"]
+    [failure] = failures  # both links lead to the same file, reported once
+    assert failure.reason.startswith("outside the folders")
+    assert Path(failure.doc_id) == (outside / "secret.txt").resolve()
+    # Without roots (the CLI, a trusted caller) a link is followed as before.
+    everything, _, _ = discover(named, batch_docs=10)
+    assert sorted(Path(i).name for i in loaded_ids(everything)) == ["own.txt", "secret.txt"]
