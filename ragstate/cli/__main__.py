@@ -1,5 +1,5 @@
 """`python -m ragstate.cli`."""
 
-from ragstate.cli import app
+from ragstate.cli import main
 
-app()
+main()

@@ -1,0 +1,32 @@
+"""Ending a process that holds a Temporal client or worker.
+
+Example::
+
+    try:
+        asyncio.run(main())
+    finally:
+        exit_now(0)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import NoReturn
+
+
+def exit_now(code: int) -> NoReturn:
+    """Flush the logs and standard streams, then leave at once with ``code``.
+
+    Why not a normal exit: the Temporal core's native threads can still call into Python while
+    the interpreter finalises, aborting the process with "PyGILState_Release: thread state must
+    be current" (SIGABRT instead of the exit code; temporalio/sdk-python#300). A CLI would report
+    a crash, an orchestrator would restart a worker that drained cleanly."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
