@@ -17,6 +17,7 @@ import typer
 
 from ragstate.cli._common import console
 from ragstate.cli.ask import ask
+from ragstate.cli.codec import codec_server
 from ragstate.cli.evaluate import eval_
 from ragstate.cli.ingest import ingest
 from ragstate.cli.local import demo, up, worker
@@ -47,6 +48,7 @@ for command in (up, worker, ingest, ask, status, serve, demo):
     app.command()(command)
 app.command("register-search-attributes")(register_search_attributes)
 app.command("eval")(eval_)
+app.command("codec-server")(codec_server)
 
 
 def main() -> NoReturn:

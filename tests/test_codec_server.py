@@ -1,0 +1,76 @@
+"""ragstate.codec_server: Temporal's remote codec protocol, behind a credential, with CORS for the UI."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import httpx
+import pytest
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload, Payloads
+
+from ragstate.api_keys import ApiKeys
+from ragstate.codec import EncryptionCodec, parse_keys
+from ragstate.codec_server import create_codec_app
+
+UI = "http://localhost:8233"
+KEY = "codec-key-123"
+
+
+@pytest.fixture
+def codec() -> EncryptionCodec:
+    return EncryptionCodec(parse_keys(f"k1:{base64.b64encode(os.urandom(32)).decode()}"))
+
+
+def http(codec: EncryptionCodec, keys: list[str]) -> httpx.AsyncClient:
+    app = create_codec_app(codec, ApiKeys(keys), [UI])
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://codec")
+
+
+def body(*payloads: Payload) -> dict:
+    return json_format.MessageToDict(Payloads(payloads=list(payloads)))
+
+
+async def test_decode_for_a_valid_credential_refused_without(codec: EncryptionCodec):
+    [sealed] = await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=b'"What is BM25?"')])
+    async with http(codec, [KEY]) as client:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {KEY}"}):
+            refused = await client.post("/decode", json=body(sealed), headers=headers)
+            assert refused.status_code == 401 and "BM25" not in refused.text
+        ok = await client.post("/decode", json=body(sealed), headers={"Authorization": f"Bearer {KEY}",
+                                                                      "X-Namespace": "default"})
+    assert ok.status_code == 200
+    [plain] = json_format.ParseDict(ok.json(), Payloads()).payloads
+    assert plain.data == b'"What is BM25?"'
+
+
+async def test_encode_then_decode_round_trips(codec: EncryptionCodec):
+    original = Payload(metadata={"encoding": b"json/plain"}, data=b'{"question": "x"}')
+    async with http(codec, [KEY]) as client:
+        headers = {"x-api-key": KEY}
+        sealed = (await client.post("/encode", json=body(original), headers=headers)).json()
+        assert base64.b64decode(sealed["payloads"][0]["metadata"]["encoding"]) == b"binary/encrypted"
+        back = (await client.post("/decode", json=sealed, headers=headers)).json()
+    assert json_format.ParseDict(back, Payloads()).payloads[0] == original
+
+
+async def test_the_ui_origin_gets_cors_other_origins_do_not(codec: EncryptionCodec):
+    preflight = {"Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type,x-namespace,authorization"}
+    async with http(codec, [KEY]) as client:
+        allowed = await client.options("/decode", headers={"Origin": UI, **preflight})
+        other = await client.options("/decode", headers={"Origin": "http://evil.example", **preflight})
+    assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == UI
+    assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_bad_bodies_and_unknown_keys_are_clear_errors(codec: EncryptionCodec):
+    other = EncryptionCodec(parse_keys(f"old:{base64.b64encode(os.urandom(32)).decode()}"))
+    [foreign] = await other.encode([Payload(metadata={"encoding": b"json/plain"}, data=b"1")])
+    async with http(codec, []) as client:
+        bad = await client.post("/decode", content=b"not json")
+        unknown = await client.post("/decode", json=body(foreign))
+    assert bad.status_code == 400 and bad.json()["error"]["type"] == "InvalidRequest"
+    assert unknown.status_code == 422 and "'old'" in unknown.json()["error"]["message"]
