@@ -13,11 +13,11 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[embeddings]"
+	$(BIN)/pip install -q -e ".[embeddings,gateway]"
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -q -e ".[embeddings,dev]"
+	$(BIN)/pip install -q -e ".[embeddings,gateway,dev]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -24,33 +24,73 @@ DEMO_QUESTIONS = [
 
 def up(data_dir: Optional[Path] = typer.Option(None, help="default: RAGSTATE_DATA_DIR or .ragstate"),
        port: int = typer.Option(7233, help="Temporal frontend port"),
-       ui_port: int = typer.Option(8233, help="Temporal web UI port")) -> None:
+       ui_port: int = typer.Option(8233, help="Temporal web UI port"),
+       codec_port: int = typer.Option(8081, help="codec server port, when RAGSTATE_PAYLOAD_KEYS is set")) -> None:
     """Run the local stack in the foreground: Temporal dev server (SQLite under the data
-    directory, UI, search attributes registered) and one worker serving every task queue."""
+    directory, UI, search attributes registered) and one worker serving every task queue; with
+    payload keys set, a codec server too, so the UI shows decrypted payloads."""
+    from ragstate.codec import codec_for
     from ragstate.devserver import DevServer
 
     settings = cli_settings(data_dir)
-    server = DevServer(settings.data_dir, port=port, ui_port=ui_port)
+    codec = codec_for(settings)
+    codec_url = f"http://127.0.0.1:{codec_port}" if codec else None
+    server = DevServer(settings.data_dir, port=port, ui_port=ui_port,
+                       extra_args=["--ui-codec-endpoint", codec_url] if codec_url else ())
     try:
         server.start()
     except RuntimeError as e:
         fail(str(e))
     settings = settings.model_copy(update={"temporal_address": server.address, "temporal_ui_url": server.ui_url})
     console.print(f"Temporal {server.address}  UI {server.ui_url}  data {settings.data_dir.resolve()}")
+    if codec_url:
+        console.print(f"payloads encrypted (key {codec.key_id}); the UI decodes them through {codec_url}")
     console.print("worker: serving " + ", ".join(settings.task_queues) + "  (Ctrl-C to stop)")
     try:
-        asyncio.run(_serve(settings))
+        asyncio.run(_serve(settings, codec_port if codec_url else None, ui_port))
     except KeyboardInterrupt:
         pass
     finally:
         server.stop()
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(settings: Settings, codec_port: int | None, ui_port: int) -> None:
     from ragstate.temporal import connect
     from ragstate.workers.runtime import ROLES, serve
 
-    await serve(await connect(settings), settings, ROLES)
+    codec = _codec_server(settings, codec_port, ui_port) if codec_port else None
+    codec_task = asyncio.create_task(codec.serve()) if codec else None
+    try:
+        await serve(await connect(settings), settings, ROLES)
+    finally:
+        if codec and codec_task:
+            codec.should_exit = True
+            await asyncio.wait([codec_task], timeout=5)
+
+
+def _codec_server(settings: Settings, port: int, ui_port: int) -> Any:
+    """The codec server beside the worker, on loopback (the local UI is loopback too), as a
+    uvicorn server to ``serve()``; None when the gateway extra is missing."""
+    try:
+        import uvicorn
+
+        from ragstate.codec_server import create_codec_app
+    except ImportError as e:
+        console.print(f"[yellow]no codec server ({e}): pip install 'ragstate[gateway]'[/yellow]")
+        return None
+    from ragstate.api_keys import ApiKeys
+    from ragstate.codec import codec_for
+    from ragstate.gateway import GatewaySettings
+
+    class BesideWorker(uvicorn.Server):
+        def capture_signals(self) -> contextlib.AbstractContextManager[None]:
+            return contextlib.nullcontext()  # Ctrl-C belongs to the worker's drain, which stops this after
+
+    codec = codec_for(settings)
+    assert codec is not None  # only started when keys are set
+    origins = [f"http://localhost:{ui_port}", f"http://127.0.0.1:{ui_port}"]
+    app = create_codec_app(codec, ApiKeys(GatewaySettings().keys()), origins)
+    return BesideWorker(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
 
 
 def worker(roles: str = typer.Option("workflows,embeddings,llm", help="comma-separated roles")) -> None:
