@@ -1,4 +1,4 @@
-"""The analyzer, the BM25 encoder, and BM25 ranking by both store backends against rank-bm25.
+"""The BM25 encoder, and BM25 ranking by both store backends against rank-bm25.
 
 The store computes BM25 from sparse vectors (document side: saturated term frequency; query
 side: term counts; Qdrant multiplies in its own IDF). These tests check that the ranking it
@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import math
 import random
-import subprocess
-import sys
-import zlib
 from collections import Counter
-from pathlib import Path
 
 import pytest
+from paths import EXAMPLES_CORPUS
 from rank_bm25 import BM25Okapi
 
-from ragstate.analyzer import STOP_WORDS, analyze, term_counts, term_index, tokenize
+from ragstate.analyzer import STOP_WORDS, analyze, term_index
 from ragstate.bm25 import Bm25Encoder
 from ragstate.store.base import ChunkRecord, chunk_id
 
@@ -26,66 +23,6 @@ K1, B = 1.2, 0.75
 # qdrant-client local mode warns that payload indexes are no-ops there.
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
 TOP = 10
-
-# --- analyzer --------------------------------------------------------------------------------
-
-
-def test_lowercases_and_drops_stop_words():
-    assert analyze("The Running of the Bulls") == ["run", "bull"]
-    terms = analyze("What IS the Capital of FRANCE and why does it matter?")
-    assert terms == ["capit", "franc", "matter"]
-    assert not STOP_WORDS.intersection(analyze("it is what it is, and they were there"))
-    assert analyze("the and of to in is was") == []
-
-
-def test_snowball_stems():
-    assert analyze("running runs run") == ["run", "run", "run"]
-    assert analyze("connections connected connecting") == ["connect"] * 3
-    assert analyze("studies") == ["studi"]
-    # Query and document forms meet on the same stem.
-    assert set(analyze("Indexing documents")) == set(analyze("indexed document"))
-
-
-def test_nfkc_normalisation():
-    # Ligature, full-width letters and digits, and a roman numeral all fold to plain text.
-    assert analyze("ﬁle") == ["file"]
-    assert analyze("ＢＭ２５") == ["bm25"]
-    assert analyze("１２３") == ["123"]
-    assert tokenize("Ⅻ") == ["xii"]
-    # Composed and decomposed accents analyze identically.
-    assert analyze("cafe\u0301") == analyze("caf\u00e9") == ["café"]
-
-
-def test_digits_kept_single_letters_dropped():
-    assert analyze("7 x 2024 q 1") == ["7", "2024", "1"]
-    assert analyze("a b c") == []
-    assert analyze("version 3 of python3") == ["version", "3", "python3"]
-
-
-def test_punctuation_splits_tokens():
-    assert tokenize("Hello, world! e-mail: a.b@c.d") == ["hello", "world", "e", "mail", "a", "b", "c", "d"]
-    assert analyze("") == []
-    assert analyze("  ,.;!  ") == []
-
-
-def test_term_index_is_stable_32_bit():
-    # crc32 of UTF-8: fixed values, the same in every process (no PYTHONHASHSEED dependence).
-    assert term_index("run") == 1349952704 == zlib.crc32(b"run")
-    assert term_index("café") == zlib.crc32("café".encode("utf-8"))
-    for t in ("run", "bm25", "café", "x" * 500, "日本語"):
-        assert 0 <= term_index(t) < 2**32
-    code = "from ragstate.analyzer import term_index; print(term_index('retrieval'), term_index('qdrant'))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parent.parent,
-                         env={"PYTHONHASHSEED": "12345", "PATH": ""}).stdout.split()
-    assert [int(x) for x in out] == [term_index("retrieval"), term_index("qdrant")]
-
-
-def test_term_counts():
-    counts = term_counts(["run", "bull", "run"])
-    assert counts == {term_index("run"): 2, term_index("bull"): 1}
-    assert term_counts([]) == {}
-
 
 # --- encoder ---------------------------------------------------------------------------------
 
@@ -180,7 +117,7 @@ def _corpus(seed: int = 20240611, n_docs: int = 320) -> tuple[list[str], list[st
             if rng.random() < 0.3:
                 words.append(rng.choice(_FILLER))
         docs.append(" ".join(words) + ".")
-    root = Path(__file__).resolve().parent.parent / "examples" / "corpus"
+    root = EXAMPLES_CORPUS
     for f in sorted(root.glob("*")):
         if f.suffix in {".md", ".txt"}:
             docs.append(f.read_text(encoding="utf-8"))

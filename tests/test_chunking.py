@@ -1,0 +1,125 @@
+"""Unit tests of ragstate.chunking: token counting, sentence splitting and chunking with overlap."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from ragstate.chunking import Chunk, chunk_text, count_tokens, sentences
+
+WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda sigma omega".split()
+
+
+def prose(n_sentences: int, seed: int = 3) -> str:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n_sentences):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(4, 18))]
+        out.append(f"S{i} " + " ".join(words) + rng.choice([".", "!", "?"]))
+    return " ".join(out)
+
+
+def test_count_tokens():
+    assert count_tokens("Hello, world!") == 4
+    assert count_tokens("") == 0
+    assert count_tokens("don't stop") == 4  # don ' t stop
+
+
+def test_chunks_respect_max_tokens_and_cover_the_text():
+    text = prose(80)
+    chunks = chunk_text(text, max_tokens=40, overlap=10)
+    assert len(chunks) > 5
+    assert all(count_tokens(c.text) <= 40 for c in chunks)
+    assert [c.position for c in chunks] == list(range(len(chunks)))
+    # Offsets point into the text, move forward, and together cover every sentence.
+    for c in chunks:
+        assert text[c.start : c.end].strip() == c.text
+    assert chunks[0].start == 0 and chunks[-1].end == len(text)
+    assert all(b.start > a.start and b.end > a.end for a, b in zip(chunks, chunks[1:]))
+    assert all(b.start <= a.end + 1 for a, b in zip(chunks, chunks[1:]))  # no gaps
+    for i in range(80):
+        assert any(f"S{i} " in c.text for c in chunks)
+
+
+def test_sentences_split_like_the_chunker():
+    assert sentences("What is BM25? How is it tuned!  Fine.\n\nNew paragraph") == [
+        "What is BM25?", "How is it tuned!", "Fine.", "New paragraph"]
+    assert sentences("no end mark") == ["no end mark"]
+    assert sentences("  \n ") == [] and sentences("") == []
+    # Every chunk boundary falls on a sentence boundary.
+    text = prose(30)
+    assert all(c.text == " ".join(sentences(c.text)) for c in chunk_text(text, max_tokens=40, overlap=0))
+
+
+def test_chunks_keep_sentence_boundaries():
+    text = prose(40)
+    for c in chunk_text(text, max_tokens=50, overlap=0):
+        assert c.text.startswith("S") and c.text[-1] in ".!?"
+
+
+def test_overlap_repeats_trailing_sentences():
+    text = prose(60)
+    chunks = chunk_text(text, max_tokens=60, overlap=20)
+    repeated = 0
+    for a, b in zip(chunks, chunks[1:]):
+        shared = text[b.start : a.end]
+        if b.start < a.end:
+            repeated += 1
+            assert a.text.endswith(shared.strip()) and b.text.startswith(shared.strip())
+            assert count_tokens(shared) <= 20
+    assert repeated >= len(chunks) // 2
+    # Without overlap, consecutive chunks never share text.
+    plain = chunk_text(text, max_tokens=60, overlap=0)
+    assert all(b.start >= a.end for a, b in zip(plain, plain[1:]))
+    assert len(plain) < len(chunks)
+
+
+def test_long_sentence_is_split_at_token_boundaries():
+    words = [f"w{i}" for i in range(95)]
+    text = "Short intro. " + " ".join(words) + ". Short outro."
+    chunks = chunk_text(text, max_tokens=30, overlap=5)
+    assert all(count_tokens(c.text) <= 30 for c in chunks)
+    joined = " ".join(c.text for c in chunks)
+    for w in words:  # every word survives, none is cut in half
+        assert f" {w} " in f" {joined.replace('.', ' ')} "
+    assert chunks[0].text == "Short intro."
+    assert chunks[-1].text.endswith("Short outro.")
+
+
+def test_chunking_is_deterministic():
+    text = prose(50, seed=9)
+    assert chunk_text(text, 45, 12) == chunk_text(text, 45, 12)
+    assert chunk_text(text, 45, 12) != chunk_text(text, 45, 0)
+
+
+def test_short_text_is_one_chunk():
+    assert chunk_text("First sentence. Second one.", 50, 10) == [
+        Chunk(0, "First sentence. Second one.", 0, 27)
+    ]
+
+
+def test_paragraph_breaks_split_sentences():
+    text = "Heading without period\n\nBody text follows here."
+    chunks = chunk_text(text, max_tokens=5, overlap=0)
+    assert [c.text for c in chunks] == ["Heading without period", "Body text follows here."]
+    # A single newline is not a break: the same text fits one chunk when the budget allows.
+    assert [c.text for c in chunk_text(text.replace("\n\n", "\n"), 10, 0)] == [text.replace("\n\n", "\n")]
+
+
+def test_empty_text_gives_no_chunks():
+    assert chunk_text("", 50, 10) == []
+    assert chunk_text("   \n\n  \t ", 50, 10) == []
+
+
+@pytest.mark.parametrize("overlap", [10, 11, 50])
+def test_overlap_not_below_max_raises(overlap):
+    with pytest.raises(ValueError, match="overlap"):
+        chunk_text("Some text.", max_tokens=10, overlap=overlap)
+
+
+def test_chunking_always_advances_with_large_overlap():
+    text = prose(30)
+    chunks = chunk_text(text, max_tokens=30, overlap=29)
+    assert all(b.start > a.start for a, b in zip(chunks, chunks[1:]))
+    assert chunks[-1].end == len(text)
