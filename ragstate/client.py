@@ -100,6 +100,20 @@ class RagClient:
         settings = settings or Settings()
         return cls(await connect(settings), settings)
 
+    @property
+    def private(self) -> bool:
+        """Payload encryption is on: workflow ids then carry no question or file name (summaries
+        are payloads, encrypted with the rest)."""
+        return self.settings.payload_key_spec() is not None
+
+    def query_id(self, question: str) -> str:
+        """A new query workflow id (readable, or opaque when :attr:`private`)."""
+        return query_workflow_id(question, self.private)
+
+    def ingest_id(self, request: IngestRequest) -> str:
+        """The ingest's workflow id: the same request gets the same id (joins a running ingest)."""
+        return ingest_workflow_id(request.paths, request.collection or self.settings.collection, self.private)
+
     def ui_link(self, workflow_id: str, run_id: str | None = None) -> str:
         return ui_link(self.settings, workflow_id, run_id, self.client.namespace)
 
@@ -122,7 +136,7 @@ class RagClient:
     async def start_query(self, query: RagQuery | str, workflow_id: str | None = None) -> WorkflowHandle:
         query = RagQuery(question=query) if isinstance(query, str) else query
         return await self.client.start_workflow(
-            Workflow.QUERY, query, result_type=RagAnswer, id=workflow_id or query_workflow_id(query.question),
+            Workflow.QUERY, query, result_type=RagAnswer, id=workflow_id or self.query_id(query.question),
             task_queue=self.settings.workflow_task_queue, search_attributes=await self._attributes("query"),
             static_summary=f"Q: {query.question[:200]}", execution_timeout=timedelta(minutes=15),
             request_eager_start=True)
@@ -214,9 +228,8 @@ class RagClient:
 
     async def start_ingest(self, request: IngestRequest | list[str]) -> WorkflowHandle:
         request = IngestRequest(paths=request) if isinstance(request, list) else request
-        collection = request.collection or self.settings.collection
         return await self.client.start_workflow(
-            Workflow.INGEST, request, result_type=IngestResult, id=ingest_workflow_id(request.paths, collection),
+            Workflow.INGEST, request, result_type=IngestResult, id=self.ingest_id(request),
             task_queue=self.settings.workflow_task_queue, search_attributes=await self._attributes("ingest"),
             static_summary=f"ingest {', '.join(request.paths)[:200]}",
             # The same ingest started twice (a retried CLI call, a duplicate event) joins the running

@@ -31,7 +31,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
 from ragstate.settings import Settings
 
@@ -146,8 +146,10 @@ def codec_for(settings: Settings) -> EncryptionCodec | None:
 
 def data_converter(settings: Settings) -> DataConverter:
     """The pydantic data converter, with the encryption codec when keys are configured: what
-    every client and worker of ragstate connects with."""
+    every client and worker of ragstate connects with. Failure messages and stack traces then
+    travel encoded (and so encrypted) too, instead of as plain text in history."""
     codec = codec_for(settings)
     if codec is None:
         return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec,
+                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)

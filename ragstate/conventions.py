@@ -19,14 +19,20 @@ def slug(text: str, limit: int = 40) -> str:
     return s[:limit].rstrip("-") or "x"
 
 
-def query_workflow_id(question: str) -> str:
-    """e.g. ``rag-query-what-is-bm25-3f2a9c1d``: readable in the UI, unique per ask."""
+def query_workflow_id(question: str, private: bool = False) -> str:
+    """e.g. ``rag-query-what-is-bm25-3f2a9c1d``: readable in the UI, unique per ask. ``private``
+    (payload encryption on): ``rag-query-3f2a9c1d5e6f7a8b``, no word of the question."""
+    if private:
+        return f"rag-query-{uuid.uuid4().hex[:16]}"
     return f"rag-query-{slug(question)}-{uuid.uuid4().hex[:8]}"
 
 
-def ingest_workflow_id(paths: list[str], collection: str) -> str:
-    """Derived from what is ingested, so starting the same ingest twice joins the running one."""
+def ingest_workflow_id(paths: list[str], collection: str, private: bool = False) -> str:
+    """Derived from what is ingested, so starting the same ingest twice joins the running one;
+    ``private`` leaves the file name out (an unkeyed hash of the paths stays: it shows no text)."""
     digest = uuid.uuid5(uuid.NAMESPACE_URL, "\x00".join([collection, *sorted(paths)])).hex[:10]
+    if private:
+        return f"rag-ingest-{collection}-{digest}"
     name = slug(paths[0].rstrip("/").rsplit("/", 1)[-1]) if paths else "empty"
     return f"rag-ingest-{collection}-{name}-{digest}"
 
