@@ -21,8 +21,8 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from ragstate.errors import (
-    InvalidQueryError, LLMRateLimitedError, LLMRejectedError, LLMUnavailableError, RagError, RetrievalFailedError,
-    RunNotFoundError,
+    InvalidQueryError, LLMRateLimitedError, LLMRejectedError, LLMUnavailableError, RagError, RequestTooLargeError,
+    RetrievalFailedError, RunNotFoundError,
 )
 from ragstate.models import IngestRequest, IngestResult, RagAnswer, RagQuery
 from ragstate.settings import Settings
@@ -37,7 +37,7 @@ except PackageNotFoundError:  # a source tree that was never installed
 
 __all__ = [
     "IngestRequest", "IngestResult", "InvalidQueryError", "LLMRateLimitedError", "LLMRejectedError",
-    "LLMUnavailableError", "RagAnswer", "RagClient", "RagError", "RagQuery", "RetrievalFailedError",
+    "LLMUnavailableError", "RagAnswer", "RagClient", "RagError", "RagQuery", "RequestTooLargeError", "RetrievalFailedError",
     "RunNotFoundError", "Settings", "SyncRagClient", "__version__",
 ]
 

@@ -33,6 +33,7 @@ import threading
 from datetime import timedelta
 from typing import AsyncIterator, Awaitable, Coroutine, Iterator, TypeVar
 
+from pydantic import BaseModel
 from temporalio.client import (
     Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
@@ -48,7 +49,7 @@ from ragstate.contracts import RAG_KIND, RAG_STATUS, STREAM_TOPIC, ErrorType, Qu
 from ragstate.conventions import ingest_workflow_id, query_workflow_id
 from ragstate.errors import (  # noqa: F401 - re-exported: ragstate.client was their home before ragstate.errors
     ERROR_CLASSES, InvalidQueryError, LLMRateLimitedError, LLMRejectedError, LLMUnavailableError, RagError,
-    RetrievalFailedError, RunNotFoundError, error_for,
+    RequestTooLargeError, RetrievalFailedError, RunNotFoundError, error_for,
 )
 from ragstate.models import (
     IngestProgress, IngestRequest, IngestResult, IngestStatus, QueryStatus, RagAnswer, RagQuery, RunState,
@@ -106,6 +107,14 @@ class RagClient:
         are payloads, encrypted with the rest)."""
         return self.settings.payload_key_spec() is not None
 
+    def check_size(self, value: BaseModel, what: str) -> None:
+        """:class:`RequestTooLargeError` when ``value`` would be a workflow input over the limit."""
+        size = len(value.model_dump_json().encode())
+        if size > self.settings.max_payload_bytes:
+            raise RequestTooLargeError(
+                f"{what} is {size} bytes as JSON; workflow inputs are limited to {self.settings.max_payload_bytes} "
+                "bytes (RAGSTATE_MAX_PAYLOAD_BYTES, below Temporal's payload limit): send fewer or shorter items")
+
     def query_id(self, question: str) -> str:
         """A new query workflow id (readable, or opaque when :attr:`private`)."""
         return query_workflow_id(question, self.private)
@@ -135,6 +144,7 @@ class RagClient:
 
     async def start_query(self, query: RagQuery | str, workflow_id: str | None = None) -> WorkflowHandle:
         query = RagQuery(question=query) if isinstance(query, str) else query
+        self.check_size(query, "the query")
         return await self.client.start_workflow(
             Workflow.QUERY, query, result_type=RagAnswer, id=workflow_id or self.query_id(query.question),
             task_queue=self.settings.workflow_task_queue, search_attributes=await self._attributes("query"),
@@ -228,6 +238,7 @@ class RagClient:
 
     async def start_ingest(self, request: IngestRequest | list[str]) -> WorkflowHandle:
         request = IngestRequest(paths=request) if isinstance(request, list) else request
+        self.check_size(request, "the ingest request")
         return await self.client.start_workflow(
             Workflow.INGEST, request, result_type=IngestResult, id=self.ingest_id(request),
             task_queue=self.settings.workflow_task_queue, search_attributes=await self._attributes("ingest"),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ragstate.contracts import ErrorType
 
-__all__ = ["ERROR_CLASSES", "InvalidQueryError", "LLMRateLimitedError", "LLMRejectedError", "LLMUnavailableError",
+__all__ = ["ERROR_CLASSES", "InvalidQueryError", "RequestTooLargeError", "LLMRateLimitedError", "LLMRejectedError", "LLMUnavailableError",
            "RagError", "RetrievalFailedError", "RunNotFoundError", "error_for"]
 
 
@@ -53,6 +53,11 @@ class LLMRejectedError(RagError):
 
 class RunNotFoundError(RagError):
     """No workflow with this id (or its history is gone: past the namespace's retention)."""
+
+
+class RequestTooLargeError(ValueError):
+    """A workflow input over ``RAGSTATE_MAX_PAYLOAD_BYTES``: refused before it reaches Temporal
+    (whose server would reject it past its blob limit, or keep it in history below that)."""
 
 
 #: Failure type -> exception class.

@@ -159,6 +159,10 @@ class Settings(BaseSettings):
 
     # --- query ------------------------------------------------------------------
     max_query_chars: int = Field(default=4000, ge=10)
+    max_payload_bytes: int = Field(
+        default=256 * 1024, ge=1024, le=2 * 1024 * 1024,
+        description="the largest workflow input a client sends (as JSON), under Temporal's 2 MB blob limit; "
+                    "256 KiB is Temporal's advice per payload")
     default_top_k: int = Field(default=8, ge=1)
     max_top_k: int = Field(default=50, ge=1)
     # Chosen on CISI with the queries split in two halves, keeping only what helped both halves
