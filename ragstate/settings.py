@@ -56,6 +56,13 @@ class QueryEncoding(Choice):
     whole = "whole"
 
 
+class LogFormat(Choice):
+    """``text`` for people, ``json`` (one object per line) for log collectors."""
+
+    text = "text"
+    json = "json"
+
+
 class StoreBackend(Choice):
     """Where chunks live: ``edge`` is the embedded Qdrant engine, ``qdrant`` a Qdrant server."""
 
@@ -190,6 +197,10 @@ class Settings(BaseSettings):
     anthropic_max_tokens: int = Field(default=1024, ge=1)
     anthropic_timeout_s: float = Field(default=100.0, gt=0)
     anthropic_stream: bool = True
+
+    # --- logs (ragstate.logs) --------------------------------------------------
+    log_format: LogFormat = LogFormat.text
+    log_level: str = Field(default="INFO", pattern=r"(?i)^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
 
     # --- payload encryption (ragstate.codec) ------------------------------------
     payload_keys: SecretStr | None = Field(

@@ -15,7 +15,7 @@ from typing import NoReturn
 
 import typer
 
-from ragstate.cli._common import console
+from ragstate.cli._common import cli_settings, console, fail
 from ragstate.cli.ask import ask
 from ragstate.cli.codec import codec_server
 from ragstate.cli.evaluate import eval_
@@ -42,6 +42,14 @@ def _version(value: bool) -> None:
 def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="print the version and exit")) -> None:
     """Durable hybrid RAG on Temporal and Qdrant."""
+    from pydantic import ValidationError
+
+    from ragstate.logs import configure_logging
+
+    try:
+        configure_logging(cli_settings())
+    except ValidationError as e:
+        fail(f"invalid settings: {e}")
 
 
 for command in (up, worker, ingest, ask, status, serve, demo):

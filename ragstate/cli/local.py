@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from pathlib import Path
 from typing import Any, Optional
 
@@ -13,6 +14,19 @@ from ragstate.cli._common import cli_settings, connect_client, console, fail, lo
 from ragstate.cli.ask import run_ask
 from ragstate.cli.ingest import run_ingest
 from ragstate.settings import Settings
+
+log = logging.getLogger("ragstate.up")
+
+
+def answer_mode(settings: Settings) -> str:
+    return f"Anthropic {settings.anthropic_model}" if settings.anthropic_key() else "offline extractive (no API key)"
+
+
+def store_description(settings: Settings) -> str:
+    if settings.store_backend.value == "edge":
+        return f"embedded Qdrant (edge) under {settings.data_dir.resolve()}"
+    return f"Qdrant at {settings.qdrant_url or settings.qdrant_path}"
+
 
 #: The example corpus beside the package in a source checkout (an editable install).
 EXAMPLE_CORPUS = Path(__file__).resolve().parents[2] / "examples" / "corpus"
@@ -42,10 +56,12 @@ def up(data_dir: Optional[Path] = typer.Option(None, help="default: RAGSTATE_DAT
     except RuntimeError as e:
         fail(str(e))
     settings = settings.model_copy(update={"temporal_address": server.address, "temporal_ui_url": server.ui_url})
-    console.print(f"Temporal {server.address}  UI {server.ui_url}  data {settings.data_dir.resolve()}")
+    # Logged, not printed: with RAGSTATE_LOG_FORMAT=json every line of `ragstate up` is JSON.
+    log.info("Temporal %s, UI %s, data %s", server.address, server.ui_url, settings.data_dir.resolve())
+    log.info("answers: %s; store: %s", answer_mode(settings), store_description(settings))
     if codec_url:
-        console.print(f"payloads encrypted (key {codec.key_id}); the UI decodes them through {codec_url}")
-    console.print("worker: serving " + ", ".join(settings.task_queues) + "  (Ctrl-C to stop)")
+        log.info("payloads encrypted (key %s); the UI decodes them through %s", codec.key_id, codec_url)
+    log.info("worker: serving %s (Ctrl-C to stop)", ", ".join(settings.task_queues))
     try:
         asyncio.run(_serve(settings, codec_port if codec_url else None, ui_port))
     except KeyboardInterrupt:
@@ -76,7 +92,7 @@ def _codec_server(settings: Settings, port: int, ui_port: int) -> Any:
 
         from ragstate.codec_server import create_codec_app
     except ImportError as e:
-        console.print(f"[yellow]no codec server ({e}): pip install 'ragstate[gateway]'[/yellow]")
+        log.warning("no codec server (%s): pip install 'ragstate[gateway]'", e)
         return None
     from ragstate.api_keys import ApiKeys
     from ragstate.codec import codec_for
@@ -120,8 +136,7 @@ async def _demo(settings: Settings, corpus: Path, keep: bool) -> None:
     from ragstate.workers.runtime import running_workers
 
     rag = await connect_client(settings)
-    mode = "Anthropic " + settings.anthropic_model if settings.anthropic_key() else "offline extractive (no API key)"
-    console.print(f"answers: {mode}; store: {settings.store_backend.value} at {settings.data_dir.resolve()}")
+    console.print(f"answers: {answer_mode(settings)}; store: {store_description(settings)}")
     async with running_workers(rag.client, settings):
         await run_ingest(rag, [str(corpus)], None)
         for question in DEMO_QUESTIONS:

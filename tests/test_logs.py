@@ -1,0 +1,101 @@
+"""ragstate.logs: JSON lines with Temporal's context, secrets redacted, and `ragstate up` in JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from pydantic import SecretStr
+from temporalio import activity
+from temporalio.testing import ActivityEnvironment
+
+from ragstate.devserver import free_port
+from ragstate.logs import JsonFormatter, RedactSecrets, secrets_of
+from ragstate.settings import Settings
+
+
+class Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def capture(secrets: list[str] = ()) -> Capture:
+    handler = Capture()
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactSecrets(secrets))
+    return handler
+
+
+async def test_an_activity_line_carries_the_temporal_context():
+    handler = capture()
+    logger = activity.logger.logger
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+    @activity.defn(name="Synthesize")
+    async def synthesize() -> None:
+        activity.logger.info("answering")
+
+    try:
+        env = ActivityEnvironment()
+        env.info = env.info.__class__(**{**env.info.__dict__, "attempt": 3, "workflow_id": "rag-query-1",
+                                              "activity_type": "Synthesize"})
+        await env.run(synthesize)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    [line] = [json.loads(x) for x in handler.lines if "answering" in x]
+    assert line["level"] == "INFO" and line["activity_type"] == "Synthesize"
+    assert line["attempt"] == 3 and line["workflow_id"] == "rag-query-1" and "task_queue" in line
+
+
+def test_secrets_are_redacted_in_messages_and_tracebacks():
+    settings = Settings(anthropic_api_key=SecretStr("sk-ant-api-key-42"), _env_file=None)
+    handler = capture(secrets_of(settings))
+    log = logging.getLogger("ragstate.test_logs")
+    log.addHandler(handler)
+    try:
+        log.warning("calling with %s", "sk-ant-api-key-42")
+        try:
+            raise RuntimeError("header x-api-key: sk-ant-api-key-42")
+        except RuntimeError:
+            log.exception("failed")
+    finally:
+        log.removeHandler(handler)
+    assert handler.lines and all("sk-ant-api-key-42" not in line for line in handler.lines)
+    assert json.loads(handler.lines[0])["message"] == "calling with [redacted]"
+    assert "[redacted]" in json.loads(handler.lines[1])["exception"]
+
+
+async def test_every_line_of_ragstate_up_is_json(tmp_path: Path):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAGSTATE_")},
+           "RAGSTATE_LOG_FORMAT": "json", "RAGSTATE_DATA_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("ragstate")), "up", "--port", str(free_port()), "--ui-port",
+        str(free_port()), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    assert process.stdout is not None
+    lines: list[bytes] = []
+    try:
+        async with asyncio.timeout(90):
+            while not any(b"worker: serving" in line for line in lines):
+                lines.append(await process.stdout.readline())
+                assert lines[-1], b"".join(lines)
+            await asyncio.sleep(3)  # the model loads and the workers start polling
+            process.send_signal(signal.SIGINT)
+            lines += (await process.stdout.read()).splitlines(keepends=True)
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+    records = [json.loads(line) for line in lines if line.strip()]  # raises on any line that is not JSON
+    assert any("offline extractive" in r["message"] for r in records)
