@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from corpus_files import beir, only_doc, write
+from paths import EXAMPLES_CORPUS
+
 from ragstate.client import RagClient
 from ragstate.discovery import discover, printable
-from ragstate.documents import load
+from ragstate.documents import Document, load
 from ragstate.settings import Settings
 from ragstate.workers.runtime import running_workers
 
@@ -133,3 +136,96 @@ def test_a_symlink_cannot_lead_out_of_the_roots(tmp_path):
     # Without roots (the CLI, a trusted caller) a link is followed as before.
     everything, _, _ = discover(named, batch_docs=10)
     assert sorted(Path(i).name for i in loaded_ids(everything)) == ["own.txt", "secret.txt"]
+
+
+def make_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "corpus"
+    write(root / "a.txt", "A text.")
+    write(root / "b.md", "# B\n\nB text.")
+    write(root / "sub" / "c.html", "<p>C text.</p>")
+    write(root / "sub" / "notes.pdf", b"%PDF")  # unsupported inside a directory: skipped quietly
+    write(root / ".hidden" / "h.txt", "hidden")
+    write(root / ".dot.txt", "dot file")
+    beir(root, "z.jsonl", [{"_id": f"j{i}", "text": f"J {i}."} for i in range(7)])
+    return root
+
+
+def test_discover_walks_directories_in_stable_order(tmp_path):
+    root = make_tree(tmp_path)
+    batches, cursor, failures = discover([str(root)], batch_docs=100)
+    assert cursor is None and failures == []
+    refs = [r for b in batches for r in b]
+    names = [Path(r.path).name for r in refs]
+    assert names == ["a.txt", "b.md", "c.html", "z.jsonl"]
+    assert refs[-1].start == 0 and refs[-1].end == 7
+    assert len(batches) == 1
+
+
+def test_discover_batches_of_batch_docs(tmp_path):
+    root = make_tree(tmp_path)
+    batches, cursor, _ = discover([str(root)], batch_docs=3)
+    assert cursor is None
+    sizes = []
+    for b in batches:
+        n = sum((r.end - r.start) if r.start is not None else 1 for r in b)
+        assert n <= 3
+        sizes.append(n)
+    assert sum(sizes) == 10  # 3 files + 7 jsonl records
+    jsonl = [r for b in batches for r in b if r.path.endswith(".jsonl")]
+    assert [(r.start, r.end) for r in jsonl] == [(0, 3), (3, 6), (6, 7)]
+    # Every document loads exactly once across the batches.
+    ids = [d.doc_id for b in batches for r in b for d in load(r, 1_000_000)]
+    assert len(ids) == len(set(ids)) == 10
+
+
+def test_discover_cursor_paging(tmp_path):
+    root = make_tree(tmp_path)
+    every, _, _ = discover([str(root)], batch_docs=2)
+    pages, cursor = [], 0
+    while True:
+        batches, nxt, failures = discover([str(root)], batch_docs=2, cursor=cursor, max_batches=2)
+        assert len(batches) <= 2
+        pages.append(batches)
+        if nxt is None:
+            break
+        assert nxt > cursor
+        cursor = nxt
+    assert len(pages) > 1
+    assert [b for page in pages for b in page] == every
+
+
+def test_discover_reports_bad_named_paths(tmp_path):
+    root = make_tree(tmp_path)
+    missing = tmp_path / "nope"
+    pdf = write(tmp_path / "doc.pdf", b"%PDF")
+    noext = write(tmp_path / "README", "text")
+    good = write(tmp_path / "ok.txt", "fine")
+    batches, _, failures = discover([str(missing), str(pdf), str(noext), str(good), str(root)], batch_docs=50)
+    reasons = {Path(f.doc_id).name: f.reason for f in failures}
+    assert reasons == {"nope": "no such file or directory", "doc.pdf": "unsupported file type '.pdf'",
+                       "README": "unsupported file type '(none)'"}
+    names = [Path(r.path).name for b in batches for r in b]
+    assert names[0] == "ok.txt" and "doc.pdf" not in names and len(names) == 5
+    # Failures are reported on the first page only.
+    _, _, later = discover([str(missing), str(good), str(root)], batch_docs=1, cursor=1)
+    assert later == []
+
+
+def test_discover_explicit_file_and_empty_jsonl(tmp_path):
+    p = write(tmp_path / "one.MD", "# One\n\nText.")
+    e = write(tmp_path / "empty.jsonl", "")
+    batches, cursor, failures = discover([str(p), str(e)], batch_docs=10)
+    assert failures == [] and cursor is None
+    assert [[r.path for r in b] for b in batches] == [[str(p.resolve())]]
+    assert only_doc(batches[0][0]).title == "One"
+
+
+def test_examples_corpus_loads_cleanly():
+    root = EXAMPLES_CORPUS
+    batches, cursor, failures = discover([str(root)], batch_docs=64)
+    assert cursor is None and failures == []
+    items = [i for b in batches for r in b for i in load(r, 20_000_000)]
+    assert items and all(isinstance(i, Document) for i in items)
+    html_doc = next(i for i in items if i.source.endswith(".html"))
+    assert "<" not in html_doc.text
+    assert len({i.doc_id for i in items}) == len(items)

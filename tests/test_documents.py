@@ -4,29 +4,13 @@ discovery that feeds it."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from paths import EXAMPLES_CORPUS
 
-from ragstate.discovery import discover
+from corpus_files import beir, only_doc, write
+
 from ragstate.documents import Document, DocumentError, load
 from ragstate.models import SourceRef
-
-
-def write(path: Path, content: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
-
-
-def only_doc(ref: SourceRef, max_bytes: int = 1_000_000) -> Document:
-    items = list(load(ref, max_bytes))
-    assert len(items) == 1 and isinstance(items[0], Document), items
-    return items[0]
 
 
 def only_error(ref: SourceRef, max_bytes: int = 1_000_000) -> DocumentError:
@@ -96,11 +80,6 @@ def test_html_without_title_uses_file_name(tmp_path):
     p = write(tmp_path / "some-page.htm", "<p>Only text.</p>")
     doc = only_doc(SourceRef(path=str(p)))
     assert (doc.title, doc.text) == ("Some page", "Only text.")
-
-
-def beir(tmp_path: Path, name: str, records: list, extra_lines: list[str] = ()) -> Path:
-    lines = [json.dumps(r) for r in records] + list(extra_lines)
-    return write(tmp_path / name, "\n".join(lines) + "\n")
 
 
 def test_load_beir_jsonl(tmp_path):
@@ -206,96 +185,3 @@ def test_version_hash_is_stable_and_content_based(tmp_path):
     assert only_doc(SourceRef(path=str(p))).version == v1
     write(p, "Version two.")
     assert only_doc(SourceRef(path=str(p))).version != v1
-
-
-def make_tree(tmp_path: Path) -> Path:
-    root = tmp_path / "corpus"
-    write(root / "a.txt", "A text.")
-    write(root / "b.md", "# B\n\nB text.")
-    write(root / "sub" / "c.html", "<p>C text.</p>")
-    write(root / "sub" / "notes.pdf", b"%PDF")  # unsupported inside a directory: skipped quietly
-    write(root / ".hidden" / "h.txt", "hidden")
-    write(root / ".dot.txt", "dot file")
-    beir(root, "z.jsonl", [{"_id": f"j{i}", "text": f"J {i}."} for i in range(7)])
-    return root
-
-
-def test_discover_walks_directories_in_stable_order(tmp_path):
-    root = make_tree(tmp_path)
-    batches, cursor, failures = discover([str(root)], batch_docs=100)
-    assert cursor is None and failures == []
-    refs = [r for b in batches for r in b]
-    names = [Path(r.path).name for r in refs]
-    assert names == ["a.txt", "b.md", "c.html", "z.jsonl"]
-    assert refs[-1].start == 0 and refs[-1].end == 7
-    assert len(batches) == 1
-
-
-def test_discover_batches_of_batch_docs(tmp_path):
-    root = make_tree(tmp_path)
-    batches, cursor, _ = discover([str(root)], batch_docs=3)
-    assert cursor is None
-    sizes = []
-    for b in batches:
-        n = sum((r.end - r.start) if r.start is not None else 1 for r in b)
-        assert n <= 3
-        sizes.append(n)
-    assert sum(sizes) == 10  # 3 files + 7 jsonl records
-    jsonl = [r for b in batches for r in b if r.path.endswith(".jsonl")]
-    assert [(r.start, r.end) for r in jsonl] == [(0, 3), (3, 6), (6, 7)]
-    # Every document loads exactly once across the batches.
-    ids = [d.doc_id for b in batches for r in b for d in load(r, 1_000_000)]
-    assert len(ids) == len(set(ids)) == 10
-
-
-def test_discover_cursor_paging(tmp_path):
-    root = make_tree(tmp_path)
-    every, _, _ = discover([str(root)], batch_docs=2)
-    pages, cursor = [], 0
-    while True:
-        batches, nxt, failures = discover([str(root)], batch_docs=2, cursor=cursor, max_batches=2)
-        assert len(batches) <= 2
-        pages.append(batches)
-        if nxt is None:
-            break
-        assert nxt > cursor
-        cursor = nxt
-    assert len(pages) > 1
-    assert [b for page in pages for b in page] == every
-
-
-def test_discover_reports_bad_named_paths(tmp_path):
-    root = make_tree(tmp_path)
-    missing = tmp_path / "nope"
-    pdf = write(tmp_path / "doc.pdf", b"%PDF")
-    noext = write(tmp_path / "README", "text")
-    good = write(tmp_path / "ok.txt", "fine")
-    batches, _, failures = discover([str(missing), str(pdf), str(noext), str(good), str(root)], batch_docs=50)
-    reasons = {Path(f.doc_id).name: f.reason for f in failures}
-    assert reasons == {"nope": "no such file or directory", "doc.pdf": "unsupported file type '.pdf'",
-                       "README": "unsupported file type '(none)'"}
-    names = [Path(r.path).name for b in batches for r in b]
-    assert names[0] == "ok.txt" and "doc.pdf" not in names and len(names) == 5
-    # Failures are reported on the first page only.
-    _, _, later = discover([str(missing), str(good), str(root)], batch_docs=1, cursor=1)
-    assert later == []
-
-
-def test_discover_explicit_file_and_empty_jsonl(tmp_path):
-    p = write(tmp_path / "one.MD", "# One\n\nText.")
-    e = write(tmp_path / "empty.jsonl", "")
-    batches, cursor, failures = discover([str(p), str(e)], batch_docs=10)
-    assert failures == [] and cursor is None
-    assert [[r.path for r in b] for b in batches] == [[str(p.resolve())]]
-    assert only_doc(batches[0][0]).title == "One"
-
-
-def test_examples_corpus_loads_cleanly():
-    root = EXAMPLES_CORPUS
-    batches, cursor, failures = discover([str(root)], batch_docs=64)
-    assert cursor is None and failures == []
-    items = [i for b in batches for r in b for i in load(r, 20_000_000)]
-    assert items and all(isinstance(i, Document) for i in items)
-    html_doc = next(i for i in items if i.source.endswith(".html"))
-    assert "<" not in html_doc.text
-    assert len({i.doc_id for i in items}) == len(items)
