@@ -29,9 +29,23 @@ def screenshot(url: str, out: Path, wait_ms: int = 12_000, size: str = "1500,110
     if chromium is None:
         raise SystemExit("chromium is missing: apt-get install chromium")
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                        f"--user-data-dir={profile}", f"--window-size={size}", f"--virtual-time-budget={wait_ms}",
-                        f"--screenshot={out}", url], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                chromium,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                f"--user-data-dir={profile}",
+                f"--window-size={size}",
+                f"--virtual-time-budget={wait_ms}",
+                f"--screenshot={out}",
+                url,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
 
 
@@ -59,13 +73,20 @@ async def encrypted_query(out_dir: Path) -> None:
 
     codec_port = free_port()
     with tempfile.TemporaryDirectory(prefix="ragstate-shots-") as tmp, stack(Path(tmp), codec_port) as (server, ui):
-        settings = Settings(data_dir=Path(tmp) / "data", temporal_address=server.address,  # type: ignore[attr-defined]
-                            payload_keys=new_key_spec("docs"), _env_file=None)
+        settings = Settings(
+            data_dir=Path(tmp) / "data",
+            temporal_address=server.address,  # type: ignore[attr-defined]
+            payload_keys=new_key_spec("docs"),
+            _env_file=None,
+        )
         codec = codec_for(settings)
         assert codec is not None
         origins = [f"http://localhost:{ui}", f"http://127.0.0.1:{ui}"]
-        codec_server = uvicorn.Server(uvicorn.Config(create_codec_app(codec, ApiKeys([]), origins),
-                                                     host="127.0.0.1", port=codec_port, log_level="warning"))
+        codec_server = uvicorn.Server(
+            uvicorn.Config(
+                create_codec_app(codec, ApiKeys([]), origins), host="127.0.0.1", port=codec_port, log_level="warning"
+            )
+        )
         codec_task = asyncio.create_task(codec_server.serve())
         client = await connect(settings)
         rag = RagClient(client, settings)

@@ -21,8 +21,14 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from ragstate.errors import (
-    InvalidQueryError, LLMRateLimitedError, LLMRejectedError, LLMUnavailableError, RagError, RequestTooLargeError,
-    RetrievalFailedError, RunNotFoundError,
+    InvalidQueryError,
+    LLMRateLimitedError,
+    LLMRejectedError,
+    LLMUnavailableError,
+    RagError,
+    RequestTooLargeError,
+    RetrievalFailedError,
+    RunNotFoundError,
 )
 from ragstate.models import IngestRequest, IngestResult, RagAnswer, RagQuery
 from ragstate.settings import Settings
@@ -36,9 +42,22 @@ except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
 __all__ = [
-    "IngestRequest", "IngestResult", "InvalidQueryError", "LLMRateLimitedError", "LLMRejectedError",
-    "LLMUnavailableError", "RagAnswer", "RagClient", "RagError", "RagQuery", "RequestTooLargeError", "RetrievalFailedError",
-    "RunNotFoundError", "Settings", "SyncRagClient", "__version__",
+    "IngestRequest",
+    "IngestResult",
+    "InvalidQueryError",
+    "LLMRateLimitedError",
+    "LLMRejectedError",
+    "LLMUnavailableError",
+    "RagAnswer",
+    "RagClient",
+    "RagError",
+    "RagQuery",
+    "RequestTooLargeError",
+    "RetrievalFailedError",
+    "RunNotFoundError",
+    "Settings",
+    "SyncRagClient",
+    "__version__",
 ]
 
 _LAZY = {"RagClient", "SyncRagClient"}

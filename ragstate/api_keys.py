@@ -81,6 +81,8 @@ def check_bind(host: str, keys: ApiKeys, *, insecure: bool, what: str) -> None:
     anyone who reaches the port could use it."""
     if keys.enabled or insecure or is_loopback(host):
         return
-    raise UnsafeBind(f"refusing to serve the {what} on {host} without API keys: anyone who can reach the port "
-                     "could use it. Set RAGSTATE_GATEWAY_API_KEYS (or _API_KEYS_FILE), listen on 127.0.0.1, "
-                     "or pass --insecure if something in front of it authenticates every request")
+    raise UnsafeBind(
+        f"refusing to serve the {what} on {host} without API keys: anyone who can reach the port "
+        "could use it. Set RAGSTATE_GATEWAY_API_KEYS (or _API_KEYS_FILE), listen on 127.0.0.1, "
+        "or pass --insecure if something in front of it authenticates every request"
+    )

@@ -122,15 +122,18 @@ class EncryptionCodec(PayloadCodec):
         key_id = payload.metadata.get(KEY_ID_KEY, b"").decode("utf-8", "replace")
         cipher = self._ciphers.get(key_id)
         if cipher is None:
-            raise PayloadKeyError(f"payload was encrypted with key id {key_id!r}, which is not among the configured "
-                                  f"keys {sorted(self._ciphers)}: add it to RAGSTATE_PAYLOAD_KEYS")
+            raise PayloadKeyError(
+                f"payload was encrypted with key id {key_id!r}, which is not among the configured "
+                f"keys {sorted(self._ciphers)}: add it to RAGSTATE_PAYLOAD_KEYS"
+            )
         compression = payload.metadata.get(COMPRESSION_KEY, b"")
         data = payload.data
         try:
             plain = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], self._aad(key_id.encode(), compression))
         except InvalidTag:
-            raise PayloadKeyError(f"payload under key id {key_id!r} failed authentication (wrong key, or altered)") \
-                from None
+            raise PayloadKeyError(
+                f"payload under key id {key_id!r} failed authentication (wrong key, or altered)"
+            ) from None
         if compression == b"zlib":
             plain = zlib.decompress(plain)
         elif compression:
@@ -151,5 +154,8 @@ def data_converter(settings: Settings) -> DataConverter:
     codec = codec_for(settings)
     if codec is None:
         return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec,
-                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )

@@ -46,14 +46,21 @@ def _error(status: int, kind: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
 
 
-def create_codec_app(codec: EncryptionCodec, keys: ApiKeys, cors_origins: Sequence[str] = DEFAULT_CORS_ORIGINS,
-                     ) -> FastAPI:
+def create_codec_app(
+    codec: EncryptionCodec,
+    keys: ApiKeys,
+    cors_origins: Sequence[str] = DEFAULT_CORS_ORIGINS,
+) -> FastAPI:
     """The codec server as a FastAPI app."""
     app = FastAPI(title="ragstate codec server", version="1", docs_url=None, redoc_url=None, openapi_url=None)
     # CORS outermost: a preflight (OPTIONS, no credential) is answered before the key check.
-    app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_credentials=True,
-                       allow_methods=["POST", "GET", "OPTIONS"],
-                       allow_headers=["content-type", "x-namespace", "authorization", "x-api-key"])
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(cors_origins),
+        allow_credentials=True,
+        allow_methods=["POST", "GET", "OPTIONS"],
+        allow_headers=["content-type", "x-namespace", "authorization", "x-api-key"],
+    )
 
     async def convert(request: Request, decode: bool) -> JSONResponse:
         if not keys.allows(request.headers):
@@ -69,8 +76,12 @@ def create_codec_app(codec: EncryptionCodec, keys: ApiKeys, cors_origins: Sequen
             converted = await (codec.decode(payloads) if decode else codec.encode(payloads))
         except PayloadKeyError as e:
             return _error(422, "PayloadKeyError", str(e))
-        log.info("%s %d payloads (namespace %s)", "decoded" if decode else "encoded", len(converted),
-                 request.headers.get("x-namespace", "?"))
+        log.info(
+            "%s %d payloads (namespace %s)",
+            "decoded" if decode else "encoded",
+            len(converted),
+            request.headers.get("x-namespace", "?"),
+        )
         return JSONResponse(json_format.MessageToDict(Payloads(payloads=converted)))
 
     @app.post("/decode")

@@ -19,8 +19,16 @@ from typing import Final
 
 from temporalio.common import SearchAttributeKey
 
-__all__ = ["Activity", "ErrorType", "Query", "RAG_KIND", "RAG_STATUS", "SEARCH_ATTRIBUTES", "STREAM_TOPIC",
-           "Workflow"]
+__all__ = [
+    "RAG_KIND",
+    "RAG_STATUS",
+    "SEARCH_ATTRIBUTES",
+    "STREAM_TOPIC",
+    "Activity",
+    "ErrorType",
+    "Query",
+    "Workflow",
+]
 
 
 class Workflow:

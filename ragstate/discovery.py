@@ -29,11 +29,19 @@ from ragstate.models import DocumentFailure, SourceRef
 
 #: The top-level ``"_id"`` of a BEIR record, read without parsing the whole line.
 _ID = re.compile(rb'"_id"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?\d+))')
-_NOT_REGULAR = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
-                stat.S_IFBLK: "a block device"}
-_STAT_ERRORS = {errno.ENOENT: "no such file or directory", errno.ELOOP: "a symbolic link loop",
-                errno.EACCES: "permission denied", errno.ENOTDIR: "no such file or directory (a parent is a file)",
-                errno.ENAMETOOLONG: "the path is too long"}
+_NOT_REGULAR = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+_STAT_ERRORS = {
+    errno.ENOENT: "no such file or directory",
+    errno.ELOOP: "a symbolic link loop",
+    errno.EACCES: "permission denied",
+    errno.ENOTDIR: "no such file or directory (a parent is a file)",
+    errno.ENAMETOOLONG: "the path is too long",
+}
 
 
 def printable(path: Path | str) -> str:
@@ -95,8 +103,11 @@ def _walk(paths: list[str]) -> Iterator[tuple[Path, str | None]]:
             found = False
             # rglob does not descend into symlinked folders, so a link loop cannot trap the walk.
             for f in sorted(p.rglob("*")):
-                if (f.suffix.lower() in SUPPORTED and f.is_file()
-                        and not any(part.startswith(".") for part in f.relative_to(p).parts)):
+                if (
+                    f.suffix.lower() in SUPPORTED
+                    and f.is_file()
+                    and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                ):
                     found = True
                     yield f.resolve(), None
             if not found:
@@ -133,14 +144,21 @@ def _scan_jsonl(path: Path, seen: dict[str, tuple[str, int]]) -> tuple[int, list
             if first != (str(path), n):
                 skip.append(n - 1)
                 where = f"line {first[1]}" + ("" if first[0] == str(path) else f" of {first[0]}")
-                failures.append(DocumentFailure(
-                    doc_id=f"{path}:{n}", source=str(path),
-                    reason=f"duplicate _id {doc_id!r}: line {n} repeats {where}; only the first is indexed"))
+                failures.append(
+                    DocumentFailure(
+                        doc_id=f"{path}:{n}",
+                        source=str(path),
+                        reason=f"duplicate _id {doc_id!r}: line {n} repeats {where}; only the first is indexed",
+                    )
+                )
     return n, skip, failures
 
 
 def discover(
-    paths: list[str], batch_docs: int, cursor: int = 0, max_batches: int | None = None,
+    paths: list[str],
+    batch_docs: int,
+    cursor: int = 0,
+    max_batches: int | None = None,
     roots: list[str] | None = None,
 ) -> tuple[list[list[SourceRef]], int | None, list[DocumentFailure]]:
     """Group every document under ``paths`` (within ``roots``, when given) into batches of about
@@ -168,16 +186,16 @@ def discover(
             for s in range(0, n, batch_docs):
                 end = min(s + batch_docs, n)
                 skipped = [line for line in skip if s <= line < end]
-                units.append((SourceRef(path=str(path), start=s, end=end, skip_lines=skipped),
-                              end - s - len(skipped)))
+                units.append((SourceRef(path=str(path), start=s, end=end, skip_lines=skipped), end - s - len(skipped)))
         else:
             units.append((SourceRef(path=str(path)), 1))
     batches, next_cursor = _page(units, batch_docs, cursor, max_batches)
     return batches, next_cursor, failures if cursor == 0 else []
 
 
-def _page(units: list[tuple[SourceRef, int]], batch_docs: int, cursor: int,
-          max_batches: int | None) -> tuple[list[list[SourceRef]], int | None]:
+def _page(
+    units: list[tuple[SourceRef, int]], batch_docs: int, cursor: int, max_batches: int | None
+) -> tuple[list[list[SourceRef]], int | None]:
     batches: list[list[SourceRef]] = []
     current: list[SourceRef] = []
     docs_in_current = 0

@@ -18,10 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Iterator
 
 from ragstate.models import DocumentFailure, SourceRef
 
@@ -59,8 +59,8 @@ class Document:
 
 
 class _HTMLText(HTMLParser):
-    _SKIP = {"script", "style", "noscript", "template"}
-    _BLOCK = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article"}
+    _SKIP = frozenset({"script", "style", "noscript", "template"})
+    _BLOCK = frozenset({"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -135,7 +135,7 @@ def load_file(path: Path, max_bytes: int) -> Document:
         m = re.search(r"^#[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*\r?$", text, re.MULTILINE)
         if m:
             title = m.group(1).strip()
-            text = text[: m.start()] + text[m.end():]
+            text = text[: m.start()] + text[m.end() :]
     return _checked(Document(doc_id=doc_id, title=title, text=_normalise(text), source=str(path)))
 
 

@@ -24,7 +24,7 @@ from ragstate.chunking import sentences
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _lock = threading.Lock()
-_embedders: dict[str, "Embedder"] = {}
+_embedders: dict[str, Embedder] = {}
 
 
 def resolve_device(device: str) -> str:
@@ -92,7 +92,7 @@ class Embedder:
         futures: list[Future[list[float]]] = [Future() for _ in parts]
         with self._queries_lock:
             first = not self._queries
-            self._queries.extend(zip(parts, futures))
+            self._queries.extend(zip(parts, futures, strict=True))
         if first:  # else a pass is already scheduled and will take these texts too
             self._thread.submit(self._encode_queued_queries)
         vectors = [f.result() for f in futures]
@@ -100,7 +100,7 @@ class Embedder:
 
     def _encode_queued_queries(self) -> None:
         with self._queries_lock:
-            batch, self._queries = self._queries[: self.max_query_batch], self._queries[self.max_query_batch:]
+            batch, self._queries = self._queries[: self.max_query_batch], self._queries[self.max_query_batch :]
             if self._queries:  # the rest go in the next pass
                 self._thread.submit(self._encode_queued_queries)
         self.query_batch_sizes.append(len(batch))
@@ -108,11 +108,11 @@ class Embedder:
             vectors = self._encode([text for text, _ in batch], batch_size=len(batch))
             if len(vectors) != len(batch):
                 raise RuntimeError(f"the model returned {len(vectors)} vectors for {len(batch)} texts")
-        except BaseException as e:  # noqa: BLE001 - every waiting question hears the failure
+        except BaseException as e:
             for _, done in batch:
                 done.set_exception(e)
             return
-        for (_, done), vector in zip(batch, vectors):
+        for (_, done), vector in zip(batch, vectors, strict=True):  # lengths checked above
             done.set_result(vector)
 
     def encode(self, texts: list[str], batch_size: int = 64) -> list[list[float]]:
@@ -121,8 +121,9 @@ class Embedder:
         return self._thread.submit(self._encode, texts, batch_size).result()
 
     def _encode(self, texts: list[str], batch_size: int) -> list[list[float]]:
-        arr = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                                convert_to_numpy=True, show_progress_bar=False)
+        arr = self.model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
         return arr.tolist()
 
 

@@ -17,8 +17,18 @@ from __future__ import annotations
 
 from ragstate.contracts import ErrorType
 
-__all__ = ["ERROR_CLASSES", "InvalidQueryError", "RequestTooLargeError", "LLMRateLimitedError", "LLMRejectedError", "LLMUnavailableError",
-           "RagError", "RetrievalFailedError", "RunNotFoundError", "error_for"]
+__all__ = [
+    "ERROR_CLASSES",
+    "InvalidQueryError",
+    "LLMRateLimitedError",
+    "LLMRejectedError",
+    "LLMUnavailableError",
+    "RagError",
+    "RequestTooLargeError",
+    "RetrievalFailedError",
+    "RunNotFoundError",
+    "error_for",
+]
 
 
 class RagError(Exception):

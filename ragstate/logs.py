@@ -33,9 +33,16 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: Temporal's logger adapters put these dicts on a record (``workflow_info_on_extra`` and its
 #: activity twin); their keys become top-level JSON fields.
 TEMPORAL_EXTRAS = ("temporal_workflow", "temporal_activity")
-_FIELDS = {"workflow_id": "workflow_id", "run_id": "run_id", "workflow_type": "workflow_type",
-           "activity_id": "activity_id", "activity_type": "activity_type", "attempt": "attempt",
-           "task_queue": "task_queue", "namespace": "namespace"}
+_FIELDS = {
+    "workflow_id": "workflow_id",
+    "run_id": "run_id",
+    "workflow_type": "workflow_type",
+    "activity_id": "activity_id",
+    "activity_type": "activity_type",
+    "attempt": "attempt",
+    "task_queue": "task_queue",
+    "namespace": "namespace",
+}
 REDACTED = "[redacted]"
 
 
@@ -86,7 +93,9 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
         }
         for extra in TEMPORAL_EXTRAS:
             info = getattr(record, extra, None)
@@ -99,8 +108,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-def configure_logging(settings: Settings | None = None, *, level: str | None = None,
-                      log_format: str | None = None) -> None:
+def configure_logging(
+    settings: Settings | None = None, *, level: str | None = None, log_format: str | None = None
+) -> None:
     """Route every logger (ragstate's, temporalio's, uvicorn's) to one stderr handler in the
     configured format, with secrets redacted. Idempotent: a second call replaces the handler."""
     settings = settings or Settings()

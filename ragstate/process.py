@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -25,8 +26,6 @@ def exit_now(code: int) -> NoReturn:
     a crash, an orchestrator would restart a worker that drained cleanly."""
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken stream: nothing left to save
             stream.flush()
-        except (OSError, ValueError):
-            pass
     os._exit(code)

@@ -103,7 +103,8 @@ class Settings(BaseSettings):
     temporal_tls: bool = False
     temporal_api_key: SecretStr | None = None
     temporal_profile: str | None = Field(
-        default=None, description="profile name in temporal.toml (TEMPORAL_CONFIG_FILE); overrides address/namespace/TLS"
+        default=None,
+        description="profile name in temporal.toml (TEMPORAL_CONFIG_FILE); overrides address/namespace/TLS",
     )
     temporal_ui_url: str = "http://localhost:8233"
     # Task queue names live here and nowhere else.
@@ -112,30 +113,39 @@ class Settings(BaseSettings):
     llm_task_queue: str = "ragstate-llm"
     gpu_embeddings_task_queue: str = "ragstate-embeddings-gpu"
     gpu_embeddings: bool = Field(
-        default=False, description="send ingest embedding batches to the GPU queue first (falls back to CPU)")
+        default=False, description="send ingest embedding batches to the GPU queue first (falls back to CPU)"
+    )
     gpu_fallback_after_s: float = Field(
-        default=30.0, gt=0, description="schedule-to-start on the GPU queue before a batch goes to the CPU queue")
+        default=30.0, gt=0, description="schedule-to-start on the GPU queue before a batch goes to the CPU queue"
+    )
     # Worker behaviour
     worker_shutdown_grace_s: float = Field(default=30.0, ge=0, description="SIGTERM drains in-flight tasks this long")
     llm_max_concurrent: int = Field(default=8, ge=1, description="LLM calls in flight per worker")
     llm_queue_rate_per_s: float | None = Field(
-        default=None, gt=0, description="server-side cap on Synthesize starts per second across all LLM workers")
+        default=None, gt=0, description="server-side cap on Synthesize starts per second across all LLM workers"
+    )
 
     # --- AWS Lambda worker (workers/aws_lambda.py) --------------------------------
     # NoDecode: the environment gives a comma-separated list (``workflows,llm``), not JSON.
     lambda_roles: Annotated[tuple[str, ...], NoDecode] = Field(
-        default=LAMBDA_ROLES, description="roles of the Lambda worker, comma-separated: workflows, llm or both")
+        default=LAMBDA_ROLES, description="roles of the Lambda worker, comma-separated: workflows, llm or both"
+    )
     deployment_name: str = Field(default="ragstate", min_length=1, description="worker deployment name")
     build_id: str | None = Field(
-        default=None, description="build id of this code, one per release (unset: the Lambda function version, "
-                                  "then the package version)")
+        default=None,
+        description="build id of this code, one per release (unset: the Lambda function version, "
+        "then the package version)",
+    )
     versioning_behavior: WorkflowVersioning = Field(
-        default=WorkflowVersioning.auto_upgrade, description="default versioning behavior of the workflows")
+        default=WorkflowVersioning.auto_upgrade, description="default versioning behavior of the workflows"
+    )
     lambda_timeout_s: float | None = Field(
-        default=None, gt=0, description="the Lambda function's timeout, checked against the timing rule at cold start")
+        default=None, gt=0, description="the Lambda function's timeout, checked against the timing rule at cold start"
+    )
     lambda_otel: bool = Field(
-        default=False, description="Lambda worker metrics and traces through the ADOT layer "
-                                   "(needs temporalio[lambda-worker-otel])")
+        default=False,
+        description="Lambda worker metrics and traces through the ADOT layer (needs temporalio[lambda-worker-otel])",
+    )
 
     # --- store ----------------------------------------------------------------
     store_backend: StoreBackend = StoreBackend.edge
@@ -156,7 +166,8 @@ class Settings(BaseSettings):
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     bm25_avg_len: float = Field(
-        default=100.0, gt=0,
+        default=100.0,
+        gt=0,
         description="average chunk length (analyzed terms) used for BM25 length normalisation",
     )
     # Large enough that EmbedChunks sorts a few model batches by length (less padding) and the
@@ -167,9 +178,12 @@ class Settings(BaseSettings):
     # --- query ------------------------------------------------------------------
     max_query_chars: int = Field(default=4000, ge=10)
     max_payload_bytes: int = Field(
-        default=256 * 1024, ge=1024, le=2 * 1024 * 1024,
+        default=256 * 1024,
+        ge=1024,
+        le=2 * 1024 * 1024,
         description="the largest workflow input a client sends (as JSON), under Temporal's 2 MB blob limit; "
-                    "256 KiB is Temporal's advice per payload")
+        "256 KiB is Temporal's advice per payload",
+    )
     default_top_k: int = Field(default=8, ge=1)
     max_top_k: int = Field(default=50, ge=1)
     # Chosen on CISI with the queries split in two halves, keeping only what helped both halves
@@ -185,8 +199,10 @@ class Settings(BaseSettings):
     keyword_weight: float = Field(default=1.0, ge=0)
     context_token_budget: int = Field(default=3000, ge=100)
     local_activities: bool = Field(
-        default=True, description="run cheap steps (keyword search, merge, and in a one-process worker vector "
-                                  "search and offline synthesis) as local activities: one server round trip less each")
+        default=True,
+        description="run cheap steps (keyword search, merge, and in a one-process worker vector "
+        "search and offline synthesis) as local activities: one server round trip less each",
+    )
 
     # --- Anthropic --------------------------------------------------------------
     anthropic_api_key: SecretStr | None = None
@@ -204,8 +220,10 @@ class Settings(BaseSettings):
 
     # --- payload encryption (ragstate.codec) ------------------------------------
     payload_keys: SecretStr | None = Field(
-        default=None, description="ID:BASE64KEY[,ID:BASE64KEY...] (32-byte keys): the first encrypts every "
-                                  "payload, all of them decrypt; unset: payloads are plain JSON")
+        default=None,
+        description="ID:BASE64KEY[,ID:BASE64KEY...] (32-byte keys): the first encrypts every "
+        "payload, all of them decrypt; unset: payloads are plain JSON",
+    )
     payload_keys_file: Path | None = Field(default=None, description="the same, from a file (a mounted secret)")
 
     @field_validator("lambda_roles", mode="before")
@@ -217,12 +235,14 @@ class Settings(BaseSettings):
             return value
         roles = tuple(dict.fromkeys(str(r).strip() for r in value if str(r).strip()))
         if not roles or set(roles) - set(LAMBDA_ROLES):
-            raise ValueError(f"lambda_roles={','.join(roles)!r}: a Lambda worker serves one or both of "
-                             f"{list(LAMBDA_ROLES)} (the embedding model needs a long-lived worker)")
+            raise ValueError(
+                f"lambda_roles={','.join(roles)!r}: a Lambda worker serves one or both of "
+                f"{list(LAMBDA_ROLES)} (the embedding model needs a long-lived worker)"
+            )
         return roles
 
     @model_validator(mode="after")
-    def _check(self) -> "Settings":
+    def _check(self) -> Settings:
         if self.chunk_overlap >= self.chunk_tokens:
             raise ValueError("chunk_overlap must be smaller than chunk_tokens")
         if self.default_top_k > self.max_top_k:

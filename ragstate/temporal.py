@@ -3,7 +3,7 @@ converter, API key and TLS; and the links a person follows into the web UI."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 from urllib.parse import quote
 
 from temporalio.client import Client
@@ -40,4 +40,8 @@ def ui_link(settings: Settings, workflow_id: str, run_id: str | None = None, nam
     ns = quote(namespace or settings.temporal_namespace, safe="")
     wid = quote(workflow_id, safe="")
     base = settings.temporal_ui_url.rstrip("/")
-    return f"{base}/namespaces/{ns}/workflows/{wid}/{run_id}/history" if run_id else f"{base}/namespaces/{ns}/workflows/{wid}"
+    return (
+        f"{base}/namespaces/{ns}/workflows/{wid}/{run_id}/history"
+        if run_id
+        else f"{base}/namespaces/{ns}/workflows/{wid}"
+    )

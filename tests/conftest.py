@@ -54,7 +54,11 @@ def settings(tmp_path: Path, temporal_address: str) -> Settings:
     """Settings with a private data directory, collection and task queues for one test."""
     tag = uuid.uuid4().hex[:8]
     return Settings(
-        data_dir=tmp_path / "data", temporal_address=temporal_address, collection=f"test-{tag}",
-        workflow_task_queue=f"wf-{tag}", embeddings_task_queue=f"emb-{tag}", llm_task_queue=f"llm-{tag}",
+        data_dir=tmp_path / "data",
+        temporal_address=temporal_address,
+        collection=f"test-{tag}",
+        workflow_task_queue=f"wf-{tag}",
+        embeddings_task_queue=f"emb-{tag}",
+        llm_task_queue=f"llm-{tag}",
         _env_file=None,
     )

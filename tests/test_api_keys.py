@@ -7,11 +7,19 @@ import pytest
 from ragstate.api_keys import ApiKeys, UnsafeBind, check_bind, is_loopback
 
 
-@pytest.mark.parametrize("headers, allowed", [
-    ({"authorization": "Bearer k2"}, True), ({"x-api-key": "k1"}, True), ({"authorization": "bearer k1"}, True),
-    ({}, False), ({"authorization": "Bearer k"}, False), ({"authorization": "Bearer k1x"}, False),
-    ({"authorization": "Basic k1"}, False), ({"x-api-key": ""}, False),
-])
+@pytest.mark.parametrize(
+    "headers, allowed",
+    [
+        ({"authorization": "Bearer k2"}, True),
+        ({"x-api-key": "k1"}, True),
+        ({"authorization": "bearer k1"}, True),
+        ({}, False),
+        ({"authorization": "Bearer k"}, False),
+        ({"authorization": "Bearer k1x"}, False),
+        ({"authorization": "Basic k1"}, False),
+        ({"x-api-key": ""}, False),
+    ],
+)
 def test_keys(headers, allowed):
     assert ApiKeys(["k1", "k2"]).allows(headers) is allowed
 
@@ -20,9 +28,18 @@ def test_no_keys_means_open():
     assert not ApiKeys([]).enabled and ApiKeys(["", ""]).allows({}) is True
 
 
-@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("::1", True), ("[::1]", True),
-                                            ("localhost", True), ("0.0.0.0", False), ("::", False),
-                                            ("192.168.1.10", False)])
+@pytest.mark.parametrize(
+    "host, loopback",
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.10", False),
+    ],
+)
 def test_is_loopback(host, loopback):
     assert is_loopback(host) is loopback
 

@@ -11,8 +11,7 @@ from ragstate.models import IngestRequest
 from ragstate.settings import Settings
 
 
-async def test_an_oversized_ingest_request_is_refused_before_it_reaches_the_server(client: Client,
-                                                                                   settings: Settings):
+async def test_an_oversized_ingest_request_is_refused_before_it_reaches_the_server(client: Client, settings: Settings):
     """Before: 3 MB reached the server ("Blob data size exceeds limit"); 1.5 MB went into history."""
     rag = RagClient(client, settings)
     paths = [f"/data/{'x' * 200}/{n}.txt" for n in range(8000)]  # about 1.7 MB as JSON

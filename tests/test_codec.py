@@ -64,8 +64,9 @@ async def test_altered_ciphertext_or_relabelled_metadata_fails_authentication():
     flipped = Payload(metadata=dict(sealed.metadata), data=sealed.data[:-1] + bytes([sealed.data[-1] ^ 1]))
     with pytest.raises(PayloadKeyError, match="failed authentication"):
         await codec.decode([flipped])
-    relabelled = Payload(metadata={k_: v for k_, v in sealed.metadata.items() if k_ != COMPRESSION_KEY},
-                         data=sealed.data)
+    relabelled = Payload(
+        metadata={k_: v for k_, v in sealed.metadata.items() if k_ != COMPRESSION_KEY}, data=sealed.data
+    )
     with pytest.raises(PayloadKeyError, match="failed authentication"):
         await codec.decode([relabelled])
 
@@ -75,10 +76,15 @@ async def test_plain_payloads_written_before_encryption_still_decode():
     assert await codec.decode([plain("legacy")]) == [plain("legacy")]
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("k1", "not ID:BASE64KEY"), ("k1:%%%", "not valid base64"),
-    (f"k1:{base64.b64encode(b'short').decode()}", "has 5 bytes"), ("", "no payload keys"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("k1", "not ID:BASE64KEY"),
+        ("k1:%%%", "not valid base64"),
+        (f"k1:{base64.b64encode(b'short').decode()}", "has 5 bytes"),
+        ("", "no payload keys"),
+    ],
+)
 def test_malformed_key_settings_are_refused_clearly(spec, message):
     with pytest.raises(PayloadKeyError, match=message):
         parse_keys(spec)

@@ -38,8 +38,9 @@ async def test_decode_for_a_valid_credential_refused_without(codec: EncryptionCo
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {KEY}"}):
             refused = await client.post("/decode", json=body(sealed), headers=headers)
             assert refused.status_code == 401 and "BM25" not in refused.text
-        ok = await client.post("/decode", json=body(sealed), headers={"Authorization": f"Bearer {KEY}",
-                                                                      "X-Namespace": "default"})
+        ok = await client.post(
+            "/decode", json=body(sealed), headers={"Authorization": f"Bearer {KEY}", "X-Namespace": "default"}
+        )
     assert ok.status_code == 200
     [plain] = json_format.ParseDict(ok.json(), Payloads()).payloads
     assert plain.data == b'"What is BM25?"'
@@ -56,8 +57,10 @@ async def test_encode_then_decode_round_trips(codec: EncryptionCodec):
 
 
 async def test_the_ui_origin_gets_cors_other_origins_do_not(codec: EncryptionCodec):
-    preflight = {"Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "content-type,x-namespace,authorization"}
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,x-namespace,authorization",
+    }
     async with http(codec, [KEY]) as client:
         allowed = await client.options("/decode", headers={"Origin": UI, **preflight})
         other = await client.options("/decode", headers={"Origin": "http://evil.example", **preflight})

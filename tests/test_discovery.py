@@ -8,10 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client
-
 from corpus_files import beir, only_doc, write
 from paths import EXAMPLES_CORPUS
+from temporalio.client import Client
 
 from ragstate.client import RagClient
 from ragstate.discovery import discover, printable
@@ -22,9 +21,17 @@ from ragstate.workers.runtime import running_workers
 NON_UTF8_NAME = b"caf\xe9.txt"
 
 
+def write_non_utf8_named_file(folder: Path, text: str) -> None:
+    with open(os.fsencode(folder) + b"/" + NON_UTF8_NAME, "w") as f:
+        f.write(text)
+
+
 def records(path: Path, ids: list[str]) -> Path:
-    path.write_text("".join(json.dumps({"_id": i, "title": f"T {i}", "text": f"Text number {n}."}) + "\n"
-                            for n, i in enumerate(ids)))
+    path.write_text(
+        "".join(
+            json.dumps({"_id": i, "title": f"T {i}", "text": f"Text number {n}."}) + "\n" for n, i in enumerate(ids)
+        )
+    )
     return path
 
 
@@ -57,8 +64,7 @@ def test_a_folder_without_supported_files_is_reported_not_silently_empty(tmp_pat
 
 def test_a_non_utf8_file_name_is_a_failure_that_can_travel_and_the_rest_load(tmp_path):
     (tmp_path / "ok.txt").write_text("Kept text.")
-    with open(os.fsencode(tmp_path) + b"/" + NON_UTF8_NAME, "w") as f:
-        f.write("Unreachable text.")
+    write_non_utf8_named_file(tmp_path, "Unreachable text.")
     batches, _, failures = discover([str(tmp_path)], batch_docs=10)
     [failure] = failures
     assert failure.doc_id.endswith("caf\\xe9.txt") and "not valid UTF-8" in failure.reason
@@ -105,8 +111,7 @@ async def test_ingest_goes_on_past_a_non_utf8_name_and_a_duplicate_id(client: Cl
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "good.txt").write_text("Vector databases store embeddings for similarity search.")
-    with open(os.fsencode(docs) + b"/" + NON_UTF8_NAME, "w") as f:
-        f.write("A document whose name is Latin-1.")
+    write_non_utf8_named_file(docs, "A document whose name is Latin-1.")
     records(docs / "records.jsonl", ["r1", "r1", "r2"])
     rag = RagClient(client, settings)
     async with running_workers(client, settings):
@@ -114,7 +119,10 @@ async def test_ingest_goes_on_past_a_non_utf8_name_and_a_duplicate_id(client: Cl
         stats = await rag.stats()
     assert result.documents == 3, result.failures  # good.txt, r1, r2
     assert result.failed == 2
-    assert sorted(f.reason.split(":")[0] for f in result.failures) == ["duplicate _id 'r1'", "the file name is not valid UTF-8"]
+    assert sorted(f.reason.split(":")[0] for f in result.failures) == [
+        "duplicate _id 'r1'",
+        "the file name is not valid UTF-8",
+    ]
     assert stats.documents == 3
 
 
@@ -183,7 +191,7 @@ def test_discover_cursor_paging(tmp_path):
     every, _, _ = discover([str(root)], batch_docs=2)
     pages, cursor = [], 0
     while True:
-        batches, nxt, failures = discover([str(root)], batch_docs=2, cursor=cursor, max_batches=2)
+        batches, nxt, _ = discover([str(root)], batch_docs=2, cursor=cursor, max_batches=2)
         assert len(batches) <= 2
         pages.append(batches)
         if nxt is None:
@@ -202,8 +210,11 @@ def test_discover_reports_bad_named_paths(tmp_path):
     good = write(tmp_path / "ok.txt", "fine")
     batches, _, failures = discover([str(missing), str(pdf), str(noext), str(good), str(root)], batch_docs=50)
     reasons = {Path(f.doc_id).name: f.reason for f in failures}
-    assert reasons == {"nope": "no such file or directory", "doc.pdf": "unsupported file type '.pdf'",
-                       "README": "unsupported file type '(none)'"}
+    assert reasons == {
+        "nope": "no such file or directory",
+        "doc.pdf": "unsupported file type '.pdf'",
+        "README": "unsupported file type '(none)'",
+    }
     names = [Path(r.path).name for b in batches for r in b]
     assert names[0] == "ok.txt" and "doc.pdf" not in names and len(names) == 5
     # Failures are reported on the first page only.

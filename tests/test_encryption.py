@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from google.protobuf import json_format
+from paths import EXAMPLES_CORPUS
 from pydantic import SecretStr
 from temporalio.api.common.v1 import Payloads
 from temporalio.worker import Replayer
@@ -24,8 +25,6 @@ from ragstate.settings import Settings
 from ragstate.temporal import connect
 from ragstate.workers.runtime import running_workers
 from ragstate.workflows import ALL_WORKFLOWS
-
-from paths import EXAMPLES_CORPUS
 
 QUESTION = "What do the BM25 parameters k1 and b control?"
 #: A sentence of examples/corpus/bm25.md, which the ingest chunks and the answer quotes.
@@ -45,8 +44,13 @@ def leaks(blob: bytes) -> list[str]:
 async def test_nothing_readable_in_the_database_or_histories_and_replay_after_rotation(tmp_path: Path):
     old_key = new_key("k1")
     server = DevServer(tmp_path / "server", port=free_port(), ui_port=free_port())
-    settings = Settings(data_dir=tmp_path / "data", collection="secret", payload_keys=old_key, _env_file=None,
-                        temporal_address="placeholder")
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        collection="secret",
+        payload_keys=old_key,
+        _env_file=None,
+        temporal_address="placeholder",
+    )
     with server:
         settings = settings.model_copy(update={"temporal_address": server.address})
         client = await connect(settings)
@@ -56,8 +60,10 @@ async def test_nothing_readable_in_the_database_or_histories_and_replay_after_ro
             answer = await rag.ask(QUESTION)
         assert result.documents == 8 and CHUNK_TEXT in answer.answer  # decrypted for the client itself
 
-        histories = [await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
-                     async for wf in client.list_workflows()]
+        histories = [
+            await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
+            async for wf in client.list_workflows()
+        ]
         assert len(histories) >= 2  # the ingest and the query
         words = {w.strip("?").lower() for w in QUESTION.split() if len(w) > 3}
         for history in histories:

@@ -48,8 +48,9 @@ async def test_an_activity_line_carries_the_temporal_context():
 
     try:
         env = ActivityEnvironment()
-        env.info = env.info.__class__(**{**env.info.__dict__, "attempt": 3, "workflow_id": "rag-query-1",
-                                              "activity_type": "Synthesize"})
+        env.info = env.info.__class__(
+            **{**env.info.__dict__, "attempt": 3, "workflow_id": "rag-query-1", "activity_type": "Synthesize"}
+        )
         await env.run(synthesize)
     finally:
         logger.removeHandler(handler)
@@ -78,11 +79,23 @@ def test_secrets_are_redacted_in_messages_and_tracebacks():
 
 
 async def test_every_line_of_ragstate_up_is_json(tmp_path: Path):
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAGSTATE_")},
-           "RAGSTATE_LOG_FORMAT": "json", "RAGSTATE_DATA_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("RAGSTATE_")},
+        "RAGSTATE_LOG_FORMAT": "json",
+        "RAGSTATE_DATA_DIR": str(tmp_path),
+        "HF_HUB_OFFLINE": "1",
+    }
     process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("ragstate")), "up", "--port", str(free_port()), "--ui-port",
-        str(free_port()), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        str(Path(sys.executable).with_name("ragstate")),
+        "up",
+        "--port",
+        str(free_port()),
+        "--ui-port",
+        str(free_port()),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     assert process.stdout is not None
     lines: list[bytes] = []
     try:

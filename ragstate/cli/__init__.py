@@ -1,11 +1,11 @@
 """The `ragstate` command line, one module per command group.
 
-    ragstate up                         # Temporal dev server (UI on :8233) + one worker, foreground
-    ragstate ingest examples/corpus     # with a progress bar
-    ragstate ask "What is BM25?"
-    ragstate ask --stream "What is BM25?"   # steps and answer text as they are produced
-    ragstate status
-    ragstate demo                       # everything above in one go, on the embedded defaults
+ragstate up                         # Temporal dev server (UI on :8233) + one worker, foreground
+ragstate ingest examples/corpus     # with a progress bar
+ragstate ask "What is BM25?"
+ragstate ask --stream "What is BM25?"   # steps and answer text as they are produced
+ragstate status
+ragstate demo                       # everything above in one go, on the embedded defaults
 """
 
 from __future__ import annotations
@@ -39,8 +39,11 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="print the version and exit")) -> None:
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
     """Durable hybrid RAG on Temporal and Qdrant."""
     from pydantic import ValidationError
 

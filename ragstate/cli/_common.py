@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 console = Console()
 
 
-def cli_settings(data_dir: Optional[Path] = None, collection: Optional[str] = None) -> Settings:
-    overrides: dict[str, Any] = {k: v for k, v in {"data_dir": data_dir, "collection": collection}.items()
-                                 if v is not None}
+def cli_settings(data_dir: Path | None = None, collection: str | None = None) -> Settings:
+    overrides: dict[str, Any] = {
+        k: v for k, v in {"data_dir": data_dir, "collection": collection}.items() if v is not None
+    }
     return Settings(**overrides)
 
 
@@ -36,8 +37,10 @@ async def connect_client(settings: Settings) -> RagClient:
     try:
         return await RagClient.connect(settings)
     except RuntimeError as e:
-        fail(f"cannot reach Temporal at {settings.temporal_address} ({e}). Start it with `ragstate up`, "
-              "or set RAGSTATE_TEMPORAL_ADDRESS.")
+        fail(
+            f"cannot reach Temporal at {settings.temporal_address} ({e}). Start it with `ragstate up`, "
+            "or set RAGSTATE_TEMPORAL_ADDRESS."
+        )
 
 
 @contextlib.contextmanager

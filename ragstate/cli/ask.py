@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Optional
 
 import typer
 
 from ragstate.cli._common import cli_settings, connect_client, console, fail
 
-async def run_ask(rag, question: str, top_k: Optional[int], sources: Optional[list[str]], as_json: bool) -> None:
+
+async def run_ask(rag, question: str, top_k: int | None, sources: list[str] | None, as_json: bool) -> None:
     from ragstate.client import InvalidQueryError, RagError
     from ragstate.models import RagQuery
     from ragstate.render import print_answer
@@ -26,7 +26,7 @@ async def run_ask(rag, question: str, top_k: Optional[int], sources: Optional[li
         print_answer(console, answer, rag.ui_link(answer.workflow_id, answer.run_id))
 
 
-async def run_ask_stream(rag, question: str, top_k: Optional[int], sources: Optional[list[str]], as_json: bool) -> None:
+async def run_ask_stream(rag, question: str, top_k: int | None, sources: list[str] | None, as_json: bool) -> None:
     """Steps and answer text as they come, then citations; with --json one event per line."""
     from ragstate.contracts import ErrorType
     from ragstate.models import RagQuery, StreamEventType
@@ -49,11 +49,15 @@ async def run_ask_stream(rag, question: str, top_k: Optional[int], sources: Opti
             fail(f"{escape(event.error or 'the query failed')} ({event.error_type}; workflow {rag.ui_link(handle.id)})")
 
 
-def ask(question: str, top_k: Optional[int] = typer.Option(None, "--top-k"),
-        source: Optional[list[str]] = typer.Option(None, "--source", help="only cite chunks from this source"),
-        as_json: bool = typer.Option(False, "--json", help="print the RagAnswer as JSON (with --stream: "
-                                                           "each event as one JSON line)"),
-        stream: bool = typer.Option(False, "--stream", help="print steps and the answer as they are produced")) -> None:
+def ask(
+    question: str,
+    top_k: int | None = typer.Option(None, "--top-k"),
+    source: list[str] | None = typer.Option(None, "--source", help="only cite chunks from this source"),
+    as_json: bool = typer.Option(
+        False, "--json", help="print the RagAnswer as JSON (with --stream: each event as one JSON line)"
+    ),
+    stream: bool = typer.Option(False, "--stream", help="print steps and the answer as they are produced"),
+) -> None:
     """Ask a question through the query workflow and print the answer with citations."""
 
     from ragstate.discovery import printable

@@ -9,14 +9,18 @@ import typer
 from ragstate.cli._common import cli_settings, console, fail
 
 
-def codec_server(host: str = typer.Option("127.0.0.1", help="listen address (loopback unless API keys are set)"),
-                 port: int = typer.Option(8081, help="listen port"),
-                 cors_origin: list[str] = typer.Option(
-                     [], "--cors-origin", help="a UI origin allowed to call it (repeatable; default: the local UI, "
-                                               "or RAGSTATE_CODEC_CORS_ORIGINS, comma-separated)"),
-                 insecure: bool = typer.Option(False, help="allow a non-loopback address without API keys"),
-                 new_key: bool = typer.Option(False, "--new-key", help="print a fresh RAGSTATE_PAYLOAD_KEYS entry "
-                                                                       "and exit")) -> None:
+def codec_server(
+    host: str = typer.Option("127.0.0.1", help="listen address (loopback unless API keys are set)"),
+    port: int = typer.Option(8081, help="listen port"),
+    cors_origin: list[str] = typer.Option(
+        [],
+        "--cors-origin",
+        help="a UI origin allowed to call it (repeatable; default: the local UI, "
+        "or RAGSTATE_CODEC_CORS_ORIGINS, comma-separated)",
+    ),
+    insecure: bool = typer.Option(False, help="allow a non-loopback address without API keys"),
+    new_key: bool = typer.Option(False, "--new-key", help="print a fresh RAGSTATE_PAYLOAD_KEYS entry and exit"),
+) -> None:
     """Serve Temporal's remote codec protocol (/encode, /decode) with the payload keys, so the
     web UI (`--ui-codec-endpoint`) shows decrypted payloads to those holding a credential."""
     from ragstate.codec import codec_for, new_key_spec
@@ -40,6 +44,8 @@ def codec_server(host: str = typer.Option("127.0.0.1", help="listen address (loo
         fail(str(e))
     env_origins = [o.strip() for o in os.environ.get("RAGSTATE_CODEC_CORS_ORIGINS", "").split(",") if o.strip()]
     origins = cors_origin or env_origins or list(DEFAULT_CORS_ORIGINS)
-    console.print(f"codec server on http://{host}:{port} (key {codec.key_id} encrypts; CORS {', '.join(origins)}; "
-                  f"{'API keys required' if keys.enabled else 'no API keys: loopback only'})")
+    console.print(
+        f"codec server on http://{host}:{port} (key {codec.key_id} encrypts; CORS {', '.join(origins)}; "
+        f"{'API keys required' if keys.enabled else 'no API keys: loopback only'})"
+    )
     uvicorn.run(create_codec_app(codec, keys, origins), host=host, port=port, log_level="warning")

@@ -6,20 +6,23 @@ import asyncio
 import contextlib
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from ragstate.cli._common import cli_settings, connect_client, console, fail, local_server
 from ragstate.settings import Settings
 
-def eval_(directory: Path = typer.Argument(..., help="BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv"),
-          as_json: bool = typer.Option(False, "--json", help='one JSON object: {"keyword"|"vector"|"hybrid": metrics}'),
-          per_query: Optional[Path] = typer.Option(None, help="write per-query metrics (JSON) here"),
-          reference: bool = typer.Option(False, help="also compute exact BM25 (rank-bm25, same analyzer)"),
-          depth: Optional[int] = typer.Option(None, min=1, max=1000,
-                                              help="candidates per branch; default: the engine's search_depth"),
-          data_dir: Optional[Path] = typer.Option(None, help="default: a temporary directory")) -> None:
+
+def eval_(
+    directory: Path = typer.Argument(..., help="BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv"),
+    as_json: bool = typer.Option(False, "--json", help='one JSON object: {"keyword"|"vector"|"hybrid": metrics}'),
+    per_query: Path | None = typer.Option(None, help="write per-query metrics (JSON) here"),
+    reference: bool = typer.Option(False, help="also compute exact BM25 (rank-bm25, same analyzer)"),
+    depth: int | None = typer.Option(
+        None, min=1, max=1000, help="candidates per branch; default: the engine's search_depth"
+    ),
+    data_dir: Path | None = typer.Option(None, help="default: a temporary directory"),
+) -> None:
     """nDCG@10, Recall@100 and MRR@10 for keyword-only, vector-only and hybrid retrieval,
     through the real workflows on a private local stack and a fresh collection."""
     import tempfile
@@ -49,9 +52,11 @@ def eval_(directory: Path = typer.Argument(..., help="BEIR layout: corpus.jsonl,
         return
     from rich.table import Table
 
-    table = Table(title=f"{directory} — {len(dataset.queries)} queries, {report.documents} documents, "
-                        f"{report.chunks} chunks, depth {depth or settings.search_depth}, "
-                        f"query encoding {settings.query_encoding.value}")
+    table = Table(
+        title=f"{directory} — {len(dataset.queries)} queries, {report.documents} documents, "
+        f"{report.chunks} chunks, depth {depth or settings.search_depth}, "
+        f"query encoding {settings.query_encoding.value}"
+    )
     for col in ("run", "nDCG@10", "Recall@100", "MRR@10"):
         table.add_column(col)
     for run, m in summary.items():

@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 import os
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from ragstate.cli._common import cli_settings, connect_client, console, fail
 
-async def run_ingest(rag, paths: list[str], collection: Optional[str]) -> int:
+
+async def run_ingest(rag, paths: list[str], collection: str | None) -> int:
     """Run an ingest with a progress bar; returns how many documents failed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from temporalio.service import RPCError
@@ -22,15 +22,27 @@ async def run_ingest(rag, paths: list[str], collection: Optional[str]) -> int:
 
     handle = await rag.start_ingest(IngestRequest(paths=paths, collection=collection))
     result_task = asyncio.create_task(handle.result())
-    with Progress(TextColumn("[bold]ingest[/bold]"), BarColumn(), MofNCompleteColumn(), TextColumn("batches"),
-                  TextColumn("{task.fields[docs]} docs, {task.fields[chunks]} chunks, {task.fields[failed]} failed"),
-                  TimeElapsedColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("[bold]ingest[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("batches"),
+        TextColumn("{task.fields[docs]} docs, {task.fields[chunks]} chunks, {task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task("ingest", total=None, docs=0, chunks=0, failed=0)
         while not result_task.done():
             with contextlib.suppress(RPCError):
                 p = await rag.ingest_progress(handle.id)
-                bar.update(task, completed=p.batches_done, total=p.batches_discovered or None,
-                           docs=p.documents, chunks=p.chunks, failed=p.failed)
+                bar.update(
+                    task,
+                    completed=p.batches_done,
+                    total=p.batches_discovered or None,
+                    docs=p.documents,
+                    chunks=p.chunks,
+                    failed=p.failed,
+                )
             await asyncio.wait([result_task], timeout=0.5)
         result = result_task.result()
         with contextlib.suppress(RPCError):  # the final count of batches (a closed run still answers)
@@ -41,8 +53,10 @@ async def run_ingest(rag, paths: list[str], collection: Optional[str]) -> int:
     return result.failed
 
 
-def ingest(paths: list[Path] = typer.Argument(..., help="files or folders (.txt .md .html .jsonl)"),
-           collection: Optional[str] = typer.Option(None)) -> None:
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="files or folders (.txt .md .html .jsonl)"),
+    collection: str | None = typer.Option(None),
+) -> None:
     """Ingest files or folders through the ingestion workflow, with a progress bar.
 
     Exit codes: 0 every document ingested; 1 the ingest could not run; 2 it ran, and some

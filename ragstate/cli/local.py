@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -36,10 +36,13 @@ DEMO_QUESTIONS = [
     "What happens to a workflow when its worker crashes?",
 ]
 
-def up(data_dir: Optional[Path] = typer.Option(None, help="default: RAGSTATE_DATA_DIR or .ragstate"),
-       port: int = typer.Option(7233, help="Temporal frontend port"),
-       ui_port: int = typer.Option(8233, help="Temporal web UI port"),
-       codec_port: int = typer.Option(8081, help="codec server port, when RAGSTATE_PAYLOAD_KEYS is set")) -> None:
+
+def up(
+    data_dir: Path | None = typer.Option(None, help="default: RAGSTATE_DATA_DIR or .ragstate"),
+    port: int = typer.Option(7233, help="Temporal frontend port"),
+    ui_port: int = typer.Option(8233, help="Temporal web UI port"),
+    codec_port: int = typer.Option(8081, help="codec server port, when RAGSTATE_PAYLOAD_KEYS is set"),
+) -> None:
     """Run the local stack in the foreground: Temporal dev server (SQLite under the data
     directory, UI, search attributes registered) and one worker serving every task queue; with
     payload keys set, a codec server too, so the UI shows decrypted payloads."""
@@ -49,8 +52,12 @@ def up(data_dir: Optional[Path] = typer.Option(None, help="default: RAGSTATE_DAT
     settings = cli_settings(data_dir)
     codec = codec_for(settings)
     codec_url = f"http://127.0.0.1:{codec_port}" if codec else None
-    server = DevServer(settings.data_dir, port=port, ui_port=ui_port,
-                       extra_args=["--ui-codec-endpoint", codec_url] if codec_url else ())
+    server = DevServer(
+        settings.data_dir,
+        port=port,
+        ui_port=ui_port,
+        extra_args=["--ui-codec-endpoint", codec_url] if codec_url else (),
+    )
     try:
         server.start()
     except RuntimeError as e:
@@ -122,13 +129,19 @@ async def _worker(settings: Settings, roles: list[str]) -> None:
     await serve(rag.client, settings, roles)
 
 
-def demo(data_dir: Optional[Path] = typer.Option(None),
-         corpus: Path = typer.Option(EXAMPLE_CORPUS, help="the folder to ingest (default: the repository's examples/corpus)"),
-         keep: bool = typer.Option(False, help="keep the server and UI running after the demo (Ctrl-C to stop)")) -> None:
+def demo(
+    data_dir: Path | None = typer.Option(None),
+    corpus: Path = typer.Option(
+        EXAMPLE_CORPUS, help="the folder to ingest (default: the repository's examples/corpus)"
+    ),
+    keep: bool = typer.Option(False, help="keep the server and UI running after the demo (Ctrl-C to stop)"),
+) -> None:
     """Start a local stack, ingest the example corpus and ask a few questions."""
     with local_server(cli_settings(data_dir or Path(".ragstate") / "demo")) as settings:
-        console.print(f"[bold]ragstate demo[/bold]: Temporal dev server {settings.temporal_address}, "
-                      f"web UI {settings.temporal_ui_url}")
+        console.print(
+            f"[bold]ragstate demo[/bold]: Temporal dev server {settings.temporal_address}, "
+            f"web UI {settings.temporal_ui_url}"
+        )
         asyncio.run(_demo(settings, corpus, keep))
 
 
@@ -144,8 +157,10 @@ async def _demo(settings: Settings, corpus: Path, keep: bool) -> None:
             await run_ask(rag, question, None, None, False)
         console.rule()
         stats = await rag.stats()
-        console.print(f"index: {stats.documents} documents, {stats.chunks} chunks. "
-                      f"Browse every step of these runs at {settings.temporal_ui_url}")
+        console.print(
+            f"index: {stats.documents} documents, {stats.chunks} chunks. "
+            f"Browse every step of these runs at {settings.temporal_ui_url}"
+        )
         if keep:
             console.print("serving until Ctrl-C …")
             with contextlib.suppress(asyncio.CancelledError):

@@ -7,6 +7,7 @@ import asyncio
 from ragstate.cli._common import cli_settings, connect_client, console
 from ragstate.settings import Settings
 
+
 def status() -> None:
     """What is running (server, workers per task queue) and how much is indexed."""
     asyncio.run(_status(cli_settings()))
@@ -18,29 +19,41 @@ async def _status(settings: Settings) -> None:
     from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
     rag = await connect_client(settings)
-    console.print(f"Temporal: [green]up[/green] at {settings.temporal_address} (namespace {rag.client.namespace}); "
-                  f"UI {settings.temporal_ui_url}")
+    console.print(
+        f"Temporal: [green]up[/green] at {settings.temporal_address} (namespace {rag.client.namespace}); "
+        f"UI {settings.temporal_ui_url}"
+    )
     any_worker = False
-    for queue, kind in ((settings.workflow_task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
-                        (settings.workflow_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
-                        (settings.embeddings_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
-                        (settings.llm_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)):
-        resp = await rag.client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
-            namespace=rag.client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind))
+    for queue, kind in (
+        (settings.workflow_task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
+        (settings.workflow_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
+        (settings.embeddings_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
+        (settings.llm_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
+    ):
+        resp = await rag.client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=rag.client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind
+            )
+        )
         n = len(resp.pollers)
         any_worker |= n > 0
         label = "workflows" if kind == TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW else "activities"
-        console.print(f"  task queue {queue} ({label}): " + (f"[green]{n} poller(s)[/green]" if n else "[yellow]no worker[/yellow]"))
+        console.print(
+            f"  task queue {queue} ({label}): "
+            + (f"[green]{n} poller(s)[/green]" if n else "[yellow]no worker[/yellow]")
+        )
     if not any_worker:
         console.print("index: unknown (no worker running; start one with `ragstate up` or `ragstate worker`)")
         return
     try:
         stats = await asyncio.wait_for(rag.stats(), timeout=20)
-    except Exception as e:  # noqa: BLE001 - status must report, not crash
+    except Exception as e:
         console.print(f"index: [red]unavailable[/red] ({e})")
         return
-    console.print(f"index: {stats.documents} documents, {stats.chunks} chunks in collection {stats.collection!r} "
-                  f"({stats.backend} store)")
+    console.print(
+        f"index: {stats.documents} documents, {stats.chunks} chunks in collection {stats.collection!r} "
+        f"({stats.backend} store)"
+    )
 
 
 def register_search_attributes() -> None:
@@ -55,12 +68,19 @@ def register_search_attributes() -> None:
 
         rag = await connect_client(cli_settings())
         ops = rag.client.operator_service
-        existing = (await ops.list_search_attributes(ListSearchAttributesRequest(namespace=rag.client.namespace))).custom_attributes
-        missing = {k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES if k.name not in existing}
+        existing = (
+            await ops.list_search_attributes(ListSearchAttributesRequest(namespace=rag.client.namespace))
+        ).custom_attributes
+        missing = {
+            k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES if k.name not in existing
+        }
         if missing:
-            await ops.add_search_attributes(AddSearchAttributesRequest(namespace=rag.client.namespace,
-                                                                       search_attributes=missing))
-        console.print(f"search attributes registered: {', '.join(k.name for k in SEARCH_ATTRIBUTES)}"
-                      + (f" (added {', '.join(missing)})" if missing else " (already there)"))
+            await ops.add_search_attributes(
+                AddSearchAttributesRequest(namespace=rag.client.namespace, search_attributes=missing)
+            )
+        console.print(
+            f"search attributes registered: {', '.join(k.name for k in SEARCH_ATTRIBUTES)}"
+            + (f" (added {', '.join(missing)})" if missing else " (already there)")
+        )
 
     asyncio.run(run())

@@ -12,8 +12,16 @@ from typing import TYPE_CHECKING
 from ragstate.settings import Settings, StoreBackend
 from ragstate.store.base import ChunkRecord, ChunkStore, SearchFilter, StoreCounts, StoredChunk, chunk_id
 
-__all__ = ["ChunkRecord", "ChunkStore", "SearchFilter", "StoreCounts", "StoredChunk", "chunk_id", "open_store",
-           "close_stores"]
+__all__ = [
+    "ChunkRecord",
+    "ChunkStore",
+    "SearchFilter",
+    "StoreCounts",
+    "StoredChunk",
+    "chunk_id",
+    "close_stores",
+    "open_store",
+]
 
 _stores: dict[tuple, ChunkStore] = {}
 if TYPE_CHECKING:
@@ -24,8 +32,13 @@ _lock = threading.Lock()
 
 
 def _key(settings: Settings, collection: str) -> tuple:
-    return (settings.store_backend, str(settings.data_dir.resolve()), settings.qdrant_url,
-            str(settings.qdrant_path), collection)
+    return (
+        settings.store_backend,
+        str(settings.data_dir.resolve()),
+        settings.qdrant_url,
+        str(settings.qdrant_path),
+        collection,
+    )
 
 
 def open_store(settings: Settings, collection: str | None = None) -> ChunkStore:
@@ -46,7 +59,8 @@ def open_store(settings: Settings, collection: str | None = None) -> ChunkStore:
                 if client is None:
                     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
                     client = _qdrant_clients[where] = connect(
-                        settings.qdrant_url, api_key, str(settings.qdrant_path) if settings.qdrant_path else None)
+                        settings.qdrant_url, api_key, str(settings.qdrant_path) if settings.qdrant_path else None
+                    )
                 store = QdrantServerStore(client, collection, dim=settings.embedding_dim)
             _stores[key] = store
         return store
