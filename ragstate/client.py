@@ -22,24 +22,36 @@ Without asyncio, :class:`SyncRagClient` offers the same calls, blocking.
 Failures raise :class:`RagError` or its subclass for the failure's type:
 :class:`InvalidQueryError` (``InvalidQuery``), :class:`RetrievalFailedError`
 (``RetrievalFailed``), :class:`LLMUnavailableError` (``LLMUnavailable``: the API stayed
-unreachable or overloaded through every retry), :class:`LLMRejectedError`
-(``LLMRequestRejected``: key, permission, model or request refused), :class:`RunNotFoundError`.
+unreachable or overloaded through every retry) and its subclass :class:`LLMRateLimitedError`
+(``LLMRateLimited``: it kept answering 429), :class:`LLMRejectedError` (``LLMRequestRejected``:
+key, permission, model or request refused), :class:`RunNotFoundError` (no such run, or a run of
+another kind). While a run is still retrying, :meth:`RagClient.llm_rate_limit` says whether its
+LLM step is waiting out a rate limit, and for how long.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from datetime import timedelta
-from typing import AsyncIterator, Awaitable, Coroutine, Iterator, TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Coroutine, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from pydantic import BaseModel
 from temporalio.client import (
-    Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError,
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
 )
 from temporalio.common import (
-    SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
@@ -48,12 +60,31 @@ from temporalio.service import RPCError, RPCStatusCode
 from ragstate.contracts import RAG_KIND, RAG_STATUS, STREAM_TOPIC, ErrorType, Query, Workflow
 from ragstate.conventions import ingest_workflow_id, query_workflow_id
 from ragstate.errors import (  # noqa: F401 - re-exported: ragstate.client was their home before ragstate.errors
-    ERROR_CLASSES, InvalidQueryError, LLMRateLimitedError, LLMRejectedError, LLMUnavailableError, RagError,
-    RequestTooLargeError, RetrievalFailedError, RunNotFoundError, error_for,
+    ERROR_CLASSES,
+    InvalidQueryError,
+    LLMRateLimitedError,
+    LLMRejectedError,
+    LLMUnavailableError,
+    RagError,
+    RequestTooLargeError,
+    RetrievalFailedError,
+    RunNotFoundError,
+    error_for,
 )
 from ragstate.models import (
-    IngestProgress, IngestRequest, IngestResult, IngestStatus, QueryStatus, RagAnswer, RagQuery, RunState,
-    StatsRequest, StoreStats, StreamEvent, StreamEventType,
+    IngestProgress,
+    IngestRequest,
+    IngestResult,
+    IngestStatus,
+    QueryStatus,
+    RagAnswer,
+    RagQuery,
+    RateLimitWait,
+    RunState,
+    StatsRequest,
+    StoreStats,
+    StreamEvent,
+    StreamEventType,
 )
 from ragstate.settings import Settings
 from ragstate.temporal import connect, ui_link
@@ -65,18 +96,22 @@ def failure_of(err: BaseException) -> tuple[str, str | None]:
     """(message, type) of a workflow failure: the outermost ``ApplicationError`` whose type the
     client knows (e.g. the workflow's ``InvalidQuery``), else the innermost cause (an activity's
     ``LLMUnavailable``; cancellation, termination and timeouts by name)."""
-    chain = []
-    while err is not None:
-        chain.append(err)
-        err = getattr(err, "cause", None)
+    chain: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None:
+        chain.append(current)
+        current = getattr(current, "cause", None)
     for e in chain:
         if isinstance(e, ApplicationError) and e.type in ErrorType.ALL:
             return e.message, e.type
     root = chain[-1]
     if isinstance(root, ApplicationError):
         return root.message, root.type
-    for cls, name in ((CancelledError, "Cancelled"), (TerminatedError, "Terminated"),
-                       (TemporalTimeoutError, "TimedOut")):
+    for cls, name in (
+        (CancelledError, "Cancelled"),
+        (TerminatedError, "Terminated"),
+        (TemporalTimeoutError, "TimedOut"),
+    ):
         if isinstance(root, cls):
             return getattr(root, "message", "") or name.lower(), name
     return getattr(root, "message", None) or str(root), type(root).__name__
@@ -86,8 +121,17 @@ def failure_of(err: BaseException) -> tuple[str, str | None]:
 #: default is 100 ms). Each poll waits on the workflow for new events, so polls never outnumber
 #: the batches published: this mostly bounds added latency.
 STREAM_POLL_COOLDOWN = timedelta(milliseconds=50)
-_CLOSED = {WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.CANCELED,
-           WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.TIMED_OUT}
+#: ``RagError.kind`` of :class:`RunNotFoundError`.
+NOT_FOUND = "NotFound"
+_CLOSED = {
+    WorkflowExecutionStatus.COMPLETED,
+    WorkflowExecutionStatus.FAILED,
+    WorkflowExecutionStatus.CANCELED,
+    WorkflowExecutionStatus.TERMINATED,
+    WorkflowExecutionStatus.TIMED_OUT,
+}
+#: What a run of each workflow type is called in messages.
+_KIND_NAMES = {Workflow.QUERY: "query", Workflow.INGEST: "ingest"}
 
 
 class RagClient:
@@ -97,7 +141,7 @@ class RagClient:
         self._search_attributes: bool | None = None
 
     @classmethod
-    async def connect(cls, settings: Settings | None = None) -> "RagClient":
+    async def connect(cls, settings: Settings | None = None) -> RagClient:
         settings = settings or Settings()
         return cls(await connect(settings), settings)
 
@@ -113,7 +157,8 @@ class RagClient:
         if size > self.settings.max_payload_bytes:
             raise RequestTooLargeError(
                 f"{what} is {size} bytes as JSON; workflow inputs are limited to {self.settings.max_payload_bytes} "
-                "bytes (RAGSTATE_MAX_PAYLOAD_BYTES, below Temporal's payload limit): send fewer or shorter items")
+                "bytes (RAGSTATE_MAX_PAYLOAD_BYTES, below Temporal's payload limit): send fewer or shorter items"
+            )
 
     def query_id(self, question: str) -> str:
         """A new query workflow id (readable, or opaque when :attr:`private`)."""
@@ -134,7 +179,8 @@ class RagClient:
 
             try:
                 resp = await self.client.operator_service.list_search_attributes(
-                    ListSearchAttributesRequest(namespace=self.client.namespace))
+                    ListSearchAttributesRequest(namespace=self.client.namespace)
+                )
                 self._search_attributes = RAG_KIND.name in resp.custom_attributes
             except RPCError:
                 self._search_attributes = False  # e.g. Temporal Cloud API key without operator rights
@@ -146,10 +192,16 @@ class RagClient:
         query = RagQuery(question=query) if isinstance(query, str) else query
         self.check_size(query, "the query")
         return await self.client.start_workflow(
-            Workflow.QUERY, query, result_type=RagAnswer, id=workflow_id or self.query_id(query.question),
-            task_queue=self.settings.workflow_task_queue, search_attributes=await self._attributes("query"),
-            static_summary=f"Q: {query.question[:200]}", execution_timeout=timedelta(minutes=15),
-            request_eager_start=True)
+            Workflow.QUERY,
+            query,
+            result_type=RagAnswer,
+            id=workflow_id or self.query_id(query.question),
+            task_queue=self.settings.workflow_task_queue,
+            search_attributes=await self._attributes("query"),
+            static_summary=f"Q: {query.question[:200]}",
+            execution_timeout=timedelta(minutes=15),
+            request_eager_start=True,
+        )
 
     async def ask(self, query: RagQuery | str, workflow_id: str | None = None) -> RagAnswer:
         """Run the query workflow and wait for its answer; :class:`InvalidQueryError` for bad input."""
@@ -160,7 +212,9 @@ class RagClient:
             message, kind = failure_of(e)
             raise error_for(message, handle.id, kind) from e
 
-    async def ask_stream(self, query: RagQuery | str, workflow_id: str | None = None) -> AsyncIterator[StreamEvent]:
+    async def ask_stream(
+        self, query: RagQuery | str, workflow_id: str | None = None
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Start the query workflow and yield its :class:`StreamEvent`s as they come: ``step``
         events (``parsed``, ``retrieved``, ``synthesizing``), ``token`` events (answer text),
         then one ``final`` (with the :class:`RagAnswer`) or ``error`` event, the last.
@@ -178,7 +232,7 @@ class RagClient:
         async for event in self.stream_events(handle.id):
             yield event
 
-    async def stream_events(self, workflow_id: str, from_offset: int = 0) -> AsyncIterator[StreamEvent]:
+    async def stream_events(self, workflow_id: str, from_offset: int = 0) -> AsyncGenerator[StreamEvent, None]:
         """The events of a query run that is already started (or finished: a closed run's
         retained events are read back with a query), from ``from_offset``; as :meth:`ask_stream`.
         If the run ends without a final or error event (terminated, timed out), one is made
@@ -187,8 +241,7 @@ class RagClient:
 
         stream = WorkflowStreamClient.create(self.client, workflow_id)
         attempt = 1
-        items = stream.subscribe(STREAM_TOPIC, from_offset, result_type=StreamEvent,
-                                 poll_cooldown=STREAM_POLL_COOLDOWN)
+        items = stream.subscribe(STREAM_TOPIC, from_offset, result_type=StreamEvent, poll_cooldown=STREAM_POLL_COOLDOWN)
         try:
             async for item in items:
                 event: StreamEvent = item.data
@@ -205,7 +258,7 @@ class RagClient:
             if (await self.get_result(workflow_id)).state is RunState.running:
                 raise
         finally:
-            await items.aclose()
+            await items.aclose()  # type: ignore[attr-defined]  # an async generator, typed as an iterator
         status = await self.get_result(workflow_id)
         if status.state is RunState.completed:
             yield StreamEvent(type=StreamEventType.final, answer=status.answer)
@@ -216,8 +269,8 @@ class RagClient:
         """Where a query run stands: ``running``; ``completed`` with its answer; ``failed``
         with the error and its type (``InvalidQuery``, ``RetrievalFailed``, ``LLMUnavailable``,
         ``LLMRequestRejected``; ``Cancelled``, ``Terminated``, ``TimedOut``). Never waits for
-        a running query. :class:`RunNotFoundError` for an unknown id."""
-        desc = await self._describe(workflow_id)
+        a running query. :class:`RunNotFoundError` for an unknown id or a run that is not a query."""
+        desc = await self._describe(workflow_id, Workflow.QUERY)
         if desc.status not in _CLOSED:
             return QueryStatus(workflow_id=workflow_id, state=RunState.running)
         handle = self.client.get_workflow_handle(workflow_id, run_id=desc.run_id, result_type=RagAnswer)
@@ -228,62 +281,118 @@ class RagClient:
             return QueryStatus(workflow_id=workflow_id, state=RunState.failed, error=message, error_type=kind)
         return QueryStatus(workflow_id=workflow_id, state=RunState.completed, answer=answer)
 
-    async def _describe(self, workflow_id: str):
+    async def llm_rate_limit(self, workflow_id: str) -> RateLimitWait | None:
+        """Whether a query run's LLM step is waiting out a rate limit (its last attempt failed
+        with ``LLMRateLimited`` and Temporal will try again), and for how long; None when it is
+        not (closed, or not retrying a rate limit). Told by the failure's type, never its text.
+        :class:`RunNotFoundError` for an unknown id or a run that is not a query."""
+        desc = await self._describe(workflow_id, Workflow.QUERY)
+        if desc.status in _CLOSED:
+            return None
+        for pending in desc.raw_description.pending_activities:
+            if not pending.HasField("last_failure"):
+                continue
+            failure = pending.last_failure  # an activity's own ApplicationError, possibly wrapped
+            while failure.HasField("cause") and not failure.HasField("application_failure_info"):
+                failure = failure.cause
+            info = failure.application_failure_info if failure.HasField("application_failure_info") else None
+            if info is None or info.type != ErrorType.LLM_RATE_LIMITED:
+                continue
+            retry_in_s = None
+            if pending.HasField("next_attempt_schedule_time"):
+                at = pending.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
+                retry_in_s = max(0.0, (at - datetime.now(UTC)).total_seconds())
+            elif info.HasField("next_retry_delay"):
+                retry_in_s = info.next_retry_delay.ToTimedelta().total_seconds()
+            return RateLimitWait(retry_in_s=retry_in_s, message=failure.message, activity=pending.activity_type.name)
+        return None
+
+    async def ready(self, timeout_s: float) -> None:
+        """One cheap RPC (the server's system info): returns when Temporal answers within
+        ``timeout_s``, raises ``RPCError`` otherwise (a readiness probe)."""
+        from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+
+        await self.client.workflow_service.get_system_info(GetSystemInfoRequest(), timeout=timedelta(seconds=timeout_s))
+
+    async def _describe(self, workflow_id: str, expect: str):
+        """The run's description, in one call, if it is a run of workflow type ``expect``:
+        :class:`RunNotFoundError` otherwise (no such id, an id the server refuses, another type)."""
         try:
-            return await self.client.get_workflow_handle(workflow_id).describe(rpc_timeout=timedelta(seconds=10))
+            desc = await self.client.get_workflow_handle(workflow_id).describe(rpc_timeout=timedelta(seconds=10))
         except RPCError as e:
-            if e.status == RPCStatusCode.NOT_FOUND:
-                raise RunNotFoundError(f"no workflow {workflow_id!r}", workflow_id, "NotFound") from e
+            if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+                raise RunNotFoundError(
+                    f"no {_KIND_NAMES[expect]} with workflow id {workflow_id!r}", workflow_id, NOT_FOUND
+                ) from e
             raise
+        if desc.workflow_type != expect:
+            raise RunNotFoundError(
+                f"workflow {workflow_id!r} is a {desc.workflow_type}, not a {_KIND_NAMES[expect]}",
+                workflow_id,
+                NOT_FOUND,
+            )
+        return desc
 
     async def start_ingest(self, request: IngestRequest | list[str]) -> WorkflowHandle:
         request = IngestRequest(paths=request) if isinstance(request, list) else request
         self.check_size(request, "the ingest request")
         return await self.client.start_workflow(
-            Workflow.INGEST, request, result_type=IngestResult, id=self.ingest_id(request),
-            task_queue=self.settings.workflow_task_queue, search_attributes=await self._attributes("ingest"),
+            Workflow.INGEST,
+            request,
+            result_type=IngestResult,
+            id=self.ingest_id(request),
+            task_queue=self.settings.workflow_task_queue,
+            search_attributes=await self._attributes("ingest"),
             static_summary=f"ingest {', '.join(request.paths)[:200]}",
             # The same ingest started twice (a retried CLI call, a duplicate event) joins the running
             # one; after it closed, a new run starts (re-ingesting is idempotent).
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
 
     async def ingest(self, request: IngestRequest | list[str]) -> IngestResult:
         handle = await self.start_ingest(request)
         return await handle.result()
 
     async def ingest_progress(self, workflow_id: str) -> IngestProgress:
-        return await self.client.get_workflow_handle(workflow_id).query(Query.INGEST_PROGRESS,
-                                                                        result_type=IngestProgress)
+        return await self.client.get_workflow_handle(workflow_id).query(
+            Query.INGEST_PROGRESS, result_type=IngestProgress
+        )
 
     async def ingest_status(self, workflow_id: str) -> IngestStatus:
         """Where an ingest stands: ``running`` with its progress; ``completed`` with its
         result (and final progress); ``failed`` with the error. Progress comes from the
         workflow's ``progress`` query, so it needs a worker; without one (within 5 s) it is
-        None. Never waits for a running ingest. :class:`RunNotFoundError` for an unknown id."""
-        desc = await self._describe(workflow_id)  # the latest run of a continued-as-new chain
+        None. Never waits for a running ingest. :class:`RunNotFoundError` for an unknown id or a run
+        that is not an ingest."""
+        desc = await self._describe(workflow_id, Workflow.INGEST)  # the latest run of a continued-as-new chain
         handle = self.client.get_workflow_handle(workflow_id, run_id=desc.run_id, result_type=IngestResult)
         progress = None
-        try:
-            progress = await handle.query(Query.INGEST_PROGRESS, result_type=IngestProgress,
-                                          rpc_timeout=timedelta(seconds=5))
-        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
-            pass
+        with contextlib.suppress(RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
+            progress = await handle.query(
+                Query.INGEST_PROGRESS, result_type=IngestProgress, rpc_timeout=timedelta(seconds=5)
+            )
         if desc.status not in _CLOSED:
             return IngestStatus(workflow_id=workflow_id, state=RunState.running, progress=progress)
         try:
             result = await handle.result(follow_runs=False, rpc_timeout=timedelta(seconds=10))
         except WorkflowFailureError as e:
-            return IngestStatus(workflow_id=workflow_id, state=RunState.failed, progress=progress,
-                                error=failure_of(e)[0])
+            return IngestStatus(
+                workflow_id=workflow_id, state=RunState.failed, progress=progress, error=failure_of(e)[0]
+            )
         return IngestStatus(workflow_id=workflow_id, state=RunState.completed, progress=progress, result=result)
 
     async def stats(self, collection: str | None = None) -> StoreStats:
         import uuid
 
         return await self.client.execute_workflow(
-            Workflow.STATS, StatsRequest(collection=collection), result_type=StoreStats, id=f"rag-stats-{uuid.uuid4().hex[:8]}",
-            task_queue=self.settings.workflow_task_queue, execution_timeout=timedelta(seconds=60))
+            Workflow.STATS,
+            StatsRequest(collection=collection),
+            result_type=StoreStats,
+            id=f"rag-stats-{uuid.uuid4().hex[:8]}",
+            task_queue=self.settings.workflow_task_queue,
+            execution_timeout=timedelta(seconds=60),
+        )
 
 
 class SyncRagClient:
@@ -358,6 +467,9 @@ class SyncRagClient:
     def ingest_status(self, workflow_id: str) -> IngestStatus:
         return self._call(self.rag.ingest_status(workflow_id))
 
+    def llm_rate_limit(self, workflow_id: str) -> RateLimitWait | None:
+        return self._call(self.rag.llm_rate_limit(workflow_id))
+
     def stats(self, collection: str | None = None) -> StoreStats:
         return self._call(self.rag.stats(collection))
 
@@ -373,7 +485,7 @@ class SyncRagClient:
         if not self._thread.is_alive():
             self._loop.close()
 
-    def __enter__(self) -> "SyncRagClient":
+    def __enter__(self) -> SyncRagClient:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -366,3 +366,11 @@ class IngestStatus(_Model):
     progress: IngestProgress | None = None
     result: IngestResult | None = None
     error: str | None = None
+
+
+class RateLimitWait(_Model):
+    """A query run whose LLM step is waiting out a rate limit (``RagClient.llm_rate_limit``)."""
+
+    retry_in_s: float | None = Field(None, description="seconds until the next attempt, when Temporal says")
+    message: str = Field(description="the last attempt's failure, as the activity reported it")
+    activity: str = Field(description="the waiting activity's type (Synthesize)")
