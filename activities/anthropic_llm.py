@@ -2,8 +2,11 @@
 
 Temporal owns retries (visible in the UI): the SDK's ``max_retries`` is 0, transient errors
 (429, 529, 5xx, timeouts, dropped connections, an ``error`` event mid-stream) become retryable
-``ApplicationError``s whose ``next_retry_delay`` honours ``retry-after``; requests the API
-refuses (400/401/403/404/422) become non-retryable ones with a clear message. The activity
+``ApplicationError``s whose ``next_retry_delay`` honours ``retry-after``: a 429 (or a
+``rate_limit_error``) as ``ErrorType.LLM_RATE_LIMITED``, so clients can tell a rate limit from
+an outage by type alone, the rest as ``ErrorType.LLM_UNAVAILABLE``; requests the API refuses
+(400/401/403/404/422) become non-retryable ``ErrorType.LLM_REQUEST_REJECTED`` ones with a clear
+message. The activity
 heartbeats while it waits on the API. Without an API key the answer is extractive
 and labelled ``offline-extractive``.
 
@@ -28,13 +31,15 @@ import contextlib
 import email.utils
 import logging
 import time
-from datetime import timedelta, timezone
-from typing import TYPE_CHECKING, AsyncIterator
+from collections.abc import AsyncIterator
+from datetime import UTC, timedelta
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ragstate.citations import SYSTEM_PROMPT, build_prompt, extractive_answer
+from ragstate.contracts import STREAM_TOPIC, ErrorType
 from ragstate.models import AnswerMode, StreamEvent, StreamEventType, SynthesisInput, SynthesisResult, Usage
 from ragstate.settings import Settings
 
@@ -44,11 +49,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ragstate.llm")
 
-#: Error types the workflow treats as final.
-LLM_REJECTED = "LLMRequestRejected"
-LLM_UNAVAILABLE = "LLMUnavailable"
 #: Error types (``error.type`` in the API's body) worth another attempt, whatever the status.
-RETRYABLE_API_ERRORS = frozenset({"rate_limit_error", "overloaded_error", "api_error", "timeout_error"})
+RATE_LIMIT_API_ERROR = "rate_limit_error"
+RETRYABLE_API_ERRORS = frozenset({RATE_LIMIT_API_ERROR, "overloaded_error", "api_error", "timeout_error"})
 #: Seconds between heartbeats while waiting on the API (the query workflow's heartbeat timeout is 60 s).
 HEARTBEAT_EVERY_S = 10.0
 #: Token events are sent to the workflow at most this often after the first (one signal and one
@@ -57,7 +60,7 @@ STREAM_BATCH_INTERVAL = timedelta(milliseconds=100)
 #: The longest an attempt waits, before returning, for its last tokens to reach the workflow.
 STREAM_FLUSH_TIMEOUT_S = 5.0
 # The SDK is imported on first use: it is most of a light worker's cold start (about 0.9 s).
-_clients: dict[tuple, tuple[asyncio.AbstractEventLoop, "anthropic.AsyncAnthropic"]] = {}
+_clients: dict[tuple, tuple[asyncio.AbstractEventLoop, anthropic.AsyncAnthropic]] = {}
 
 
 def _transport_error() -> type[Exception]:
@@ -65,11 +68,11 @@ def _transport_error() -> type[Exception]:
     try:
         import httpx2 as http
     except ImportError:  # pragma: no cover - SDKs built on httpx
-        import httpx as http
+        import httpx as http  # type: ignore[no-redef]
     return http.TransportError
 
 
-def llm_client(settings: Settings, api_key: str) -> "anthropic.AsyncAnthropic":
+def llm_client(settings: Settings, api_key: str) -> anthropic.AsyncAnthropic:
     """One SDK client (and connection pool) per worker process and event loop: a pool cannot
     outlive its loop (Lambda runs every invocation in a new one)."""
     import anthropic
@@ -79,9 +82,15 @@ def llm_client(settings: Settings, api_key: str) -> "anthropic.AsyncAnthropic":
         del _clients[key]
     key = (id(loop), api_key, settings.anthropic_base_url, settings.anthropic_timeout_s)
     if key not in _clients:
-        _clients[key] = (loop, anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=settings.anthropic_base_url, max_retries=0,
-            timeout=settings.anthropic_timeout_s))
+        _clients[key] = (
+            loop,
+            anthropic.AsyncAnthropic(
+                api_key=api_key,
+                base_url=settings.anthropic_base_url,
+                max_retries=0,
+                timeout=settings.anthropic_timeout_s,
+            ),
+        )
     return _clients[key][1]
 
 
@@ -101,10 +110,8 @@ def retry_after(headers) -> timedelta | None:
         return None
     seconds = None
     if ms := headers.get("retry-after-ms"):
-        try:
+        with contextlib.suppress(ValueError):
             seconds = float(ms) / 1000
-        except ValueError:
-            pass
     if seconds is None and (value := headers.get("retry-after")):
         try:
             seconds = float(value)
@@ -115,7 +122,7 @@ def retry_after(headers) -> timedelta | None:
                 parsed = None  # neither seconds nor a date: ignore it
             if parsed is not None:
                 if parsed.tzinfo is None:
-                    parsed = parsed.replace(tzinfo=timezone.utc)
+                    parsed = parsed.replace(tzinfo=UTC)
                 seconds = parsed.timestamp() - time.time()
     if seconds is None or seconds < 0:
         return None
@@ -127,9 +134,9 @@ def to_application_error(err: Exception) -> ApplicationError:
     import anthropic
 
     if isinstance(err, anthropic.APITimeoutError):
-        return ApplicationError(f"Anthropic API timed out: {err}", type=LLM_UNAVAILABLE)
+        return ApplicationError(f"Anthropic API timed out: {err}", type=ErrorType.LLM_UNAVAILABLE)
     if isinstance(err, anthropic.APIConnectionError):
-        return ApplicationError(f"cannot reach the Anthropic API: {err}", type=LLM_UNAVAILABLE)
+        return ApplicationError(f"cannot reach the Anthropic API: {err}", type=ErrorType.LLM_UNAVAILABLE)
     if isinstance(err, anthropic.APIStatusError):
         status = err.status_code
         error_type, api_message = _error_fields(err)
@@ -138,18 +145,26 @@ def to_application_error(err: Exception) -> ApplicationError:
             detail += f" (request {request_id})"
         # An `error` event inside a streamed 200 response (e.g. overloaded_error) is transient too.
         if status in (408, 409, 429) or status >= 500 or status < 400 or error_type in RETRYABLE_API_ERRORS:
+            rate_limited = status == 429 or error_type == RATE_LIMIT_API_ERROR
             return ApplicationError(
-                f"Anthropic API answered {status} (will retry): {detail}", type=LLM_UNAVAILABLE,
+                f"Anthropic API answered {status} (will retry): {detail}",
+                type=ErrorType.LLM_RATE_LIMITED if rate_limited else ErrorType.LLM_UNAVAILABLE,
                 next_retry_delay=retry_after(err.response.headers if err.response is not None else None),
             )
-        hint = {401: " (check RAGSTATE_ANTHROPIC_API_KEY)", 403: " (the key lacks permission)",
-                404: " (check RAGSTATE_ANTHROPIC_MODEL)"}.get(status, "")
-        return ApplicationError(f"Anthropic API rejected the request with {status}{hint}: {detail}",
-                                type=LLM_REJECTED, non_retryable=True)
-    return ApplicationError(f"Anthropic API error: {err}", type=LLM_UNAVAILABLE)
+        hint = {
+            401: " (check RAGSTATE_ANTHROPIC_API_KEY)",
+            403: " (the key lacks permission)",
+            404: " (check RAGSTATE_ANTHROPIC_MODEL)",
+        }.get(status, "")
+        return ApplicationError(
+            f"Anthropic API rejected the request with {status}{hint}: {detail}",
+            type=ErrorType.LLM_REQUEST_REJECTED,
+            non_retryable=True,
+        )
+    return ApplicationError(f"Anthropic API error: {err}", type=ErrorType.LLM_UNAVAILABLE)
 
 
-def _error_fields(err: "anthropic.APIStatusError") -> tuple[str | None, str | None]:
+def _error_fields(err: anthropic.APIStatusError) -> tuple[str | None, str | None]:
     """``error.type`` and ``error.message`` from the API's error body, when it has one."""
     body = err.body
     inner = body.get("error") if isinstance(body, dict) else None
@@ -193,8 +208,8 @@ class _AnswerStream:
     whitespace is held back until more text follows it."""
 
     def __init__(self) -> None:
-        self._client: "WorkflowStreamClient | None" = None
-        self._topic: "TopicHandle[StreamEvent] | None" = None
+        self._client: WorkflowStreamClient | None = None
+        self._topic: TopicHandle[StreamEvent] | None = None
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task | None = None
         self._broken = False
@@ -202,7 +217,7 @@ class _AnswerStream:
         self._started = False
         self._pending_space = ""
 
-    async def __aenter__(self) -> "_AnswerStream":
+    async def __aenter__(self) -> _AnswerStream:
         try:
             info = activity.info()
             if info.is_local:
@@ -211,20 +226,19 @@ class _AnswerStream:
                 return self
             from temporalio.contrib.workflow_streams import WorkflowStreamClient
 
-            from ragstate.workflows.query import STREAM_TOPIC
-
             self._attempt = info.attempt
             self._client = WorkflowStreamClient.from_within_activity()
             self._topic = self._client.topic(STREAM_TOPIC, type=StreamEvent)
-        except Exception as e:  # noqa: BLE001 - e.g. no client (ActivityEnvironment) or no parent workflow
+        except Exception as e:
             self._client = None
             log.info("answer tokens not streamed: %s", e)
             return self
         self._flusher = asyncio.create_task(self._flush_batches())
         if self._attempt > 1:
             # Clients restart the answer here: what earlier attempts published is void.
-            self._publish(StreamEvent(type=StreamEventType.step, step="synthesizing",
-                                      detail={"attempt": self._attempt}))
+            self._publish(
+                StreamEvent(type=StreamEventType.step, step="synthesizing", detail={"attempt": self._attempt})
+            )
         return self
 
     def text(self, delta: str) -> None:
@@ -234,15 +248,16 @@ class _AnswerStream:
         if not self._started:
             text = text.lstrip()
         body = text.rstrip()
-        self._pending_space = text[len(body):]
+        self._pending_space = text[len(body) :]
         if body:
             self._publish(StreamEvent(type=StreamEventType.token, text=body, detail={"attempt": self._attempt}))
             self._started = True
 
     def _publish(self, event: StreamEvent) -> None:
+        assert self._topic is not None  # only called while streaming
         try:
             self._topic.publish(event)
-        except Exception as e:  # noqa: BLE001 - never fail the answer for the stream
+        except Exception as e:
             self._broken = True
             log.warning("stopped streaming answer tokens: %s", e)
             return
@@ -250,12 +265,13 @@ class _AnswerStream:
 
     async def _flush_batches(self) -> None:
         client = self._client
+        assert client is not None  # started only with a client
         while True:
             await self._wake.wait()
             self._wake.clear()
             try:
                 await client.flush()
-            except Exception as e:  # noqa: BLE001 - workflow gone, server unreachable: the answer goes on
+            except Exception as e:
                 self._broken = True
                 log.warning("stopped streaming answer tokens to workflow %s: %r", activity.info().workflow_id, e)
                 return
@@ -276,7 +292,7 @@ class _AnswerStream:
             # Every token reaches the workflow's stream before the activity's result (and so
             # before the final event); a batch cut off by the cancel above is resent (deduplicated).
             await asyncio.wait_for(client.flush(), STREAM_FLUSH_TIMEOUT_S)
-        except Exception as e:  # noqa: BLE001 - timeout, workflow gone, server unreachable
+        except Exception as e:
             log.warning("could not flush answer tokens to workflow %s: %r", activity.info().workflow_id, e)
 
 
@@ -291,16 +307,24 @@ class AnthropicActivities:
             api_key = s.anthropic_key()
         except OSError as e:
             # A misconfigured secret mount will not fix itself between retries.
-            raise ApplicationError(f"cannot read RAGSTATE_ANTHROPIC_API_KEY_FILE: {e}", type=LLM_REJECTED,
-                                   non_retryable=True) from e
+            raise ApplicationError(
+                f"cannot read RAGSTATE_ANTHROPIC_API_KEY_FILE: {e}",
+                type=ErrorType.LLM_REQUEST_REJECTED,
+                non_retryable=True,
+            ) from e
         if api_key is None:
-            return SynthesisResult(answer=extractive_answer(inp.question, inp.sources),
-                                   mode=AnswerMode.offline_extractive)
+            return SynthesisResult(
+                answer=extractive_answer(inp.question, inp.sources), mode=AnswerMode.offline_extractive
+            )
         import anthropic
 
         client = llm_client(s, api_key)
-        request = dict(model=s.anthropic_model, max_tokens=s.anthropic_max_tokens, system=SYSTEM_PROMPT,
-                       messages=[{"role": "user", "content": build_prompt(inp.question, inp.sources)}])
+        request: dict[str, Any] = dict(
+            model=s.anthropic_model,
+            max_tokens=s.anthropic_max_tokens,
+            system=SYSTEM_PROMPT,
+            messages=[{"role": "user", "content": build_prompt(inp.question, inp.sources)}],
+        )
         try:
             async with _heartbeating(HEARTBEAT_EVERY_S), _AnswerStream() as answer_stream:
                 if s.anthropic_stream:
@@ -317,8 +341,10 @@ class AnthropicActivities:
         except anthropic.AnthropicError as e:
             raise to_application_error(e) from e
         except _transport_error() as e:
-            raise ApplicationError(f"the Anthropic API stream broke off: {e!r}", type=LLM_UNAVAILABLE) from e
+            raise ApplicationError(f"the Anthropic API stream broke off: {e!r}", type=ErrorType.LLM_UNAVAILABLE) from e
         return SynthesisResult(
-            answer=text, mode=AnswerMode.llm, model=message.model,
+            answer=text,
+            mode=AnswerMode.llm,
+            model=message.model,
             usage=Usage(input_tokens=message.usage.input_tokens, output_tokens=message.usage.output_tokens),
         )

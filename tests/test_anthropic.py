@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import typing
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     import anthropic
     import pytest
     from anthropic._data import DEPRECATED_MODELS
+    from fake_anthropic import FakeAnthropic, drop, error, ok, stream_error
     from pydantic import SecretStr
     from temporalio.api.enums.v1 import EventType
     from temporalio.client import Client, WorkflowFailureError
@@ -27,9 +28,9 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Worker
 
     from ragstate.activities import anthropic_llm
-    from ragstate.activities.anthropic_llm import LLM_REJECTED, LLM_UNAVAILABLE, AnthropicActivities, retry_after
-    from fake_anthropic import FakeAnthropic, drop, error, ok, stream_error
+    from ragstate.activities.anthropic_llm import AnthropicActivities, retry_after
     from ragstate.citations import SYSTEM_PROMPT, cited_numbers
+    from ragstate.contracts import ErrorType
     from ragstate.models import AnswerMode, Source, SynthesisInput, SynthesisResult
     from ragstate.settings import Settings
     from ragstate.workers.runtime import build_workers
@@ -39,12 +40,26 @@ KEY = "sk-ant-test-0123456789"
 MODEL = "claude-test-model"
 
 SOURCES = [
-    Source(number=1, chunk_id="c1", doc_id="d1", title="BM25 basics", source="bm25.md",
-           text="BM25 ranks documents by term frequency and inverse document frequency. "
-                "Long documents are normalised by their length.", score=0.9),
-    Source(number=2, chunk_id="c2", doc_id="d2", title="Dense retrieval", source="dense.md",
-           text="Dense retrieval embeds the query and the documents as vectors. "
-                "Nearest neighbours are found by cosine similarity.", score=0.7),
+    Source(
+        number=1,
+        chunk_id="c1",
+        doc_id="d1",
+        title="BM25 basics",
+        source="bm25.md",
+        text="BM25 ranks documents by term frequency and inverse document frequency. "
+        "Long documents are normalised by their length.",
+        score=0.9,
+    ),
+    Source(
+        number=2,
+        chunk_id="c2",
+        doc_id="d2",
+        title="Dense retrieval",
+        source="dense.md",
+        text="Dense retrieval embeds the query and the documents as vectors. "
+        "Nearest neighbours are found by cosine similarity.",
+        score=0.7,
+    ),
 ]
 QUESTION = "How does BM25 rank documents?"
 
@@ -56,8 +71,12 @@ def synthesis_input() -> SynthesisInput:
 def llm_settings(server: FakeAnthropic | None, base: Settings | None = None, **update) -> Settings:
     """Settings pointing at the fake server with a key (unless overridden)."""
     base = base or Settings(_env_file=None)
-    values = {"anthropic_api_key": SecretStr(KEY), "anthropic_model": MODEL, "anthropic_stream": False,
-              "anthropic_timeout_s": 10.0}
+    values = {
+        "anthropic_api_key": SecretStr(KEY),
+        "anthropic_model": MODEL,
+        "anthropic_stream": False,
+        "anthropic_timeout_s": 10.0,
+    }
     if server is not None:
         values["anthropic_base_url"] = server.url
     values.update(update)
@@ -82,8 +101,9 @@ async def _close_sdk_clients():
 
 
 async def test_json_answer_and_the_request_sent(fake_anthropic: FakeAnthropic):
-    fake_anthropic.plan(ok("BM25 weighs term frequency against document frequency [1].",
-                           input_tokens=321, output_tokens=17))
+    fake_anthropic.plan(
+        ok("BM25 weighs term frequency against document frequency [1].", input_tokens=321, output_tokens=17)
+    )
     result = await synthesize(llm_settings(fake_anthropic, anthropic_max_tokens=333))
 
     assert result.answer == "BM25 weighs term frequency against document frequency [1]."
@@ -138,13 +158,14 @@ async def test_slow_non_streamed_answer_heartbeats(fake_anthropic: FakeAnthropic
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 async def test_429_is_retryable_after_retry_after_and_the_sdk_does_not_retry(
-        fake_anthropic: FakeAnthropic, stream: bool):
+    fake_anthropic: FakeAnthropic, stream: bool
+):
     fake_anthropic.plan(error(429, "rate limited, slow down", retry_after="1"), ok())
     with pytest.raises(ApplicationError) as raised:
         await synthesize(llm_settings(fake_anthropic, anthropic_stream=stream))
 
     err = raised.value
-    assert err.type == LLM_UNAVAILABLE
+    assert err.type == ErrorType.LLM_RATE_LIMITED
     assert err.non_retryable is False
     assert err.next_retry_delay == timedelta(seconds=1)
     assert "429" in err.message and "rate limited, slow down" in err.message
@@ -162,42 +183,48 @@ async def test_retry_after_ms_wins_over_retry_after(fake_anthropic: FakeAnthropi
     assert raised.value.next_retry_delay == timedelta(seconds=1.5)
 
 
-@pytest.mark.parametrize("status, sdk_error", [
-    (529, anthropic.OverloadedError),
-    (500, anthropic.InternalServerError),
-    (503, anthropic.ServiceUnavailableError),
-])
+@pytest.mark.parametrize(
+    "status, sdk_error",
+    [
+        (529, anthropic.OverloadedError),
+        (500, anthropic.InternalServerError),
+        (503, anthropic.ServiceUnavailableError),
+    ],
+)
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
-async def test_server_errors_are_retryable(fake_anthropic: FakeAnthropic, status: int, sdk_error: type,
-                                           stream: bool):
+async def test_server_errors_are_retryable(fake_anthropic: FakeAnthropic, status: int, sdk_error: type, stream: bool):
     fake_anthropic.plan(error(status))
     with pytest.raises(ApplicationError) as raised:
         await synthesize(llm_settings(fake_anthropic, anthropic_stream=stream))
 
     err = raised.value
-    assert err.type == LLM_UNAVAILABLE and err.non_retryable is False
+    assert err.type == ErrorType.LLM_UNAVAILABLE and err.non_retryable is False
     assert err.next_retry_delay is None  # no retry-after: the workflow's backoff applies
     assert str(status) in err.message
     assert isinstance(err.__cause__, sdk_error)
     assert len(fake_anthropic.requests) == 1
 
 
-@pytest.mark.parametrize("status, expected", [
-    (400, "rejected the request with 400: invalid_request_error: max_tokens: must be at most 64000"),
-    (401, "rejected the request with 401 (check RAGSTATE_ANTHROPIC_API_KEY): authentication_error"),
-    (403, "rejected the request with 403 (the key lacks permission): permission_error"),
-    (404, "rejected the request with 404 (check RAGSTATE_ANTHROPIC_MODEL): not_found_error"),
-])
+@pytest.mark.parametrize(
+    "status, expected",
+    [
+        (400, "rejected the request with 400: invalid_request_error: max_tokens: must be at most 64000"),
+        (401, "rejected the request with 401 (check RAGSTATE_ANTHROPIC_API_KEY): authentication_error"),
+        (403, "rejected the request with 403 (the key lacks permission): permission_error"),
+        (404, "rejected the request with 404 (check RAGSTATE_ANTHROPIC_MODEL): not_found_error"),
+    ],
+)
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
-async def test_rejected_requests_are_not_retryable(fake_anthropic: FakeAnthropic, status: int, expected: str,
-                                                   stream: bool):
+async def test_rejected_requests_are_not_retryable(
+    fake_anthropic: FakeAnthropic, status: int, expected: str, stream: bool
+):
     message = "max_tokens: must be at most 64000" if status == 400 else None
     fake_anthropic.plan(error(status, message))
     with pytest.raises(ApplicationError) as raised:
         await synthesize(llm_settings(fake_anthropic, anthropic_stream=stream))
 
     err = raised.value
-    assert err.type == LLM_REJECTED == "LLMRequestRejected"
+    assert err.type == ErrorType.LLM_REQUEST_REJECTED == "LLMRequestRejected"
     assert err.non_retryable is True
     assert err.message.startswith("Anthropic API " + expected), err.message
     assert "(request req_fake" in err.message
@@ -208,7 +235,7 @@ async def test_wrong_key_is_rejected_by_the_server(fake_anthropic: FakeAnthropic
     fake_anthropic.api_key = "sk-ant-the-right-one"
     with pytest.raises(ApplicationError) as raised:
         await synthesize(llm_settings(fake_anthropic))
-    assert raised.value.type == LLM_REJECTED and raised.value.non_retryable
+    assert raised.value.type == ErrorType.LLM_REQUEST_REJECTED and raised.value.non_retryable
     assert "RAGSTATE_ANTHROPIC_API_KEY" in raised.value.message
     assert isinstance(raised.value.__cause__, anthropic.AuthenticationError)
 
@@ -219,10 +246,18 @@ async def test_overloaded_error_event_mid_stream_is_retryable(fake_anthropic: Fa
     with pytest.raises(ApplicationError) as raised:
         await synthesize(llm_settings(fake_anthropic, anthropic_stream=True))
     err = raised.value
-    assert err.type == LLM_UNAVAILABLE and err.non_retryable is False
+    assert err.type == ErrorType.LLM_UNAVAILABLE and err.non_retryable is False
     assert "overloaded_error" in err.message
     assert isinstance(err.__cause__, anthropic.APIStatusError)
     assert len(fake_anthropic.requests) == 1
+
+
+async def test_rate_limit_error_event_mid_stream_is_a_rate_limit(fake_anthropic: FakeAnthropic):
+    """Told apart by the API's error type, not by the message: a 200 stream's ``rate_limit_error``."""
+    fake_anthropic.plan(stream_error("rate_limit_error", "slow down"))
+    with pytest.raises(ApplicationError) as raised:
+        await synthesize(llm_settings(fake_anthropic, anthropic_stream=True))
+    assert raised.value.type == ErrorType.LLM_RATE_LIMITED and raised.value.non_retryable is False
 
 
 @pytest.mark.parametrize("mid_stream", [False, True], ids=["before-answer", "mid-stream"])
@@ -231,7 +266,7 @@ async def test_dropped_connection_is_retryable(fake_anthropic: FakeAnthropic, mi
     with pytest.raises(ApplicationError) as raised:
         await synthesize(llm_settings(fake_anthropic, anthropic_stream=True))
     err = raised.value
-    assert err.type == LLM_UNAVAILABLE and err.non_retryable is False
+    assert err.type == ErrorType.LLM_UNAVAILABLE and err.non_retryable is False
     assert len(fake_anthropic.requests) == 1
 
 
@@ -240,7 +275,7 @@ async def test_timeout_is_retryable(fake_anthropic: FakeAnthropic):
     with pytest.raises(ApplicationError) as raised:
         await synthesize(llm_settings(fake_anthropic, anthropic_timeout_s=0.3))
     err = raised.value
-    assert err.type == LLM_UNAVAILABLE and err.non_retryable is False
+    assert err.type == ErrorType.LLM_UNAVAILABLE and err.non_retryable is False
     assert "timed out" in err.message
     assert isinstance(err.__cause__, anthropic.APITimeoutError)
     assert len(fake_anthropic.requests) == 1
@@ -292,7 +327,7 @@ def test_retry_after_forms():
     assert retry_after({"retry-after": "3600"}) == timedelta(minutes=5)  # capped
     assert retry_after({"retry-after": "-1"}) is None
     assert retry_after({"retry-after": "soon"}) is None  # neither seconds nor a date
-    soon = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     delay = retry_after({"retry-after": soon})
     assert delay is not None and timedelta(seconds=25) <= delay <= timedelta(seconds=31)
 
@@ -301,7 +336,7 @@ async def test_unparseable_retry_after_still_maps_to_a_retryable_error(fake_anth
     fake_anthropic.plan(error(429, retry_after="later"))
     with pytest.raises(ApplicationError) as raised:
         await synthesize(llm_settings(fake_anthropic))
-    assert raised.value.type == LLM_UNAVAILABLE and raised.value.non_retryable is False
+    assert raised.value.type == ErrorType.LLM_RATE_LIMITED and raised.value.non_retryable is False
     assert raised.value.next_retry_delay is None
 
 
@@ -317,9 +352,14 @@ class SynthesizeProbeWorkflow:
     @workflow.run
     async def run(self, inp: SynthesisInput, llm_task_queue: str) -> SynthesisResult:
         return await workflow.execute_activity(
-            "Synthesize", inp, result_type=SynthesisResult, task_queue=llm_task_queue,
-            start_to_close_timeout=timedelta(seconds=120), heartbeat_timeout=timedelta(seconds=60),
-            retry_policy=LLM_RETRY)
+            "Synthesize",
+            inp,
+            result_type=SynthesisResult,
+            task_queue=llm_task_queue,
+            start_to_close_timeout=timedelta(seconds=120),
+            heartbeat_timeout=timedelta(seconds=60),
+            retry_policy=LLM_RETRY,
+        )
 
 
 async def run_probe(client: Client, settings: Settings):
@@ -328,9 +368,12 @@ async def run_probe(client: Client, settings: Settings):
     workers.append(Worker(client, task_queue=settings.workflow_task_queue, workflows=[SynthesizeProbeWorkflow]))
     async with workers[0], workers[1]:
         handle = await client.start_workflow(
-            SynthesizeProbeWorkflow.run, args=[synthesis_input(), settings.llm_task_queue],
-            id=f"synthesize-probe-{uuid.uuid4().hex}", task_queue=settings.workflow_task_queue,
-            execution_timeout=timedelta(seconds=60))
+            SynthesizeProbeWorkflow.run,
+            args=[synthesis_input(), settings.llm_task_queue],
+            id=f"synthesize-probe-{uuid.uuid4().hex}",
+            task_queue=settings.workflow_task_queue,
+            execution_timeout=timedelta(seconds=60),
+        )
         try:
             outcome: SynthesisResult | BaseException = await asyncio.wait_for(handle.result(), 45)
         except WorkflowFailureError as e:
@@ -338,8 +381,9 @@ async def run_probe(client: Client, settings: Settings):
     return handle, outcome
 
 
-async def test_workflow_retries_a_429_after_retry_after(client: Client, settings: Settings,
-                                                        fake_anthropic: FakeAnthropic):
+async def test_workflow_retries_a_429_after_retry_after(
+    client: Client, settings: Settings, fake_anthropic: FakeAnthropic
+):
     fake_anthropic.plan(error(429, retry_after="1"), ok("BM25 ranks by term statistics [1]."))
     handle, outcome = await run_probe(client, llm_settings(fake_anthropic, settings, anthropic_stream=True))
 
@@ -353,11 +397,14 @@ async def test_workflow_retries_a_429_after_retry_after(client: Client, settings
     assert 0.9 <= second.at - first.at < 1.9, second.at - first.at
 
     history = await handle.fetch_history()
-    started = [e.activity_task_started_event_attributes for e in history.events
-               if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED]
+    started = [
+        e.activity_task_started_event_attributes
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+    ]
     assert [s.attempt for s in started] == [2]
     assert "429" in started[0].last_failure.message
-    assert started[0].last_failure.application_failure_info.type == LLM_UNAVAILABLE
+    assert started[0].last_failure.application_failure_info.type == ErrorType.LLM_RATE_LIMITED
 
 
 async def test_workflow_fails_at_once_on_a_400(client: Client, settings: Settings, fake_anthropic: FakeAnthropic):
@@ -369,12 +416,15 @@ async def test_workflow_fails_at_once_on_a_400(client: Client, settings: Setting
     assert isinstance(activity_error, ActivityError)
     app_error = activity_error.cause
     assert isinstance(app_error, ApplicationError)
-    assert app_error.type == LLM_REJECTED
+    assert app_error.type == ErrorType.LLM_REQUEST_REJECTED
     assert app_error.non_retryable
     assert "400" in app_error.message and "at least one message is required" in app_error.message
     assert len(fake_anthropic.requests) == 1
 
     history = await handle.fetch_history()
-    started = [e.activity_task_started_event_attributes for e in history.events
-               if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED]
+    started = [
+        e.activity_task_started_event_attributes
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+    ]
     assert [s.attempt for s in started] == [1]

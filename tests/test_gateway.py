@@ -12,27 +12,31 @@ import json
 import socket
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator
 from urllib.parse import quote
 
 import httpx
 import pytest
+from fake_anthropic import FakeAnthropic, error, ok
+from paths import EXAMPLES_CORPUS
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from ragstate.activities.anthropic_llm import close_llm_clients
-from fake_anthropic import FakeAnthropic, error, ok
 from ragstate import gateway_lambda
+from ragstate.activities.anthropic_llm import close_llm_clients
 from ragstate.client import RagClient
+from ragstate.contracts import Activity, ErrorType
+from ragstate.errors import LLMRateLimitedError, LLMUnavailableError, RunNotFoundError
 from ragstate.gateway import GatewaySettings, IngestAccepted, QueryResponse, create_app
-from ragstate.models import IngestStatus, QueryStatus, RagAnswer, StreamEvent
+from ragstate.models import IngestRequest, IngestStatus, QueryStatus, RagAnswer, RunState, StreamEvent
 from ragstate.settings import Settings
-from paths import EXAMPLES_CORPUS
 from ragstate.workers.runtime import running_workers
 
-ANSWER = ("Reciprocal rank fusion adds one over k plus the rank of a document in each list [1], "
-          "so it needs no score calibration between keyword and vector search [1].")
+ANSWER = (
+    "Reciprocal rank fusion adds one over k plus the rank of a document in each list [1], "
+    "so it needs no score calibration between keyword and vector search [1]."
+)
 RRF_QUESTION = "How does reciprocal rank fusion combine rankings?"
 
 
@@ -55,17 +59,29 @@ async def stack(temporal_env, tmp_path_factory) -> AsyncIterator[Stack]:
     client = temporal_env.client
     offline = Settings(
         data_dir=tmp_path_factory.mktemp("gateway") / "data",
-        temporal_address=client.service_client.config.target_host, collection=f"gw-{tag}",
-        workflow_task_queue=f"gw-wf-{tag}", embeddings_task_queue=f"gw-emb-{tag}", llm_task_queue=f"gw-llm-{tag}",
-        worker_shutdown_grace_s=2, _env_file=None)
+        temporal_address=client.service_client.config.target_host,
+        collection=f"gw-{tag}",
+        workflow_task_queue=f"gw-wf-{tag}",
+        embeddings_task_queue=f"gw-emb-{tag}",
+        llm_task_queue=f"gw-llm-{tag}",
+        worker_shutdown_grace_s=2,
+        _env_file=None,
+    )
     with FakeAnthropic() as fake:
         # Its own workflow and LLM queues (routing comes from the workflow worker's settings);
         # the same store and embeddings queue as the offline set.
-        llm = offline.model_copy(update={
-            "workflow_task_queue": f"gw-wf-llm-{tag}", "llm_task_queue": f"gw-llm-llm-{tag}",
-            "anthropic_api_key": SecretStr("sk-test"), "anthropic_base_url": fake.url})
-        async with running_workers(client, offline), \
-                running_workers(client, llm, roles=["workflows", "llm"], warm_model=False):
+        llm = offline.model_copy(
+            update={
+                "workflow_task_queue": f"gw-wf-llm-{tag}",
+                "llm_task_queue": f"gw-llm-llm-{tag}",
+                "anthropic_api_key": SecretStr("sk-test"),
+                "anthropic_base_url": fake.url,
+            }
+        )
+        async with (
+            running_workers(client, offline),
+            running_workers(client, llm, roles=["workflows", "llm"], warm_model=False),
+        ):
             result = await RagClient(client, offline).ingest([str(EXAMPLES_CORPUS)])
             assert result.failed == 0, result.failures
             yield Stack(client, offline, llm, fake)
@@ -88,11 +104,13 @@ def make_app(stack: Stack, settings: Settings, **gateway):
 
 def app_without_temporal(**gateway):
     """For answers that must come before anything is started: contacting Temporal fails the test."""
+
     async def factory(_: Settings) -> RagClient:
         raise AssertionError("the gateway contacted Temporal for a request it should have refused")
 
-    return create_app(Settings(_env_file=None), rag_client_factory=factory,
-                      gateway=GatewaySettings(_env_file=None, **gateway))
+    return create_app(
+        Settings(_env_file=None), rag_client_factory=factory, gateway=GatewaySettings(_env_file=None, **gateway)
+    )
 
 
 def http(app) -> httpx.AsyncClient:
@@ -109,8 +127,8 @@ def assert_error(r: httpx.Response, status: int, kind: str | None = None) -> dic
     return err
 
 
-async def poll(h: httpx.AsyncClient, url: str, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
+async def poll(h: httpx.AsyncClient, url: str, within_s: float = 30) -> dict:
+    deadline = time.monotonic() + within_s
     while True:
         r = await h.get(url)
         assert r.status_code == 200, r.text
@@ -119,8 +137,8 @@ async def poll(h: httpx.AsyncClient, url: str, timeout: float = 30) -> dict:
         await asyncio.sleep(0.2)
 
 
-async def wait_until(condition, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_until(condition, within_s: float = 20) -> None:
+    deadline = time.monotonic() + within_s
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         await asyncio.sleep(0.05)
@@ -172,27 +190,30 @@ async def test_llm_answer(stack: Stack, fake: FakeAnthropic):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body,kind,expected", [
-    ({"question": ""}, "InvalidQuery", "empty"),
-    ({"question": " \u200b\n "}, "InvalidQuery", "empty"),
-    ({"question": "x" * 4001}, "InvalidQuery", "limit is 4000"),
-    ({"question": "ring the bell \x07"}, "InvalidQuery", "control characters"),
-    ({"question": "fine question", "top_k": 0}, "InvalidQuery", "top_k must be between 1 and 50"),
-    ({"question": "fine question", "sources": []}, "InvalidQuery", "sources filter"),
-    ({"question": "fine question", "doc_ids": ["a\x00b"]}, "InvalidRequest", "control characters"),
-    ({}, "InvalidRequest", "question: Field required"),
-    ({"question": None}, "InvalidRequest", "question"),
-    ({"question": 42}, "InvalidRequest", "question"),
-    ({"question": ["what?"]}, "InvalidRequest", "question"),
-    ({"question": "ok?", "top_k": "5"}, "InvalidRequest", "top_k"),
-    ({"question": "ok?", "top_k": 2.5}, "InvalidRequest", "top_k"),
-    ({"question": "ok?", "sources": "a.md"}, "InvalidRequest", "sources"),
-    ({"question": "ok?", "timeout_s": 0}, "InvalidRequest", "timeout_s"),
-    ({"question": "ok?", "timeout_s": "1"}, "InvalidRequest", "timeout_s"),
-    ({"question": "ok?", "collection": "other"}, "InvalidRequest", "collection"),
-    (["question"], "InvalidRequest", None),
-    ("What is BM25?", "InvalidRequest", None),
-])
+@pytest.mark.parametrize(
+    "body,kind,expected",
+    [
+        ({"question": ""}, "InvalidQuery", "empty"),
+        ({"question": " \u200b\n "}, "InvalidQuery", "empty"),
+        ({"question": "x" * 4001}, "InvalidQuery", "limit is 4000"),
+        ({"question": "ring the bell \x07"}, "InvalidQuery", "control characters"),
+        ({"question": "fine question", "top_k": 0}, "InvalidQuery", "top_k must be between 1 and 50"),
+        ({"question": "fine question", "sources": []}, "InvalidQuery", "sources filter"),
+        ({"question": "fine question", "doc_ids": ["a\x00b"]}, "InvalidRequest", "control characters"),
+        ({}, "InvalidRequest", "question: Field required"),
+        ({"question": None}, "InvalidRequest", "question"),
+        ({"question": 42}, "InvalidRequest", "question"),
+        ({"question": ["what?"]}, "InvalidRequest", "question"),
+        ({"question": "ok?", "top_k": "5"}, "InvalidRequest", "top_k"),
+        ({"question": "ok?", "top_k": 2.5}, "InvalidRequest", "top_k"),
+        ({"question": "ok?", "sources": "a.md"}, "InvalidRequest", "sources"),
+        ({"question": "ok?", "timeout_s": 0}, "InvalidRequest", "timeout_s"),
+        ({"question": "ok?", "timeout_s": "1"}, "InvalidRequest", "timeout_s"),
+        ({"question": "ok?", "collection": "other"}, "InvalidRequest", "collection"),
+        (["question"], "InvalidRequest", None),
+        ("What is BM25?", "InvalidRequest", None),
+    ],
+)
 async def test_invalid_queries_are_400_before_anything_starts(body, kind, expected):
     async with http(app_without_temporal()) as h:
         for path in ("/v1/query", "/v1/query?stream=true", "/v1/query/stream"):
@@ -201,17 +222,21 @@ async def test_invalid_queries_are_400_before_anything_starts(body, kind, expect
                 assert expected in err["message"], err
 
 
-@pytest.mark.parametrize("content,expected", [
-    (b'{"question": ', "InvalidJSON"),
-    (b'{"question": "\\ud800 lone surrogate"}', "InvalidRequest"),
-    (b'{"question": NaN}', "InvalidRequest"),
-    (b"", "InvalidRequest"),
-    (b'{"question": "caf\xe9"}', "InvalidRequest"),  # not UTF-8
-])
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        (b'{"question": ', "InvalidJSON"),
+        (b'{"question": "\\ud800 lone surrogate"}', "InvalidRequest"),
+        (b'{"question": NaN}', "InvalidRequest"),
+        (b"", "InvalidRequest"),
+        (b'{"question": "caf\xe9"}', "InvalidRequest"),  # not UTF-8
+    ],
+)
 async def test_bad_json_is_400(content, expected):
     async with http(app_without_temporal()) as h:
-        assert_error(await h.post("/v1/query", content=content, headers={"content-type": "application/json"}),
-                     400, expected)
+        assert_error(
+            await h.post("/v1/query", content=content, headers={"content-type": "application/json"}), 400, expected
+        )
 
 
 async def test_other_refusals_are_json():
@@ -258,8 +283,7 @@ async def test_concurrency_limit_answers_429(stack: Stack, fake: FakeAnthropic):
         assert status.status_code == 200 and status.json()["state"] == "completed"
 
 
-async def test_llm_rate_limited_beyond_the_budget_is_429_and_the_workflow_goes_on(stack: Stack,
-                                                                                   fake: FakeAnthropic):
+async def test_llm_rate_limited_beyond_the_budget_is_429_and_the_workflow_goes_on(stack: Stack, fake: FakeAnthropic):
     fake.plan(error(429, retry_after="4"))  # then the default answer
     async with http(make_app(stack, stack.llm)) as h:
         started = time.monotonic()
@@ -273,6 +297,29 @@ async def test_llm_rate_limited_beyond_the_budget_is_429_and_the_workflow_goes_o
     assert status["state"] == "completed", status
     assert status["answer"]["mode"] == "llm"
     assert len(fake.requests) == 2
+
+
+async def test_the_429_comes_from_the_error_type_not_the_message(stack: Stack, fake: FakeAnthropic):
+    """A 529 whose text says "429 rate_limit" is an outage (504 past the budget), not a rate limit."""
+    fake.plan(error(529, "429 rate_limit_error from upstream", retry_after="4"))  # then the default answer
+    async with http(make_app(stack, stack.llm)) as h:
+        r = await h.post("/v1/query", json={"question": RRF_QUESTION, "timeout_s": 2})
+        err = assert_error(r, 504, "Timeout")
+        assert "retry-after" not in r.headers
+        status = await poll(h, err["status_url"])
+    assert status["state"] == "completed", status
+    assert len(fake.requests) == 2
+
+
+async def test_llm_rate_limited_through_every_retry_is_502(stack: Stack, fake: FakeAnthropic):
+    fake.plan(*[error(429, retry_after_ms="100")] * 6)  # LLM_RETRY's six attempts, 0.1 s apart
+    async with http(make_app(stack, stack.llm)) as h:
+        r = await h.post("/v1/query", json={"question": RRF_QUESTION, "timeout_s": 30})
+        err = assert_error(r, 502, ErrorType.LLM_RATE_LIMITED)
+        assert "retry-after" not in r.headers and "retry_after_s" not in err
+        failed = (await h.get(err["status_url"])).json()
+    assert failed["state"] == "failed" and failed["error_type"] == ErrorType.LLM_RATE_LIMITED
+    assert len(fake.requests) == 6
 
 
 @pytest.mark.parametrize("status", [400, 401])
@@ -330,6 +377,72 @@ async def test_ingest_and_status(stack: Stack, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
+# What the gateway asks of RagClient: status by kind in one call, the LLM's rate-limit wait
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_client_reports_the_llm_rate_limit_wait_while_synthesize_retries(stack: Stack, fake: FakeAnthropic):
+    fake.plan(error(429, retry_after="3"))  # then the default answer
+    rag = RagClient(stack.client, stack.llm)
+    handle = await rag.start_query(RRF_QUESTION)
+    deadline = time.monotonic() + 20
+    while (wait := await rag.llm_rate_limit(handle.id)) is None:
+        assert time.monotonic() < deadline, "no rate-limit wait reported"
+        await asyncio.sleep(0.1)
+    assert wait.activity == Activity.SYNTHESIZE
+    assert wait.retry_in_s is not None and 0 <= wait.retry_in_s <= 3
+    assert "429" in wait.message
+    assert (await rag.get_result(handle.id)).state is RunState.running
+    await asyncio.wait_for(handle.result(), 30)
+    assert await rag.llm_rate_limit(handle.id) is None  # closed: nothing to wait for
+    assert len(fake.requests) == 2
+
+
+async def test_client_not_rate_limited_while_the_llm_is_only_unavailable(stack: Stack, fake: FakeAnthropic):
+    fake.plan(error(529, "429 rate_limit_error from upstream", retry_after="3"))
+    rag = RagClient(stack.client, stack.llm)
+    handle = await rag.start_query(RRF_QUESTION)
+    deadline = time.monotonic() + 20
+    while not any(
+        pending.HasField("last_failure")  # Synthesize failed once and waits to retry
+        for pending in (await handle.describe()).raw_description.pending_activities
+    ):
+        assert time.monotonic() < deadline, "Synthesize did not fail"
+        await asyncio.sleep(0.1)
+    assert await rag.llm_rate_limit(handle.id) is None
+    await asyncio.wait_for(handle.result(), 30)
+
+
+async def test_client_raises_llm_rate_limited_when_the_run_failed_for_good(stack: Stack, fake: FakeAnthropic):
+    fake.plan(*[error(429, retry_after_ms="100")] * 6)
+    rag = RagClient(stack.client, stack.llm)
+    with pytest.raises(LLMRateLimitedError) as raised:
+        await rag.ask(RRF_QUESTION)
+    assert isinstance(raised.value, LLMUnavailableError) and raised.value.kind == ErrorType.LLM_RATE_LIMITED
+    status = await rag.get_result(raised.value.workflow_id)
+    assert (status.state, status.error_type) == (RunState.failed, ErrorType.LLM_RATE_LIMITED)
+
+
+async def test_client_status_calls_know_each_kind_of_run(stack: Stack):
+    rag = RagClient(stack.client, stack.offline)
+    answer = await rag.ask(RRF_QUESTION)
+    ingest_id = rag.ingest_id(IngestRequest(paths=[str(EXAMPLES_CORPUS)]))  # the stack's ingest
+    assert (await rag.get_result(answer.workflow_id)).state is RunState.completed
+    assert (await rag.ingest_status(ingest_id)).state is RunState.completed
+    assert await rag.llm_rate_limit(answer.workflow_id) is None
+    for call, workflow_id in (
+        (rag.get_result, ingest_id),
+        (rag.llm_rate_limit, ingest_id),
+        (rag.ingest_status, answer.workflow_id),
+        (rag.get_result, "rag-query-no-such-run"),
+        (rag.ingest_status, "rag-ingest-no-such-run"),
+    ):
+        with pytest.raises(RunNotFoundError) as raised:
+            await call(workflow_id)
+        assert raised.value.workflow_id == workflow_id and raised.value.kind == "NotFound"
+
+
+# ---------------------------------------------------------------------------------------------
 # Server-Sent Events through a real server
 # ---------------------------------------------------------------------------------------------
 
@@ -356,19 +469,21 @@ async def sse(response: httpx.Response) -> AsyncIterator[tuple[str, dict]]:
     event = None
     async for line in response.aiter_lines():
         if line.startswith("event: "):
-            event = line[len("event: "):]
+            event = line[len("event: ") :]
         elif line.startswith("data: "):
-            yield event, json.loads(line[len("data: "):])
+            yield event, json.loads(line[len("data: ") :])
 
 
 async def test_stream_steps_tokens_final(live, fake: FakeAnthropic):
     _, url = live
     fake.plan(ok(ANSWER, chunks=5))
-    async with httpx.AsyncClient(base_url=url, timeout=30) as h:
-        async with h.stream("POST", "/v1/query?stream=true", json={"question": RRF_QUESTION}) as r:
-            assert r.status_code == 200
-            assert r.headers["content-type"].startswith("text/event-stream")
-            events = [e async for e in sse(r)]
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=30) as h,
+        h.stream("POST", "/v1/query?stream=true", json={"question": RRF_QUESTION}) as r,
+    ):
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = [e async for e in sse(r)]
     kinds = [k for k, _ in events]
     for kind, data in events:
         assert StreamEvent.model_validate(data).type.value == kind
@@ -384,24 +499,29 @@ async def test_client_disconnect_mid_stream_leaves_the_workflow_running(stack: S
     app, url = live
     fake.plan(ok(ANSWER, delay_s=1.5))
     question = f"Disconnect probe {uuid.uuid4().hex[:6]}: what does reciprocal rank fusion do?"
-    async with httpx.AsyncClient(base_url=url, timeout=30) as h:
-        async with h.stream("POST", "/v1/query/stream", json={"question": question}) as r:
-            assert r.status_code == 200
-            workflow_id = r.headers.get("x-workflow-id")
-            async for kind, _ in sse(r):
-                assert kind == "step"
-                break  # leaving the block closes the connection mid-stream
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=30) as h,
+        h.stream("POST", "/v1/query/stream", json={"question": question}) as r,
+    ):
+        assert r.status_code == 200
+        workflow_id = r.headers.get("x-workflow-id")
+        async for kind, _ in sse(r):
+            assert kind == "step"
+            break  # leaving the block closes the connection mid-stream
     if workflow_id is None:  # the client could not be told the id: find the run
         prefix = "rag-query-disconnect-probe"
-        found = [w.id async for w in stack.client.list_workflows('WorkflowType = "RagQuery"')
-                 if w.id.startswith(prefix) and w.task_queue == stack.llm.workflow_task_queue]
+        found = [
+            w.id
+            async for w in stack.client.list_workflows('WorkflowType = "RagQuery"')
+            if w.id.startswith(prefix) and w.task_queue == stack.llm.workflow_task_queue
+        ]
         assert found
         workflow_id = found[0]
     handle = stack.client.get_workflow_handle(workflow_id, result_type=RagAnswer)
     answer = await asyncio.wait_for(handle.result(), 30)
     assert answer.answer == ANSWER and len(fake.requests) == 1
-    gw = app.state.gateway
-    await wait_until(lambda: gw._slots._value == gw.gw.max_concurrent_requests, timeout=10)  # slot released
+    gateway = app.state.gateway
+    await wait_until(lambda: gateway.in_flight == 0, within_s=10)  # slot released
 
 
 async def test_example_http_client(stack: Stack, live, fake: FakeAnthropic, capsys):
@@ -440,8 +560,14 @@ async def test_api_keys(stack: Stack, tmp_path):
     keys.write_text("# gateway keys\nkey-one\n\n  key-two  \n")
     app = make_app(stack, stack.offline, api_keys_file=keys, api_keys="key-three, key-four")
     async with http(app) as h:
-        for headers in ({}, {"Authorization": "Bearer nope"}, {"x-api-key": "key-on"}, {"Authorization": "Basic key-one"},
-                        {"Authorization": "Bearer "}, {"x-api-key": "key-one-and-more"}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer nope"},
+            {"x-api-key": "key-on"},
+            {"Authorization": "Basic key-one"},
+            {"Authorization": "Bearer "},
+            {"x-api-key": "key-one-and-more"},
+        ):
             r = await h.post("/v1/query", json={"question": RRF_QUESTION}, headers=headers)
             assert_error(r, 401, "Unauthorized")
             assert r.headers["www-authenticate"].startswith("Bearer")
@@ -520,14 +646,22 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def url_event(method: str, path: str, body: object = None, *, query: str = "", b64: bool = False,
-              headers: dict | None = None) -> dict:
+def url_event(
+    method: str, path: str, body: object = None, *, query: str = "", b64: bool = False, headers: dict | None = None
+) -> dict:
     host = "abcdefgh.lambda-url.eu-west-1.on.aws"
-    event = {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
-             "headers": {"host": host, "content-type": "application/json", **(headers or {})},
-             "requestContext": {"domainName": host, "http": {"method": method, "path": path,
-                                                             "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7"}},
-             "isBase64Encoded": b64}
+    event = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {"host": host, "content-type": "application/json", **(headers or {})},
+        "requestContext": {
+            "domainName": host,
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7"},
+        },
+        "isBase64Encoded": b64,
+    }
     if body is not None:
         raw = json.dumps(body)
         event["body"] = base64.b64encode(raw.encode()).decode() if b64 else raw
@@ -541,17 +675,20 @@ async def test_lambda_function_url_adapter(stack: Stack, fake: FakeAnthropic):
     assert health["statusCode"] == 200 and json.loads(health["body"]) == {"status": "ok"}
     assert health["headers"]["content-type"] == "application/json" and not health["isBase64Encoded"]
 
-    r = await gateway_lambda.handle_event(app, url_event("POST", "/v1/query", {"question": RRF_QUESTION}, b64=True), ctx)
+    r = await gateway_lambda.handle_event(
+        app, url_event("POST", "/v1/query", {"question": RRF_QUESTION}, b64=True), ctx
+    )
     assert r["statusCode"] == 200, r
     assert json.loads(r["body"])["citations"][0]["title"] == "Reciprocal rank fusion"
     bad = await gateway_lambda.handle_event(app, url_event("POST", "/v1/query", {"question": ""}), ctx)
     assert bad["statusCode"] == 400 and json.loads(bad["body"])["error"]["type"] == "InvalidQuery"
 
     # Buffered: every event, in order, in one body.
-    s = await gateway_lambda.handle_event(app, url_event("POST", "/v1/query", {"question": RRF_QUESTION},
-                                                         query="stream=true"), ctx)
+    s = await gateway_lambda.handle_event(
+        app, url_event("POST", "/v1/query", {"question": RRF_QUESTION}, query="stream=true"), ctx
+    )
     assert s["statusCode"] == 200 and s["headers"]["content-type"].startswith("text/event-stream")
-    kinds = [line[len("event: "):] for line in s["body"].splitlines() if line.startswith("event: ")]
+    kinds = [line[len("event: ") :] for line in s["body"].splitlines() if line.startswith("event: ")]
     assert kinds[0] == "step" and kinds[-1] == "final", kinds
 
     # The invocation's deadline caps the budget: 504 (with the workflow id) before Lambda would kill it.
@@ -559,13 +696,17 @@ async def test_lambda_function_url_adapter(stack: Stack, fake: FakeAnthropic):
     llm_app = make_app(stack, stack.llm)
     started = time.monotonic()
     late = await gateway_lambda.handle_event(
-        llm_app, url_event("POST", "/v1/query", {"question": RRF_QUESTION, "timeout_s": 60}), LambdaContext(2.5))
+        llm_app, url_event("POST", "/v1/query", {"question": RRF_QUESTION, "timeout_s": 60}), LambdaContext(2.5)
+    )
     assert late["statusCode"] == 504 and time.monotonic() - started < 2.5, late
     workflow_id = json.loads(late["body"])["error"]["workflow_id"]
     assert (await stack.client.get_workflow_handle(workflow_id, result_type=RagAnswer).result()).answer == ANSWER
 
-    out = gateway_lambda.to_result(201, [(b"set-cookie", b"a=1"), (b"x-many", b"1"), (b"x-many", b"2"),
-                                         (b"content-type", b"application/octet-stream")], b"\x00\xff")
+    out = gateway_lambda.to_result(
+        201,
+        [(b"set-cookie", b"a=1"), (b"x-many", b"1"), (b"x-many", b"2"), (b"content-type", b"application/octet-stream")],
+        b"\x00\xff",
+    )
     assert out["cookies"] == ["a=1"] and out["headers"]["x-many"] == "1, 2"
     assert out["isBase64Encoded"] and base64.b64decode(out["body"]) == b"\x00\xff"
 
@@ -615,21 +756,29 @@ def from_schema(schema: dict, components: dict):
         return st.integers(schema.get("minimum"), schema.get("maximum"))
     if kind == "number":
         low = schema.get("minimum", schema.get("exclusiveMinimum"))
-        return st.floats(low, schema.get("maximum"), exclude_min="exclusiveMinimum" in schema,
-                         allow_nan=False, allow_infinity=False)
+        return st.floats(
+            low, schema.get("maximum"), exclude_min="exclusiveMinimum" in schema, allow_nan=False, allow_infinity=False
+        )
     if kind == "array":
-        return st.lists(from_schema(schema.get("items", {}), components), min_size=schema.get("minItems", 0),
-                        max_size=schema.get("maxItems", 5))
+        return st.lists(
+            from_schema(schema.get("items", {}), components),
+            min_size=schema.get("minItems", 0),
+            max_size=schema.get("maxItems", 5),
+        )
     if kind == "object":
         props = {k: from_schema(v, components) for k, v in schema.get("properties", {}).items()}
         required = set(schema.get("required", ()))
-        return st.fixed_dictionaries({k: v for k, v in props.items() if k in required},
-                                     optional={k: v for k, v in props.items() if k not in required})
+        return st.fixed_dictionaries(
+            {k: v for k, v in props.items() if k in required},
+            optional={k: v for k, v in props.items() if k not in required},
+        )
     raise AssertionError(f"schema keyword not handled by the test's generator: {schema}")
 
 
 async def test_schema_fuzzing_no_500s_and_json_errors(stack: Stack, fake: FakeAnthropic, tmp_path):
-    from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hsettings
+    from hypothesis import strategies as st
 
     root = tmp_path / "ingest-root"
     root.mkdir()
@@ -642,19 +791,26 @@ async def test_schema_fuzzing_no_500s_and_json_errors(stack: Stack, fake: FakeAn
         return from_schema(components["schemas"][name], components)
 
     json_values = st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12),
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=12),
         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-        max_leaves=6)
+        max_leaves=6,
+    )
 
     def loose(name: str):  # the schema's keys with values of any type
         return st.fixed_dictionaries({}, optional={k: json_values for k in components["schemas"][name]["properties"]})
 
     loop = asyncio.get_running_loop()
     seen: collections.Counter = collections.Counter()
-    fuzz = hsettings(max_examples=40, deadline=None, database=None, derandomize=True,
-                     suppress_health_check=list(HealthCheck))
+    fuzz = hsettings(
+        max_examples=40, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    )
 
     async with http(app) as h:
+
         def call(method: str, url: str, **kwargs) -> httpx.Response:
             r = asyncio.run_coroutine_threadsafe(h.request(method, url, **kwargs), loop).result(60)
             seen[(method, url.split("/")[2], r.status_code)] += 1

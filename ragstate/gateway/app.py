@@ -1,0 +1,131 @@
+"""The app factory, and the uvicorn entry point (``python -m ragstate.gateway``).
+
+Example::
+
+    app = create_app(Settings(), rag_client_factory=my_factory, gateway=GatewaySettings(api_keys="k"))
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Security
+from fastapi.security import APIKeyHeader, HTTPBearer
+
+from ragstate.gateway.errors import add_exception_handlers
+from ragstate.gateway.guard import Guard
+from ragstate.gateway.routes import health, v1
+from ragstate.gateway.schemas import MAX_INGEST_PATHS, documented_errors
+from ragstate.gateway.service import Gateway, RagClientFactory, default_factory
+from ragstate.gateway.settings import GatewaySettings
+from ragstate.settings import Settings
+from ragstate.validation import MAX_FILTER_VALUES
+
+DESCRIPTION = "HTTP gateway: the query and ingest workflows behind a small JSON API (FastAPI)."
+
+
+def create_app(
+    settings: Settings | None = None,
+    rag_client_factory: RagClientFactory | None = None,
+    gateway: GatewaySettings | None = None,
+) -> FastAPI:
+    """The gateway as a FastAPI app.
+
+    ``settings`` (Temporal address, task queues, query limits) default to ``RAGSTATE_*``,
+    ``gateway`` to ``RAGSTATE_GATEWAY_*``; ``rag_client_factory(settings)`` returns the
+    :class:`~ragstate.client.RagClient` (default :meth:`RagClient.connect`), called on first use.
+    """
+    settings = settings or Settings()
+    gateway = gateway or GatewaySettings()
+    keys = gateway.keys()
+    # No slash redirects: an API client gets a JSON 404 for /v1/ingest/, not a bare 307.
+    app = FastAPI(
+        title="ragstate gateway",
+        version="1",
+        description=DESCRIPTION,
+        separate_input_output_schemas=False,
+        redirect_slashes=False,
+    )
+    app.state.gateway = Gateway(settings, gateway, rag_client_factory or default_factory)
+    app.add_middleware(Guard, keys=keys, max_body_bytes=gateway.max_body_bytes)
+    add_exception_handlers(app)
+    if keys:
+        app.include_router(v1, dependencies=[Security(_documented_auth)], responses=documented_errors(401))
+    else:
+        app.include_router(v1)
+    app.include_router(health)
+    _patch_openapi(app, settings)
+    return app
+
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
+_api_key = APIKeyHeader(name="x-api-key", auto_error=False, description="x-api-key: <API key>")
+
+
+async def _documented_auth(_b: Annotated[Any, Security(_bearer)], _k: Annotated[Any, Security(_api_key)]) -> None:
+    """Only describes the schemes in OpenAPI; the key is checked (by :class:`Guard`) before the
+    body is read."""
+
+
+def _constrain(prop: dict, **keywords: Any) -> None:
+    """Add keywords to a property's schema (to each non-null alternative of an Optional)."""
+    for alternative in prop.get("anyOf", [prop]):
+        if alternative.get("type") != "null":
+            alternative.update(keywords)
+
+
+def _patch_openapi(app: FastAPI, settings: Settings) -> None:
+    """400 (not 422) is what invalid input gets; and the schema states this deployment's limits
+    (ParseQuery's rules, checked by :func:`ragstate.validation.validate`)."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = default_openapi()  # cached in app.openapi_schema: patched once
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)
+        components = schema.get("components", {}).get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        query = components["QueryRequest"]["properties"]
+        _constrain(query["question"], minLength=1)
+        _constrain(query["top_k"], minimum=1, maximum=settings.max_top_k)
+        for name in ("sources", "doc_ids"):
+            _constrain(query[name], minItems=1, maxItems=MAX_FILTER_VALUES)
+        paths = components["IngestBody"]["properties"]["paths"]
+        _constrain(paths, minItems=1, maxItems=MAX_INGEST_PATHS)
+        _constrain(paths["items"], minLength=1)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def parser(gateway: GatewaySettings | None = None) -> argparse.ArgumentParser:
+    gateway = gateway or GatewaySettings()
+    p = argparse.ArgumentParser(prog="python -m ragstate.gateway", description="the ragstate HTTP gateway")
+    p.add_argument("--host", default=gateway.host)
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT") or gateway.port))
+    p.add_argument("--log-level", default="info")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m ragstate.gateway``: uvicorn on ``$PORT`` (Cloud Run) or the configured port."""
+    import uvicorn
+
+    gateway = GatewaySettings()
+    args = parser(gateway).parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper())
+    uvicorn.run(
+        create_app(gateway=gateway),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        proxy_headers=True,
+        timeout_graceful_shutdown=int(min(gateway.max_timeout_s, 30)),
+    )

@@ -1,0 +1,23 @@
+"""The gateway's routes, one ``APIRouter`` per concern: ``v1`` (query and ingest, behind the
+API keys) and ``health`` (always open).
+
+Example::
+
+    app.include_router(v1, dependencies=[...], responses=documented_errors(401))
+    app.include_router(health)
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ragstate.gateway.routes import health as _health
+from ragstate.gateway.routes import ingest as _ingest
+from ragstate.gateway.routes import query as _query
+
+__all__ = ["health", "v1"]
+
+v1 = APIRouter()
+v1.include_router(_query.router)
+v1.include_router(_ingest.router)
+health = _health.router
