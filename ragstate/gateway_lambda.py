@@ -33,8 +33,14 @@ from ragstate.gateway import DEADLINE_SCOPE_KEY
 
 #: Seconds kept back from the invocation's deadline to send the answer.
 DEADLINE_MARGIN_S = 1.5
-_TEXT_TYPES = ("text/", "application/json", "application/problem+json", "application/javascript",
-               "application/xml", "application/x-www-form-urlencoded")
+_TEXT_TYPES = (
+    "text/",
+    "application/json",
+    "application/problem+json",
+    "application/javascript",
+    "application/xml",
+    "application/x-www-form-urlencoded",
+)
 
 _loop: asyncio.AbstractEventLoop | None = None
 _app: Any = None
@@ -60,13 +66,20 @@ def to_scope(event: dict, context: Any = None) -> tuple[dict, bytes]:
     host = headers.get("host") or ctx.get("domainName") or "lambda"
     port = int(headers.get("x-forwarded-port") or 443)
     scope = {
-        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": (http.get("protocol") or "HTTP/1.1").split("/")[-1] or "1.1",
-        "method": method, "scheme": headers.get("x-forwarded-proto") or "https",
-        "path": unquote(raw_path), "raw_path": _latin1(raw_path), "root_path": "",
+        "method": method,
+        "scheme": headers.get("x-forwarded-proto") or "https",
+        "path": unquote(raw_path),
+        "raw_path": _latin1(raw_path),
+        "root_path": "",
         "query_string": _latin1(event.get("rawQueryString") or ""),
-        "headers": header_list, "client": (http.get("sourceIp") or "0.0.0.0", 0), "server": (host, port),
-        "aws.event": event, "aws.context": context,
+        "headers": header_list,
+        "client": (http.get("sourceIp") or "0.0.0.0", 0),
+        "server": (host, port),
+        "aws.event": event,
+        "aws.context": context,
     }
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         remaining = context.get_remaining_time_in_millis() / 1000
