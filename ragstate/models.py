@@ -130,6 +130,19 @@ class Usage(_Model):
     output_tokens: int = 0
 
 
+class Cost(_Model):
+    """What an answer cost in USD (:mod:`ragstate.pricing`); 0 with a ``reason`` when no LLM
+    call was made, ``priced=False`` when the model's price is unknown."""
+
+    usd: float = 0.0
+    input_usd: float = 0.0
+    output_usd: float = 0.0
+    model: str | None = None
+    priced: bool = True
+    reason: str | None = None
+    prices_taken: str | None = Field(default=None, description="the date the list prices were read")
+
+
 class SynthesisResult(_Model):
     answer: str
     mode: AnswerMode
