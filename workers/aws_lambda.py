@@ -53,14 +53,10 @@ Whatever is cut anyway is retried by Temporal on a later invocation, once its he
 from __future__ import annotations
 
 import asyncio
-import inspect
-import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
@@ -68,84 +64,14 @@ from temporalio.contrib.aws.lambda_worker import LambdaWorkerConfig, run_worker
 from temporalio.worker import Plugin, Worker, WorkerDeploymentConfig
 
 from ragstate.settings import Settings, WorkflowVersioning
+from ragstate.workers.lambda_setup import connect_config, load_secrets
+from ragstate.workers.registry import worker_specs
 
 log = logging.getLogger("ragstate.lambda")
 #: What run_worker reserves after the drain for shutdown hooks (the contrib's default).
 HOOK_BUFFER = timedelta(seconds=2)
 MIN_POLLING_S = 60.0
 
-#: Secret ARN variable -> the variables it fills (only those not set already).
-SECRET_VARIABLES: dict[str, tuple[str, ...]] = {
-    "RAGSTATE_ANTHROPIC_API_KEY_SECRET_ARN": ("RAGSTATE_ANTHROPIC_API_KEY",),
-    "RAGSTATE_TEMPORAL_API_KEY_SECRET_ARN": ("TEMPORAL_API_KEY", "RAGSTATE_TEMPORAL_API_KEY"),
-    "RAGSTATE_QDRANT_API_KEY_SECRET_ARN": ("RAGSTATE_QDRANT_API_KEY",),
-}
-
-
-# --- what to register for each role, as data ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WorkerSpec:
-    """One worker of a role: its task queue, registrations and role-specific options (the
-    keyword arguments of :class:`temporalio.worker.Worker`, without the client)."""
-
-    role: str
-    task_queue: str
-    workflows: Sequence[type] = ()
-    activities: Sequence[Callable] = ()
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    def sync_activities(self) -> bool:
-        """Whether any activity is a plain function (run on a thread pool)."""
-        return any(not inspect.iscoroutinefunction(a) for a in self.activities)
-
-    def worker_config(self) -> dict[str, Any]:
-        return {"task_queue": self.task_queue, "workflows": list(self.workflows),
-                "activities": list(self.activities), **self.options}
-
-
-def worker_specs(settings: Settings, roles: Iterable[str]) -> list[WorkerSpec]:
-    """The registrations :func:`ragstate.workers.runtime.build_workers` makes for ``roles``, as data;
-    the workflow worker first. Imports a role's activities only when it is asked for."""
-    from ragstate.workers.runtime import ALL_ROLES
-
-    roles = set(roles)
-    unknown = roles - set(ALL_ROLES)
-    if unknown:
-        raise ValueError(f"unknown worker roles {sorted(unknown)}: choose from {list(ALL_ROLES)}")
-    specs: list[WorkerSpec] = []
-    embedding = synthesis = None
-    if "llm" in roles:
-        from ragstate.activities.anthropic_llm import AnthropicActivities
-
-        synthesis = AnthropicActivities(settings)
-        specs.append(WorkerSpec("llm", settings.llm_task_queue, activities=(synthesis.synthesize,), options={
-            "max_concurrent_activities": settings.llm_max_concurrent,
-            "max_task_queue_activities_per_second": settings.llm_queue_rate_per_s}))
-    if roles & {"embeddings", "gpu-embeddings"}:
-        from ragstate.activities.embeddings import EmbeddingActivities
-
-        embedding = EmbeddingActivities(settings)
-        for role, queue in (("embeddings", settings.embeddings_task_queue),
-                            ("gpu-embeddings", settings.gpu_embeddings_task_queue)):
-            if role in roles:
-                specs.append(WorkerSpec(role, queue, activities=(embedding.vector_search, embedding.embed_chunks),
-                                        options={"max_concurrent_activities": 4}))
-    if "workflows" in roles:
-        from ragstate.activities.files import FileActivities
-        from ragstate.activities.qdrant import QdrantActivities
-        from ragstate.activities.query_parsing import QueryParsingActivities
-        from ragstate.workflows import ALL_WORKFLOWS
-
-        also_local = [a for a in (embedding and embedding.vector_search, synthesis and synthesis.synthesize) if a]
-        q, f = QdrantActivities(settings), FileActivities(settings)
-        p = QueryParsingActivities(settings, in_process_roles=frozenset(roles))
-        specs.insert(0, WorkerSpec("workflows", settings.workflow_task_queue, workflows=tuple(ALL_WORKFLOWS),
-                                   activities=(p.parse_query, f.discover_documents, q.keyword_search, q.merge,
-                                               q.index_chunks, q.commit_documents, q.optimize_store,
-                                               q.store_stats, *also_local)))
-    return specs
 
 
 # --- deployment version ------------------------------------------------------------------------
@@ -172,67 +98,7 @@ def resolve_build_id(settings: Settings, environ: Mapping[str, str] = os.environ
     return fallback
 
 
-# --- secrets, connection and timing -------------------------------------------------------------
-
-
-def _read_secret(arn: str) -> str:
-    import boto3  # in every Lambda Python runtime; not a dependency of ragstate
-
-    value = boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        return value.strip()
-    if isinstance(parsed, dict) and len(parsed) == 1:
-        return str(next(iter(parsed.values())))
-    if isinstance(parsed, dict) and "api_key" in parsed:
-        return str(parsed["api_key"])
-    return value.strip()
-
-
-def load_secrets(environ: dict[str, str] | None = None, read: Callable[[str], str] = _read_secret) -> list[str]:
-    """Fill API keys from Secrets Manager once per cold start, before settings and the contrib
-    read the environment. A secret is a plain string, or JSON with one value (or ``api_key``).
-    Returns the variables set; variables already set are left alone."""
-    environ = os.environ if environ is None else environ
-    filled = []
-    for arn_var, targets in SECRET_VARIABLES.items():
-        arn = environ.get(arn_var)
-        missing = [t for t in targets if not environ.get(t)]
-        if arn and missing:
-            value = read(arn)
-            for t in missing:
-                environ[t] = value
-            filled.extend(missing)
-    return filled
-
-
-def config_file(environ: Mapping[str, str] = os.environ) -> Path:
-    """``temporal.toml`` as the contrib finds it: TEMPORAL_CONFIG_FILE, $LAMBDA_TASK_ROOT, cwd."""
-    if environ.get("TEMPORAL_CONFIG_FILE"):
-        return Path(environ["TEMPORAL_CONFIG_FILE"])
-    return Path(environ.get("LAMBDA_TASK_ROOT") or ".") / "temporal.toml"
-
-
-def connect_config(settings: Settings, environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """Keyword arguments for ``Client.connect`` (see the module docstring for the order)."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.envconfig import ClientConfigProfile
-
-    cfg: dict[str, Any] | None = None
-    if settings.temporal_profile:
-        cfg = dict(ClientConfigProfile.load(profile=settings.temporal_profile,
-                                            config_source=config_file(environ)).to_client_connect_config())
-    elif "temporal_address" not in settings.model_fields_set:
-        cfg = dict(ClientConfigProfile.load(config_source=config_file(environ)).to_client_connect_config())
-        if not cfg.get("target_host"):
-            cfg = None
-    if cfg is None:
-        api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
-        cfg = {"target_host": settings.temporal_address, "namespace": settings.temporal_namespace,
-               "api_key": api_key, "tls": settings.temporal_tls or bool(api_key)}
-    cfg["data_converter"] = pydantic_data_converter
-    return cfg
+# --- timing -----------------------------------------------------------------------------------
 
 
 def shutdown_grace(settings: Settings, roles: Iterable[str]) -> timedelta:

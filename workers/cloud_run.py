@@ -35,9 +35,10 @@ from temporalio.worker import Worker
 
 from ragstate.settings import Settings
 from ragstate.temporal import connect as temporal_connect
-from ragstate.workers.light import LIGHT_ROLES, parse_roles
-from ragstate.workers.runtime import RUNNING, STARTING, STOPPED, run_and_exit, serve
-from ragstate.workers.runtime import ALL_ROLES
+from ragstate.workers.light import LIGHT_ROLES
+from ragstate.workers.registry import ALL_ROLES, add_roles_option
+from ragstate.workers.runtime import (RUNNING, STARTING, STOPPED, configure_logging, entry_point_parser,
+                                      run_and_exit, serve)
 
 log = logging.getLogger("ragstate.worker")
 
@@ -145,13 +146,8 @@ async def main(roles: Sequence[str], service: bool = False, port: int = 8080, cl
         health.identity = client.identity
         log.info("Cloud Run worker %s serving %s on %s (namespace %s)", client.identity, list(roles),
                  settings.temporal_address, settings.temporal_namespace)
-        replace = []
-        if {"embeddings", "gpu-embeddings"} & set(roles):
-            from ragstate.workers.embeddings import replacements
-
-            replace = replacements(settings)
         if not stop.is_set():
-            await serve(client, settings, roles, replace=replace, stop=stop, on_state=health.on_state)
+            await serve(client, settings, roles, stop=stop, on_state=health.on_state)
     finally:
         if health.state != STOPPED:
             health.on_state(STOPPED, [])
@@ -166,10 +162,8 @@ async def main(roles: Sequence[str], service: bool = False, port: int = 8080, cl
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ragstate.workers.cloud_run", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--roles", type=lambda s: parse_roles(s, ALL_ROLES), default=list(LIGHT_ROLES),
-                   help=f"comma-separated subset of {','.join(ALL_ROLES)} (default: {','.join(LIGHT_ROLES)})")
+    p = entry_point_parser("ragstate.workers.cloud_run", __doc__)
+    add_roles_option(p, ALL_ROLES, LIGHT_ROLES)
     p.add_argument("--service", action="store_true", help="Cloud Run service: serve GET /healthz on --port")
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8080),
                    help="health endpoint port (default: $PORT, else 8080)")
@@ -181,7 +175,7 @@ def parser() -> argparse.ArgumentParser:
 
 def cli(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     run_and_exit(main(args.roles, service=args.service, port=args.port, cloud_run_id=args.cloud_run_id,
                       otel=args.otel))
 

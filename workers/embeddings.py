@@ -22,7 +22,8 @@ import logging
 from typing import Sequence
 
 from ragstate.settings import Settings
-from ragstate.workers.runtime import run_and_exit, serve
+from ragstate.workers.registry import task_queue
+from ragstate.workers.runtime import RUNNING, configure_logging, entry_point_parser, run_and_exit, serve
 
 log = logging.getLogger("ragstate.worker")
 
@@ -33,20 +34,18 @@ async def main(settings: Settings, roles: Sequence[str]) -> None:
     from ragstate.temporal import connect
 
     client = await connect(settings)
-    queues = [settings.embeddings_task_queue if r == "embeddings" else settings.gpu_embeddings_task_queue
-              for r in roles]
+    queues = [task_queue(settings, role) for role in roles]
     log.info("embedding worker on %s, device %s; loading the model", queues, settings.embedding_device)
 
     def on_state(state: str, _workers) -> None:
-        if state == "running":
+        if state == RUNNING:
             log.info("model loaded, polling %s", queues)
 
     await serve(client, settings, roles, on_state=on_state)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ragstate.workers.embeddings", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = entry_point_parser("ragstate.workers.embeddings", __doc__)
     p.add_argument("--device", default=None,
                    help="cpu, cuda, cuda:N or auto (CUDA when torch sees a GPU); default RAGSTATE_EMBEDDING_DEVICE")
     p.add_argument("--queue", choices=sorted(QUEUE_ROLES), default="cpu",
@@ -56,7 +55,7 @@ def parser() -> argparse.ArgumentParser:
 
 def cli(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     from ragstate.embedding import resolve_device
 
     settings = Settings(**({"embedding_device": args.device} if args.device else {}))

@@ -19,7 +19,8 @@ from typing import Sequence
 from temporalio.worker import Worker
 
 from ragstate.settings import Settings
-from ragstate.workers.runtime import RUNNING, run_and_exit, serve
+from ragstate.workers.registry import add_roles_option
+from ragstate.workers.runtime import RUNNING, configure_logging, entry_point_parser, run_and_exit, serve
 
 log = logging.getLogger("ragstate.worker")
 
@@ -27,18 +28,10 @@ LIGHT_ROLES = ("workflows", "llm")
 #: Modules a light worker must never load (hundreds of MB, seconds of import).
 HEAVY_MODULES = ("torch", "sentence_transformers", "transformers")
 
+
 def heavy_modules_loaded() -> list[str]:
     """The heavy modules this process has imported (empty for a light worker)."""
     return [name for name in HEAVY_MODULES if name in sys.modules]
-
-
-def parse_roles(text: str, allowed: Sequence[str]) -> list[str]:
-    roles = [r.strip() for r in text.split(",") if r.strip()]
-    unknown = sorted(set(roles) - set(allowed))
-    if not roles or unknown:
-        raise argparse.ArgumentTypeError(f"roles must be a comma-separated subset of {','.join(allowed)}"
-                                         + (f" (unknown: {','.join(unknown)})" if unknown else ""))
-    return roles
 
 
 def _warn_if_heavy(state: str, _workers: list[Worker]) -> None:
@@ -58,16 +51,14 @@ async def main(roles: Sequence[str] = LIGHT_ROLES, settings: Settings | None = N
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ragstate.workers.light", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--roles", type=lambda s: parse_roles(s, LIGHT_ROLES), default=list(LIGHT_ROLES),
-                   help=f"comma-separated subset of {','.join(LIGHT_ROLES)} (default: both)")
+    p = entry_point_parser("ragstate.workers.light", __doc__)
+    add_roles_option(p, LIGHT_ROLES, LIGHT_ROLES)
     return p
 
 
 def cli(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     run_and_exit(main(args.roles))
 
 

@@ -21,7 +21,7 @@ import logging
 from typing import Sequence
 
 from ragstate.settings import Settings
-from ragstate.workers.runtime import run_and_exit, serve
+from ragstate.workers.runtime import configure_logging, entry_point_parser, run_and_exit, serve
 
 log = logging.getLogger("ragstate.worker")
 
@@ -57,8 +57,7 @@ async def main(settings: Settings) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ragstate.workers.llm", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = entry_point_parser("ragstate.workers.llm", __doc__)
     p.add_argument("--max-concurrent", type=_positive_int, default=None,
                    help="LLM calls in flight in this worker (default: RAGSTATE_LLM_MAX_CONCURRENT, 8)")
     p.add_argument("--rate-per-s", type=_positive_float, default=None,
@@ -69,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
 
 def cli(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     run_and_exit(main(settings_from_args(args)))
 
 

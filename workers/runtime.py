@@ -1,11 +1,7 @@
-"""Building workers for any combination of ragstate's task queues.
+"""Running workers for any combination of ragstate's roles, and the process around them.
 
-Roles map to task queues (names from settings):
-
-- ``workflows``: all workflows and the light activities (parse, files, store, merge)
-- ``embeddings``: the model (VectorSearch, EmbedChunks); the only role that imports torch
-- ``llm``: Synthesize, on its own queue so that its rate can be limited
-- ``gpu-embeddings``: EmbedChunks/VectorSearch on the GPU queue (``settings.gpu_embeddings``)
+What each role registers is :func:`ragstate.workers.registry.worker_specs`; this module turns
+those specs into workers, runs them until SIGTERM and drains them.
 
 Example::
 
@@ -16,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -23,28 +20,20 @@ import os
 import signal
 import sys
 import traceback
-from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import AsyncIterator, Callable, Coroutine, Iterable, NoReturn, Sequence
 
-from temporalio.activity import _Definition
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
 from ragstate.settings import Settings
+from ragstate.workers.registry import ALL_ROLES, EMBEDDING_ROLES, ROLES, worker_specs
+
+__all__ = ["ALL_ROLES", "ROLES", "build_workers", "configure_logging", "entry_point_parser", "run_and_exit",
+           "running_workers", "serve"]
 
 log = logging.getLogger("ragstate.worker")
-
-ROLES = ("workflows", "embeddings", "llm")
-#: Roles a process can take: the three above (what `ragstate up` runs) and a GPU embedding worker.
-ALL_ROLES = (*ROLES, "gpu-embeddings")
-
-
-def _activity_name(fn: Callable) -> str:
-    defn = _Definition.from_callable(fn)
-    if defn is None:
-        raise ValueError(f"{fn!r} is not an activity (missing @activity.defn)")
-    return defn.name
 
 
 def build_workers(client: Client, settings: Settings, roles: Iterable[str] = ROLES,
@@ -53,59 +42,12 @@ def build_workers(client: Client, settings: Settings, roles: Iterable[str] = ROL
     """Workers for the given roles. ``replace`` swaps in activities with the same names (fault
     injection in tests, custom implementations in deployments); ``interceptors`` go to every
     worker (tracing, benchmarks)."""
-    roles = set(roles)
-    replacements = {_activity_name(fn): fn for fn in replace}
-
-    def swap(activities: list[Callable]) -> list[Callable]:
-        return [replacements.get(_activity_name(fn), fn) for fn in activities]
-
-    unknown = roles - set(ALL_ROLES)
-    if unknown:
-        raise ValueError(f"unknown worker roles {sorted(unknown)}: choose from {list(ALL_ROLES)}")
+    specs = worker_specs(settings, roles, replace)
     executor = executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="ragstate-activity")
-
-    def make(task_queue: str, activities: list[Callable], **options) -> Worker:
-        # SIGTERM (Lambda, Cloud Run, Kubernetes) lets in-flight activities finish this long.
-        return Worker(client, task_queue=task_queue, activities=swap(activities), activity_executor=executor,
-                      interceptors=interceptors,
-                      graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_s), **options)
-
-    workers = []
-    embedding = synthesis = None
-    if "llm" in roles:
-        from ragstate.activities.anthropic_llm import AnthropicActivities
-
-        synthesis = AnthropicActivities(settings)
-        # Per-worker cap, and an optional server-side cap shared by every LLM worker: many
-        # scaled-out workers together still stay under the provider's rate limit.
-        workers.append(make(settings.llm_task_queue, [synthesis.synthesize],
-                            max_concurrent_activities=settings.llm_max_concurrent,
-                            max_task_queue_activities_per_second=settings.llm_queue_rate_per_s))
-    if roles & {"embeddings", "gpu-embeddings"}:
-        from ragstate.activities.embeddings import EmbeddingActivities
-
-        embedding = EmbeddingActivities(settings)
-        for role, queue in (("embeddings", settings.embeddings_task_queue),
-                            ("gpu-embeddings", settings.gpu_embeddings_task_queue)):
-            if role in roles:
-                workers.append(make(queue, [embedding.vector_search, embedding.embed_chunks],
-                                    max_concurrent_activities=4))
-    if "workflows" in roles:
-        from ragstate.activities.files import FileActivities
-        from ragstate.activities.qdrant import QdrantActivities
-        from ragstate.activities.query_parsing import QueryParsingActivities
-        from ragstate.workflows import ALL_WORKFLOWS
-
-        # Steps of other roles served by this process may run as local activities of the query
-        # workflow, so they are registered on the workflow worker too.
-        also_local = [a for a in (embedding and embedding.vector_search, synthesis and synthesis.synthesize) if a]
-        q, f = QdrantActivities(settings), FileActivities(settings)
-        p = QueryParsingActivities(settings, in_process_roles=frozenset(roles))
-        workers.append(make(settings.workflow_task_queue,
-                            [p.parse_query, f.discover_documents, q.keyword_search, q.merge, q.index_chunks,
-                             q.commit_documents, q.optimize_store, q.store_stats, *also_local],
-                            workflows=ALL_WORKFLOWS))
-    return workers
+    # SIGTERM (Lambda, Cloud Run, Kubernetes) lets in-flight activities finish this long.
+    grace = timedelta(seconds=settings.worker_shutdown_grace_s)
+    return [Worker(client, **spec.worker_config(), activity_executor=executor, interceptors=interceptors,
+                   graceful_shutdown_timeout=grace) for spec in specs]
 
 
 @contextlib.asynccontextmanager
@@ -113,7 +55,7 @@ async def running_workers(client: Client, settings: Settings, roles: Iterable[st
                           warm_model: bool = True, replace: Sequence[Callable] = ()) -> AsyncIterator[list[Worker]]:
     """Run workers until the block exits; loads the model first so the first query is not slow."""
     roles = set(roles)
-    if warm_model and roles & {"embeddings", "gpu-embeddings"}:
+    if warm_model and roles & EMBEDDING_ROLES:
         from ragstate.embedding import get_embedder
 
         await asyncio.to_thread(get_embedder, settings.embedding_device)
@@ -162,6 +104,18 @@ async def serve(client: Client, settings: Settings, roles: Iterable[str], *, rep
                 loop.remove_signal_handler(sig)
         close_stores()
         state(STOPPED, workers)
+
+
+def entry_point_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """The parser of ``python -m module``: the module docstring's first paragraph as description,
+    its examples kept as written."""
+    return argparse.ArgumentParser(prog=f"python -m {module}", description=(doc or "").split("\n\n")[0],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def configure_logging() -> None:
+    """Timestamped INFO logs on stderr, as every worker process writes them."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def run_and_exit(main: Coroutine) -> NoReturn:

@@ -189,7 +189,7 @@ def reset() -> None:
 async def _connect(settings: Settings) -> Client | None:
     global _client
     if _client is None:
-        from ragstate.workers.aws_lambda import connect_config
+        from ragstate.workers.lambda_setup import connect_config
 
         try:
             _client = await Client.connect(**connect_config(settings))
@@ -202,7 +202,7 @@ async def _connect(settings: Settings) -> Client | None:
 async def _handle(event: Mapping[str, Any]) -> dict:
     global _settings
     if _settings is None:
-        from ragstate.workers.aws_lambda import load_secrets
+        from ragstate.workers.lambda_setup import load_secrets
 
         load_secrets()
         _settings = Settings()

@@ -1,0 +1,146 @@
+"""What a worker registers for each role: one table for every deployment shape.
+
+Roles map to task queues (names from settings):
+
+- ``workflows``: all workflows and the light activities (parse, files, store, merge)
+- ``embeddings``: the model (VectorSearch, EmbedChunks); the only role that imports torch
+- ``llm``: Synthesize, on its own queue so that its rate can be limited
+- ``gpu-embeddings``: EmbedChunks/VectorSearch on the GPU queue (``settings.gpu_embeddings``)
+
+Long-lived workers (:func:`ragstate.workers.runtime.build_workers`, behind every ``python -m
+ragstate.workers.*`` entry point and ``ragstate worker``) and the Lambda worker
+(:mod:`ragstate.workers.aws_lambda`) build their ``Worker`` objects from these specs, so a role
+registers the same things whatever runs it.
+
+Example::
+
+    for spec in worker_specs(settings, {"workflows", "llm"}):
+        Worker(client, **spec.worker_config())
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio.activity import _Definition
+
+from ragstate.settings import Settings
+
+ROLES = ("workflows", "embeddings", "llm")
+#: Roles a process can take: the three above (what `ragstate up` runs) and a GPU embedding worker.
+ALL_ROLES = (*ROLES, "gpu-embeddings")
+#: Roles that hold the embedding model (torch, seconds to load).
+EMBEDDING_ROLES = frozenset({"embeddings", "gpu-embeddings"})
+
+
+def activity_name(fn: Callable) -> str:
+    """The activity type name of an ``@activity.defn`` callable."""
+    defn = _Definition.from_callable(fn)
+    if defn is None:
+        raise ValueError(f"{fn!r} is not an activity (missing @activity.defn)")
+    return defn.name
+
+
+def task_queue(settings: Settings, role: str) -> str:
+    """The task queue a role's worker polls."""
+    return {"workflows": settings.workflow_task_queue, "embeddings": settings.embeddings_task_queue,
+            "llm": settings.llm_task_queue, "gpu-embeddings": settings.gpu_embeddings_task_queue}[role]
+
+
+def check_roles(roles: Iterable[str]) -> set[str]:
+    """``roles`` as a set; ValueError naming the choices when one is unknown."""
+    roles = set(roles)
+    unknown = roles - set(ALL_ROLES)
+    if unknown:
+        raise ValueError(f"unknown worker roles {sorted(unknown)}: choose from {list(ALL_ROLES)}")
+    return roles
+
+
+def parse_roles(text: str, allowed: Sequence[str]) -> list[str]:
+    """A ``--roles`` value: a comma-separated, non-empty subset of ``allowed`` (argparse type)."""
+    roles = [r.strip() for r in text.split(",") if r.strip()]
+    unknown = sorted(set(roles) - set(allowed))
+    if not roles or unknown:
+        raise argparse.ArgumentTypeError(f"roles must be a comma-separated subset of {','.join(allowed)}"
+                                         + (f" (unknown: {','.join(unknown)})" if unknown else ""))
+    return roles
+
+
+def add_roles_option(parser: argparse.ArgumentParser, allowed: Sequence[str], default: Sequence[str]) -> None:
+    """``--roles``: a comma-separated subset of ``allowed``, parsed into a list."""
+    parser.add_argument("--roles", type=lambda text: parse_roles(text, allowed), default=list(default),
+                        help=f"comma-separated subset of {','.join(allowed)} (default: {','.join(default)})")
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """One worker of a role: its task queue, registrations and role-specific options (the
+    keyword arguments of :class:`temporalio.worker.Worker`, without the client)."""
+
+    role: str
+    task_queue: str
+    workflows: Sequence[type] = ()
+    activities: Sequence[Callable] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def sync_activities(self) -> bool:
+        """Whether any activity is a plain function (run on a thread pool)."""
+        return any(not inspect.iscoroutinefunction(a) for a in self.activities)
+
+    def worker_config(self) -> dict[str, Any]:
+        return {"task_queue": self.task_queue, "workflows": list(self.workflows),
+                "activities": list(self.activities), **self.options}
+
+    def replacing(self, replacements: Mapping[str, Callable]) -> WorkerSpec:
+        """This spec with each activity whose name is in ``replacements`` swapped for that one."""
+        activities = tuple(replacements.get(activity_name(fn), fn) for fn in self.activities)
+        return dataclasses.replace(self, activities=activities)
+
+
+def worker_specs(settings: Settings, roles: Iterable[str], replace: Sequence[Callable] = ()) -> list[WorkerSpec]:
+    """The workers a process serving ``roles`` runs, the workflow worker first. ``replace`` swaps
+    in activities with the same names (fault injection in tests, custom implementations in
+    deployments). Imports a role's activities only when it is asked for: a light worker never
+    loads torch."""
+    roles = check_roles(roles)
+    specs: list[WorkerSpec] = []
+    embedding = synthesis = None
+    if "llm" in roles:
+        from ragstate.activities.anthropic_llm import AnthropicActivities
+
+        synthesis = AnthropicActivities(settings)
+        # Per-worker cap, and an optional server-side cap shared by every LLM worker: many
+        # scaled-out workers together still stay under the provider's rate limit.
+        specs.append(WorkerSpec("llm", settings.llm_task_queue, activities=(synthesis.synthesize,), options={
+            "max_concurrent_activities": settings.llm_max_concurrent,
+            "max_task_queue_activities_per_second": settings.llm_queue_rate_per_s}))
+    if roles & EMBEDDING_ROLES:
+        from ragstate.activities.embeddings import EmbeddingActivities
+
+        embedding = EmbeddingActivities(settings)
+        specs += [WorkerSpec(role, task_queue(settings, role), activities=(embedding.vector_search,
+                                                                            embedding.embed_chunks),
+                             options={"max_concurrent_activities": 4})
+                  for role in ("embeddings", "gpu-embeddings") if role in roles]
+    if "workflows" in roles:
+        from ragstate.activities.files import FileActivities
+        from ragstate.activities.qdrant import QdrantActivities
+        from ragstate.activities.query_parsing import QueryParsingActivities
+        from ragstate.workflows import ALL_WORKFLOWS
+
+        # Steps of other roles served by this process may run as local activities of the query
+        # workflow, so they are registered on the workflow worker too.
+        also_local = [a for a in (embedding and embedding.vector_search, synthesis and synthesis.synthesize) if a]
+        q, f = QdrantActivities(settings), FileActivities(settings)
+        p = QueryParsingActivities(settings, in_process_roles=frozenset(roles))
+        specs.insert(0, WorkerSpec("workflows", settings.workflow_task_queue, workflows=tuple(ALL_WORKFLOWS),
+                                   activities=(p.parse_query, f.discover_documents, q.keyword_search, q.merge,
+                                               q.index_chunks, q.commit_documents, q.optimize_store,
+                                               q.store_stats, *also_local)))
+    replacements = {activity_name(fn): fn for fn in replace}
+    return [spec.replacing(replacements) for spec in specs] if replacements else specs
