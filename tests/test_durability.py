@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import signal
 import subprocess
@@ -13,6 +12,7 @@ import sys
 from pathlib import Path
 
 from temporalio.client import Client
+from test_workers import worker_env
 
 from ragstate.activities.qdrant import QdrantActivities
 from ragstate.chunking import chunk_text
@@ -22,7 +22,6 @@ from ragstate.models import IngestRequest, SourceRef
 from ragstate.settings import Settings
 from ragstate.store.edge import EdgeStore
 
-ROOT = Path(__file__).resolve().parent.parent
 WORDS = ("retrieval ranking vector keyword fusion workflow activity durable worker history replay chunk "
          "embedding index query answer citation source document corpus token model latency throughput "
          "shard segment payload filter score rank recall precision relevance temporal qdrant").split()
@@ -39,12 +38,10 @@ def make_corpus(path: Path, n_docs: int, seed: int = 7) -> Path:
 
 
 def start_worker(settings: Settings, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1",
-           **{f"RAGSTATE_{k.upper()}": str(getattr(settings, k)) for k in (
-               "data_dir", "temporal_address", "collection", "workflow_task_queue", "embeddings_task_queue",
-               "llm_task_queue")}}
-    return subprocess.Popen([sys.executable, "-m", "ragstate.workers.local"], cwd=ROOT, env=env,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    """``python -m ragstate.workers.local`` (every role) on this test's server, queues and data."""
+    return subprocess.Popen([sys.executable, "-m", "ragstate.workers.local"], cwd=log.parent,
+                            env=worker_env(settings, settings.data_dir), stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT)
 
 
 async def test_sigkill_mid_ingest_loses_and_duplicates_nothing(client: Client, settings: Settings, tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -14,28 +15,27 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from paths import EXAMPLES_CORPUS
 from pydantic import SecretStr, ValidationError
 from temporalio import activity
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, SetWorkerDeploymentCurrentVersionRequest
+from temporalio.api.workflowservice.v1 import SetWorkerDeploymentCurrentVersionRequest
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior
 from temporalio.worker import Worker
+from test_deploy import sam_template
+from test_workers import ACTIVITY, WORKFLOW, EntryPoint, lambda_handler_cases, pollers
 
 from ragstate.activities import anthropic_llm
-
 from ragstate.client import RagClient
 from ragstate.conventions import ingest_workflow_id
 from ragstate.models import AnswerMode, Branch, BranchResult, EmbedInput, EmbedResult, IngestResult, ParsedQuery
 from ragstate.settings import Settings, WorkflowVersioning
-from paths import EXAMPLES_CORPUS, ROOT
-from ragstate.workers import aws_lambda, sqs_ingest
+from ragstate.workers import aws_lambda, lambda_setup, sqs_ingest
 
-TEMPLATE = ROOT / "deploy" / "aws" / "template.yaml"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:ragstate-ingest"
 
 
@@ -84,6 +84,12 @@ async def _runs(client: Client, workflow_id: str, at_least: int = 1) -> list:
     return runs
 
 
+def handler_named(entry: EntryPoint) -> Callable:
+    """The callable a Lambda handler string names, resolved as the Python runtime does."""
+    module, attr = entry.name.rsplit(".", 1)
+    return getattr(importlib.import_module(module), attr)
+
+
 # --- SQS-triggered ingestion ---------------------------------------------------------------------
 
 
@@ -100,13 +106,16 @@ def sqs_env(settings: Settings, monkeypatch):
     sqs_ingest.reset()
 
 
-async def test_sqs_batch_reports_only_bad_records_and_duplicates_join(client: Client, settings: Settings, sqs_env):
+@pytest.mark.parametrize("entry", lambda_handler_cases("ragstate.workers.sqs_ingest.handler"), ids=str)
+async def test_sqs_batch_reports_only_bad_records_and_duplicates_join(client: Client, settings: Settings, sqs_env,
+                                                                      entry: EntryPoint):
     path = str(EXAMPLES_CORPUS / "bm25.md")
     body = json.dumps({"paths": [path]})
     first, duplicate, bad = (str(uuid.uuid4()) for _ in range(3))
     event = {"Records": [sqs_record(body, first), sqs_record(body, duplicate), sqs_record("{not json", bad)]}
 
-    response = await asyncio.to_thread(sqs_ingest.handler, event, FakeLambdaContext(30, "ragstate-sqs-ingest"))
+    handler = handler_named(entry)
+    response = await asyncio.to_thread(handler, event, FakeLambdaContext(30, "ragstate-sqs-ingest"))
 
     assert response == {"batchItemFailures": [{"itemIdentifier": bad}]}
     workflow_id = ingest_workflow_id([path], settings.collection)
@@ -116,7 +125,7 @@ async def test_sqs_batch_reports_only_bad_records_and_duplicates_join(client: Cl
 
     # A warm invocation reuses the client; the same document delivered again joins the run.
     cached = sqs_ingest._client
-    again = await asyncio.to_thread(sqs_ingest.handler, {"Records": [sqs_record(body)]}, FakeLambdaContext(30))
+    again = await asyncio.to_thread(handler, {"Records": [sqs_record(body)]}, FakeLambdaContext(30))
     assert again == {"batchItemFailures": []}
     assert sqs_ingest._client is cached
     await asyncio.sleep(0.3)
@@ -179,14 +188,9 @@ async def fake_vector_search(q: ParsedQuery) -> BranchResult:
     return BranchResult(branch=Branch.vector, hits=[])
 
 
-async def _pollers(client: Client, task_queue: str, kind: TaskQueueType.ValueType) -> list[str]:
-    resp = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
-        namespace=client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=kind))
-    return [p.identity for p in resp.pollers]
-
-
+@pytest.mark.parametrize("entry", lambda_handler_cases("ragstate.workers.aws_lambda.handler"), ids=str)
 async def test_lambda_worker_serves_ingest_and_query_within_one_invocation(
-        client: Client, settings: Settings, tmp_path: Path, fake_anthropic):  # noqa: F811
+        client: Client, settings: Settings, tmp_path: Path, fake_anthropic, entry: EntryPoint):
     docs = tmp_path / "docs"
     docs.mkdir()
     shutil.copy(EXAMPLES_CORPUS / "bm25.md", docs / "bm25.md")
@@ -195,7 +199,7 @@ async def test_lambda_worker_serves_ingest_and_query_within_one_invocation(
     lambda_settings = settings.model_copy(update={
         "anthropic_api_key": SecretStr("sk-test"), "anthropic_base_url": fake_anthropic.url,
         "anthropic_timeout_s": 2.0, "worker_shutdown_grace_s": 2.0,
-        "lambda_roles": ("workflows", "llm"), "deployment_name": deployment, "build_id": "build-1"})
+        "lambda_roles": tuple(sorted(entry.roles)), "deployment_name": deployment, "build_id": "build-1"})
     handler = aws_lambda.build_handler(lambda_settings, environ={})
 
     # What a deploy does before any invocation (Serverless Workers: no poller yet).
@@ -227,9 +231,8 @@ async def test_lambda_worker_serves_ingest_and_query_within_one_invocation(
 
             # Both queues are polled by this invocation, under the contrib's Lambda identity.
             identity = f"{context.aws_request_id}@{context.invoked_function_arn}"
-            assert identity in await _pollers(client, settings.workflow_task_queue,
-                                              TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
-            assert identity in await _pollers(client, settings.llm_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
+            assert identity in await pollers(client, settings.workflow_task_queue, WORKFLOW)
+            assert identity in await pollers(client, settings.llm_task_queue, ACTIVITY)
 
             # The runs belong to the worker deployment version, auto-upgrade by default.
             info = (await client.get_workflow_handle(workflow_id).describe()).raw_description.workflow_execution_info
@@ -254,22 +257,6 @@ async def test_lambda_worker_serves_ingest_and_query_within_one_invocation(
             assert len(fake_anthropic.requests) == 2
         finally:
             await asyncio.wait_for(invocation, 20)
-
-
-async def test_worker_specs_register_what_build_workers_does(client: Client, settings: Settings):
-    from ragstate.workers.runtime import _activity_name, build_workers
-
-    roles = {"workflows", "llm"}
-    specs = {s.task_queue: s for s in aws_lambda.worker_specs(settings, roles)}
-    assert list(specs)[0] == settings.workflow_task_queue  # the worker run_worker creates
-    for worker in build_workers(client, settings, roles):
-        config = worker.config()
-        spec = specs.pop(config["task_queue"])
-        assert sorted(map(_activity_name, config["activities"])) == sorted(map(_activity_name, spec.activities))
-        assert list(config.get("workflows", [])) == list(spec.workflows)
-        for key, value in spec.options.items():
-            assert config[key] == value
-    assert not specs
 
 
 def test_timing_rule(settings: Settings):
@@ -338,7 +325,7 @@ def test_secrets_from_environment():
     environ = {"RAGSTATE_ANTHROPIC_API_KEY_SECRET_ARN": "arn:anthropic",
                "RAGSTATE_TEMPORAL_API_KEY_SECRET_ARN": "arn:temporal", "RAGSTATE_QDRANT_API_KEY": "already set",
                "RAGSTATE_QDRANT_API_KEY_SECRET_ARN": "arn:qdrant"}
-    filled = aws_lambda.load_secrets(environ, read=lambda arn: json.loads(secrets[arn]).get("api_key")
+    filled = lambda_setup.load_secrets(environ, read=lambda arn: json.loads(secrets[arn]).get("api_key")
                                      if secrets[arn].startswith("{") else secrets[arn])
     assert sorted(filled) == ["RAGSTATE_ANTHROPIC_API_KEY", "RAGSTATE_TEMPORAL_API_KEY", "TEMPORAL_API_KEY"]
     assert (environ["RAGSTATE_ANTHROPIC_API_KEY"], environ["TEMPORAL_API_KEY"]) == ("sk-ant", "tk")
@@ -350,46 +337,25 @@ def test_connection_from_temporal_toml_or_settings(tmp_path: Path):
     toml.write_text('[profile.default]\naddress = "ns.acct.tmprl.cloud:7233"\nnamespace = "ns.acct"\n'
                     '[profile.other]\naddress = "other:7233"\n')
     environ = {"LAMBDA_TASK_ROOT": str(tmp_path)}
-    cfg = aws_lambda.connect_config(Settings(_env_file=None), environ)
+    cfg = lambda_setup.connect_config(Settings(_env_file=None), environ)
     assert (cfg["target_host"], cfg["namespace"]) == ("ns.acct.tmprl.cloud:7233", "ns.acct")
     assert cfg["data_converter"].payload_converter_class.__name__ == "PydanticPayloadConverter"
-    assert aws_lambda.connect_config(Settings(_env_file=None, temporal_profile="other"), environ)["target_host"] == \
+    assert lambda_setup.connect_config(Settings(_env_file=None, temporal_profile="other"), environ)["target_host"] == \
         "other:7233"
-    assert aws_lambda.connect_config(Settings(_env_file=None, temporal_address="mine:7233"),
+    assert lambda_setup.connect_config(Settings(_env_file=None, temporal_address="mine:7233"),
                                      environ)["target_host"] == "mine:7233"
-    assert aws_lambda.connect_config(Settings(_env_file=None), {})["target_host"] == "localhost:7233"
+    assert lambda_setup.connect_config(Settings(_env_file=None), {})["target_host"] == "localhost:7233"
 
 
 # --- the SAM template -----------------------------------------------------------------------------
 
 
-def _load_template() -> dict:
-    import yaml  # the dev extra has pyyaml: a missing one must fail, not skip
-
-    class CloudFormationLoader(yaml.SafeLoader):
-        pass
-
-    def intrinsic(loader, tag_suffix, node):
-        name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
-        if isinstance(node, yaml.ScalarNode):
-            value = loader.construct_scalar(node)
-            if tag_suffix == "GetAtt":
-                value = value.split(".", 1)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)
-        return {name: value}
-
-    CloudFormationLoader.add_multi_constructor("!", intrinsic)
-    return yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=CloudFormationLoader)
-
-
 def test_sam_template():
-    template = _load_template()
+    template = sam_template()
     resources = template["Resources"]
     functions = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
-    assert {p["Handler"] for p in functions.values()} == {"ragstate.workers.aws_lambda.handler", "ragstate.workers.sqs_ingest.handler"}
+    assert {p["Handler"] for p in functions.values()} == {"ragstate.workers.aws_lambda.handler",
+                                                          "ragstate.workers.sqs_ingest.handler"}
     assert all("ReservedConcurrentExecutions" in p for p in functions.values())
 
     ingest = functions["IngestFunction"]
@@ -416,10 +382,10 @@ def test_sam_template():
     aws_lambda.check_timing(s, worker_env["RAGSTATE_LAMBDA_ROLES"].split(","), params["WorkerTimeout"])
 
 
-def test_handlers_import_without_torch():
+def test_handlers_import_without_torch(tmp_path: Path):
     """In a fresh interpreter, as Lambda loads them: both handler strings of the template
     resolve to callables (which builds the worker handler) and nothing imports torch."""
-    handlers = sorted({p["Properties"]["Handler"] for p in _load_template()["Resources"].values()
+    handlers = sorted({p["Properties"]["Handler"] for p in sam_template()["Resources"].values()
                        if p["Type"] == "AWS::Serverless::Function"})
     script = (
         "import importlib, json, sys\n"
@@ -429,8 +395,8 @@ def test_handlers_import_without_torch():
         "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules]\n"
         "print(json.dumps({'heavy': heavy, 'workflows': 'ragstate.workflows.ingest' in sys.modules}))\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAGSTATE_", "TEMPORAL_"))}
-    env.update(RAGSTATE_BUILD_ID="test", PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+    env.update(RAGSTATE_BUILD_ID="test")
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"heavy": [], "workflows": True}

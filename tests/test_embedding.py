@@ -1,0 +1,110 @@
+"""ragstate/embedding.py: questions sharing forward passes (``Embedder.encode_query``), a
+question of several sentences, errors reaching the caller, and the OpenMP wait policy set on
+import. The model is a stand-in: no torch needed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from ragstate.embedding import Embedder
+
+
+class SlowModel:
+    """A stand-in model: one vector per text, each pass takes a while, passes recorded."""
+
+    def __init__(self, pass_s: float = 0.05, fail_on: str | None = None):
+        self.pass_s, self.fail_on = pass_s, fail_on
+        self.passes: list[list[str]] = []
+        self.lock = threading.Lock()
+
+    def encode(self, texts: list[str], batch_size: int = 64, **options):
+        import numpy as np
+
+        with self.lock:
+            self.passes.append(list(texts))
+            time.sleep(self.pass_s)
+        if self.fail_on in texts:
+            raise RuntimeError("model failed")
+        return np.array([[float(len(t)), float(sum(map(ord, t)))] + [0.0] * 382 for t in texts])
+
+
+def test_concurrent_questions_share_forward_passes_and_keep_each_answer():
+    model = SlowModel()
+    embedder = Embedder(model=model, max_query_batch=4)
+    texts = [f"question number {i}" * (i + 1) for i in range(10)]
+    results: dict[str, list[float]] = {}
+
+    def ask(t: str) -> None:
+        results[t] = embedder.encode_query(t)
+
+    threads = [threading.Thread(target=ask, args=(t,)) for t in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert {t: v[:2] for t, v in results.items()} == {t: [float(len(t)), float(sum(map(ord, t)))] for t in texts}
+    assert len(model.passes) < len(texts)                     # shared passes
+    assert max(len(p) for p in model.passes) <= 4             # never above max_query_batch
+    assert sorted(x for p in model.passes for x in p) == sorted(texts)  # each text encoded once
+    assert list(embedder.query_batch_sizes) == [len(p) for p in model.passes]
+
+
+def test_a_lone_question_waits_for_nothing_and_errors_reach_the_caller():
+    model = SlowModel(pass_s=0.0, fail_on="boom")
+    embedder = Embedder(model=model)
+    started = time.perf_counter()
+    assert embedder.encode_query("alone")[:1] == [5.0]
+    assert time.perf_counter() - started < 0.5
+    with pytest.raises(RuntimeError, match="model failed"):
+        embedder.encode_query("boom")
+    assert embedder.encode_query("after")[:1] == [5.0]  # the encode thread survived the error
+    with pytest.raises(ValueError, match="max_query_batch"):
+        Embedder(model=model, max_query_batch=0)
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_embedding_module_stops_openmp_spinning_unless_told_otherwise(preset, expected, tmp_path):
+    # Checked in a fresh interpreter: the policy only works if set before torch loads OpenMP.
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    code = "import os, sys, ragstate.embedding; print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    assert out == [expected, "False"]  # and importing the module did not load torch yet
+
+
+class OneHotModel:
+    """A stand-in model: each known text is a unit vector along its own axis."""
+
+    def __init__(self, axes: dict[str, int]):
+        self.axes = axes
+        self.passes: list[list[str]] = []
+
+    def encode(self, texts: list[str], batch_size: int = 64, **options):
+        import numpy as np
+
+        self.passes.append(list(texts))
+        out = np.zeros((len(texts), 384))
+        for row, text in enumerate(texts):
+            out[row, self.axes[text]] = 1.0
+        return out
+
+
+def test_a_question_of_several_sentences_searches_the_mean_of_its_sentences():
+    question = "What is BM25? How are k1 and b tuned?"
+    model = OneHotModel({question: 0, "What is BM25?": 1, "How are k1 and b tuned?": 2, "Just one.": 3})
+    embedder = Embedder(model=model)
+    vector = embedder.encode_query(question, by_sentence=True)
+    assert model.passes == [["What is BM25?", "How are k1 and b tuned?"]]  # both sentences, one pass
+    assert vector[:4] == pytest.approx([0.0, 2 ** -0.5, 2 ** -0.5, 0.0])  # their mean, unit length
+    assert embedder.encode_query(question)[:3] == [1.0, 0.0, 0.0] and model.passes[-1] == [question]
+    # A one-sentence question is encoded as it is.
+    assert embedder.encode_query("Just one.", by_sentence=True)[:4] == [0.0, 0.0, 0.0, 1.0]
+    assert model.passes[-1] == ["Just one."]

@@ -1,0 +1,73 @@
+"""One registry for every worker shape (ragstate/workers/registry.py): what each role registers,
+the workers build_workers makes from it, the ``replace`` hook, and the Lambda worker's config."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from temporalio import activity
+from temporalio.client import Client
+
+from ragstate.contracts import Activity
+from ragstate.models import StatsRequest, StoreStats
+from ragstate.settings import Settings
+from ragstate.workers.registry import ALL_ROLES, activity_name, parse_roles, worker_specs
+from ragstate.workers.runtime import build_workers
+
+
+def names(activities) -> set[str]:
+    return set(map(activity_name, activities))
+
+
+LIGHT = {Activity.PARSE_QUERY, Activity.DISCOVER_DOCUMENTS, Activity.KEYWORD_SEARCH, Activity.MERGE,
+         Activity.INDEX_CHUNKS, Activity.COMMIT_DOCUMENTS, Activity.OPTIMIZE_STORE, Activity.STORE_STATS}
+MODEL = {Activity.VECTOR_SEARCH, Activity.EMBED_CHUNKS}
+
+
+def test_each_role_registers_its_steps_on_its_queue(settings: Settings):
+    specs = {s.role: s for s in worker_specs(settings, ALL_ROLES)}
+    assert next(iter(specs)) == "workflows"  # the worker the Lambda contrib creates comes first
+    assert {role: (s.task_queue, names(s.activities)) for role, s in specs.items()} == {
+        # Other roles' steps served by this process also run as local activities of the query workflow.
+        "workflows": (settings.workflow_task_queue, LIGHT | {Activity.VECTOR_SEARCH, Activity.SYNTHESIZE}),
+        "llm": (settings.llm_task_queue, {Activity.SYNTHESIZE}),
+        "embeddings": (settings.embeddings_task_queue, MODEL),
+        "gpu-embeddings": (settings.gpu_embeddings_task_queue, MODEL),
+    }
+    assert {w.__temporal_workflow_definition.name for w in specs["workflows"].workflows} == {
+        "RagQuery", "Ingest", "StoreStats"}
+    assert not any(s.workflows for role, s in specs.items() if role != "workflows")
+    assert specs["llm"].options == {"max_concurrent_activities": settings.llm_max_concurrent,
+                                    "max_task_queue_activities_per_second": settings.llm_queue_rate_per_s}
+    # Alone, the workflow worker has only its own steps.
+    (alone,) = worker_specs(settings, ["workflows"])
+    assert names(alone.activities) == LIGHT
+
+
+@activity.defn(name="StoreStats")
+def broken_store_stats(req: StatsRequest) -> StoreStats:
+    raise RuntimeError("injected")
+
+
+async def test_build_workers_makes_the_specs_workers_and_replaces_by_name(client: Client, settings: Settings):
+    roles = {"workflows", "llm"}
+    workers = build_workers(client, settings, roles, replace=[broken_store_stats])
+    specs = worker_specs(settings, roles, replace=[broken_store_stats])
+    assert [w.task_queue for w in workers] == [s.task_queue for s in specs]
+    for worker, spec in zip(workers, specs, strict=True):
+        config = worker.config()
+        assert names(config["activities"]) == names(spec.activities)
+        assert list(config.get("workflows") or []) == list(spec.workflows)
+        assert {k: config[k] for k in spec.options} == dict(spec.options)
+        assert config["graceful_shutdown_timeout"] == timedelta(seconds=settings.worker_shutdown_grace_s)
+    assert broken_store_stats in workers[0].config()["activities"]
+    assert broken_store_stats not in worker_specs(settings, roles)[0].activities
+
+
+def test_unknown_roles_are_refused_with_the_choices(settings: Settings):
+    with pytest.raises(ValueError, match=r"unknown worker roles \['gpu'\]: choose from"):
+        worker_specs(settings, ["workflows", "gpu"])
+    assert parse_roles(" workflows, llm ", ALL_ROLES) == ["workflows", "llm"]
+    with pytest.raises(Exception, match="subset of workflows,llm \\(unknown: gpu\\)"):
+        parse_roles("gpu", ("workflows", "llm"))
