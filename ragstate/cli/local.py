@@ -116,10 +116,21 @@ def _codec_server(settings: Settings, port: int, ui_port: int) -> Any:
     return BesideWorker(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
 
 
-def worker(roles: str = typer.Option("workflows,embeddings,llm", help="comma-separated roles")) -> None:
+def worker(
+    roles: str = typer.Option(
+        "workflows,embeddings,llm", help="comma-separated: workflows, embeddings, llm, gpu-embeddings"
+    ),
+) -> None:
     """Run a worker against an existing Temporal server (RAGSTATE_TEMPORAL_* settings)."""
-    settings = cli_settings()
-    asyncio.run(_worker(settings, [r.strip() for r in roles.split(",") if r.strip()]))
+    import argparse
+
+    from ragstate.workers.registry import ALL_ROLES, parse_roles
+
+    try:
+        chosen = parse_roles(roles, ALL_ROLES)
+    except argparse.ArgumentTypeError as e:
+        raise typer.BadParameter(str(e), param_hint="--roles") from None
+    asyncio.run(_worker(cli_settings(), chosen))
 
 
 async def _worker(settings: Settings, roles: list[str]) -> None:
