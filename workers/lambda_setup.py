@@ -26,6 +26,7 @@ SECRET_VARIABLES: dict[str, tuple[str, ...]] = {
     "RAGSTATE_ANTHROPIC_API_KEY_SECRET_ARN": ("RAGSTATE_ANTHROPIC_API_KEY",),
     "RAGSTATE_TEMPORAL_API_KEY_SECRET_ARN": ("TEMPORAL_API_KEY", "RAGSTATE_TEMPORAL_API_KEY"),
     "RAGSTATE_QDRANT_API_KEY_SECRET_ARN": ("RAGSTATE_QDRANT_API_KEY",),
+    "RAGSTATE_PAYLOAD_KEYS_SECRET_ARN": ("RAGSTATE_PAYLOAD_KEYS",),
 }
 
 
@@ -70,20 +71,28 @@ def config_file(environ: Mapping[str, str] = os.environ) -> Path:
 
 def connect_config(settings: Settings, environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """Keyword arguments for ``Client.connect`` (see the module docstring for the order)."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.envconfig import ClientConfigProfile
+
+    from ragstate.codec import data_converter
 
     cfg: dict[str, Any] | None = None
     if settings.temporal_profile:
-        cfg = dict(ClientConfigProfile.load(profile=settings.temporal_profile,
-                                            config_source=config_file(environ)).to_client_connect_config())
+        cfg = dict(
+            ClientConfigProfile.load(
+                profile=settings.temporal_profile, config_source=config_file(environ)
+            ).to_client_connect_config()
+        )
     elif "temporal_address" not in settings.model_fields_set:
         cfg = dict(ClientConfigProfile.load(config_source=config_file(environ)).to_client_connect_config())
         if not cfg.get("target_host"):
             cfg = None
     if cfg is None:
         api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
-        cfg = {"target_host": settings.temporal_address, "namespace": settings.temporal_namespace,
-               "api_key": api_key, "tls": settings.temporal_tls or bool(api_key)}
-    cfg["data_converter"] = pydantic_data_converter
+        cfg = {
+            "target_host": settings.temporal_address,
+            "namespace": settings.temporal_namespace,
+            "api_key": api_key,
+            "tls": settings.temporal_tls or bool(api_key),
+        }
+    cfg["data_converter"] = data_converter(settings)  # the payload codec too, when keys are set
     return cfg

@@ -15,7 +15,7 @@ waiting for it. A record body is one of:
   ``{bucket}``), the place where workers read the bucket (an EFS mount, say). S3's
   ``s3:TestEvent`` and object removals are acknowledged and skipped.
 
-Idempotency: the workflow id is :func:`ragstate.conventions.ingest_workflow_id` of the paths and
+Idempotency: the workflow id is :meth:`ragstate.client.RagClient.ingest_id` of the paths and
 collection, started with ``id_conflict_policy=USE_EXISTING`` (a duplicate delivery while the
 ingest runs joins that run) and ``id_reuse_policy=ALLOW_DUPLICATE`` (after it closed, a new
 run: re-ingesting is idempotent, unchanged documents are skipped and a changed object, as an S3
@@ -34,15 +34,15 @@ import asyncio
 import json
 import logging
 import os
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import unquote_plus
 
 from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from ragstate.conventions import ingest_workflow_id
 from ragstate.models import IngestRequest
 from ragstate.settings import Settings
 
@@ -68,16 +68,22 @@ def _s3_path(bucket: str, key: str, template: str) -> str:
 
 def _s3_paths(body: Mapping[str, Any], template: str) -> list[str] | None:
     """Paths of created objects in an S3 notification or EventBridge event; None if not one."""
-    if body.get("source") == "aws.s3" and isinstance(body.get("detail"), dict):   # EventBridge
+    if body.get("source") == "aws.s3" and isinstance(body.get("detail"), dict):  # EventBridge
         if body.get("detail-type") != "Object Created":
             return []
         d = body["detail"]
         return [_s3_path(d["bucket"]["name"], d["object"]["key"], template)]
     records = body.get("Records")
-    if isinstance(records, list) and records and all(
-            isinstance(r, dict) and r.get("eventSource") == "aws:s3" for r in records):
-        return [_s3_path(r["s3"]["bucket"]["name"], r["s3"]["object"]["key"], template)
-                for r in records if str(r.get("eventName", "")).startswith("ObjectCreated")]
+    if (
+        isinstance(records, list)
+        and records
+        and all(isinstance(r, dict) and r.get("eventSource") == "aws:s3" for r in records)
+    ):
+        return [
+            _s3_path(r["s3"]["bucket"]["name"], r["s3"]["object"]["key"], template)
+            for r in records
+            if str(r.get("eventName", "")).startswith("ObjectCreated")
+        ]
     return None
 
 
@@ -89,7 +95,7 @@ def parse_body(text: str, settings: Settings, s3_template: str = S3_PATH_TEMPLAT
     except (TypeError, ValueError) as e:
         raise RecordError(f"body is not JSON: {e}") from None
     if isinstance(body, dict) and body.get("Type") == "Notification" and isinstance(body.get("Message"), str):
-        return parse_body(body["Message"], settings, s3_template)                        # SNS envelope
+        return parse_body(body["Message"], settings, s3_template)  # SNS envelope
     if not isinstance(body, dict):
         raise RecordError(f"body is JSON {type(body).__name__}, not an object")
     if body.get("Event") == "s3:TestEvent":
@@ -118,20 +124,29 @@ def parse_body(text: str, settings: Settings, s3_template: str = S3_PATH_TEMPLAT
 
 async def start_ingest(client: Client, settings: Settings, request: IngestRequest, attributes=None) -> tuple[str, str]:
     """Start the ingest (or join the running one with the same id); returns (workflow id, run id)."""
+    from ragstate.client import RagClient
     from ragstate.workflows.ingest import IngestWorkflow
 
-    workflow_id = ingest_workflow_id(request.paths, request.collection or settings.collection)
+    rag = RagClient(client, settings)
+    rag.check_size(request, "the ingest request")  # RequestTooLargeError: never sent to Temporal
+    workflow_id = rag.ingest_id(request)  # opaque when payloads are encrypted
     handle = await client.start_workflow(
-        IngestWorkflow.run, request, id=workflow_id, task_queue=settings.workflow_task_queue,
+        IngestWorkflow.run,
+        request,
+        id=workflow_id,
+        task_queue=settings.workflow_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        search_attributes=attributes, static_summary=f"ingest {', '.join(request.paths)[:200]} (SQS)",
-        rpc_timeout=START_RPC_TIMEOUT)
+        search_attributes=attributes,
+        static_summary=f"ingest {', '.join(request.paths)[:200]} (SQS)",
+        rpc_timeout=START_RPC_TIMEOUT,
+    )
     return workflow_id, handle.result_run_id or ""
 
 
-async def handle_event(event: Mapping[str, Any], client: Client | None, settings: Settings,
-                       s3_template: str = S3_PATH_TEMPLATE) -> dict[str, list[dict[str, str]]]:
+async def handle_event(
+    event: Mapping[str, Any], client: Client | None, settings: Settings, s3_template: str = S3_PATH_TEMPLATE
+) -> dict[str, list[dict[str, str]]]:
     """The SQS batch response for ``event``; ``client`` None means Temporal could not be reached."""
     failed: dict[str, str] = {}
     starts: list[tuple[str, IngestRequest]] = []
@@ -159,11 +174,16 @@ async def handle_event(event: Mapping[str, Any], client: Client | None, settings
             async with gate:
                 try:
                     workflow_id, run_id = await start_ingest(client, settings, request, attributes)
-                except Exception as e:  # noqa: BLE001 - every failure goes back to the queue
+                except Exception as e:
                     failed[message_id] = f"could not start the ingest: {e!r}"
                 else:
-                    log.info("message %s: ingest %s run %s (%s)", message_id, workflow_id, run_id,
-                             ", ".join(request.paths)[:200])
+                    log.info(
+                        "message %s: ingest %s run %s (%s)",
+                        message_id,
+                        workflow_id,
+                        run_id,
+                        ", ".join(request.paths)[:200],
+                    )
 
         await asyncio.gather(*(start(m, r) for m, r in starts))
 
@@ -193,7 +213,7 @@ async def _connect(settings: Settings) -> Client | None:
 
         try:
             _client = await Client.connect(**connect_config(settings))
-        except Exception as e:  # noqa: BLE001 - reported per record
+        except Exception as e:
             log.error("cannot connect to Temporal: %r", e)
             return None
     return _client
