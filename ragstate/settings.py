@@ -217,6 +217,7 @@ class Settings(BaseSettings):
     # --- logs (ragstate.logs) --------------------------------------------------
     log_format: LogFormat = LogFormat.text
     log_level: str = Field(default="INFO", pattern=r"(?i)^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    metrics_bind: str | None = Field(default=None, description="host:port of a worker's Prometheus /metrics")
 
     # --- payload encryption (ragstate.codec) ------------------------------------
     payload_keys: SecretStr | None = Field(

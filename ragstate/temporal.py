@@ -10,6 +10,7 @@ from temporalio.client import Client
 
 from ragstate.codec import data_converter
 from ragstate.settings import Settings
+from ragstate.telemetry import metrics_runtime, tracing_interceptors
 
 
 async def connect(settings: Settings, plugins: Sequence = ()) -> Client:
@@ -19,12 +20,16 @@ async def connect(settings: Settings, plugins: Sequence = ()) -> Client:
     With ``RAGSTATE_TEMPORAL_PROFILE`` set, address, namespace, TLS and API key come from that
     profile of ``temporal.toml`` (``TEMPORAL_CONFIG_FILE`` / ``TEMPORAL_*`` env, as the
     ``temporal`` CLI reads them); otherwise from the ``RAGSTATE_TEMPORAL_*`` settings.
+
+    Telemetry (:mod:`ragstate.telemetry`): the tracing interceptor when tracing is on (workers
+    built from this client inherit it), the Prometheus runtime when ``RAGSTATE_METRICS_BIND`` is set.
     """
+    telemetry = {"interceptors": tracing_interceptors(), "runtime": metrics_runtime(settings)}
     if settings.temporal_profile:
         from temporalio.envconfig import ClientConfig
 
         cfg = ClientConfig.load_client_connect_config(profile=settings.temporal_profile)
-        return await Client.connect(**cfg, data_converter=data_converter(settings), plugins=list(plugins))
+        return await Client.connect(**cfg, data_converter=data_converter(settings), plugins=list(plugins), **telemetry)
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
         settings.temporal_address,
@@ -33,6 +38,7 @@ async def connect(settings: Settings, plugins: Sequence = ()) -> Client:
         tls=settings.temporal_tls or bool(api_key),
         data_converter=data_converter(settings),
         plugins=list(plugins),
+        **telemetry,
     )
 
 

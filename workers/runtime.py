@@ -28,6 +28,7 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
 from ragstate.settings import Settings
+from ragstate.telemetry import shutdown_tracing, worker_interceptors
 from ragstate.workers.registry import ALL_ROLES, EMBEDDING_ROLES, ROLES, worker_specs
 
 __all__ = ["ALL_ROLES", "ROLES", "build_workers", "configure_logging", "entry_point_parser", "run_and_exit",
@@ -41,8 +42,10 @@ def build_workers(client: Client, settings: Settings, roles: Iterable[str] = ROL
                   interceptors: Sequence[Interceptor] = ()) -> list[Worker]:
     """Workers for the given roles. ``replace`` swaps in activities with the same names (fault
     injection in tests, custom implementations in deployments); ``interceptors`` go to every
-    worker (tracing, benchmarks)."""
+    worker (benchmarks, tests), after telemetry's (:func:`ragstate.telemetry.worker_interceptors`:
+    ragstate's metrics and the LLM span, when metrics or tracing are on)."""
     specs = worker_specs(settings, roles, replace)
+    interceptors = [*worker_interceptors(client, settings), *interceptors]
     executor = executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="ragstate-activity")
     # SIGTERM (Lambda, Cloud Run, Kubernetes) lets in-flight activities finish this long.
     grace = timedelta(seconds=settings.worker_shutdown_grace_s)
@@ -103,6 +106,7 @@ async def serve(client: Client, settings: Settings, roles: Iterable[str], *, rep
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
         close_stores()
+        shutdown_tracing()
         state(STOPPED, workers)
 
 

@@ -17,6 +17,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 
 from ragstate.gateway.errors import add_exception_handlers
 from ragstate.gateway.guard import Guard
+from ragstate.gateway.metrics import instrument
 from ragstate.gateway.routes import health, v1
 from ragstate.gateway.schemas import MAX_INGEST_PATHS, documented_errors
 from ragstate.gateway.service import Gateway, RagClientFactory, default_factory
@@ -58,6 +59,7 @@ def create_app(
         app.include_router(v1)
     app.include_router(health)
     _patch_openapi(app, settings)
+    instrument(app)
     return app
 
 
