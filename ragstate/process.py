@@ -17,6 +17,15 @@ import sys
 from typing import NoReturn
 
 
+def exit_code(e: SystemExit) -> int:
+    """The process exit code a ``SystemExit`` asks for; a message instead of a code is printed
+    to stderr and exits 1, as the interpreter would."""
+    if isinstance(e.code, int) or e.code is None:
+        return e.code or 0
+    print(e.code, file=sys.stderr)
+    return 1
+
+
 def exit_now(code: int) -> NoReturn:
     """Flush the logs and standard streams, then leave at once with ``code``.
 

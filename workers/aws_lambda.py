@@ -55,9 +55,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.contrib.aws.lambda_worker import LambdaWorkerConfig, run_worker
@@ -73,11 +74,12 @@ HOOK_BUFFER = timedelta(seconds=2)
 MIN_POLLING_S = 60.0
 
 
-
 # --- deployment version ------------------------------------------------------------------------
 
-VERSIONING_BEHAVIORS = {WorkflowVersioning.auto_upgrade: VersioningBehavior.AUTO_UPGRADE,
-                        WorkflowVersioning.pinned: VersioningBehavior.PINNED}
+VERSIONING_BEHAVIORS = {
+    WorkflowVersioning.auto_upgrade: VersioningBehavior.AUTO_UPGRADE,
+    WorkflowVersioning.pinned: VersioningBehavior.PINNED,
+}
 
 
 def resolve_build_id(settings: Settings, environ: Mapping[str, str] = os.environ) -> str:
@@ -118,7 +120,8 @@ def check_timing(settings: Settings, roles: Iterable[str], lambda_timeout_s: flo
         raise ValueError(
             f"Lambda timeout {lambda_timeout_s:.0f}s is too short for a {grace:.0f}s shutdown grace: it needs at "
             f"least {needed:.0f}s (grace + {HOOK_BUFFER.total_seconds():.0f}s + max(2 x grace, {MIN_POLLING_S:.0f}s)). "
-            "Raise the timeout, or lower RAGSTATE_WORKER_SHUTDOWN_GRACE_S / RAGSTATE_ANTHROPIC_TIMEOUT_S")
+            "Raise the timeout, or lower RAGSTATE_WORKER_SHUTDOWN_GRACE_S / RAGSTATE_ANTHROPIC_TIMEOUT_S"
+        )
 
 
 # --- the companion workers and the handler --------------------------------------------------------
@@ -143,7 +146,7 @@ class CompanionWorkers(Plugin):
 
     async def run_worker(self, worker: Worker, next: Callable[[Worker], Awaitable[None]]) -> None:
         companions = [Worker(worker.client, **cfg) for cfg in self.configs]
-        tasks = [asyncio.create_task(next(worker), name=f"worker {worker.task_queue}")]
+        tasks: list[asyncio.Future[None]] = [asyncio.ensure_future(next(worker))]  # next() is any awaitable
         tasks += [asyncio.create_task(c.run(), name=f"worker {c.task_queue}") for c in companions]
         cancelled = False
         try:
@@ -182,16 +185,20 @@ def _apply_otel(config: LambdaWorkerConfig) -> None:
 
         scratch = LambdaWorkerConfig()
         apply_defaults(scratch)
-        _otel.update(runtime=scratch.client_connect_config.get("runtime"),
-                     plugins=list(scratch.worker_config.get("plugins", [])), hooks=list(scratch.shutdown_hooks))
+        _otel.update(
+            runtime=scratch.client_connect_config.get("runtime"),
+            plugins=list(scratch.worker_config.get("plugins", [])),
+            hooks=list(scratch.shutdown_hooks),
+        )
     if _otel["runtime"] is not None:
         config.client_connect_config["runtime"] = _otel["runtime"]
     config.worker_config["plugins"] = [*config.worker_config.get("plugins", []), *_otel["plugins"]]
     config.shutdown_hooks.extend(_otel["hooks"])
 
 
-def build_handler(settings: Settings | None = None,
-                  environ: Mapping[str, str] | None = None) -> Callable[[Any, Any], None]:
+def build_handler(
+    settings: Settings | None = None, environ: Mapping[str, str] | None = None
+) -> Callable[[Any, Any], None]:
     """The Lambda handler: ``run_worker`` with ragstate's registrations for ``settings.lambda_roles``."""
     if environ is None:
         # Secret ARNs come from os.environ before Settings is built: they fill variables it reads.
@@ -202,10 +209,13 @@ def build_handler(settings: Settings | None = None,
     if settings.lambda_timeout_s is not None:
         check_timing(settings, roles, settings.lambda_timeout_s)
     if environ.get("AWS_LAMBDA_FUNCTION_NAME") and settings.store_backend.value == "edge" and "workflows" in roles:
-        log.warning("store backend 'edge' keeps the index inside one Lambda execution environment; "
-                    "set RAGSTATE_STORE_BACKEND=qdrant and RAGSTATE_QDRANT_URL")
-    version = WorkerDeploymentVersion(deployment_name=settings.deployment_name,
-                                      build_id=resolve_build_id(settings, environ))
+        log.warning(
+            "store backend 'edge' keeps the index inside one Lambda execution environment; "
+            "set RAGSTATE_STORE_BACKEND=qdrant and RAGSTATE_QDRANT_URL"
+        )
+    version = WorkerDeploymentVersion(
+        deployment_name=settings.deployment_name, build_id=resolve_build_id(settings, environ)
+    )
     grace = shutdown_grace(settings, roles)
     connect = connect_config(settings, environ)
     # Activity objects (and the store and LLM clients they open lazily) live as long as the
@@ -213,34 +223,57 @@ def build_handler(settings: Settings | None = None,
     main, *others = worker_specs(settings, roles)
 
     def configure(config: LambdaWorkerConfig) -> None:
-        config.client_connect_config.clear()
-        config.client_connect_config.update(connect)
-        wc = config.worker_config
+        # The contrib types these as TypedDicts; ragstate builds them as plain dicts of the same keys.
+        client_config: dict[str, Any] = config.client_connect_config  # type: ignore[assignment]
+        client_config.clear()
+        client_config.update(connect)
+        wc: dict[str, Any] = config.worker_config  # type: ignore[assignment]
         wc.update(main.worker_config())
         if main.sync_activities():
             wc["activity_executor"] = _executor
         hooks = config.shutdown_deadline_buffer - wc.get("graceful_shutdown_timeout", timedelta(seconds=5))
         wc["graceful_shutdown_timeout"] = grace
         config.shutdown_deadline_buffer = grace + max(hooks, HOOK_BUFFER)
-        deployment: WorkerDeploymentConfig = wc["deployment_config"]
+        deployment: WorkerDeploymentConfig = wc["deployment_config"]  # run_worker always sets it
         wc["deployment_config"] = WorkerDeploymentConfig(
-            version=deployment.version, use_worker_versioning=True,
-            default_versioning_behavior=VERSIONING_BEHAVIORS[settings.versioning_behavior])
+            version=deployment.version,
+            use_worker_versioning=True,
+            default_versioning_behavior=VERSIONING_BEHAVIORS[settings.versioning_behavior],
+        )
         if "llm" in roles:
             config.shutdown_hooks.append(_close_llm_clients)
         if settings.lambda_otel:
             _apply_otel(config)
         if others:
-            shared = {k: v for k, v in wc.items()
-                      if k not in {"task_queue", "workflows", "activities", "plugins", "activity_executor",
-                                   *main.options}}
+            shared = {
+                k: v
+                for k, v in wc.items()
+                if k not in {"task_queue", "workflows", "activities", "plugins", "activity_executor", *main.options}
+            }
             plugins = list(wc.get("plugins", []))
-            wc["plugins"] = [*plugins, CompanionWorkers(
-                [{**shared, **spec.worker_config(), "plugins": plugins,
-                  **({"activity_executor": _executor} if spec.sync_activities() else {})} for spec in others])]
+            wc["plugins"] = [
+                *plugins,
+                CompanionWorkers(
+                    [
+                        {
+                            **shared,
+                            **spec.worker_config(),
+                            "plugins": plugins,
+                            **({"activity_executor": _executor} if spec.sync_activities() else {}),
+                        }
+                        for spec in others
+                    ]
+                ),
+            ]
 
-    log.info("Lambda worker %s/%s: roles %s on %s, grace %ss", version.deployment_name, version.build_id,
-             ",".join(roles), connect.get("target_host"), grace.total_seconds())
+    log.info(
+        "Lambda worker %s/%s: roles %s on %s, grace %ss",
+        version.deployment_name,
+        version.build_id,
+        ",".join(roles),
+        connect.get("target_host"),
+        grace.total_seconds(),
+    )
     return run_worker(version, configure)
 
 

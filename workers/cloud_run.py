@@ -29,7 +29,7 @@ import logging
 import os
 import signal
 import socket
-from typing import Sequence
+from collections.abc import Sequence
 
 from temporalio.worker import Worker
 
@@ -37,8 +37,15 @@ from ragstate.settings import Settings
 from ragstate.temporal import connect as temporal_connect
 from ragstate.workers.light import LIGHT_ROLES
 from ragstate.workers.registry import ALL_ROLES, add_roles_option
-from ragstate.workers.runtime import (RUNNING, STARTING, STOPPED, configure_logging, entry_point_parser,
-                                      run_and_exit, serve)
+from ragstate.workers.runtime import (
+    RUNNING,
+    STARTING,
+    STOPPED,
+    configure_logging,
+    entry_point_parser,
+    run_and_exit,
+    serve,
+)
 
 log = logging.getLogger("ragstate.worker")
 
@@ -52,8 +59,11 @@ def on_cloud_run(environ=os.environ) -> bool:
 def cloud_run_id_plugin(timeout: float = 2.0):
     """temporalio's CloudRunIdPlugin with the instance metadata read now; the host name stands in
     for the instance id when the metadata server is out of reach."""
-    from temporalio.contrib.gcp.cloud_run.id import (CloudRunIdPlugin, GoogleCloudRunMetadata,
-                                                     get_google_cloud_run_metadata)
+    from temporalio.contrib.gcp.cloud_run.id import (
+        CloudRunIdPlugin,
+        GoogleCloudRunMetadata,
+        get_google_cloud_run_metadata,
+    )
 
     try:
         metadata = get_google_cloud_run_metadata(timeout=timeout)
@@ -62,7 +72,8 @@ def cloud_run_id_plugin(timeout: float = 2.0):
         metadata = GoogleCloudRunMetadata(
             instance_id=socket.gethostname(),
             name=os.environ.get("CLOUD_RUN_WORKER_POOL") or os.environ.get("K_SERVICE") or "",
-            revision=os.environ.get("CLOUD_RUN_REVISION") or os.environ.get("K_REVISION") or "")
+            revision=os.environ.get("CLOUD_RUN_REVISION") or os.environ.get("K_REVISION") or "",
+        )
     return CloudRunIdPlugin(metadata=metadata)
 
 
@@ -93,7 +104,7 @@ async def _handle(health: Health, reader: asyncio.StreamReader, writer: asyncio.
         request = await asyncio.wait_for(reader.readline(), timeout=5)
         while await asyncio.wait_for(reader.readline(), timeout=5) not in (b"\r\n", b"\n", b""):
             pass  # headers: nothing in them matters here
-        method, path, *_ = request.decode("latin-1").split() + ["", ""]
+        method, path, *_ = [*request.decode("latin-1").split(), "", ""]
         path = path.split("?", 1)[0]
         if path not in ("/healthz", "/"):
             code, body = 404, {"error": "not found"}
@@ -102,11 +113,13 @@ async def _handle(health: Health, reader: asyncio.StreamReader, writer: asyncio.
         else:
             code, body = health.status()
         payload = json.dumps(body).encode()
-        head = (f"HTTP/1.1 {code} {_REASONS[code]}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(payload)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n")
+        head = (
+            f"HTTP/1.1 {code} {_REASONS[code]}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+        )
         writer.write(head.encode() + (b"" if method == "HEAD" else payload))
         await writer.drain()
-    except (asyncio.TimeoutError, ConnectionError):
+    except (TimeoutError, ConnectionError):
         pass
     finally:
         writer.close()
@@ -118,8 +131,14 @@ async def start_health_server(health: Health, port: int, host: str = "0.0.0.0") 
     return await asyncio.start_server(lambda r, w: _handle(health, r, w), host, port)
 
 
-async def main(roles: Sequence[str], service: bool = False, port: int = 8080, cloud_run_id: bool | None = None,
-               otel: bool = False, settings: Settings | None = None) -> None:
+async def main(
+    roles: Sequence[str],
+    service: bool = False,
+    port: int = 8080,
+    cloud_run_id: bool | None = None,
+    otel: bool = False,
+    settings: Settings | None = None,
+) -> None:
     settings = settings or Settings()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -144,8 +163,13 @@ async def main(roles: Sequence[str], service: bool = False, port: int = 8080, cl
     try:
         client = await temporal_connect(settings, plugins)
         health.identity = client.identity
-        log.info("Cloud Run worker %s serving %s on %s (namespace %s)", client.identity, list(roles),
-                 settings.temporal_address, settings.temporal_namespace)
+        log.info(
+            "Cloud Run worker %s serving %s on %s (namespace %s)",
+            client.identity,
+            list(roles),
+            settings.temporal_address,
+            settings.temporal_namespace,
+        )
         if not stop.is_set():
             await serve(client, settings, roles, stop=stop, on_state=health.on_state)
     finally:
@@ -165,10 +189,19 @@ def parser() -> argparse.ArgumentParser:
     p = entry_point_parser("ragstate.workers.cloud_run", __doc__)
     add_roles_option(p, ALL_ROLES, LIGHT_ROLES)
     p.add_argument("--service", action="store_true", help="Cloud Run service: serve GET /healthz on --port")
-    p.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8080),
-                   help="health endpoint port (default: $PORT, else 8080)")
-    p.add_argument("--cloud-run-id", dest="cloud_run_id", action=argparse.BooleanOptionalAction, default=None,
-                   help="worker identity from Cloud Run metadata (default: on when running on Cloud Run)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT") or 8080),
+        help="health endpoint port (default: $PORT, else 8080)",
+    )
+    p.add_argument(
+        "--cloud-run-id",
+        dest="cloud_run_id",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="worker identity from Cloud Run metadata (default: on when running on Cloud Run)",
+    )
     p.add_argument("--otel", action="store_true", help="export metrics and traces to an OTLP collector sidecar")
     return p
 
@@ -176,8 +209,7 @@ def parser() -> argparse.ArgumentParser:
 def cli(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     configure_logging()
-    run_and_exit(main(args.roles, service=args.service, port=args.port, cloud_run_id=args.cloud_run_id,
-                      otel=args.otel))
+    run_and_exit(main(args.roles, service=args.service, port=args.port, cloud_run_id=args.cloud_run_id, otel=args.otel))
 
 
 if __name__ == "__main__":

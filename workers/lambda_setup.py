@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +45,20 @@ def _read_secret(arn: str) -> str:
     return value.strip()
 
 
-def load_secrets(environ: dict[str, str] | None = None, read: Callable[[str], str] = _read_secret) -> list[str]:
+def load_secrets(environ: MutableMapping[str, str] | None = None,
+                 read: Callable[[str], str] = _read_secret) -> list[str]:
     """Fill API keys from Secrets Manager once per cold start, before settings and the contrib
     read the environment. A secret is a plain string, or JSON with one value (or ``api_key``).
     Returns the variables set; variables already set are left alone."""
-    environ = os.environ if environ is None else environ
-    filled = []
+    env: MutableMapping[str, str] = os.environ if environ is None else environ
+    filled: list[str] = []
     for arn_var, targets in SECRET_VARIABLES.items():
-        arn = environ.get(arn_var)
-        missing = [t for t in targets if not environ.get(t)]
+        arn = env.get(arn_var)
+        missing = [t for t in targets if not env.get(t)]
         if arn and missing:
             value = read(arn)
             for t in missing:
-                environ[t] = value
+                env[t] = value
             filled.extend(missing)
     return filled
 

@@ -43,13 +43,19 @@ def activity_name(fn: Callable) -> str:
     defn = _Definition.from_callable(fn)
     if defn is None:
         raise ValueError(f"{fn!r} is not an activity (missing @activity.defn)")
+    if defn.name is None:
+        raise ValueError(f"{fn!r} is a dynamic activity: it has no name to register or replace")
     return defn.name
 
 
 def task_queue(settings: Settings, role: str) -> str:
     """The task queue a role's worker polls."""
-    return {"workflows": settings.workflow_task_queue, "embeddings": settings.embeddings_task_queue,
-            "llm": settings.llm_task_queue, "gpu-embeddings": settings.gpu_embeddings_task_queue}[role]
+    return {
+        "workflows": settings.workflow_task_queue,
+        "embeddings": settings.embeddings_task_queue,
+        "llm": settings.llm_task_queue,
+        "gpu-embeddings": settings.gpu_embeddings_task_queue,
+    }[role]
 
 
 def check_roles(roles: Iterable[str]) -> set[str]:
@@ -66,15 +72,21 @@ def parse_roles(text: str, allowed: Sequence[str]) -> list[str]:
     roles = [r.strip() for r in text.split(",") if r.strip()]
     unknown = sorted(set(roles) - set(allowed))
     if not roles or unknown:
-        raise argparse.ArgumentTypeError(f"roles must be a comma-separated subset of {','.join(allowed)}"
-                                         + (f" (unknown: {','.join(unknown)})" if unknown else ""))
+        raise argparse.ArgumentTypeError(
+            f"roles must be a comma-separated subset of {','.join(allowed)}"
+            + (f" (unknown: {','.join(unknown)})" if unknown else "")
+        )
     return roles
 
 
 def add_roles_option(parser: argparse.ArgumentParser, allowed: Sequence[str], default: Sequence[str]) -> None:
     """``--roles``: a comma-separated subset of ``allowed``, parsed into a list."""
-    parser.add_argument("--roles", type=lambda text: parse_roles(text, allowed), default=list(default),
-                        help=f"comma-separated subset of {','.join(allowed)} (default: {','.join(default)})")
+    parser.add_argument(
+        "--roles",
+        type=lambda text: parse_roles(text, allowed),
+        default=list(default),
+        help=f"comma-separated subset of {','.join(allowed)} (default: {','.join(default)})",
+    )
 
 
 @dataclass(frozen=True)
@@ -93,8 +105,12 @@ class WorkerSpec:
         return any(not inspect.iscoroutinefunction(a) for a in self.activities)
 
     def worker_config(self) -> dict[str, Any]:
-        return {"task_queue": self.task_queue, "workflows": list(self.workflows),
-                "activities": list(self.activities), **self.options}
+        return {
+            "task_queue": self.task_queue,
+            "workflows": list(self.workflows),
+            "activities": list(self.activities),
+            **self.options,
+        }
 
     def replacing(self, replacements: Mapping[str, Callable]) -> WorkerSpec:
         """This spec with each activity whose name is in ``replacements`` swapped for that one."""
@@ -116,17 +132,31 @@ def worker_specs(settings: Settings, roles: Iterable[str], replace: Sequence[Cal
         synthesis = AnthropicActivities(settings)
         # Per-worker cap, and an optional server-side cap shared by every LLM worker: many
         # scaled-out workers together still stay under the provider's rate limit.
-        specs.append(WorkerSpec("llm", settings.llm_task_queue, activities=(synthesis.synthesize,), options={
-            "max_concurrent_activities": settings.llm_max_concurrent,
-            "max_task_queue_activities_per_second": settings.llm_queue_rate_per_s}))
+        specs.append(
+            WorkerSpec(
+                "llm",
+                settings.llm_task_queue,
+                activities=(synthesis.synthesize,),
+                options={
+                    "max_concurrent_activities": settings.llm_max_concurrent,
+                    "max_task_queue_activities_per_second": settings.llm_queue_rate_per_s,
+                },
+            )
+        )
     if roles & EMBEDDING_ROLES:
         from ragstate.activities.embeddings import EmbeddingActivities
 
         embedding = EmbeddingActivities(settings)
-        specs += [WorkerSpec(role, task_queue(settings, role), activities=(embedding.vector_search,
-                                                                            embedding.embed_chunks),
-                             options={"max_concurrent_activities": 4})
-                  for role in ("embeddings", "gpu-embeddings") if role in roles]
+        specs += [
+            WorkerSpec(
+                role,
+                task_queue(settings, role),
+                activities=(embedding.vector_search, embedding.embed_chunks),
+                options={"max_concurrent_activities": 4},
+            )
+            for role in ("embeddings", "gpu-embeddings")
+            if role in roles
+        ]
     if "workflows" in roles:
         from ragstate.activities.files import FileActivities
         from ragstate.activities.qdrant import QdrantActivities
@@ -138,9 +168,24 @@ def worker_specs(settings: Settings, roles: Iterable[str], replace: Sequence[Cal
         also_local = [a for a in (embedding and embedding.vector_search, synthesis and synthesis.synthesize) if a]
         q, f = QdrantActivities(settings), FileActivities(settings)
         p = QueryParsingActivities(settings, in_process_roles=frozenset(roles))
-        specs.insert(0, WorkerSpec("workflows", settings.workflow_task_queue, workflows=tuple(ALL_WORKFLOWS),
-                                   activities=(p.parse_query, f.discover_documents, q.keyword_search, q.merge,
-                                               q.index_chunks, q.commit_documents, q.optimize_store,
-                                               q.store_stats, *also_local)))
+        specs.insert(
+            0,
+            WorkerSpec(
+                "workflows",
+                settings.workflow_task_queue,
+                workflows=tuple(ALL_WORKFLOWS),
+                activities=(
+                    p.parse_query,
+                    f.discover_documents,
+                    q.keyword_search,
+                    q.merge,
+                    q.index_chunks,
+                    q.commit_documents,
+                    q.optimize_store,
+                    q.store_stats,
+                    *also_local,
+                ),
+            ),
+        )
     replacements = {activity_name(fn): fn for fn in replace}
     return [spec.replacing(replacements) for spec in specs] if replacements else specs

@@ -16,13 +16,12 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-import sys
 import traceback
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import AsyncIterator, Callable, Coroutine, Iterable, NoReturn, Sequence
+from typing import NoReturn
 
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
@@ -31,15 +30,28 @@ from ragstate.settings import Settings
 from ragstate.telemetry import shutdown_tracing, worker_interceptors
 from ragstate.workers.registry import ALL_ROLES, EMBEDDING_ROLES, ROLES, worker_specs
 
-__all__ = ["ALL_ROLES", "ROLES", "build_workers", "configure_logging", "entry_point_parser", "run_and_exit",
-           "running_workers", "serve"]
+__all__ = [
+    "ALL_ROLES",
+    "ROLES",
+    "build_workers",
+    "configure_logging",
+    "entry_point_parser",
+    "run_and_exit",
+    "running_workers",
+    "serve",
+]
 
 log = logging.getLogger("ragstate.worker")
 
 
-def build_workers(client: Client, settings: Settings, roles: Iterable[str] = ROLES,
-                  executor: ThreadPoolExecutor | None = None, replace: Sequence[Callable] = (),
-                  interceptors: Sequence[Interceptor] = ()) -> list[Worker]:
+def build_workers(
+    client: Client,
+    settings: Settings,
+    roles: Iterable[str] = ROLES,
+    executor: ThreadPoolExecutor | None = None,
+    replace: Sequence[Callable] = (),
+    interceptors: Sequence[Interceptor] = (),
+) -> list[Worker]:
     """Workers for the given roles. ``replace`` swaps in activities with the same names (fault
     injection in tests, custom implementations in deployments); ``interceptors`` go to every
     worker (benchmarks, tests), after telemetry's (:func:`ragstate.telemetry.worker_interceptors`:
@@ -49,13 +61,26 @@ def build_workers(client: Client, settings: Settings, roles: Iterable[str] = ROL
     executor = executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="ragstate-activity")
     # SIGTERM (Lambda, Cloud Run, Kubernetes) lets in-flight activities finish this long.
     grace = timedelta(seconds=settings.worker_shutdown_grace_s)
-    return [Worker(client, **spec.worker_config(), activity_executor=executor, interceptors=interceptors,
-                   graceful_shutdown_timeout=grace) for spec in specs]
+    return [
+        Worker(
+            client,
+            **spec.worker_config(),
+            activity_executor=executor,
+            interceptors=interceptors,
+            graceful_shutdown_timeout=grace,
+        )
+        for spec in specs
+    ]
 
 
 @contextlib.asynccontextmanager
-async def running_workers(client: Client, settings: Settings, roles: Iterable[str] = ROLES,
-                          warm_model: bool = True, replace: Sequence[Callable] = ()) -> AsyncIterator[list[Worker]]:
+async def running_workers(
+    client: Client,
+    settings: Settings,
+    roles: Iterable[str] = ROLES,
+    warm_model: bool = True,
+    replace: Sequence[Callable] = (),
+) -> AsyncIterator[list[Worker]]:
     """Run workers until the block exits; loads the model first so the first query is not slow."""
     roles = set(roles)
     if warm_model and roles & EMBEDDING_ROLES:
@@ -73,9 +98,15 @@ async def running_workers(client: Client, settings: Settings, roles: Iterable[st
 STARTING, RUNNING, DRAINING, STOPPED = "starting", "running", "draining", "stopped"
 
 
-async def serve(client: Client, settings: Settings, roles: Iterable[str], *, replace: Sequence[Callable] = (),
-                stop: asyncio.Event | None = None,
-                on_state: Callable[[str, list[Worker]], None] | None = None) -> None:
+async def serve(
+    client: Client,
+    settings: Settings,
+    roles: Iterable[str],
+    *,
+    replace: Sequence[Callable] = (),
+    stop: asyncio.Event | None = None,
+    on_state: Callable[[str, list[Worker]], None] | None = None,
+) -> None:
     """Run workers for ``roles`` until SIGINT/SIGTERM (or ``stop`` is set), then drain.
 
     Draining stops every worker's polling at the same moment and gives in-flight activities
@@ -113,13 +144,19 @@ async def serve(client: Client, settings: Settings, roles: Iterable[str], *, rep
 def entry_point_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
     """The parser of ``python -m module``: the module docstring's first paragraph as description,
     its examples kept as written."""
-    return argparse.ArgumentParser(prog=f"python -m {module}", description=(doc or "").split("\n\n")[0],
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    return argparse.ArgumentParser(
+        prog=f"python -m {module}",
+        description=(doc or "").split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def configure_logging() -> None:
-    """Timestamped INFO logs on stderr, as every worker process writes them."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Every worker process logs the same way as the rest of ragstate: RAGSTATE_LOG_FORMAT
+    (text or json) and RAGSTATE_LOG_LEVEL, secrets redacted (:mod:`ragstate.logs`)."""
+    from ragstate.logs import configure_logging as configure
+
+    configure(Settings())
 
 
 def run_and_exit(main: Coroutine) -> NoReturn:
@@ -128,26 +165,16 @@ def run_and_exit(main: Coroutine) -> NoReturn:
     threads can still call into Python while it tears down and abort the process with
     "PyGILState_Release: thread state must be current" (SIGABRT instead of exit 0;
     temporalio/sdk-python#300), which an orchestrator would count as a crash."""
+    from ragstate.process import exit_code, exit_now
+
     code = 0
     try:
         asyncio.run(main)
     except SystemExit as e:
-        if isinstance(e.code, int) or e.code is None:
-            code = e.code or 0
-        else:
-            print(e.code, file=sys.stderr)
-            code = 1
+        code = exit_code(e)
     except KeyboardInterrupt:
         code = 130
-    except BaseException:  # noqa: BLE001 - reported, then the exit code says it
+    except BaseException:
         traceback.print_exc()
         code = 1
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code)
-
-
+    exit_now(code)

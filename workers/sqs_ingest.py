@@ -164,7 +164,7 @@ async def handle_event(
 
     if starts and client is None:
         failed.update({m: "Temporal is unreachable" for m, _ in starts})
-    elif starts:
+    elif starts and client is not None:
         from ragstate.client import RagClient
 
         attributes = await RagClient(client, settings)._attributes("ingest")

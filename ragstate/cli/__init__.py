@@ -10,7 +10,6 @@ ragstate demo                       # everything above in one go, on the embedde
 
 from __future__ import annotations
 
-import sys
 from typing import NoReturn
 
 import typer
@@ -23,7 +22,7 @@ from ragstate.cli.ingest import ingest
 from ragstate.cli.local import demo, up, worker
 from ragstate.cli.serve import serve
 from ragstate.cli.status import register_search_attributes, status
-from ragstate.process import exit_now
+from ragstate.process import exit_code, exit_now
 
 __all__ = ["app", "main"]
 
@@ -73,11 +72,7 @@ def main() -> NoReturn:
     try:
         app()
     except SystemExit as e:
-        if isinstance(e.code, int) or e.code is None:
-            code = e.code or 0
-        else:
-            print(e.code, file=sys.stderr)
-            code = 1
+        code = exit_code(e)
     except KeyboardInterrupt:
         code = 130
     exit_now(code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ def up(
     log.info("Temporal %s, UI %s, data %s", server.address, server.ui_url, settings.data_dir.resolve())
     log.info("answers: %s; store: %s", answer_mode(settings), store_description(settings))
     if codec_url:
-        log.info("payloads encrypted (key %s); the UI decodes them through %s", codec.key_id, codec_url)
+        log.info("payloads encrypted; the UI decodes them through %s", codec_url)
     log.info("worker: serving %s (Ctrl-C to stop)", ", ".join(settings.task_queues))
     try:
         asyncio.run(_serve(settings, codec_port if codec_url else None, ui_port))
@@ -106,8 +107,9 @@ def _codec_server(settings: Settings, port: int, ui_port: int) -> Any:
     from ragstate.gateway import GatewaySettings
 
     class BesideWorker(uvicorn.Server):
-        def capture_signals(self) -> contextlib.AbstractContextManager[None]:
-            return contextlib.nullcontext()  # Ctrl-C belongs to the worker's drain, which stops this after
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # Ctrl-C belongs to the worker's drain, which stops this after
 
     codec = codec_for(settings)
     assert codec is not None  # only started when keys are set
