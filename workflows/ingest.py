@@ -108,7 +108,7 @@ class IngestWorkflow:
         while True:
             page = await workflow.execute_activity(
                 "DiscoverDocuments", DiscoverInput(paths=request.paths, cursor=c.cursor, batch_docs=request.batch_docs,
-                                                   collection=request.collection),
+                                                   collection=request.collection, roots=request.roots),
                 result_type=DiscoverPage, start_to_close_timeout=timedelta(minutes=2), retry_policy=INGEST_RETRY,
                 summary=f"list documents from unit {c.cursor}")
             self._fail(page.failures)
