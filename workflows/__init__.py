@@ -1,5 +1,6 @@
 """Temporal workflows. They import only the standard library, temporalio and ragstate's
-models and conventions; activities are referenced by name so no heavy module is loaded."""
+contracts, models, conventions and citations; activities are referenced by their names in
+:mod:`ragstate.contracts`, so no heavy module is loaded."""
 
 from ragstate.workflows.ingest import IngestWorkflow
 from ragstate.workflows.query import RagQueryWorkflow

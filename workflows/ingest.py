@@ -11,31 +11,33 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, TimeoutError, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
+    from ragstate.contracts import Activity, Query, Workflow
     from ragstate.conventions import set_status
     from ragstate.models import (
         ChunkBatchInput, ChunkBatchResult, CommitInput, CommitResult, DiscoverInput, DiscoverPage, DocumentFailure,
         EmbedInput, EmbedResult, IngestCarry, IngestProgress, IngestRequest, IngestResult, Routing, SourceRef,
         StatsRequest, StoreStats,
     )
-    from ragstate.workflows.query import failure_reason
+    from ragstate.workflows.failures import failure_reason
 
 MAX_KEPT_FAILURES = 1000
 INGEST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                            maximum_interval=timedelta(seconds=30), maximum_attempts=5)
 
 
-@workflow.defn(name="Ingest")
+@workflow.defn(name=Workflow.INGEST)
 class IngestWorkflow:
     def __init__(self) -> None:
         self._carry = IngestCarry()
 
-    @workflow.query
+    @workflow.query(name=Query.INGEST_PROGRESS)
     def progress(self) -> IngestProgress:
         return self._carry.progress
 
@@ -50,12 +52,12 @@ class IngestWorkflow:
         """EmbedChunks on the GPU queue when one is configured; if no GPU worker picks the batch
         up within ``gpu_fallback_after_s`` (schedule-to-start), on the CPU queue instead."""
         summary = f"embed {sum(d.chunks for d in request.documents)} chunks"
-        options = dict(result_type=EmbedResult, start_to_close_timeout=timedelta(minutes=30),
-                       heartbeat_timeout=timedelta(seconds=20), retry_policy=INGEST_RETRY)
+        options: dict[str, Any] = dict(result_type=EmbedResult, start_to_close_timeout=timedelta(minutes=30),
+                                       heartbeat_timeout=timedelta(seconds=20), retry_policy=INGEST_RETRY)
         if routing.gpu_embeddings_task_queue:
             try:
                 await workflow.execute_activity(
-                    "EmbedChunks", request, task_queue=routing.gpu_embeddings_task_queue,
+                    Activity.EMBED_CHUNKS, request, task_queue=routing.gpu_embeddings_task_queue,
                     schedule_to_start_timeout=timedelta(seconds=routing.gpu_fallback_after_s),
                     summary=summary + " (GPU)", **options)
                 return
@@ -66,20 +68,20 @@ class IngestWorkflow:
                 self._carry.progress.gpu_fallbacks += 1
                 workflow.logger.warning("no GPU worker took an embedding batch in %ss; using the CPU queue",
                                         routing.gpu_fallback_after_s)
-        await workflow.execute_activity("EmbedChunks", request, task_queue=routing.embeddings_task_queue,
+        await workflow.execute_activity(Activity.EMBED_CHUNKS, request, task_queue=routing.embeddings_task_queue,
                                         summary=summary, **options)
 
     async def _batch(self, collection: str, refs: list[SourceRef], routing: Routing) -> None:
         p = self._carry.progress
         try:
             indexed: ChunkBatchResult = await workflow.execute_activity(
-                "IndexChunks", ChunkBatchInput(collection=collection, refs=refs), result_type=ChunkBatchResult,
+                Activity.INDEX_CHUNKS, ChunkBatchInput(collection=collection, refs=refs), result_type=ChunkBatchResult,
                 start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(seconds=20),
                 retry_policy=INGEST_RETRY, summary=f"load, chunk and BM25-index {len(refs)} sources")
             if indexed.documents:
                 await self._embed(EmbedInput(collection=collection, documents=indexed.documents), routing)
                 await workflow.execute_activity(
-                    "CommitDocuments", CommitInput(collection=collection, documents=indexed.documents),
+                    Activity.COMMIT_DOCUMENTS, CommitInput(collection=collection, documents=indexed.documents),
                     result_type=CommitResult, start_to_close_timeout=timedelta(minutes=5),
                     retry_policy=INGEST_RETRY, summary="remove chunks of replaced versions")
         except ActivityError as e:
@@ -107,8 +109,9 @@ class IngestWorkflow:
         page: DiscoverPage | None = None
         while True:
             page = await workflow.execute_activity(
-                "DiscoverDocuments", DiscoverInput(paths=request.paths, cursor=c.cursor, batch_docs=request.batch_docs,
-                                                   collection=request.collection, roots=request.roots),
+                Activity.DISCOVER_DOCUMENTS,
+                DiscoverInput(paths=request.paths, cursor=c.cursor, batch_docs=request.batch_docs,
+                              collection=request.collection, roots=request.roots),
                 result_type=DiscoverPage, start_to_close_timeout=timedelta(minutes=2), retry_policy=INGEST_RETRY,
                 summary=f"list documents from unit {c.cursor}")
             self._fail(page.failures)
@@ -134,7 +137,7 @@ class IngestWorkflow:
         c.progress.discovery_done = True
 
         stats: StoreStats = await workflow.execute_activity(
-            "OptimizeStore", StatsRequest(collection=page.collection), result_type=StoreStats,
+            Activity.OPTIMIZE_STORE, StatsRequest(collection=page.collection), result_type=StoreStats,
             start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=timedelta(seconds=20),
             retry_policy=INGEST_RETRY, summary="build search indexes")
         c.progress.finished = True
