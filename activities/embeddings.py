@@ -9,7 +9,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from ragstate.activities.heartbeat import heartbeating
-
+from ragstate.contracts import Activity
 from ragstate.embedding import get_embedder
 from ragstate.models import Branch, BranchResult, EmbedInput, EmbedResult, ParsedQuery
 from ragstate.settings import QueryEncoding, Settings
@@ -24,7 +24,7 @@ class EmbeddingActivities:
     def embedder(self):
         return get_embedder(self.settings.embedding_device)
 
-    @activity.defn(name="VectorSearch")
+    @activity.defn(name=Activity.VECTOR_SEARCH)
     def vector_search(self, q: ParsedQuery) -> BranchResult:
         """Embed the question (sentence by sentence, by default) and search the dense vectors."""
         by_sentence = self.settings.query_encoding is QueryEncoding.sentences
@@ -33,7 +33,7 @@ class EmbeddingActivities:
             vector, q.depth, SearchFilter(sources=q.sources, doc_ids=q.doc_ids))
         return BranchResult(branch=Branch.vector, hits=hits)
 
-    @activity.defn(name="EmbedChunks")
+    @activity.defn(name=Activity.EMBED_CHUNKS)
     def embed_chunks(self, inp: EmbedInput) -> EmbedResult:
         """Embed every chunk of the given document versions that has no dense vector yet.
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from ragstate.discovery import discover
 from ragstate.activities.query_parsing import build_routing
-from ragstate.models import DiscoverInput, DiscoverPage
+from ragstate.contracts import Activity
+from ragstate.discovery import discover
+from ragstate.models import DiscoverInput, DiscoverPage, SourceRef
 from ragstate.settings import Settings
 
 # Keep each page far below Temporal's payload limits (2 MB hard, 256 KB advised), and small
@@ -19,13 +20,14 @@ class FileActivities:
     def __init__(self, settings: Settings):
         self.settings = settings
 
-    @activity.defn(name="DiscoverDocuments")
+    @activity.defn(name=Activity.DISCOVER_DOCUMENTS)
     def discover_documents(self, inp: DiscoverInput) -> DiscoverPage:
         s = self.settings
         batch_docs = inp.batch_docs or s.ingest_batch_docs
         # A batch costs about its paths' length in the payload; size pages accordingly.
         batches, next_cursor, failures = discover(inp.paths, batch_docs, inp.cursor, max_batches=None, roots=inp.roots)
-        page, size, used_units = [], 0, 0
+        page: list[list[SourceRef]] = []
+        size = used_units = 0
         for batch in batches:
             cost = sum(len(r.path) + 40 for r in batch)
             if page and (size + cost > PAGE_BYTES or len(page) >= PAGE_BATCHES):

@@ -10,14 +10,14 @@ import hashlib
 from temporalio import activity
 
 from ragstate.activities.heartbeat import heartbeating
-
 from ragstate.bm25 import Bm25Encoder
 from ragstate.chunking import chunk_text
+from ragstate.contracts import Activity
 from ragstate.documents import Document, DocumentError, load
 from ragstate.fusion import fuse_hits, pack_to_budget
 from ragstate.models import (
     Branch, BranchResult, ChunkBatchInput, ChunkBatchResult, CommitInput, CommitResult, DocumentFailure,
-    DocVersion, MergeInput, MergeResult, ParsedQuery, SearchHit, Source, StatsRequest, StoreStats,
+    DocVersion, MergeInput, MergeResult, ParsedQuery, Source, StatsRequest, StoreStats,
 )
 from ragstate.settings import Settings
 from ragstate.store import ChunkRecord, SearchFilter, chunk_id, open_store
@@ -47,12 +47,12 @@ class QdrantActivities:
 
     # --- query side ---------------------------------------------------------------------------
 
-    @activity.defn(name="KeywordSearch")
+    @activity.defn(name=Activity.KEYWORD_SEARCH)
     def keyword_search(self, q: ParsedQuery) -> BranchResult:
         hits = self.store(q.collection).search_sparse(self.bm25.encode_terms(q.terms), q.depth, search_filter(q))
         return BranchResult(branch=Branch.keyword, hits=hits)
 
-    @activity.defn(name="Merge")
+    @activity.defn(name=Activity.MERGE)
     def merge(self, inp: MergeInput) -> MergeResult:
         """Reciprocal rank fusion, then the best chunks packed into the context budget."""
         s, q = self.settings, inp.query
@@ -75,7 +75,7 @@ class QdrantActivities:
 
     # --- ingestion side -------------------------------------------------------------------------
 
-    @activity.defn(name="IndexChunks")
+    @activity.defn(name=Activity.INDEX_CHUNKS)
     def index_chunks(self, inp: ChunkBatchInput) -> ChunkBatchResult:
         """Load, chunk and write one batch with its BM25 vectors; dense vectors come next."""
         result = ChunkBatchResult(documents=[])
@@ -115,19 +115,19 @@ class QdrantActivities:
         if pending:
             store.upsert(pending)
 
-    @activity.defn(name="CommitDocuments")
+    @activity.defn(name=Activity.COMMIT_DOCUMENTS)
     def commit_documents(self, inp: CommitInput) -> CommitResult:
         """Remove chunks of older versions once the new version is fully indexed."""
         store = self.store(inp.collection)
         return CommitResult(stale_chunks_removed=sum(store.delete_stale(d.doc_id, d.version) for d in inp.documents))
 
-    @activity.defn(name="OptimizeStore")
+    @activity.defn(name=Activity.OPTIMIZE_STORE)
     def optimize_store(self, req: StatsRequest) -> StoreStats:
         with heartbeating():
             self.store(req.collection).optimize()
         return self._stats(req)
 
-    @activity.defn(name="StoreStats")
+    @activity.defn(name=Activity.STORE_STATS)
     def store_stats(self, req: StatsRequest) -> StoreStats:
         return self._stats(req)
 

@@ -6,6 +6,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ragstate.analyzer import analyze
+from ragstate.contracts import Activity, ErrorType
 from ragstate.models import ParsedQuery, RagQuery, Routing
 from ragstate.settings import Settings
 from ragstate.validation import InvalidQuery, validate
@@ -32,13 +33,13 @@ class QueryParsingActivities:
         self.settings = settings
         self.in_process_roles = in_process_roles
 
-    @activity.defn(name="ParseQuery")
+    @activity.defn(name=Activity.PARSE_QUERY)
     async def parse_query(self, query: RagQuery) -> ParsedQuery:
         s = self.settings
         try:
             question, top_k = validate(query, s)
         except InvalidQuery as e:
-            raise ApplicationError(str(e), type="InvalidQuery", non_retryable=True) from None
+            raise ApplicationError(str(e), type=ErrorType.INVALID_QUERY, non_retryable=True) from None
         depth = query.depth or s.search_depth
         if query.synthesize:  # at least top_k candidates to cite; retrieval-only takes the depth asked
             depth = max(depth, top_k)
