@@ -19,6 +19,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from fake_anthropic import FakeAnthropic, error, ok
+from gateway_client import app_on, app_without_temporal, assert_error, free_port, http, poll, wait_until
 from paths import EXAMPLES_CORPUS
 from pydantic import SecretStr
 from temporalio.client import Client
@@ -96,58 +97,7 @@ def fake(stack: Stack) -> FakeAnthropic:
 
 
 def make_app(stack: Stack, settings: Settings, **gateway):
-    async def factory(s: Settings) -> RagClient:
-        return RagClient(stack.client, s)
-
-    return create_app(settings, rag_client_factory=factory, gateway=GatewaySettings(_env_file=None, **gateway))
-
-
-def app_without_temporal(**gateway):
-    """For answers that must come before anything is started: contacting Temporal fails the test."""
-
-    async def factory(_: Settings) -> RagClient:
-        raise AssertionError("the gateway contacted Temporal for a request it should have refused")
-
-    return create_app(
-        Settings(_env_file=None), rag_client_factory=factory, gateway=GatewaySettings(_env_file=None, **gateway)
-    )
-
-
-def http(app) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway", timeout=60)
-
-
-def assert_error(r: httpx.Response, status: int, kind: str | None = None) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    err = r.json()["error"]
-    assert isinstance(err["message"], str) and err["message"]
-    if kind is not None:
-        assert err["type"] == kind, err
-    return err
-
-
-async def poll(h: httpx.AsyncClient, url: str, within_s: float = 30) -> dict:
-    deadline = time.monotonic() + within_s
-    while True:
-        r = await h.get(url)
-        assert r.status_code == 200, r.text
-        if r.json()["state"] != "running" or time.monotonic() > deadline:
-            return r.json()
-        await asyncio.sleep(0.2)
-
-
-async def wait_until(condition, within_s: float = 20) -> None:
-    deadline = time.monotonic() + within_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return app_on(stack.client, settings, **gateway)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,8 +189,8 @@ async def test_bad_json_is_400(content, expected):
         )
 
 
-async def test_other_refusals_are_json():
-    async with http(app_without_temporal(max_body_bytes=2048)) as h:
+async def test_other_refusals_are_json(tmp_path):
+    async with http(app_without_temporal(max_body_bytes=2048, ingest_roots=str(tmp_path))) as h:
         assert_error(await h.post("/v1/query", json={"question": "x"}, headers={"X-Request-Timeout": "soon"}), 400)
         assert_error(await h.post("/v1/query", json={"question": "x"}, headers={"X-Request-Timeout": "-1"}), 400)
         assert_error(await h.post("/v1/query", json={"question": "y" * 3000}), 413, "RequestTooLarge")
@@ -452,7 +402,7 @@ async def live(stack: Stack):
     """The LLM-mode app on a real uvicorn server (same event loop) on a free port."""
     import uvicorn
 
-    app = make_app(stack, stack.llm, sse_keepalive_s=0.5)
+    app = make_app(stack, stack.llm, sse_keepalive_s=0.5, ingest_roots=str(EXAMPLES_CORPUS))  # the example ingests it
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
@@ -609,7 +559,7 @@ async def test_openapi_schema_lists_paths_methods_and_codes():
         ("/v1/query", "post"): {"200", "400", "413", "429", "502", "503", "504"},
         ("/v1/query/stream", "post"): {"200", "400", "413", "429", "502", "503"},
         ("/v1/queries/{workflow_id}", "get"): {"200", "404", "429", "503"},
-        ("/v1/ingest", "post"): {"202", "400", "413", "429", "503"},
+        ("/v1/ingest", "post"): {"202", "400", "403", "413", "429", "503"},
         ("/v1/ingest/{workflow_id}", "get"): {"200", "404", "429", "503"},
         ("/healthz", "get"): {"200"},
         ("/readyz", "get"): {"200", "503"},

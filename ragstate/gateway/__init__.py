@@ -19,7 +19,8 @@ table, :data:`ragstate.gateway.errors.HTTP_STATUS`):
 
 - 400 invalid input (bad JSON, wrong types, empty/too long/control characters: the same rules
   as ParseQuery, checked before anything starts); never 422
-- 401 missing or wrong API key (when keys are configured); 413 body too large
+- 401 missing or wrong API key (when keys are configured); 403 ingest without ingest roots;
+  413 body too large (however it is framed: counted as it streams in)
 - 429 the gateway's own concurrency limit, or the LLM rate-limited beyond the budget
 - 502 the workflow failed for good (LLM rejected the request, stayed unavailable or rate limited
   through its retries, both retrieval branches failed)
@@ -35,16 +36,21 @@ included, for their whole length); beyond it 429 at once, never queued.
 API keys (optional): ``RAGSTATE_GATEWAY_API_KEYS`` (comma-separated) and/or
 ``RAGSTATE_GATEWAY_API_KEYS_FILE`` (one per line), sent as ``Authorization: Bearer <key>`` or
 ``x-api-key``, checked before the body is read (:mod:`.guard`); 401 otherwise. ``/healthz``,
-``/readyz`` and the API description stay open. Ingest paths are on the workers' filesystem: set
-``RAGSTATE_GATEWAY_INGEST_ROOTS`` to confine them.
+``/readyz`` and the API description stay open. Ingest paths are on the workers' filesystem:
+ingest is refused (403) until ``RAGSTATE_GATEWAY_INGEST_ROOTS`` names the folders it may read,
+compared on real paths by the gateway and again, for every file found, by the workers.
+
+Safe by default (docs/security.md): it listens on 127.0.0.1; beyond loopback without API keys
+it refuses to start unless ``--insecure``; query strings are masked in the access log.
 
 Layout: ``settings`` (GatewaySettings), ``schemas`` (bodies), ``errors`` (ApiError, the status
 table, exception handlers), ``guard`` (auth and body size), ``inputs`` (request checks),
-``service`` (the Gateway), ``sse``, ``deps`` and ``routes/`` (APIRouters), ``app`` (create_app).
+``service`` (the Gateway), ``sse``, ``deps`` and ``routes/`` (APIRouters), ``access_log`` (query
+strings masked), ``app`` (create_app, main).
 
 Run it::
 
-    python -m ragstate.gateway          # uvicorn on $PORT (Cloud Run) or RAGSTATE_GATEWAY_PORT (8080)
+    python -m ragstate.gateway          # uvicorn on 127.0.0.1: $PORT (Cloud Run) or 8080
 
 or build it in code::
 

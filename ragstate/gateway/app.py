@@ -8,13 +8,15 @@ Example::
 from __future__ import annotations
 
 import argparse
-import logging
 import os
+import sys
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Security
 from fastapi.security import APIKeyHeader, HTTPBearer
 
+from ragstate.api_keys import ApiKeys, UnsafeBind, check_bind
+from ragstate.gateway.access_log import hide_query_secrets
 from ragstate.gateway.errors import add_exception_handlers
 from ragstate.gateway.guard import Guard
 from ragstate.gateway.metrics import instrument
@@ -22,6 +24,7 @@ from ragstate.gateway.routes import health, v1
 from ragstate.gateway.schemas import MAX_INGEST_PATHS, documented_errors
 from ragstate.gateway.service import Gateway, RagClientFactory, default_factory
 from ragstate.gateway.settings import GatewaySettings
+from ragstate.logs import configure_logging
 from ragstate.settings import Settings
 from ragstate.validation import MAX_FILTER_VALUES
 
@@ -110,24 +113,41 @@ def _patch_openapi(app: FastAPI, settings: Settings) -> None:
 def parser(gateway: GatewaySettings | None = None) -> argparse.ArgumentParser:
     gateway = gateway or GatewaySettings()
     p = argparse.ArgumentParser(prog="python -m ragstate.gateway", description="the ragstate HTTP gateway")
-    p.add_argument("--host", default=gateway.host)
+    p.add_argument(
+        "--host",
+        default=gateway.host,
+        help="default: RAGSTATE_GATEWAY_HOST or 127.0.0.1; beyond loopback only with API keys or --insecure",
+    )
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT") or gateway.port))
-    p.add_argument("--log-level", default="info")
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="listen beyond loopback without API keys (only behind something that authenticates every request)",
+    )
+    p.add_argument("--log-level", default=None, help="default: RAGSTATE_LOG_LEVEL (INFO)")
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m ragstate.gateway``: uvicorn on ``$PORT`` (Cloud Run) or the configured port."""
+    """``python -m ragstate.gateway``: uvicorn on ``$PORT`` (Cloud Run) or the configured port.
+    Beyond loopback without API keys it refuses to start (exit 1, the reason on stderr) unless
+    ``--insecure``."""
     import uvicorn
 
-    gateway = GatewaySettings()
+    settings, gateway = Settings(), GatewaySettings()
     args = parser(gateway).parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper())
+    try:
+        check_bind(args.host, ApiKeys(gateway.keys()), insecure=args.insecure, what="gateway")
+    except UnsafeBind as e:
+        sys.exit(str(e))  # the reason, without a traceback
+    configure_logging(settings, level=args.log_level)
+    hide_query_secrets()
     uvicorn.run(
-        create_app(gateway=gateway),
+        create_app(settings, gateway=gateway),
         host=args.host,
         port=args.port,
-        log_level=args.log_level,
+        log_config=None,  # configure_logging's handler, format and redaction, not uvicorn's own
+        log_level=(args.log_level or settings.log_level).lower(),
         proxy_headers=True,
         timeout_graceful_shutdown=int(min(gateway.max_timeout_s, 30)),
     )

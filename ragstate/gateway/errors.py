@@ -34,6 +34,7 @@ class GatewayError:
     INVALID_REQUEST: Final = "InvalidRequest"
     INVALID_JSON: Final = "InvalidJSON"
     UNAUTHORIZED: Final = "Unauthorized"
+    INGEST_FORBIDDEN: Final = "IngestForbidden"
     NOT_FOUND: Final = NOT_FOUND
     REQUEST_TOO_LARGE: Final = "RequestTooLarge"
     TOO_MANY_REQUESTS: Final = "TooManyRequests"
@@ -58,6 +59,7 @@ HTTP_STATUS: Final[dict[str, int]] = {
     GatewayError.INVALID_REQUEST: 400,
     GatewayError.INVALID_JSON: 400,
     GatewayError.UNAUTHORIZED: 401,
+    GatewayError.INGEST_FORBIDDEN: 403,
     GatewayError.NOT_FOUND: 404,
     GatewayError.REQUEST_TOO_LARGE: 413,
     GatewayError.TOO_MANY_REQUESTS: 429,

@@ -1,6 +1,6 @@
 """Request bodies checked and turned into workflow inputs, before anything starts: the query by
 ParseQuery's own rules (:func:`ragstate.validation.validate`), ingest paths against the roots
-the gateway may name.
+the gateway may read (none configured: no ingest).
 
 Example::
 
@@ -50,9 +50,22 @@ def rag_query(body: QueryRequest, settings: Settings) -> RagQuery:
     return query
 
 
+def _within(path: Path, roots: list[Path]) -> bool:
+    """Whether the real path (every link the gateway can see resolved) lies under a root's; the
+    workers check each file they find again, on their own filesystem (``IngestRequest.roots``)."""
+    real = Path(os.path.realpath(path))
+    real_roots = [Path(os.path.realpath(root)) for root in roots]
+    return any(real == root or root in real.parents for root in real_roots)
+
+
 def ingest_request(body: IngestBody, roots: list[Path]) -> IngestRequest:
-    """Relative paths are taken under the first root; with roots, every path must lie under one
-    (checked lexically: the workers' filesystem is not the gateway's)."""
+    """Only with roots (403 otherwise: any file the workers can read could be indexed, then asked
+    about); relative paths are taken under the first, and every path must lie under one."""
+    if not roots:
+        raise ApiError(
+            GatewayError.INGEST_FORBIDDEN,
+            "ingest over HTTP is off: set RAGSTATE_GATEWAY_INGEST_ROOTS to the folders it may read",
+        )
     if not 1 <= len(body.paths) <= MAX_INGEST_PATHS:
         raise _invalid(f"paths needs 1 to {MAX_INGEST_PATHS} entries, got {len(body.paths)}")
     paths = []
@@ -60,14 +73,12 @@ def ingest_request(body: IngestBody, roots: list[Path]) -> IngestRequest:
         check_text(path, "paths")
         if not path.strip():
             raise _invalid("paths must be non-empty strings")
-        if roots:
-            full = Path(os.path.normpath(path if os.path.isabs(path) else roots[0] / path))
-            if not any(full == r or r in full.parents for r in roots):
-                raise _invalid(
-                    f"path {path!r} is outside the folders this gateway may ingest (RAGSTATE_GATEWAY_INGEST_ROOTS)"
-                )
-            path = str(full)
-        paths.append(path)
+        full = Path(os.path.normpath(path if os.path.isabs(path) else roots[0] / path))
+        if not _within(full, roots):
+            raise _invalid(
+                f"path {path!r} is outside the folders this gateway may ingest (RAGSTATE_GATEWAY_INGEST_ROOTS)"
+            )
+        paths.append(str(full))
     if body.collection is not None and not COLLECTION_NAME.match(body.collection):
         raise _invalid("collection must be 1-64 letters, digits, '-' or '_', starting with a letter or digit")
-    return IngestRequest(paths=paths, collection=body.collection)
+    return IngestRequest(paths=paths, collection=body.collection, roots=[str(r) for r in roots])

@@ -115,6 +115,7 @@ class Health(BaseModel):
 _DESCRIPTIONS = {
     400: "invalid request",
     401: "missing or wrong API key",
+    403: "ingest over HTTP is off: no RAGSTATE_GATEWAY_INGEST_ROOTS",
     404: "no such workflow",
     413: "request body too large",
     429: "too many requests, or the LLM is rate limited (Retry-After)",

@@ -34,10 +34,11 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     ingest_roots: str | None = Field(
         default=None,
-        description=f"'{os.pathsep}'-separated folders POST /v1/ingest may name (checked "
-        "lexically; relative paths are taken under the first); unset: any path",
+        description=f"'{os.pathsep}'-separated folders POST /v1/ingest may read (real paths, links "
+        "resolved; relative paths are taken under the first); unset: HTTP ingest is refused (403)",
     )
-    host: str = "0.0.0.0"
+    # Loopback unless told otherwise: containers and Cloud Run pass --host 0.0.0.0 (with API keys).
+    host: str = Field(default="127.0.0.1", description="beyond loopback only with API keys or --insecure")
     port: int = Field(default=8080, ge=1, le=65535, description="$PORT wins (Cloud Run)")
 
     @model_validator(mode="after")

@@ -23,7 +23,7 @@ router = APIRouter(tags=["ingest"])
     response_model=IngestAccepted,
     status_code=202,
     summary="Start ingesting files or folders (the same request joins a running ingest)",
-    responses=documented_errors(400, 413, 429, 503),
+    responses=documented_errors(400, 403, 413, 429, 503),
 )
 async def post_ingest(request: Request, response: Response, body: IngestBody, gateway: GatewayDep) -> Any:
     accepted = await gateway.start_ingest(request, body)
