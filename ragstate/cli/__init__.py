@@ -49,7 +49,11 @@ def _main(
     from ragstate.logs import configure_logging
 
     try:
-        configure_logging(cli_settings())
+        settings = cli_settings()
+        # Interactive commands print their own results: library INFO lines would interleave with
+        # them, so they log warnings and up unless RAGSTATE_LOG_LEVEL asks otherwise; the
+        # long-running `up` and `worker` reconfigure at the settings' level (INFO by default).
+        configure_logging(settings, level=None if "log_level" in settings.model_fields_set else "WARNING")
     except ValidationError as e:
         fail(f"invalid settings: {e}")
 

@@ -49,8 +49,10 @@ def up(
     payload keys set, a codec server too, so the UI shows decrypted payloads."""
     from ragstate.codec import codec_for
     from ragstate.devserver import DevServer
+    from ragstate.logs import configure_logging
 
     settings = cli_settings(data_dir)
+    configure_logging(settings)  # a long-running process: INFO lines (or RAGSTATE_LOG_LEVEL) are its output
     codec = codec_for(settings)
     codec_url = f"http://127.0.0.1:{codec_port}" if codec else None
     server = DevServer(
@@ -132,7 +134,11 @@ def worker(
         chosen = parse_roles(roles, ALL_ROLES)
     except argparse.ArgumentTypeError as e:
         raise typer.BadParameter(str(e), param_hint="--roles") from None
-    asyncio.run(_worker(cli_settings(), chosen))
+    from ragstate.logs import configure_logging
+
+    settings = cli_settings()
+    configure_logging(settings)
+    asyncio.run(_worker(settings, chosen))
 
 
 async def _worker(settings: Settings, roles: list[str]) -> None:
