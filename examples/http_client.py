@@ -3,7 +3,7 @@
 Needs a running stack and gateway::
 
     ragstate up                                  # Temporal dev server + worker (another shell)
-    python -m ragstate.gateway                   # the gateway on :8080 (or $PORT)
+    RAGSTATE_GATEWAY_INGEST_ROOTS=examples/corpus python -m ragstate.gateway                   # the gateway on :8080 (or $PORT)
     python examples/http_client.py "What does reciprocal rank fusion do?"
     python examples/http_client.py --stream "What is BM25?"
 

@@ -87,11 +87,9 @@ ENTRY_POINTS: list[EntryPoint] = [
 ]
 PROCESSES = [e for e in ENTRY_POINTS if e.argv]
 
-#: Cases that fail for a known reason outside workers/; strict, so a fix shows up as XPASS.
-KNOWN_DEFECTS = dict.fromkeys(
-    ("ragstate.gateway", "ragstate serve"),
-    "uvicorn re-raises SIGTERM after its graceful shutdown (uvicorn.Server.capture_signals), so the gateway "
-    "(ragstate/gateway/app.py main) dies by the signal, exit -15, instead of exiting 0")
+#: Cases that fail for a known reason; strict, so a fix shows up as XPASS. (The gateway died by
+#: SIGTERM, exit -15, until its main() handled uvicorn's re-raised signal.)
+KNOWN_DEFECTS: dict[str, str] = {}
 
 
 def process_cases() -> list:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import Annotated, Any
 
@@ -142,6 +143,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(str(e))  # the reason, without a traceback
     configure_logging(settings, level=args.log_level)
     hide_query_secrets()
+    # uvicorn drains on SIGTERM, then re-raises the signal to the handler it found: with Python's
+    # default the process died by it (exit -15), which an orchestrator counts as a crash. These
+    # handlers turn the re-raised signal into the exit code of a clean drain.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
     uvicorn.run(
         create_app(settings, gateway=gateway),
         host=args.host,
