@@ -69,11 +69,17 @@ def _env() -> dict[str, str]:
 
 def one_run(address: str, roles: str) -> dict:
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, address, roles], cwd=ROOT, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, address, roles],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()
     ready = time.perf_counter() - start
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     if proc.returncode != 0 or not line.strip():
         raise RuntimeError(f"cold-start child failed ({proc.returncode}): {err[-2000:]}")
     return {"spawn→ready": ready, **json.loads(line)}
@@ -87,8 +93,14 @@ def import_only() -> float:
 
 def slowest_imports(address: str, roles: str, top: int = 12) -> list[tuple[float, str]]:
     """Top-level imports of one child by cumulative time (``python -X importtime``)."""
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", CHILD, address, roles], cwd=ROOT, env=_env(),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", CHILD, address, roles],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     found = []
     for m in re.finditer(r"import time:\s+\d+ \|\s+(\d+) \| ( *)(\S+)", proc.stderr):
         if len(m.group(2)) <= 2:  # the child's own imports and their direct children
@@ -105,8 +117,10 @@ def main() -> None:
 
     from ragstate.devserver import DevServer, free_port
 
-    with tempfile.TemporaryDirectory(prefix="ragstate-cold-") as tmp, \
-            DevServer(Path(tmp), port=free_port(), ui_port=free_port()) as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="ragstate-cold-") as tmp,
+        DevServer(Path(tmp), port=free_port(), ui_port=free_port()) as server,
+    ):
         one_run(server.address, args.roles)  # untimed: fills the page cache and compiles .pyc files
         runs = [one_run(server.address, args.roles) for _ in range(args.runs)]
         imports = [import_only() for _ in range(args.runs)]
@@ -114,12 +128,18 @@ def main() -> None:
 
     p50 = {k: statistics.median(r[k] for r in runs) for k in ("spawn→ready", "import", "connect", "build")}
     heavy = sorted({m for r in runs for m in r["heavy"]})
-    print(f"light worker cold start, roles {args.roles}, {args.runs} runs, {os.cpu_count()} cores "
-          f"(load average {os.getloadavg()[0]:.1f}), Python {sys.version.split()[0]}")
+    print(
+        f"light worker cold start, roles {args.roles}, {args.runs} runs, {os.cpu_count()} cores "
+        f"(load average {os.getloadavg()[0]:.1f}), Python {sys.version.split()[0]}"
+    )
     for k, v in p50.items():
-        print(f"  {k:<12} p50 {v * 1000:7.0f} ms   (min {min(r[k] for r in runs) * 1000:.0f}, "
-              f"max {max(r[k] for r in runs) * 1000:.0f})")
-    print(f"  {'import-only':<12} p50 {statistics.median(imports) * 1000:7.0f} ms   (python -c 'import ragstate.workers.light')")
+        print(
+            f"  {k:<12} p50 {v * 1000:7.0f} ms   (min {min(r[k] for r in runs) * 1000:.0f}, "
+            f"max {max(r[k] for r in runs) * 1000:.0f})"
+        )
+    print(
+        f"  {'import-only':<12} p50 {statistics.median(imports) * 1000:7.0f} ms   (python -c 'import ragstate.workers.light')"
+    )
     print(f"  heavy modules loaded: {', '.join(heavy) or 'none'}")
     verdict = "met" if p50["spawn→ready"] < TARGET_S else "MISSED"
     print(f"  target spawn→ready < {TARGET_S:.0f} s: {verdict}")

@@ -48,17 +48,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _stack import (  # noqa: E402
-    LocalStack, RssSampler, SyntheticCorpus, await_ingest, corpus_prefix, cpu_seconds, embed_timeline,
-    engine_batches, format_breakdown, history_breakdown, machine_header, MiB, proc_status,
+from _stack import (
+    LocalStack,
+    MiB,
+    RssSampler,
+    SyntheticCorpus,
+    await_ingest,
+    corpus_prefix,
+    cpu_seconds,
+    embed_timeline,
+    engine_batches,
+    format_breakdown,
+    history_breakdown,
+    machine_header,
+    proc_status,
 )
-from ragstate.settings import Settings  # noqa: E402
+
+from ragstate.settings import Settings
 
 
 def encode_raw(model, texts: list[str], batch_size: int) -> float:
     t0 = time.perf_counter()
-    model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                 show_progress_bar=False)
+    model.encode(
+        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
     return time.perf_counter() - t0
 
 
@@ -67,8 +80,13 @@ def encode_sliced(model, batches: list[list[str]], batch_size: int) -> float:
     t0 = time.perf_counter()
     for batch in batches:
         for i in range(0, len(batch), batch_size):
-            model.encode(batch[i:i + batch_size], batch_size=batch_size, normalize_embeddings=True,
-                         convert_to_numpy=True, show_progress_bar=False).tolist()
+            model.encode(
+                batch[i : i + batch_size],
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            ).tolist()
     return time.perf_counter() - t0
 
 
@@ -79,8 +97,10 @@ async def run_workflows(stack: LocalStack, corpus: Path, warmup_corpus: Path, ar
     client = await stack.connect()
     ready_s = await stack.wait_ready(client)
     ready_rss = stack_rss(stack)
-    print(f"worker pid {stack.worker.pid} polling after {ready_s:.1f}s (model loaded); "
-          f"RSS {ready_rss / MiB:.0f} MiB", flush=True)
+    print(
+        f"worker pid {stack.worker.pid} polling after {ready_s:.1f}s (model loaded); RSS {ready_rss / MiB:.0f} MiB",
+        flush=True,
+    )
     rag = RagClient(client, stack.settings)
     request = dict(batch_docs=args.batch_docs, concurrency=args.concurrency)
     if not args.no_warmup:
@@ -102,9 +122,20 @@ async def run_workflows(stack: LocalStack, corpus: Path, warmup_corpus: Path, ar
             wall = time.perf_counter() - t0
         cpu_w, cpu_s = cpu_seconds(stack.worker.pid) - cpu_w0, cpu_seconds(stack.server.process.pid) - cpu_s0
         stats, span = await history_breakdown(client, handle.id, handle.result_run_id)
-        runs.append({"round": r + 1, "wall_s": wall, "result": result, "stats": stats, "span": span,
-                     "worker_cpu_s": cpu_w, "server_cpu_s": cpu_s, "worker_peak_rss": rss.peak(), "ready_rss": ready_rss,
-                     "timeline": embed_timeline(stats, span)})
+        runs.append(
+            {
+                "round": r + 1,
+                "wall_s": wall,
+                "result": result,
+                "stats": stats,
+                "span": span,
+                "worker_cpu_s": cpu_w,
+                "server_cpu_s": cpu_s,
+                "worker_peak_rss": rss.peak(),
+                "ready_rss": ready_rss,
+                "timeline": embed_timeline(stats, span),
+            }
+        )
     return runs
 
 
@@ -113,15 +144,22 @@ def stack_rss(stack: LocalStack) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--chunks", type=int, default=5000, help="chunks to ingest (0 with --corpus: all of it)")
-    ap.add_argument("--corpus", type=Path, help="a real BEIR corpus.jsonl (its first documents holding --chunks chunks)")
-    ap.add_argument("--batch-docs", type=int, default=None,
-                    help="IngestRequest.batch_docs (default: settings.ingest_batch_docs)")
-    ap.add_argument("--concurrency", type=int, default=None,
-                    help="IngestRequest.concurrency (default: settings.ingest_concurrency)")
-    ap.add_argument("--rounds", type=int, default=1, help="raw/workflow pairs, alternating (each into a fresh collection)")
+    ap.add_argument(
+        "--corpus", type=Path, help="a real BEIR corpus.jsonl (its first documents holding --chunks chunks)"
+    )
+    ap.add_argument(
+        "--batch-docs", type=int, default=None, help="IngestRequest.batch_docs (default: settings.ingest_batch_docs)"
+    )
+    ap.add_argument(
+        "--concurrency", type=int, default=None, help="IngestRequest.concurrency (default: settings.ingest_concurrency)"
+    )
+    ap.add_argument(
+        "--rounds", type=int, default=1, help="raw/workflow pairs, alternating (each into a fresh collection)"
+    )
     ap.add_argument("--sliced", action="store_true", help="also time raw encode called the way EmbedChunks calls it")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--no-warmup", action="store_true", help="skip the small warm-up ingest before timing")
@@ -166,11 +204,15 @@ def bench(args, settings: Settings, tmp: Path) -> None:
     load_s = time.perf_counter() - t0
     lengths = [len(ids) for ids in model.tokenizer(texts, add_special_tokens=True)["input_ids"]]
     max_len = model.max_seq_length
-    print(f"corpus: {source}; {sum(1 for _ in corpus.open())} documents -> {n} chunks in {len(batches)} batches "
-          f"of {args.batch_docs} documents; model tokens per chunk mean {statistics.mean(lengths):.0f}, "
-          f"max {max(lengths)} ({sum(x > max_len for x in lengths)} over max_seq_length {max_len}, truncated)")
-    print(f"settings: chunk_tokens {settings.chunk_tokens}, overlap {settings.chunk_overlap}, embedding_batch_size "
-          f"{bs}, device {embedder.device}, concurrency {args.concurrency}; model loaded in {load_s:.1f}s")
+    print(
+        f"corpus: {source}; {sum(1 for _ in corpus.open())} documents -> {n} chunks in {len(batches)} batches "
+        f"of {args.batch_docs} documents; model tokens per chunk mean {statistics.mean(lengths):.0f}, "
+        f"max {max(lengths)} ({sum(x > max_len for x in lengths)} over max_seq_length {max_len}, truncated)"
+    )
+    print(
+        f"settings: chunk_tokens {settings.chunk_tokens}, overlap {settings.chunk_overlap}, embedding_batch_size "
+        f"{bs}, device {embedder.device}, concurrency {args.concurrency}; model loaded in {load_s:.1f}s"
+    )
 
     model.encode(texts[: 2 * bs], batch_size=bs, show_progress_bar=False)  # warm-up
     raw_runs: list[float] = []
@@ -181,8 +223,10 @@ def bench(args, settings: Settings, tmp: Path) -> None:
         cpu0 = time.process_time()
         raw_runs.append(encode_raw(model, texts, bs))
         raw_cpus.append(time.process_time() - cpu0)
-        print(f"raw encode round {r + 1}: {raw_runs[-1]:.1f}s, {n / raw_runs[-1]:.1f} chunks/s, "
-              f"{raw_cpus[-1]:.1f} CPU s", flush=True)
+        print(
+            f"raw encode round {r + 1}: {raw_runs[-1]:.1f}s, {n / raw_runs[-1]:.1f} chunks/s, {raw_cpus[-1]:.1f} CPU s",
+            flush=True,
+        )
         if args.sliced:
             sliced_runs.append(encode_sliced(model, batches, bs))
             print(f"raw encode, EmbedChunks call pattern, round {r + 1}: {sliced_runs[-1]:.1f}s", flush=True)
@@ -191,8 +235,11 @@ def bench(args, settings: Settings, tmp: Path) -> None:
     raw_hwm = proc_status(os.getpid()).get("VmHWM", 0)
 
     with LocalStack(settings, keep=args.keep) as stack:
-        print(f"stack: Temporal dev server {stack.server.address}, data {stack.data_dir}, worker subprocess "
-              f"`python -m ragstate.workers.local` (every role)", flush=True)
+        print(
+            f"stack: Temporal dev server {stack.server.address}, data {stack.data_dir}, worker subprocess "
+            f"`python -m ragstate.workers.local` (every role)",
+            flush=True,
+        )
         runs = asyncio.run(run_workflows(stack, corpus, warmup, args, raw_round))
         if args.keep:
             print(f"kept: {stack.data_dir} (worker.log, temporal-server.log, qdrant-edge/)")
@@ -206,50 +253,87 @@ def bench(args, settings: Settings, tmp: Path) -> None:
     print(f"{'raw SentenceTransformer.encode (one call)':<42} {n:>7} {raw_s:>8.1f} {raw_rate:>9.1f} {'100.0%':>7}")
     if sliced_runs:
         sl = statistics.median(sliced_runs)
-        print(f"{'raw encode, EmbedChunks call pattern':<42} {n:>7} {sl:>8.1f} {n / sl:>9.1f} "
-              f"{100 * raw_s / sl:>6.1f}%")
+        print(
+            f"{'raw encode, EmbedChunks call pattern':<42} {n:>7} {sl:>8.1f} {n / sl:>9.1f} {100 * raw_s / sl:>6.1f}%"
+        )
     for r in runs:
         res = r["result"]
-        print(f"{'ingest workflow, round ' + str(r['round']):<42} {res.chunks:>7} {r['wall_s']:>8.1f} "
-              f"{res.chunks / r['wall_s']:>9.1f} {100 * (res.chunks / r['wall_s']) / raw_rate:>6.1f}%")
+        print(
+            f"{'ingest workflow, round ' + str(r['round']):<42} {res.chunks:>7} {r['wall_s']:>8.1f} "
+            f"{res.chunks / r['wall_s']:>9.1f} {100 * (res.chunks / r['wall_s']) / raw_rate:>6.1f}%"
+        )
     bad = [r for r in runs if r["result"].chunks != n or r["result"].failed]
     if len(raw_runs) > 1:
         best = (n / min(r["wall_s"] for r in runs)) / (n / min(raw_runs))
-        print(f"(medians over {len(raw_runs)} rounds: raw {raw_s:.1f}s, workflow {wf_s:.1f}s; best of each: raw "
-              f"{min(raw_runs):.1f}s, workflow {min(r['wall_s'] for r in runs):.1f}s = {100 * best:.1f}%)")
-    print(f"workflow / raw = {100 * ratio:.1f}%  (target >= 85%: {'MET' if ratio >= 0.85 else 'NOT MET'})"
-          + (f"  WARNING: chunk counts differ or failures: {[(r['result'].chunks, r['result'].failed) for r in bad]}"
-             if bad else ""))
+        print(
+            f"(medians over {len(raw_runs)} rounds: raw {raw_s:.1f}s, workflow {wf_s:.1f}s; best of each: raw "
+            f"{min(raw_runs):.1f}s, workflow {min(r['wall_s'] for r in runs):.1f}s = {100 * best:.1f}%)"
+        )
+    print(
+        f"workflow / raw = {100 * ratio:.1f}%  (target >= 85%: {'MET' if ratio >= 0.85 else 'NOT MET'})"
+        + (
+            f"  WARNING: chunk counts differ or failures: {[(r['result'].chunks, r['result'].failed) for r in bad]}"
+            if bad
+            else ""
+        )
+    )
 
     last = runs[-1]
-    print(f"\nwhere the workflow's {last['wall_s']:.1f}s went (round {last['round']}, from its history; "
-          f"{last['span']['events']} events in {last['span']['runs']} run(s)):")
+    print(
+        f"\nwhere the workflow's {last['wall_s']:.1f}s went (round {last['round']}, from its history; "
+        f"{last['span']['events']} events in {last['span']['runs']} run(s)):"
+    )
     for row in format_breakdown(last["stats"], last["wall_s"]):
         print("  " + row)
     tl = last["timeline"]
     if tl:
-        print(f"  model timeline: {tl['before_first_embed_s']:.2f}s before the first EmbedChunks, "
-              f"{tl['embed_busy_s']:.2f}s with >= 1 EmbedChunks running, {tl['embed_idle_gaps_s']:.2f}s of gaps "
-              f"between them, {tl['after_last_embed_s']:.2f}s after the last one "
-              f"(raw encode of the same chunks: {raw_s:.2f}s)")
+        print(
+            f"  model timeline: {tl['before_first_embed_s']:.2f}s before the first EmbedChunks, "
+            f"{tl['embed_busy_s']:.2f}s with >= 1 EmbedChunks running, {tl['embed_idle_gaps_s']:.2f}s of gaps "
+            f"between them, {tl['after_last_embed_s']:.2f}s after the last one "
+            f"(raw encode of the same chunks: {raw_s:.2f}s)"
+        )
     wf_cpu = last["worker_cpu_s"] + last["server_cpu_s"]
     raw_cpu = statistics.median(raw_cpus)
-    print(f"  CPU seconds (robust to other jobs on the machine): raw encode {raw_cpu:.1f} in {raw_s:.1f}s wall "
-          f"= {1000 * raw_cpu / n:.1f} ms/chunk; timed ingest: worker {last['worker_cpu_s']:.1f} + Temporal server "
-          f"{last['server_cpu_s']:.1f} in {last['wall_s']:.1f}s wall = {1000 * wf_cpu / n:.1f} ms/chunk "
-          f"(raw/workflow CPU per chunk = {100 * raw_cpu / wf_cpu:.1f}%)")
-    print(f"  memory: worker peak RSS during the ingest {last['worker_peak_rss'] / MiB:.0f} MiB "
-          f"(after model load {runs[0]['ready_rss'] / MiB:.0f} MiB); this process (raw) VmHWM {raw_hwm / MiB:.0f} MiB")
+    print(
+        f"  CPU seconds (robust to other jobs on the machine): raw encode {raw_cpu:.1f} in {raw_s:.1f}s wall "
+        f"= {1000 * raw_cpu / n:.1f} ms/chunk; timed ingest: worker {last['worker_cpu_s']:.1f} + Temporal server "
+        f"{last['server_cpu_s']:.1f} in {last['wall_s']:.1f}s wall = {1000 * wf_cpu / n:.1f} ms/chunk "
+        f"(raw/workflow CPU per chunk = {100 * raw_cpu / wf_cpu:.1f}%)"
+    )
+    print(
+        f"  memory: worker peak RSS during the ingest {last['worker_peak_rss'] / MiB:.0f} MiB "
+        f"(after model load {runs[0]['ready_rss'] / MiB:.0f} MiB); this process (raw) VmHWM {raw_hwm / MiB:.0f} MiB"
+    )
 
     if args.json:
-        args.json.write_text(json.dumps({
-            "cpu_count": os.cpu_count(), "chunks": n, "source": source, "batch_docs": args.batch_docs,
-            "concurrency": args.concurrency, "embedding_batch_size": bs, "raw_s": raw_runs, "sliced_s": sliced_runs,
-            "workflow_s": [r["wall_s"] for r in runs], "raw_chunks_per_s": raw_rate, "workflow_chunks_per_s": wf_rate,
-            "ratio": ratio, "raw_cpu_s": raw_cpu, "worker_cpu_s": last["worker_cpu_s"], "server_cpu_s": last["server_cpu_s"],
-            "timeline": tl, "activities": {k: {"count": v.count, "exec_s": v.exec_s, "busy_s": v.busy_s(),
-                                                "wait_s": v.wait_s} for k, v in last["stats"].items()},
-        }, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "cpu_count": os.cpu_count(),
+                    "chunks": n,
+                    "source": source,
+                    "batch_docs": args.batch_docs,
+                    "concurrency": args.concurrency,
+                    "embedding_batch_size": bs,
+                    "raw_s": raw_runs,
+                    "sliced_s": sliced_runs,
+                    "workflow_s": [r["wall_s"] for r in runs],
+                    "raw_chunks_per_s": raw_rate,
+                    "workflow_chunks_per_s": wf_rate,
+                    "ratio": ratio,
+                    "raw_cpu_s": raw_cpu,
+                    "worker_cpu_s": last["worker_cpu_s"],
+                    "server_cpu_s": last["server_cpu_s"],
+                    "timeline": tl,
+                    "activities": {
+                        k: {"count": v.count, "exec_s": v.exec_s, "busy_s": v.busy_s(), "wait_s": v.wait_s}
+                        for k, v in last["stats"].items()
+                    },
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,7 @@ def load(path: Path) -> dict[int, list[tuple[float, float, float]]]:
     series: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
     with path.open(newline="") as f:
         for row in csv.DictReader(f):
-            series[int(row["chunks"])].append(
-                (float(row["t_s"]), float(row["RssAnon_MiB"]), float(row["RssFile_MiB"])))
+            series[int(row["chunks"])].append((float(row["t_s"]), float(row["RssAnon_MiB"]), float(row["RssFile_MiB"])))
     if not series:
         raise SystemExit(f"{path}: no samples")
     return {size: sorted(points) for size, points in sorted(series.items())}
@@ -60,8 +59,10 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=110)
     for size, points in series.items():
-        print(f"{size:>8,} chunks: heap peak {max(p[1] for p in points):7.1f} MiB, "
-              f"mapped files peak {max(p[2] for p in points):7.1f} MiB, {len(points)} samples")
+        print(
+            f"{size:>8,} chunks: heap peak {max(p[1] for p in points):7.1f} MiB, "
+            f"mapped files peak {max(p[2] for p in points):7.1f} MiB, {len(points)} samples"
+        )
     print(f"wrote {args.out}")
 
 

@@ -79,8 +79,38 @@ BACKENDS = ("edge", "qdrant-local")
 
 # --- synthetic corpus ----------------------------------------------------------------------------
 
-_ONSETS = ["b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z",
-           "br", "cl", "dr", "fl", "gr", "pl", "st", "tr", "sh", "ch", "th", "sp"]
+_ONSETS = [
+    "b",
+    "c",
+    "d",
+    "f",
+    "g",
+    "h",
+    "j",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "w",
+    "z",
+    "br",
+    "cl",
+    "dr",
+    "fl",
+    "gr",
+    "pl",
+    "st",
+    "tr",
+    "sh",
+    "ch",
+    "th",
+    "sp",
+]
 _VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "io", "ou"]
 _CODAS = ["", "", "", "n", "r", "l", "s", "t", "m", "x", "nd", "st"]
 
@@ -104,8 +134,12 @@ class Corpus:
         words, stems = [], set()
         while len(words) < n:
             syl = int(rng.integers(1, 4))
-            w = "".join(_ONSETS[rng.integers(len(_ONSETS))] + _VOWELS[rng.integers(len(_VOWELS))]
-                        + _CODAS[rng.integers(len(_CODAS))] for _ in range(syl))
+            w = "".join(
+                _ONSETS[rng.integers(len(_ONSETS))]
+                + _VOWELS[rng.integers(len(_VOWELS))]
+                + _CODAS[rng.integers(len(_CODAS))]
+                for _ in range(syl)
+            )
             if w in STOP_WORDS:
                 continue
             a = analyze(w)
@@ -138,13 +172,22 @@ class Corpus:
             i = start + j
             doc, pos = divmod(i, CHUNKS_PER_DOC)
             doc_id = f"doc-{doc:07d}"
-            title = " ".join(title_words[3 * j:3 * j + 3]).title()
-            text = " ".join(words[off:off + lengths[j]])
+            title = " ".join(title_words[3 * j : 3 * j + 3]).title()
+            text = " ".join(words[off : off + lengths[j]])
             off += lengths[j]
-            records.append(ChunkRecord(
-                chunk_id=chunk_id(doc_id, VERSION, pos), doc_id=doc_id, version=VERSION, title=title,
-                text=text[: self.text_chars], source=f"synthetic/source-{doc % 16:02d}.txt", position=pos,
-                sparse=self.bm25.encode_document(indexed_text(title, text)), dense=vecs[j].tolist()))
+            records.append(
+                ChunkRecord(
+                    chunk_id=chunk_id(doc_id, VERSION, pos),
+                    doc_id=doc_id,
+                    version=VERSION,
+                    title=title,
+                    text=text[: self.text_chars],
+                    source=f"synthetic/source-{doc % 16:02d}.txt",
+                    position=pos,
+                    sparse=self.bm25.encode_document(indexed_text(title, text)),
+                    dense=vecs[j].tolist(),
+                )
+            )
         return records, vecs
 
     def queries(self, n: int):
@@ -173,7 +216,9 @@ class ExactTopK:
 
     def add(self, vecs: np.ndarray, start: int) -> None:
         s = np.concatenate([self.scores, self.q @ vecs.T], axis=1)
-        ids = np.concatenate([self.idx, np.broadcast_to(np.arange(start, start + len(vecs)), (len(self.q), len(vecs)))], axis=1)
+        ids = np.concatenate(
+            [self.idx, np.broadcast_to(np.arange(start, start + len(vecs)), (len(self.q), len(vecs)))], axis=1
+        )
         k = min(self.k, s.shape[1])
         top = np.argpartition(-s, k - 1, axis=1)[:, :k]
         self.scores, self.idx = np.take_along_axis(s, top, 1), np.take_along_axis(ids, top, 1)
@@ -184,6 +229,7 @@ class ExactTopK:
 
 
 # --- measurement (child process) -----------------------------------------------------------------
+
 
 def _status_mb(field: str) -> float | None:
     try:
@@ -228,8 +274,13 @@ def _open(backend: str, workdir: Path):
 
 def _stats(ms: list[float]) -> dict:
     a = np.asarray(ms)
-    return {"n": len(a), "p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)),
-            "mean_ms": float(a.mean()), "max_ms": float(a.max())}
+    return {
+        "n": len(a),
+        "p50_ms": float(np.percentile(a, 50)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "mean_ms": float(a.mean()),
+        "max_ms": float(a.max()),
+    }
 
 
 def run_one(backend: str, size: int, workdir: Path, a) -> dict:
@@ -241,7 +292,7 @@ def run_one(backend: str, size: int, workdir: Path, a) -> dict:
     sparse_q = [bm25.encode_query(s) for s in qtexts]
     dense_q = [v.tolist() for v in qvecs]
     n_recall = min(a.recall_sample, n_queries)
-    exact = ExactTopK(qvecs[a.warmup:a.warmup + n_recall], a.limit)
+    exact = ExactTopK(qvecs[a.warmup : a.warmup + n_recall], a.limit)
     out = {"backend": backend, "size": size, "setup_s": time.perf_counter() - t, "rss_before_mb": _status_mb("VmRSS")}
     _log(f"{backend} @ {size}: vocabulary and queries ready ({out['setup_s']:.1f} s)")
 
@@ -262,11 +313,14 @@ def run_one(backend: str, size: int, workdir: Path, a) -> dict:
             gen_s += t1 - t0
             upsert_s += t2 - t1
             if (b + 1) / n_batches >= next_report:
-                _log(f"{backend} @ {size}: loaded {min(size, (b + 1) * a.batch)}/{size} "
-                     f"(gen {gen_s:.0f} s, upsert {upsert_s:.0f} s)")
+                _log(
+                    f"{backend} @ {size}: loaded {min(size, (b + 1) * a.batch)}/{size} "
+                    f"(gen {gen_s:.0f} s, upsert {upsert_s:.0f} s)"
+                )
                 next_report += 0.1
-    out.update(gen_s=gen_s, upsert_s=upsert_s, load_wall_s=time.perf_counter() - t_load,
-               rss_after_load_mb=_status_mb("VmRSS"))
+    out.update(
+        gen_s=gen_s, upsert_s=upsert_s, load_wall_s=time.perf_counter() - t_load, rss_after_load_mb=_status_mb("VmRSS")
+    )
     t0 = time.perf_counter()
     store.optimize()  # a no-op for qdrant-client (servers index in the background)
     out["optimize_s"] = time.perf_counter() - t0
@@ -302,7 +356,7 @@ def run_one(backend: str, size: int, workdir: Path, a) -> dict:
     n_hits = {k: [] for k in KINDS}
     dense_results = []
     for j, i in enumerate(range(a.warmup, a.warmup + n_queries)):
-        for kind in KINDS[j % 3:] + KINDS[:j % 3]:
+        for kind in KINDS[j % 3 :] + KINDS[: j % 3]:
             t0 = time.perf_counter_ns()
             r = fns[kind](i)
             ms[kind].append((time.perf_counter_ns() - t0) / 1e6)
@@ -330,6 +384,7 @@ def run_one(backend: str, size: int, workdir: Path, a) -> dict:
 
 # --- driver (parent process) ---------------------------------------------------------------------
 
+
 def _version(dist: str) -> str:
     try:
         return importlib.metadata.version(dist)
@@ -339,8 +394,10 @@ def _version(dist: str) -> str:
 
 def _skip_reason(backend: str, size: int, a) -> str | None:
     if backend == "qdrant-local" and size > a.local_max:
-        return (f"qdrant-client local mode is pure Python (brute-force dense, slow sparse) and keeps "
-                f"everything in memory; {size} > --local-max {a.local_max}")
+        return (
+            f"qdrant-client local mode is pure Python (brute-force dense, slow sparse) and keeps "
+            f"everything in memory; {size} > --local-max {a.local_max}"
+        )
     if backend == "edge" and a.edge_max and size > a.edge_max:
         return f"{size} > --edge-max {a.edge_max}"
     return None
@@ -349,7 +406,7 @@ def _skip_reason(backend: str, size: int, a) -> str | None:
 def _child(backend: str, size: int, a) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"ragstate-bench-{backend}-{size}-", dir=a.tmpdir))
     result_file = workdir / "result.json"
-    argv = [sys.executable, str(Path(__file__).resolve()), "--_child", backend, str(size), str(workdir)] + a.passthrough
+    argv = [sys.executable, str(Path(__file__).resolve()), "--_child", backend, str(size), str(workdir), *a.passthrough]
     t = time.perf_counter()
     try:
         rc = subprocess.run(argv, cwd=ROOT).returncode
@@ -365,15 +422,42 @@ def _child(backend: str, size: int, a) -> dict:
 def _print_report(header: dict, results: list[dict], limit: int) -> None:
     print()
     print("Runs (times in s, memory in MiB)")
-    cols = ["backend", "size", "gen", "upsert", "optimize", "wall", "segments", "rss_load", "rss_opt", "rss_peak",
-            "disk", "recall@10", f"recall@{limit}"]
+    cols = [
+        "backend",
+        "size",
+        "gen",
+        "upsert",
+        "optimize",
+        "wall",
+        "segments",
+        "rss_load",
+        "rss_opt",
+        "rss_peak",
+        "disk",
+        "recall@10",
+        f"recall@{limit}",
+    ]
     rows = []
     for r in results:
         if "skipped" in r or "failed" in r:
             continue
-        rows.append([r["backend"], r["size"], f"{r['gen_s']:.1f}", f"{r['upsert_s']:.1f}", f"{r['optimize_s']:.1f}",
-                     f"{r['wall_s']:.0f}", r.get("segments", "-"), r["rss_after_load_mb"], r["rss_after_optimize_mb"],
-                     r["rss_peak_mb"], r["disk_mb"], f"{r['recall_at_10']:.3f}", f"{r[f'recall_at_{limit}']:.3f}"])
+        rows.append(
+            [
+                r["backend"],
+                r["size"],
+                f"{r['gen_s']:.1f}",
+                f"{r['upsert_s']:.1f}",
+                f"{r['optimize_s']:.1f}",
+                f"{r['wall_s']:.0f}",
+                r.get("segments", "-"),
+                r["rss_after_load_mb"],
+                r["rss_after_optimize_mb"],
+                r["rss_peak_mb"],
+                r["disk_mb"],
+                f"{r['recall_at_10']:.3f}",
+                f"{r[f'recall_at_{limit}']:.3f}",
+            ]
+        )
     _table(cols, rows)
     print()
     print(f"Latency (ms, single thread, limit {limit}; hybrid = dense + keyword + RRF, sequential)")
@@ -384,8 +468,19 @@ def _print_report(header: dict, results: list[dict], limit: int) -> None:
             continue
         for kind in KINDS:
             s = r["latency"][kind]
-            rows.append([r["backend"], r["size"], kind, s["n"], f"{s['p50_ms']:.2f}", f"{s['p99_ms']:.2f}",
-                         f"{s['mean_ms']:.2f}", f"{s['max_ms']:.2f}", f"{s['mean_hits']:.0f}"])
+            rows.append(
+                [
+                    r["backend"],
+                    r["size"],
+                    kind,
+                    s["n"],
+                    f"{s['p50_ms']:.2f}",
+                    f"{s['p99_ms']:.2f}",
+                    f"{s['mean_ms']:.2f}",
+                    f"{s['max_ms']:.2f}",
+                    f"{s['mean_hits']:.0f}",
+                ]
+            )
     _table(cols, rows)
     for r in results:
         if "skipped" in r:
@@ -394,14 +489,18 @@ def _print_report(header: dict, results: list[dict], limit: int) -> None:
             print(f"{r['backend']} @ {r['size']}: FAILED: {r['failed']}")
     for r in results:
         if r.get("loadavg_at_queries"):
-            print(f"{r['backend']} @ {r['size']}: load average when querying "
-                  f"{' '.join(f'{x:.2f}' for x in r['loadavg_at_queries'])} on {header['cpu_count']} cores")
+            print(
+                f"{r['backend']} @ {r['size']}: load average when querying "
+                f"{' '.join(f'{x:.2f}' for x in r['loadavg_at_queries'])} on {header['cpu_count']} cores"
+            )
     for r in results:
         if r["backend"] == "edge" and r["size"] == 100_000 and "latency" in r:
             d, k = r["latency"]["dense"]["p50_ms"], r["latency"]["keyword"]["p50_ms"]
             ok = d <= 2.0 and k <= 2.0
-            print(f"target edge @ 100000, p50 <= 2 ms dense and keyword: {'met' if ok else 'NOT met'} "
-                  f"(dense {d:.2f} ms, keyword {k:.2f} ms)")
+            print(
+                f"target edge @ 100000, p50 <= 2 ms dense and keyword: {'met' if ok else 'NOT met'} "
+                f"(dense {d:.2f} ms, keyword {k:.2f} ms)"
+            )
 
 
 def _table(cols: list[str], rows: list[list]) -> None:
@@ -416,12 +515,18 @@ def _table(cols: list[str], rows: list[list]) -> None:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--sizes", default="100000,1000000", help="comma-separated collection sizes (chunks)")
     p.add_argument("--backends", default=",".join(BACKENDS), help=f"comma-separated, of {', '.join(BACKENDS)}")
     p.add_argument("--queries", type=int, default=200, help="timed queries per kind")
-    p.add_argument("--local-queries", type=int, default=50,
-                   help="cap on timed queries per kind for qdrant-local (a keyword query there takes ~1.5 s at 100k)")
+    p.add_argument(
+        "--local-queries",
+        type=int,
+        default=50,
+        help="cap on timed queries per kind for qdrant-local (a keyword query there takes ~1.5 s at 100k)",
+    )
     p.add_argument("--local-max", type=int, default=100_000, help="largest size run on qdrant-local")
     p.add_argument("--edge-max", type=int, default=0, help="largest size run on edge (0: no cap)")
     p.add_argument("--warmup", type=int, default=20, help="untimed queries per kind first")
@@ -456,24 +561,31 @@ def main(argv=None) -> int:
     if unknown:
         raise SystemExit(f"unknown backend(s): {', '.join(sorted(unknown))}")
     # The child gets the same options (it ignores --sizes/--backends; --out is the driver's).
-    a.passthrough = [x for i, x in enumerate(argv)
-                     if not x.startswith("--out") and not (i and argv[i - 1] == "--out")]
+    a.passthrough = [x for i, x in enumerate(argv) if not x.startswith("--out") and not (i and argv[i - 1] == "--out")]
 
     header = {
         "cpu_count": os.cpu_count(),
         "sched_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "loadavg": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(), "platform": platform.platform(),
-        "qdrant-edge-py": _version("qdrant-edge-py"), "qdrant-client": _version("qdrant-client"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "qdrant-edge-py": _version("qdrant-edge-py"),
+        "qdrant-client": _version("qdrant-client"),
         "numpy": _version("numpy"),
         "settings": {k: v for k, v in vars(a).items() if k not in ("_child", "passthrough", "out")},
     }
-    print(f"cpu_count {header['cpu_count']} (usable {header['sched_affinity']}), load average "
-          f"{' '.join(f'{x:.2f}' for x in header['loadavg'] or [])}")
-    print(f"python {header['python']}, qdrant-edge-py {header['qdrant-edge-py']}, "
-          f"qdrant-client {header['qdrant-client']}, numpy {header['numpy']}; {header['platform']}")
-    print(f"sizes {sizes}, backends {backends}, {a.queries} queries per kind "
-          f"(qdrant-local: {min(a.queries, a.local_queries)}), limit {a.limit}, {a.clusters} clusters, seed {a.seed}")
+    print(
+        f"cpu_count {header['cpu_count']} (usable {header['sched_affinity']}), load average "
+        f"{' '.join(f'{x:.2f}' for x in header['loadavg'] or [])}"
+    )
+    print(
+        f"python {header['python']}, qdrant-edge-py {header['qdrant-edge-py']}, "
+        f"qdrant-client {header['qdrant-client']}, numpy {header['numpy']}; {header['platform']}"
+    )
+    print(
+        f"sizes {sizes}, backends {backends}, {a.queries} queries per kind "
+        f"(qdrant-local: {min(a.queries, a.local_queries)}), limit {a.limit}, {a.clusters} clusters, seed {a.seed}"
+    )
     sys.stdout.flush()
 
     results = []

@@ -43,9 +43,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import fake_anthropic as fa  # noqa: E402  (tests/fake_anthropic.py)
 
-ANSWER = ("Reciprocal rank fusion scores each document by the sum of one over k plus its rank in every "
-          "result list [1], so keyword and vector rankings combine without calibrating their scores [1]. "
-          "A document found by both searches rises to the top, and k (usually 60) damps the head of each list.")
+ANSWER = (
+    "Reciprocal rank fusion scores each document by the sum of one over k plus its rank in every "
+    "result list [1], so keyword and vector rankings combine without calibrating their scores [1]. "
+    "A document found by both searches rises to the top, and k (usually 60) damps the head of each list."
+)
 
 
 class SlowFake(fa.FakeAnthropic):
@@ -55,7 +57,7 @@ class SlowFake(fa.FakeAnthropic):
         super().__init__()
         self.delay_s = delay_s
 
-    def start(self) -> "SlowFake":
+    def start(self) -> SlowFake:
         delay = self.delay_s
 
         class Handler(fa._Handler):
@@ -66,8 +68,9 @@ class SlowFake(fa.FakeAnthropic):
 
         self._server = fa._Server(("127.0.0.1", 0), Handler)
         self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-anthropic", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-anthropic", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -79,8 +82,9 @@ def p50(xs: list[float]) -> float:
 async def raw_run(sdk, fake: SlowFake, model: str, prompt: str, chunks: int) -> tuple[float, float]:
     fake.plan(fa.ok(ANSWER, chunks=chunks))
     first = last = None
-    async with sdk.messages.stream(model=model, max_tokens=512,
-                                   messages=[{"role": "user", "content": prompt}]) as stream:
+    async with sdk.messages.stream(
+        model=model, max_tokens=512, messages=[{"role": "user", "content": prompt}]
+    ) as stream:
         async for _ in stream.text_stream:
             now = time.monotonic()
             first = first or now
@@ -133,25 +137,39 @@ async def main(args) -> None:
         client_module.STREAM_POLL_COOLDOWN = timedelta(milliseconds=args.poll_ms)
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     load = os.getloadavg()
-    print(f"cores: os.cpu_count()={os.cpu_count()} (usable: {affinity}), load average {load[0]:.2f}; "
-          f"temporalio {temporalio.__version__}, anthropic {anthropic.__version__}")
-    print(f"answer: {args.deltas} text deltas, {args.delay_ms} ms apart (~{args.deltas * args.delay_ms} ms of "
-          f"generation); publisher batch {anthropic_llm.STREAM_BATCH_INTERVAL.total_seconds() * 1000:.0f} ms, "
-          f"subscriber poll cooldown {client_module.STREAM_POLL_COOLDOWN.total_seconds() * 1000:.0f} ms; "
-          f"{args.runs} runs (+{args.warmup} warm-up) of each, interleaved")
+    print(
+        f"cores: os.cpu_count()={os.cpu_count()} (usable: {affinity}), load average {load[0]:.2f}; "
+        f"temporalio {temporalio.__version__}, anthropic {anthropic.__version__}"
+    )
+    print(
+        f"answer: {args.deltas} text deltas, {args.delay_ms} ms apart (~{args.deltas * args.delay_ms} ms of "
+        f"generation); publisher batch {anthropic_llm.STREAM_BATCH_INTERVAL.total_seconds() * 1000:.0f} ms, "
+        f"subscriber poll cooldown {client_module.STREAM_POLL_COOLDOWN.total_seconds() * 1000:.0f} ms; "
+        f"{args.runs} runs (+{args.warmup} warm-up) of each, interleaved"
+    )
 
     tmp = Path(tempfile.mkdtemp(prefix="ragstate-bench-stream-"))
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_cli(),
-                                                data_converter=pydantic_data_converter,
-                                                search_attributes=list(SEARCH_ATTRIBUTES))
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        data_converter=pydantic_data_converter,
+        search_attributes=list(SEARCH_ATTRIBUTES),
+    )
     try:
         with SlowFake(args.delay_ms / 1000) as fake:
             tag = uuid.uuid4().hex[:6]
-            settings = Settings(data_dir=tmp / "data", collection=f"bench-{tag}", _env_file=None,
-                                temporal_address=env.client.service_client.config.target_host,
-                                workflow_task_queue=f"wf-{tag}", embeddings_task_queue=f"emb-{tag}",
-                                llm_task_queue=f"llm-{tag}", anthropic_api_key=SecretStr("sk-ant-bench"),
-                                anthropic_base_url=fake.url, anthropic_stream=True, anthropic_model="claude-bench")
+            settings = Settings(
+                data_dir=tmp / "data",
+                collection=f"bench-{tag}",
+                _env_file=None,
+                temporal_address=env.client.service_client.config.target_host,
+                workflow_task_queue=f"wf-{tag}",
+                embeddings_task_queue=f"emb-{tag}",
+                llm_task_queue=f"llm-{tag}",
+                anthropic_api_key=SecretStr("sk-ant-bench"),
+                anthropic_base_url=fake.url,
+                anthropic_stream=True,
+                anthropic_model="claude-bench",
+            )
             rag = RagClient(env.client, settings)
             sdk = anthropic.AsyncAnthropic(api_key="sk-ant-bench", base_url=fake.url, max_retries=0)
             question = "How does reciprocal rank fusion combine keyword and vector results?"
@@ -183,10 +201,14 @@ async def main(args) -> None:
     print(f"{'raw SDK stream':<22}{p50(raw_ttft):>10.1f}{p50(raw_total):>11.1f}")
     print(f"{'workflow stream':<22}{p50(wf_ttft):>10.1f}{p50(wf_total):>11.1f}")
     print(f"{'overhead':<22}{p50(wf_ttft) - p50(raw_ttft):>+10.1f}{p50(wf_total) - p50(raw_total):>+11.1f}")
-    print(f"workflow end to end (ask_stream start -> final) p50 {p50(wf_e2e):.1f} ms; "
-          f"token events per answer p50 {p50(token_events):.0f} (of {args.deltas} deltas)")
-    print(f"one streamed run's history: {len(history.events)} events, {signals} publish signals, "
-          f"{updates} completed poll updates")
+    print(
+        f"workflow end to end (ask_stream start -> final) p50 {p50(wf_e2e):.1f} ms; "
+        f"token events per answer p50 {p50(token_events):.0f} (of {args.deltas} deltas)"
+    )
+    print(
+        f"one streamed run's history: {len(history.events)} events, {signals} publish signals, "
+        f"{updates} completed poll updates"
+    )
 
 
 if __name__ == "__main__":
@@ -195,8 +217,16 @@ if __name__ == "__main__":
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--deltas", type=int, default=20, help="text deltas per answer")
     parser.add_argument("--delay-ms", type=float, default=25.0, help="pause before each delta")
-    parser.add_argument("--batch-ms", type=float, default=None,
-                        help="publisher batch interval (default: ragstate.activities.anthropic_llm.STREAM_BATCH_INTERVAL)")
-    parser.add_argument("--poll-ms", type=float, default=None,
-                        help="subscriber poll cooldown (default: ragstate.client.STREAM_POLL_COOLDOWN)")
+    parser.add_argument(
+        "--batch-ms",
+        type=float,
+        default=None,
+        help="publisher batch interval (default: ragstate.activities.anthropic_llm.STREAM_BATCH_INTERVAL)",
+    )
+    parser.add_argument(
+        "--poll-ms",
+        type=float,
+        default=None,
+        help="subscriber poll cooldown (default: ragstate.client.STREAM_POLL_COOLDOWN)",
+    )
     asyncio.run(main(parser.parse_args()))

@@ -46,8 +46,9 @@ def mean(runs: list[dict[str, float]]) -> dict[str, float]:
 
 def ndcg_halves(runs: list[dict[str, float]]) -> str:
     """nDCG@10 as "all (even half / odd half)"."""
-    return " ".join((f"{mean(runs)['ndcg@10']:.4f}", f"({mean(runs[0::2])['ndcg@10']:.4f}",
-                     f"/ {mean(runs[1::2])['ndcg@10']:.4f})"))
+    return " ".join(
+        (f"{mean(runs)['ndcg@10']:.4f}", f"({mean(runs[0::2])['ndcg@10']:.4f}", f"/ {mean(runs[1::2])['ndcg@10']:.4f})")
+    )
 
 
 def main() -> None:
@@ -61,8 +62,11 @@ def main() -> None:
     ap.add_argument("--cache", default=None, help="directory to keep chunk embeddings between runs")
     ap.add_argument("--binary-query", action="store_true", help="count each query term once")
     ap.add_argument("--weights", default="1/1,1/0.8,1.2/1", help="vector/keyword weight pairs")
-    ap.add_argument("--query-encoding", default="whole,sentences",
-                    help="how questions are embedded (settings.query_encoding): whole, sentences")
+    ap.add_argument(
+        "--query-encoding",
+        default="whole,sentences",
+        help="how questions are embedded (settings.query_encoding): whole, sentences",
+    )
     args = ap.parse_args()
     try:
         encodings = [QueryEncoding(e.strip()) for e in args.query_encoding.split(",")]
@@ -78,9 +82,16 @@ def main() -> None:
     t = time.time()
     # Through the engine's own query path, concurrently so that questions share passes as they do.
     with ThreadPoolExecutor(16) as pool:
-        qvecs = {enc.value: np.array(list(pool.map(
-                     lambda q: emb.encode_query(ds.queries[q], by_sentence=enc is QueryEncoding.sentences), qids)))
-                 for enc in encodings}
+        qvecs = {
+            enc.value: np.array(
+                list(
+                    pool.map(
+                        lambda q: emb.encode_query(ds.queries[q], by_sentence=enc is QueryEncoding.sentences), qids
+                    )
+                )
+            )
+            for enc in encodings
+        }
     print(f"queries embedded in {time.time() - t:.1f}s; {len(qids)} queries, {len(docs)} docs")
 
     for chunk_tokens in [int(x) for x in args.chunk_tokens.split(",")]:
@@ -116,7 +127,9 @@ def main() -> None:
             for r, toks in enumerate(analyzed):
                 norm = k1 * (1 - b + b * len(toks) / avg)
                 for w, tf in Counter(toks).items():
-                    rows.append(r); cols.append(vocab[w]); vals.append(tf * (k1 + 1) / (tf + norm))
+                    rows.append(r)
+                    cols.append(vocab[w])
+                    vals.append(tf * (k1 + 1) / (tf + norm))
             return sparse.csr_matrix((vals, (rows, cols)), shape=(n, len(vocab)))
 
         qterm = sparse.lil_matrix((len(qids), len(vocab)))
@@ -133,23 +146,31 @@ def main() -> None:
         dense = {enc: qvec @ cvec.T for enc, qvec in qvecs.items()}
         for enc, dense_scores in dense.items():
             dense_rank = [ranked_docs(dense_scores[qi], 300) for qi in range(len(qids))]
-            print(f"vector, query encoding {enc}:",
-                  ndcg_halves([scores(dense_rank[qi], ds.qrels[q]) for qi, q in enumerate(qids)]))
+            print(
+                f"vector, query encoding {enc}:",
+                ndcg_halves([scores(dense_rank[qi], ds.qrels[q]) for qi, q in enumerate(qids)]),
+            )
         floats = lambda v: [float(x) for x in v.split(",")]  # noqa: E731
         weights = [tuple(float(x) for x in w.split("/")) for w in args.weights.split(",")]
         for k1, b, avg in itertools.product(floats(args.k1), floats(args.b), (true_avg, 100.0)):
             kw = (qterm @ bm25_matrix(k1, b, avg).T).toarray()
             kw_rank = [ranked_docs(kw[qi], 300) for qi in range(len(qids))]
             res = {"keyword": ndcg_halves([scores(kw_rank[qi], ds.qrels[q]) for qi, q in enumerate(qids)])}
-            grid = itertools.product(weights, [int(x) for x in args.rrf_k.split(",")],
-                                     [int(x) for x in args.depth.split(",")], ("chunk", "doc"), dense)
+            grid = itertools.product(
+                weights,
+                [int(x) for x in args.rrf_k.split(",")],
+                [int(x) for x in args.depth.split(",")],
+                ("chunk", "doc"),
+                dense,
+            )
             for (wv, wk), rrf_k, depth, level, enc in grid:
                 dense_scores = dense[enc]
                 runs = []
                 for qi, q in enumerate(qids):
                     if level == "doc":  # as the engine's fusion_unit=document: `depth` chunks per branch
-                        fused = reciprocal_rank_fusion([(ranked_docs(dense_scores[qi], depth), wv),
-                                                        (ranked_docs(kw[qi], depth), wk)], k=rrf_k)
+                        fused = reciprocal_rank_fusion(
+                            [(ranked_docs(dense_scores[qi], depth), wv), (ranked_docs(kw[qi], depth), wk)], k=rrf_k
+                        )
                         ranking = [d for d, _ in fused]
                     else:
                         dtop = np.argsort(-dense_scores[qi])[:depth]

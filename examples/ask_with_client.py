@@ -1,6 +1,6 @@
 """Ingest and ask with the typed client. Needs a running stack: `ragstate up` in another shell.
 
-    python examples/ask_with_client.py "What does reciprocal rank fusion do?"
+python examples/ask_with_client.py "What does reciprocal rank fusion do?"
 """
 
 import asyncio

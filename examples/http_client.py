@@ -3,7 +3,7 @@
 Needs a running stack and gateway::
 
     ragstate up                                  # Temporal dev server + worker (another shell)
-    RAGSTATE_GATEWAY_INGEST_ROOTS=examples/corpus python -m ragstate.gateway                   # the gateway on :8080 (or $PORT)
+    RAGSTATE_GATEWAY_INGEST_ROOTS=examples/corpus python -m ragstate.gateway   # gateway on :8080 (or $PORT)
     python examples/http_client.py "What does reciprocal rank fusion do?"
     python examples/http_client.py --stream "What is BM25?"
 
@@ -83,9 +83,9 @@ def ask_streamed(http: httpx.Client, question: str) -> dict | None:
         event = None
         for line in r.iter_lines():
             if line.startswith("event: "):
-                event = line[len("event: "):]
+                event = line[len("event: ") :]
             elif line.startswith("data: "):
-                data = json.loads(line[len("data: "):])
+                data = json.loads(line[len("data: ") :])
                 if event == "step":
                     print(f"[{data['step']}]", file=sys.stderr)
                 elif event == "token":

@@ -21,12 +21,18 @@ async def main() -> None:
     client = await Client.connect("localhost:7233", data_converter=pydantic_data_converter)
 
     await client.execute_workflow(
-        IngestWorkflow.run, IngestRequest(paths=[str(Path(__file__).parent / "corpus")]),
-        id=f"rag-ingest-example-{uuid.uuid4().hex[:6]}", task_queue="ragstate")
+        IngestWorkflow.run,
+        IngestRequest(paths=[str(Path(__file__).parent / "corpus")]),
+        id=f"rag-ingest-example-{uuid.uuid4().hex[:6]}",
+        task_queue="ragstate",
+    )
 
     answer: RagAnswer = await client.execute_workflow(
-        RagQueryWorkflow.run, RagQuery(question="What do BM25's k1 and b control?", top_k=3),
-        id=f"rag-query-example-{uuid.uuid4().hex[:6]}", task_queue="ragstate")
+        RagQueryWorkflow.run,
+        RagQuery(question="What do BM25's k1 and b control?", top_k=3),
+        id=f"rag-query-example-{uuid.uuid4().hex[:6]}",
+        task_queue="ragstate",
+    )
     print(answer.answer)
     for c in answer.citations:
         print(f"  [{c.number}] {c.title} ({c.score:.4f})")

@@ -53,8 +53,15 @@ def citations_for(answer: str, sources: list[Source]) -> list[Citation]:
         s = by_number.get(n)
         if s is not None:
             out.append(
-                Citation(number=n, chunk_id=s.chunk_id, doc_id=s.doc_id, title=s.title,
-                         source=s.source, snippet=snippet(s.text), score=s.score)
+                Citation(
+                    number=n,
+                    chunk_id=s.chunk_id,
+                    doc_id=s.doc_id,
+                    title=s.title,
+                    source=s.source,
+                    snippet=snippet(s.text),
+                    score=s.score,
+                )
             )
     return out
 

@@ -13,8 +13,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ragstate.contracts import SEARCH_ATTRIBUTES
 
@@ -45,8 +45,15 @@ def search_attribute_args() -> list[str]:
 class DevServer:
     """A `temporal server start-dev` child process with a persistent SQLite database."""
 
-    def __init__(self, data_dir: Path, port: int = 7233, ui_port: int = 8233, host: str = "127.0.0.1",
-                 log_file: Path | None = None, extra_args: Sequence[str] = ()):
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int = 7233,
+        ui_port: int = 8233,
+        host: str = "127.0.0.1",
+        log_file: Path | None = None,
+        extra_args: Sequence[str] = (),
+    ):
         self.data_dir, self.port, self.ui_port, self.host = Path(data_dir), port, ui_port, host
         self.extra_args = list(extra_args)
         self.log_file = log_file or self.data_dir / "temporal-server.log"
@@ -60,16 +67,32 @@ class DevServer:
     def ui_url(self) -> str:
         return f"http://localhost:{self.ui_port}"
 
-    def start(self, timeout_s: float = 60) -> "DevServer":
+    def start(self, timeout_s: float = 60) -> DevServer:
         if port_open(self.host, self.port):
-            raise RuntimeError(f"port {self.port} is in use: is a Temporal server already running? "
-                               f"(use it with RAGSTATE_TEMPORAL_ADDRESS={self.address})")
+            raise RuntimeError(
+                f"port {self.port} is in use: is a Temporal server already running? "
+                f"(use it with RAGSTATE_TEMPORAL_ADDRESS={self.address})"
+            )
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [temporal_cli(), "server", "start-dev", "--db-filename", str(self.data_dir / "temporal.db"),
-               "--ip", self.host, "--port", str(self.port), "--ui-port", str(self.ui_port),
-               "--log-level", "warn", *search_attribute_args(), *self.extra_args]
-        log = open(self.log_file, "ab")
-        self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        cmd = [
+            temporal_cli(),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.data_dir / "temporal.db"),
+            "--ip",
+            self.host,
+            "--port",
+            str(self.port),
+            "--ui-port",
+            str(self.ui_port),
+            "--log-level",
+            "warn",
+            *search_attribute_args(),
+            *self.extra_args,
+        ]
+        with open(self.log_file, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
         while not port_open(self.host, self.port):
             if self.process.poll() is not None:
@@ -89,7 +112,7 @@ class DevServer:
                 self.process.kill()
         self.process = None
 
-    def __enter__(self) -> "DevServer":
+    def __enter__(self) -> DevServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -36,7 +36,7 @@ class BeirDataset:
         return self.root / "corpus.jsonl"
 
     @classmethod
-    def load(cls, root: Path, split: str = "test") -> "BeirDataset":
+    def load(cls, root: Path, split: str = "test") -> BeirDataset:
         root = Path(root)
         missing = [p for p in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv") if not (root / p).is_file()]
         if missing:
@@ -104,13 +104,16 @@ class EvalReport:
         n = len(self.per_query) + len(self.failures)
         out = {}
         for run in RUNS:
-            out[run] = {m: round(sum(q[run][m] for q in self.per_query.values()) / n, 4) if n else 0.0
-                        for m in ("ndcg@10", "recall@100", "mrr@10")}
+            out[run] = {
+                m: round(sum(q[run][m] for q in self.per_query.values()) / n, 4) if n else 0.0
+                for m in ("ndcg@10", "recall@100", "mrr@10")
+            }
         return out
 
 
-async def evaluate(rag, dataset: BeirDataset, collection: str, depth: int | None = None,
-                   concurrency: int = 8) -> EvalReport:
+async def evaluate(
+    rag, dataset: BeirDataset, collection: str, depth: int | None = None, concurrency: int = 8
+) -> EvalReport:
     """Ingest ``dataset`` into ``collection`` and score every judged query for each run.
 
     ``depth`` (candidates per branch) defaults to the engine's ``search_depth``, so the figures
@@ -126,7 +129,7 @@ async def evaluate(rag, dataset: BeirDataset, collection: str, depth: int | None
         async with gate:
             try:
                 answer = await rag.ask(RagQuery(question=text, collection=collection, synthesize=False, depth=depth))
-            except Exception as e:  # noqa: BLE001 - one bad query is reported, the rest go on
+            except Exception as e:
                 report.failures[qid] = str(e)
                 return
         rels = dataset.qrels[qid]

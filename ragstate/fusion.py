@@ -9,7 +9,8 @@ Example::
 
 from __future__ import annotations
 
-from typing import Hashable, Iterable, Sequence, TypeVar
+from collections.abc import Hashable, Iterable, Sequence
+from typing import TypeVar
 
 from ragstate.chunking import _TOKEN, count_tokens
 from ragstate.models import SearchHit
@@ -18,9 +19,7 @@ from ragstate.settings import FusionUnit
 T = TypeVar("T", bound=Hashable)
 
 
-def reciprocal_rank_fusion(
-    rankings: Iterable[tuple[Sequence[T], float]], k: int = 60
-) -> list[tuple[T, float]]:
+def reciprocal_rank_fusion(rankings: Iterable[tuple[Sequence[T], float]], k: int = 60) -> list[tuple[T, float]]:
     """Fuse ranked lists: score(d) = sum_i weight_i / (k + rank_i(d)), ranks from 1.
 
     An id repeated within one list counts once, at its best rank; ties keep first-seen order.
@@ -41,7 +40,8 @@ def reciprocal_rank_fusion(
 
 
 def fuse_hits(
-    branches: Iterable[tuple[Sequence[SearchHit], float]], k: int = 60,
+    branches: Iterable[tuple[Sequence[SearchHit], float]],
+    k: int = 60,
     unit: FusionUnit = FusionUnit.document,
 ) -> list[SearchHit]:
     """RRF over the branches' (hits, weight) lists, best first.

@@ -38,8 +38,9 @@ def print_answer_details(console: Console, answer: RagAnswer, ui_link: str | Non
         for c in answer.citations:
             table.add_row(f"[{c.number}]", c.title, c.snippet, f"{c.score:.4f}")
         console.print(table)
-    steps = "  ".join(f"{t.step} {t.duration_ms:.0f} ms" + ("" if t.status == "ok" else f" ({t.status})")
-                      for t in answer.timings)
+    steps = "  ".join(
+        f"{t.step} {t.duration_ms:.0f} ms" + ("" if t.status == "ok" else f" ({t.status})") for t in answer.timings
+    )
     console.print(f"[dim]steps: {steps}[/dim]")
     if answer.usage.input_tokens or answer.usage.output_tokens:
         console.print(f"[dim]tokens: {answer.usage.input_tokens} in, {answer.usage.output_tokens} out[/dim]")
@@ -91,8 +92,10 @@ class StreamPrinter:
 
 
 def print_ingest(console: Console, result: IngestResult, ui_link: str | None = None) -> None:
-    console.print(f"ingested {result.documents} documents ({result.unchanged} unchanged), {result.chunks} chunks, "
-                  f"{result.failed} failed, in {result.duration_ms / 1000:.1f} s")
+    console.print(
+        f"ingested {result.documents} documents ({result.unchanged} unchanged), {result.chunks} chunks, "
+        f"{result.failed} failed, in {result.duration_ms / 1000:.1f} s"
+    )
     for f in result.failures[:20]:
         console.print(f"  [red]failed[/red] {f.doc_id}: {f.reason}")
     if result.failed > 20:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from paths import EXAMPLES_CORPUS
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -11,11 +12,18 @@ from ragstate.activities.files import PAGE_BYTES, FileActivities
 from ragstate.activities.qdrant import QdrantActivities
 from ragstate.activities.query_parsing import QueryParsingActivities
 from ragstate.models import (
-    Branch, ChunkBatchInput, CommitInput, DiscoverInput, EmbedInput, MergeInput, RagQuery, SourceRef, StatsRequest,
+    Branch,
+    ChunkBatchInput,
+    CommitInput,
+    DiscoverInput,
+    EmbedInput,
+    MergeInput,
+    RagQuery,
+    SourceRef,
+    StatsRequest,
 )
 from ragstate.settings import Settings, StoreBackend
 from ragstate.store import close_stores
-from paths import EXAMPLES_CORPUS
 
 
 @pytest.fixture(params=[StoreBackend.edge, StoreBackend.qdrant])
@@ -31,8 +39,10 @@ def run(fn, arg):
 
 
 async def test_parse_query_normalises_and_routes(backend_settings):
-    parsed = await ActivityEnvironment().run(QueryParsingActivities(backend_settings).parse_query,
-                                             RagQuery(question="  Running   the BM25 ranking? ", top_k=3))
+    parsed = await ActivityEnvironment().run(
+        QueryParsingActivities(backend_settings).parse_query,
+        RagQuery(question="  Running   the BM25 ranking? ", top_k=3),
+    )
     assert parsed.question == "Running the BM25 ranking?"
     assert parsed.terms == ["run", "bm25", "rank"]
     assert (parsed.top_k, parsed.collection) == (3, "acts")
@@ -61,13 +71,20 @@ def test_index_embed_search_merge_commit(backend_settings):
     # Re-indexing unchanged documents is a no-op reported as such.
     again = run(store_acts.index_chunks, ChunkBatchInput(collection="acts", refs=refs))
     assert (again.documents, len(again.unchanged)) == ([], len(refs))
-    assert run(store_acts.commit_documents, CommitInput(collection="acts", documents=indexed.documents)) \
-        .stale_chunks_removed == 0
+    assert (
+        run(
+            store_acts.commit_documents, CommitInput(collection="acts", documents=indexed.documents)
+        ).stale_chunks_removed
+        == 0
+    )
 
     import asyncio
 
-    parsed = asyncio.run(ActivityEnvironment().run(QueryParsingActivities(s).parse_query,
-                                                   RagQuery(question="What do k1 and b control in BM25?", top_k=2)))
+    parsed = asyncio.run(
+        ActivityEnvironment().run(
+            QueryParsingActivities(s).parse_query, RagQuery(question="What do k1 and b control in BM25?", top_k=2)
+        )
+    )
     keyword = run(store_acts.keyword_search, parsed)
     vector = run(emb_acts.vector_search, parsed)
     assert keyword.branch is Branch.keyword and vector.branch is Branch.vector

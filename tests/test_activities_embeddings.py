@@ -22,17 +22,21 @@ def test_query_encoding_names_the_choices():
         QueryEncoding("tokens")
 
 
-@pytest.mark.parametrize("encoding, expected_pass", [
-    ("sentences", ["What is BM25?", "How is it tuned?"]),
-    ("whole", ["What is BM25? How is it tuned?"]),
-])
+@pytest.mark.parametrize(
+    "encoding, expected_pass",
+    [
+        ("sentences", ["What is BM25?", "How is it tuned?"]),
+        ("whole", ["What is BM25? How is it tuned?"]),
+    ],
+)
 def test_vector_search_encodes_the_question_as_configured(tmp_path, monkeypatch, encoding, expected_pass):
     settings = Settings(data_dir=tmp_path / "data", collection="encoding", query_encoding=encoding, _env_file=None)
     model = SlowModel(pass_s=0.0)
     monkeypatch.setattr(embedding, "_embedders", {settings.embedding_device: embedding.Embedder(model=model)})
     question = "What is BM25? How is it tuned?"
-    query = ParsedQuery(question=question, top_k=3, depth=5, terms=["bm25"], collection="encoding",
-                        routing=build_routing(settings))
+    query = ParsedQuery(
+        question=question, top_k=3, depth=5, terms=["bm25"], collection="encoding", routing=build_routing(settings)
+    )
     try:
         EmbeddingActivities(settings).vector_search(query)
     finally:
@@ -46,8 +50,14 @@ def test_vector_search_encodes_through_the_query_path(tmp_path, monkeypatch):
     embedder = embedding.Embedder(model=model)
     monkeypatch.setattr(embedding, "_embedders", {settings.embedding_device: embedder})
     acts = EmbeddingActivities(settings)
-    query = ParsedQuery(question="what is bm25?", top_k=3, depth=5, terms=["bm25"], collection="batched",
-                        routing=build_routing(settings))
+    query = ParsedQuery(
+        question="what is bm25?",
+        top_k=3,
+        depth=5,
+        terms=["bm25"],
+        collection="batched",
+        routing=build_routing(settings),
+    )
     try:
         result = acts.vector_search(query)
     finally:

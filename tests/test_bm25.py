@@ -7,6 +7,7 @@ produces is BM25 exactly, by comparing it with ``rank_bm25`` over the same analy
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections import Counter
@@ -44,14 +45,23 @@ def test_document_values_follow_bm25_saturation():
 def test_document_values_saturate_and_normalise_length():
     enc = Bm25Encoder(k1=1.2, b=0.75, avg_len=10.0)
     one = enc.encode_document("zebra").values[0]
-    many = dict(zip(*[enc.encode_document(" ".join(["zebra"] * 50)).indices,
-                      enc.encode_document(" ".join(["zebra"] * 50)).values]))[term_index("zebra")]
+    many = dict(
+        zip(
+            *[
+                enc.encode_document(" ".join(["zebra"] * 50)).indices,
+                enc.encode_document(" ".join(["zebra"] * 50)).values,
+            ]
+        )
+    )[term_index("zebra")]
     assert one < many < K1 + 1  # saturates below k1 + 1
     # The same term count weighs less in a longer document.
     short = enc.encode_document("zebra lion").values
     long_ = enc.encode_document("zebra lion " + " ".join(f"word{i}" for i in range(40)))
     long_values = dict(zip(long_.indices, long_.values))
-    assert long_values[term_index("zebra")] < dict(zip(enc.encode_document("zebra lion").indices, short))[term_index("zebra")]
+    assert (
+        long_values[term_index("zebra")]
+        < dict(zip(enc.encode_document("zebra lion").indices, short))[term_index("zebra")]
+    )
     # b = 0 switches length normalisation off.
     flat = Bm25Encoder(k1=1.2, b=0.0, avg_len=10.0)
     a = flat.encode_document("zebra lion")
@@ -85,11 +95,58 @@ class QdrantIdfBM25(BM25Okapi):
             self.idf[word] = math.log(1.0 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
 
 
-_SYLLABLES = ["ka", "lo", "ri", "mu", "ten", "sa", "vor", "pi", "dul", "ne", "zo", "gar", "fi", "bel",
-              "tri", "ho", "quan", "yel", "dra", "mos", "cu", "wen", "jast", "plo"]
-_ENGLISH = ["running", "runs", "retrieval", "retrieving", "indexes", "indexing", "documents", "documented",
-            "vectors", "vector", "ranking", "ranked", "temporal", "workflows", "queries", "queried",
-            "durable", "durability", "chunks", "chunking", "fusion", "fused", "search", "searching"]
+_SYLLABLES = [
+    "ka",
+    "lo",
+    "ri",
+    "mu",
+    "ten",
+    "sa",
+    "vor",
+    "pi",
+    "dul",
+    "ne",
+    "zo",
+    "gar",
+    "fi",
+    "bel",
+    "tri",
+    "ho",
+    "quan",
+    "yel",
+    "dra",
+    "mos",
+    "cu",
+    "wen",
+    "jast",
+    "plo",
+]
+_ENGLISH = [
+    "running",
+    "runs",
+    "retrieval",
+    "retrieving",
+    "indexes",
+    "indexing",
+    "documents",
+    "documented",
+    "vectors",
+    "vector",
+    "ranking",
+    "ranked",
+    "temporal",
+    "workflows",
+    "queries",
+    "queried",
+    "durable",
+    "durability",
+    "chunks",
+    "chunking",
+    "fusion",
+    "fused",
+    "search",
+    "searching",
+]
 _FILLER = ["the", "of", "and", "a", "is", "to", "in", "it", "was", "for", "with", "on", "as", "by"]
 
 
@@ -127,12 +184,20 @@ def _corpus(seed: int = 20240611, n_docs: int = 320) -> tuple[list[str], list[st
 def _queries(vocab: list[str], seed: int = 7) -> list[str]:
     rng = random.Random(seed)
     qs = [
-        "running retrieval", "durable workflows and temporal", "chunking documents", "vector search",
-        "fusion ranking queries", "the search of the indexes",
-        f"{vocab[0]} {vocab[400]}", f"{vocab[250]}", f"{vocab[600]} {vocab[650]} {vocab[690]}",
+        "running retrieval",
+        "durable workflows and temporal",
+        "chunking documents",
+        "vector search",
+        "fusion ranking queries",
+        "the search of the indexes",
+        f"{vocab[0]} {vocab[400]}",
+        f"{vocab[250]}",
+        f"{vocab[600]} {vocab[650]} {vocab[690]}",
         f"{vocab[40]} {vocab[40]} {vocab[120]}",  # repeated term counts twice
         f"What is {vocab[90]} and why {vocab[95]}?",
-        "reciprocal rank fusion", "BM25 saturation term frequency", "dense embeddings cosine",
+        "reciprocal rank fusion",
+        "BM25 saturation term frequency",
+        "dense embeddings cosine",
         "zzzunknownterm " + vocab[300],
     ]
     while len(qs) < 22:
@@ -157,8 +222,16 @@ def bm25_setup(tmp_path_factory):
     avg_len = sum(map(len, tokens)) / len(tokens)
     enc = Bm25Encoder(k1=K1, b=B, avg_len=avg_len)
     records = [
-        ChunkRecord(chunk_id=chunk_id(f"d{i}", "v1", 0), doc_id=f"d{i}", version="v1", title="", text=d,
-                    source="synthetic", position=0, sparse=enc.encode_document(d))
+        ChunkRecord(
+            chunk_id=chunk_id(f"d{i}", "v1", 0),
+            doc_id=f"d{i}",
+            version="v1",
+            title="",
+            text=d,
+            source="synthetic",
+            position=0,
+            sparse=enc.encode_document(d),
+        )
         for i, d in enumerate(docs)
     ]
     base = tmp_path_factory.mktemp("bm25")
@@ -199,7 +272,7 @@ def test_store_bm25_equals_rank_bm25_with_qdrant_idf(bm25_setup, backend):
             assert h.score == pytest.approx(ref_scores[_doc_index(h.doc_id)], rel=1e-4, abs=1e-4), (q, h)
         # ... scores come best first, and no document left out scores higher than one returned
         # (so the returned list is a correct top-k; equal scores may come in either order).
-        assert all(a.score >= b.score - 1e-4 for a, b in zip(hits, hits[1:])), q
+        assert all(a.score >= b.score - 1e-4 for a, b in itertools.pairwise(hits)), q
         if hits:
             floor = hits[-1].score
             left_out = [i for i in range(n_docs) if i not in set(got)]
@@ -241,7 +314,7 @@ def test_backends_agree_with_each_other(bm25_setup):
 
 def test_corpus_statistics_are_realistic(bm25_setup):
     """The comparison exercises common terms (IDF below rank-bm25's epsilon floor) and rare ones."""
-    _, _, ref, plain, _, n_docs = bm25_setup
+    _, _, _ref, plain, _, n_docs = bm25_setup
     df = Counter({w: sum(1 for d in plain.doc_freqs if w in d) for w in plain.idf})
     assert max(df.values()) > n_docs / 2  # some term in more than half the documents
     assert sum(1 for n in df.values() if n == 1) > 50  # and many singletons

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
 
 from ragstate.chunking import Chunk, chunk_text, count_tokens, sentences
 
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda sigma omega".split()
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "sigma",
+    "omega",
+]
 
 
 def prose(n_sentences: int, seed: int = 3) -> str:
@@ -36,15 +51,19 @@ def test_chunks_respect_max_tokens_and_cover_the_text():
     for c in chunks:
         assert text[c.start : c.end].strip() == c.text
     assert chunks[0].start == 0 and chunks[-1].end == len(text)
-    assert all(b.start > a.start and b.end > a.end for a, b in zip(chunks, chunks[1:]))
-    assert all(b.start <= a.end + 1 for a, b in zip(chunks, chunks[1:]))  # no gaps
+    assert all(b.start > a.start and b.end > a.end for a, b in itertools.pairwise(chunks))
+    assert all(b.start <= a.end + 1 for a, b in itertools.pairwise(chunks))  # no gaps
     for i in range(80):
         assert any(f"S{i} " in c.text for c in chunks)
 
 
 def test_sentences_split_like_the_chunker():
     assert sentences("What is BM25? How is it tuned!  Fine.\n\nNew paragraph") == [
-        "What is BM25?", "How is it tuned!", "Fine.", "New paragraph"]
+        "What is BM25?",
+        "How is it tuned!",
+        "Fine.",
+        "New paragraph",
+    ]
     assert sentences("no end mark") == ["no end mark"]
     assert sentences("  \n ") == [] and sentences("") == []
     # Every chunk boundary falls on a sentence boundary.
@@ -62,7 +81,7 @@ def test_overlap_repeats_trailing_sentences():
     text = prose(60)
     chunks = chunk_text(text, max_tokens=60, overlap=20)
     repeated = 0
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in itertools.pairwise(chunks):
         shared = text[b.start : a.end]
         if b.start < a.end:
             repeated += 1
@@ -71,7 +90,7 @@ def test_overlap_repeats_trailing_sentences():
     assert repeated >= len(chunks) // 2
     # Without overlap, consecutive chunks never share text.
     plain = chunk_text(text, max_tokens=60, overlap=0)
-    assert all(b.start >= a.end for a, b in zip(plain, plain[1:]))
+    assert all(b.start >= a.end for a, b in itertools.pairwise(plain))
     assert len(plain) < len(chunks)
 
 
@@ -94,9 +113,7 @@ def test_chunking_is_deterministic():
 
 
 def test_short_text_is_one_chunk():
-    assert chunk_text("First sentence. Second one.", 50, 10) == [
-        Chunk(0, "First sentence. Second one.", 0, 27)
-    ]
+    assert chunk_text("First sentence. Second one.", 50, 10) == [Chunk(0, "First sentence. Second one.", 0, 27)]
 
 
 def test_paragraph_breaks_split_sentences():
@@ -121,5 +138,5 @@ def test_overlap_not_below_max_raises(overlap):
 def test_chunking_always_advances_with_large_overlap():
     text = prose(30)
     chunks = chunk_text(text, max_tokens=30, overlap=29)
-    assert all(b.start > a.start for a, b in zip(chunks, chunks[1:]))
+    assert all(b.start > a.start for a, b in itertools.pairwise(chunks))
     assert chunks[-1].end == len(text)

@@ -14,8 +14,15 @@ from ragstate.models import Source
 
 
 def source(n: int, text: str, title: str | None = None) -> Source:
-    return Source(number=n, chunk_id=f"c{n}", doc_id=f"doc{n}", title=title or f"Title {n}",
-                  source=f"/src/{n}.md", text=text, score=1.0 / n)
+    return Source(
+        number=n,
+        chunk_id=f"c{n}",
+        doc_id=f"doc{n}",
+        title=title or f"Title {n}",
+        source=f"/src/{n}.md",
+        text=text,
+        score=1.0 / n,
+    )
 
 
 def test_cited_numbers():
@@ -60,7 +67,8 @@ def test_extractive_answer_cites_matching_sentences_first():
     parts = answer.split("] ")
     assert len(parts) == 2
     assert answer.startswith("BM25 saturates term frequency with k1. [2]") or answer.startswith(
-        "BM25 ranks documents by term frequency. [2]")
+        "BM25 ranks documents by term frequency. [2]"
+    )
     assert "Temporal" not in answer
     assert cited_numbers(answer) == [2]
 

@@ -75,6 +75,7 @@ def container_commands() -> list[list[str]]:
 def sam_template() -> dict:
     """deploy/aws/template.yaml, with CloudFormation's short-form intrinsics (!Ref, !GetAtt, ...) as
     their long forms."""
+
     class CloudFormationLoader(yaml.SafeLoader):
         pass
 
@@ -96,8 +97,16 @@ def sam_template() -> dict:
 
 def test_compose_and_manifests_parse():
     services = compose()["services"]
-    for name in ("postgresql", "temporal", "temporal-ui", "register-search-attributes", "qdrant",
-                 "worker-light", "worker-embeddings", "worker-llm"):
+    for name in (
+        "postgresql",
+        "temporal",
+        "temporal-ui",
+        "register-search-attributes",
+        "qdrant",
+        "worker-light",
+        "worker-embeddings",
+        "worker-llm",
+    ):
         assert name in services, name
     assert services["register-search-attributes"]["command"] == ["ragstate", "register-search-attributes"]
     for name in ("worker-light", "worker-embeddings", "worker-llm"):
@@ -107,8 +116,10 @@ def test_compose_and_manifests_parse():
         assert env["RAGSTATE_TEMPORAL_ADDRESS"] == "temporal:7233"
 
     docs = manifests()
-    assert {(d["apiVersion"], d["kind"]) for d in docs} >= {("serving.knative.dev/v1", "Service"),
-                                                          ("run.googleapis.com/v1", "WorkerPool")}
+    assert {(d["apiVersion"], d["kind"]) for d in docs} >= {
+        ("serving.knative.dev/v1", "Service"),
+        ("run.googleapis.com/v1", "WorkerPool"),
+    }
     for doc in docs:
         for c in doc["spec"]["template"]["spec"]["containers"]:
             env = {e["name"]: e for e in c["env"]}
@@ -154,8 +165,11 @@ def sam_handlers() -> list[tuple[str, dict[str, str]]]:
     """Each Lambda function's handler string and environment (its own over the Globals')."""
     template = sam_template()
     shared = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
-    return [(r["Properties"]["Handler"], {**shared, **r["Properties"].get("Environment", {}).get("Variables", {})})
-            for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
+    return [
+        (r["Properties"]["Handler"], {**shared, **r["Properties"].get("Environment", {}).get("Variables", {})})
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Serverless::Function"
+    ]
 
 
 def _roles_of_module(module: str, argv: list[str]) -> tuple[str, list[str]]:
@@ -187,23 +201,29 @@ def deployed_entry_points() -> Iterator[tuple[str, tuple[str, frozenset[str]]]]:
     """(where, (entry point, role set)) for everything deploy/ starts that runs until stopped."""
     for cmd in container_commands():
         if "-m" in cmd:
-            name, roles = _roles_of_module(cmd[cmd.index("-m") + 1], cmd[cmd.index("-m") + 2:])
+            name, roles = _roles_of_module(cmd[cmd.index("-m") + 1], cmd[cmd.index("-m") + 2 :])
         elif cmd[:1] == ["ragstate"] and cmd[1:2] and cmd[1] not in ONE_SHOT_COMMANDS:
             name, roles = _roles_of_command(cmd[1:])
         else:
             continue
         yield " ".join(cmd), (name, frozenset(roles))
     for handler, env in sam_handlers():
-        roles = Settings(_env_file=None, lambda_roles=env["RAGSTATE_LAMBDA_ROLES"]).lambda_roles \
-            if handler == "ragstate.workers.aws_lambda.handler" else ()
+        roles = (
+            Settings(_env_file=None, lambda_roles=env["RAGSTATE_LAMBDA_ROLES"]).lambda_roles
+            if handler == "ragstate.workers.aws_lambda.handler"
+            else ()
+        )
         yield f"Handler {handler}", (handler, frozenset(roles))
 
 
 def uncovered(deployed: dict[str, tuple[str, frozenset[str]]], table: list[EntryPoint]) -> dict[str, str]:
     """Where deploy/ starts a case that no entry-point test starts: {where: "name [roles]"}."""
     covered = {e.key for e in table}
-    return {where: f"{name} [{','.join(sorted(roles))}]" for where, (name, roles) in deployed.items()
-            if (name, roles) not in covered}
+    return {
+        where: f"{name} [{','.join(sorted(roles))}]"
+        for where, (name, roles) in deployed.items()
+        if (name, roles) not in covered
+    }
 
 
 def test_every_deployed_entry_point_and_role_set_is_started_by_a_test():
@@ -212,16 +232,23 @@ def test_every_deployed_entry_point_and_role_set_is_started_by_a_test():
     assert not missing, f"deploy/ starts cases no test starts (add them to test_workers.ENTRY_POINTS): {missing}"
     # Every shape deploy/ uses, at least: the table is not checked against an empty list.
     assert {name for name, _ in deployed.values()} >= {
-        "ragstate.workers.light", "ragstate.workers.embeddings", "ragstate.workers.llm", "ragstate.workers.cloud_run",
-        "ragstate.workers.cloud_run --service", "ragstate.gateway", "ragstate.workers.aws_lambda.handler",
-        "ragstate.workers.sqs_ingest.handler"}
+        "ragstate.workers.light",
+        "ragstate.workers.embeddings",
+        "ragstate.workers.llm",
+        "ragstate.workers.cloud_run",
+        "ragstate.workers.cloud_run --service",
+        "ragstate.gateway",
+        "ragstate.workers.aws_lambda.handler",
+        "ragstate.workers.sqs_ingest.handler",
+    }
 
 
 def test_a_new_role_set_or_entry_point_in_deploy_is_reported():
     deployed = {
         "light --roles llm": _roles_of_module("ragstate.workers.light", ["--roles", "llm"]),
         "cloud_run --service --roles embeddings": _roles_of_module(
-            "ragstate.workers.cloud_run", ["--service", "--roles", "embeddings"]),
+            "ragstate.workers.cloud_run", ["--service", "--roles", "embeddings"]
+        ),
         "ragstate worker --roles embeddings": _roles_of_command(["worker", "--roles", "embeddings"]),
         "light --roles workflows": _roles_of_module("ragstate.workers.light", ["--roles", "workflows"]),
     }
@@ -229,7 +256,8 @@ def test_a_new_role_set_or_entry_point_in_deploy_is_reported():
     assert uncovered(deployed, ENTRY_POINTS) == {
         "light --roles llm": "ragstate.workers.light [llm]",
         "cloud_run --service --roles embeddings": "ragstate.workers.cloud_run --service [embeddings]",
-        "ragstate worker --roles embeddings": "ragstate worker [embeddings]"}
+        "ragstate worker --roles embeddings": "ragstate worker [embeddings]",
+    }
 
 
 def test_every_container_command_names_a_real_entry_point(tmp_path: Path):
@@ -246,8 +274,14 @@ def test_every_container_command_names_a_real_entry_point(tmp_path: Path):
         if spec.submodule_search_locations is not None:  # a package runs as its __main__
             assert importlib.util.find_spec(f"{module}.__main__") is not None, module
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=tmp_path, env=subprocess_env(),
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", module, "--help"],
+            cwd=tmp_path,
+            env=subprocess_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, (module, done.stderr[-2000:])
         assert "usage:" in done.stdout and time.monotonic() - started < 30, module
     for cmd in commands:

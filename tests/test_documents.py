@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from corpus_files import beir, only_doc, write
 
 from ragstate.documents import Document, DocumentError, load
@@ -37,12 +36,15 @@ def test_load_markdown_title_from_heading(tmp_path):
     assert nohead.title == "No heading"
 
 
-@pytest.mark.parametrize("heading, title", [
-    ("# Learn C#", "Learn C#"),            # a trailing # without a space belongs to the text
-    ("# Closed heading ##", "Closed heading"),
-    ("#   Spaced   ", "Spaced"),
-    ("# Windows line ##\r", "Windows line"),
-])
+@pytest.mark.parametrize(
+    "heading, title",
+    [
+        ("# Learn C#", "Learn C#"),  # a trailing # without a space belongs to the text
+        ("# Closed heading ##", "Closed heading"),
+        ("#   Spaced   ", "Spaced"),
+        ("# Windows line ##\r", "Windows line"),
+    ],
+)
 def test_markdown_heading_forms(tmp_path, heading, title):
     p = write(tmp_path / "h.md", f"{heading}\nBody text.")
     doc = only_doc(SourceRef(path=str(p)))
@@ -56,12 +58,15 @@ def test_markdown_lone_hash_is_not_a_heading(tmp_path):
 
 
 def test_load_html_strips_script_and_style(tmp_path):
-    p = write(tmp_path / "page.html", """<!doctype html><html><head>
+    p = write(
+        tmp_path / "page.html",
+        """<!doctype html><html><head>
         <title>  Fish &amp; Chips
           Guide </title><meta charset="utf-8"><style>body { color: red }</style>
         <script>var secret = "<p>hidden</p>";</script></head>
         <body><h1>Heading</h1><p>First para &lt;tag&gt;.<br>Second line.</p>
-        <noscript>enable js</noscript><ul><li>Item one</li><li>Item two</li></ul></body></html>""")
+        <noscript>enable js</noscript><ul><li>Item one</li><li>Item two</li></ul></body></html>""",
+    )
     doc = only_doc(SourceRef(path=str(p)))
     assert doc.title == "Fish & Chips Guide"
     for gone in ("color", "secret", "hidden", "enable js", "Fish"):
@@ -83,29 +88,42 @@ def test_html_without_title_uses_file_name(tmp_path):
 
 
 def test_load_beir_jsonl(tmp_path):
-    p = beir(tmp_path, "corpus.jsonl", [
-        {"_id": "d1", "title": " T1 ", "text": "Text  one."},
-        {"_id": 42, "text": "No title."},
-        {"_id": "d3", "title": None, "text": "Null title."},
-    ])
+    p = beir(
+        tmp_path,
+        "corpus.jsonl",
+        [
+            {"_id": "d1", "title": " T1 ", "text": "Text  one."},
+            {"_id": 42, "text": "No title."},
+            {"_id": "d3", "title": None, "text": "Null title."},
+        ],
+    )
     docs = list(load(SourceRef(path=str(p)), 1_000_000))
     assert [(d.doc_id, d.title, d.text) for d in docs] == [
-        ("d1", "T1", "Text one."), ("42", "", "No title."), ("d3", "", "Null title.")]
+        ("d1", "T1", "Text one."),
+        ("42", "", "No title."),
+        ("d3", "", "Null title."),
+    ]
     assert all(d.source == str(p) for d in docs)
 
 
 def test_jsonl_bad_lines_yield_errors_while_others_load(tmp_path):
-    p = write(tmp_path / "mixed.jsonl", b"\n".join([
-        json.dumps({"_id": "ok1", "text": "Good."}).encode(),
-        b"{not json",
-        json.dumps({"title": "no id", "text": "x"}).encode(),
-        json.dumps({"_id": "num", "text": 5}).encode(),
-        b"",
-        json.dumps({"_id": "empty", "text": "   "}).encode(),
-        b'{"_id": "latin", "text": "caf\xe9"}',
-        json.dumps(["_id"]).encode(),
-        json.dumps({"_id": "ok2", "text": "Also good."}).encode(),
-    ]) + b"\n")
+    p = write(
+        tmp_path / "mixed.jsonl",
+        b"\n".join(
+            [
+                json.dumps({"_id": "ok1", "text": "Good."}).encode(),
+                b"{not json",
+                json.dumps({"title": "no id", "text": "x"}).encode(),
+                json.dumps({"_id": "num", "text": 5}).encode(),
+                b"",
+                json.dumps({"_id": "empty", "text": "   "}).encode(),
+                b'{"_id": "latin", "text": "caf\xe9"}',
+                json.dumps(["_id"]).encode(),
+                json.dumps({"_id": "ok2", "text": "Also good."}).encode(),
+            ]
+        )
+        + b"\n",
+    )
     items = list(load(SourceRef(path=str(p)), 1_000_000))
     docs = [i for i in items if isinstance(i, Document)]
     errors = [i for i in items if isinstance(i, DocumentError)]
@@ -122,8 +140,9 @@ def test_jsonl_bad_lines_yield_errors_while_others_load(tmp_path):
 
 
 def test_jsonl_slice_and_too_large_line(tmp_path):
-    p = beir(tmp_path, "c.jsonl", [{"_id": f"d{i}", "text": f"Text {i}." + ("x" * 200 if i == 3 else "")}
-                                   for i in range(6)])
+    p = beir(
+        tmp_path, "c.jsonl", [{"_id": f"d{i}", "text": f"Text {i}." + ("x" * 200 if i == 3 else "")} for i in range(6)]
+    )
     docs = list(load(SourceRef(path=str(p), start=2, end=5), 100))
     assert isinstance(docs[0], Document) and docs[0].doc_id == "d2"
     assert isinstance(docs[1], DocumentError) and "too large" in docs[1].failure.reason
@@ -175,7 +194,7 @@ def test_version_hash_is_stable_and_content_based(tmp_path):
     a = Document("id", "Title", "Some text.", "src")
     assert a.version == Document("other-id", "Title", "Some text.", "elsewhere").version
     assert len(a.version) == 16 and int(a.version, 16) >= 0
-    assert a.version == "%s" % Document("id", "Title", "Some text.", "src").version
+    assert a.version == "{}".format(Document("id", "Title", "Some text.", "src").version)
     assert Document("id", "Title", "Some text!", "src").version != a.version
     assert Document("id", "Title2", "Some text.", "src").version != a.version
     # Title and text are separated: moving a character across the boundary changes the hash.

@@ -22,26 +22,66 @@ from ragstate.models import IngestRequest, SourceRef
 from ragstate.settings import Settings
 from ragstate.store.edge import EdgeStore
 
-WORDS = ("retrieval ranking vector keyword fusion workflow activity durable worker history replay chunk "
-         "embedding index query answer citation source document corpus token model latency throughput "
-         "shard segment payload filter score rank recall precision relevance temporal qdrant").split()
+WORDS = [
+    "retrieval",
+    "ranking",
+    "vector",
+    "keyword",
+    "fusion",
+    "workflow",
+    "activity",
+    "durable",
+    "worker",
+    "history",
+    "replay",
+    "chunk",
+    "embedding",
+    "index",
+    "query",
+    "answer",
+    "citation",
+    "source",
+    "document",
+    "corpus",
+    "token",
+    "model",
+    "latency",
+    "throughput",
+    "shard",
+    "segment",
+    "payload",
+    "filter",
+    "score",
+    "rank",
+    "recall",
+    "precision",
+    "relevance",
+    "temporal",
+    "qdrant",
+]
 
 
 def make_corpus(path: Path, n_docs: int, seed: int = 7) -> Path:
     rng = random.Random(seed)
     with path.open("w") as f:
         for i in range(n_docs):
-            sentences = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 20))).capitalize() + "."
-                         for _ in range(rng.randint(10, 40))]
+            sentences = [
+                " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 20))).capitalize() + "."
+                for _ in range(rng.randint(10, 40))
+            ]
             f.write(json.dumps({"_id": f"d{i}", "title": f"Document {i}", "text": " ".join(sentences)}) + "\n")
     return path
 
 
 def start_worker(settings: Settings, log: Path) -> subprocess.Popen:
     """``python -m ragstate.workers.local`` (every role) on this test's server, queues and data."""
-    return subprocess.Popen([sys.executable, "-m", "ragstate.workers.local"], cwd=log.parent,
-                            env=worker_env(settings, settings.data_dir), stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ragstate.workers.local"],
+        cwd=log.parent,
+        env=worker_env(settings, settings.data_dir),
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 async def test_sigkill_mid_ingest_loses_and_duplicates_nothing(client: Client, settings: Settings, tmp_path):

@@ -49,8 +49,8 @@ def test_concurrent_questions_share_forward_passes_and_keep_each_answer():
     for t in threads:
         t.join(10)
     assert {t: v[:2] for t, v in results.items()} == {t: [float(len(t)), float(sum(map(ord, t)))] for t in texts}
-    assert len(model.passes) < len(texts)                     # shared passes
-    assert max(len(p) for p in model.passes) <= 4             # never above max_query_batch
+    assert len(model.passes) < len(texts)  # shared passes
+    assert max(len(p) for p in model.passes) <= 4  # never above max_query_batch
     assert sorted(x for p in model.passes for x in p) == sorted(texts)  # each text encoded once
     assert list(embedder.query_batch_sizes) == [len(p) for p in model.passes]
 
@@ -75,8 +75,9 @@ def test_embedding_module_stops_openmp_spinning_unless_told_otherwise(preset, ex
     if preset:
         env["OMP_WAIT_POLICY"] = preset
     code = "import os, sys, ragstate.embedding; print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
-                         capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
     assert out == [expected, "False"]  # and importing the module did not load torch yet
 
 
@@ -103,7 +104,7 @@ def test_a_question_of_several_sentences_searches_the_mean_of_its_sentences():
     embedder = Embedder(model=model)
     vector = embedder.encode_query(question, by_sentence=True)
     assert model.passes == [["What is BM25?", "How are k1 and b tuned?"]]  # both sentences, one pass
-    assert vector[:4] == pytest.approx([0.0, 2 ** -0.5, 2 ** -0.5, 0.0])  # their mean, unit length
+    assert vector[:4] == pytest.approx([0.0, 2**-0.5, 2**-0.5, 0.0])  # their mean, unit length
     assert embedder.encode_query(question)[:3] == [1.0, 0.0, 0.0] and model.passes[-1] == [question]
     # A one-sentence question is encoded as it is.
     assert embedder.encode_query("Just one.", by_sentence=True)[:4] == [0.0, 0.0, 0.0, 1.0]

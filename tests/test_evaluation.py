@@ -15,16 +15,31 @@ from ragstate.settings import Settings
 from ragstate.workers.runtime import running_workers
 
 DOCS = {
-    "penguins": ("Penguins", "Penguins are flightless seabirds. They live in the southern hemisphere, "
-                             "mostly in Antarctica, and swim with their wings instead of flying."),
-    "colonies": ("Penguin colonies", "Emperor penguins breed in large colonies on the Antarctic sea ice "
-                                     "and keep their eggs warm on their feet through the winter."),
-    "volcanoes": ("Volcanoes", "A volcano erupts when magma rises through the crust and the pressure of "
-                               "its gases breaks the rock above; lava, ash and gas pour out."),
-    "sourdough": ("Sourdough", "Sourdough bread rises with a starter of wild yeast and lactic acid bacteria "
-                               "instead of baker's yeast, which gives it a sour taste."),
-    "chess": ("Chess openings", "The Sicilian Defence answers the king's pawn opening with the c-pawn and "
-                                "leads to sharp, unbalanced positions."),
+    "penguins": (
+        "Penguins",
+        "Penguins are flightless seabirds. They live in the southern hemisphere, "
+        "mostly in Antarctica, and swim with their wings instead of flying.",
+    ),
+    "colonies": (
+        "Penguin colonies",
+        "Emperor penguins breed in large colonies on the Antarctic sea ice "
+        "and keep their eggs warm on their feet through the winter.",
+    ),
+    "volcanoes": (
+        "Volcanoes",
+        "A volcano erupts when magma rises through the crust and the pressure of "
+        "its gases breaks the rock above; lava, ash and gas pour out.",
+    ),
+    "sourdough": (
+        "Sourdough",
+        "Sourdough bread rises with a starter of wild yeast and lactic acid bacteria "
+        "instead of baker's yeast, which gives it a sour taste.",
+    ),
+    "chess": (
+        "Chess openings",
+        "The Sicilian Defence answers the king's pawn opening with the c-pawn and "
+        "leads to sharp, unbalanced positions.",
+    ),
 }
 
 
@@ -33,12 +48,15 @@ def write_beir(root: Path) -> Path:
     with (root / "corpus.jsonl").open("w") as f:
         for doc_id, (title, text) in DOCS.items():
             f.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
-    queries = {"q-penguins": "Where do penguins live? Can they fly?",
-               "q-volcano": "How does a volcano erupt?",
-               "q-unjudged": "What is the best chess opening?"}  # no qrels: not evaluated
+    queries = {
+        "q-penguins": "Where do penguins live? Can they fly?",
+        "q-volcano": "How does a volcano erupt?",
+        "q-unjudged": "What is the best chess opening?",
+    }  # no qrels: not evaluated
     (root / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
     (root / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\nq-penguins\tpenguins\t2\nq-penguins\tcolonies\t1\nq-volcano\tvolcanoes\t1\n")
+        "query-id\tcorpus-id\tscore\nq-penguins\tpenguins\t2\nq-penguins\tcolonies\t1\nq-volcano\tvolcanoes\t1\n"
+    )
     return root
 
 
@@ -57,7 +75,7 @@ def test_beir_loading_keeps_judged_queries_and_names_what_is_missing(tmp_path):
     assert set(dataset.queries) == {"q-penguins", "q-volcano"}
     assert dataset.qrels["q-penguins"] == {"penguins": 2, "colonies": 1}
     (tmp_path / "set" / "queries.jsonl").unlink()
-    with pytest.raises(FileNotFoundError, match="missing queries.jsonl"):
+    with pytest.raises(FileNotFoundError, match=r"missing queries\.jsonl"):
         BeirDataset.load(tmp_path / "set")
 
 

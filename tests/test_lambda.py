@@ -64,8 +64,12 @@ def sqs_record(body: str, message_id: str | None = None) -> dict:
         "messageId": message_id or str(uuid.uuid4()),
         "receiptHandle": "AQEB" + uuid.uuid4().hex * 3,
         "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": now, "SenderId": "AIDAIENQZJOLO23YVJ4VO",
-                       "ApproximateFirstReceiveTimestamp": now},
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": now,
+            "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+            "ApproximateFirstReceiveTimestamp": now,
+        },
         "messageAttributes": {},
         "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
         "eventSource": "aws:sqs",
@@ -96,10 +100,12 @@ def handler_named(entry: EntryPoint) -> Callable:
 @pytest.fixture
 def sqs_env(settings: Settings, monkeypatch):
     """The ingest function's environment for this test's server, queue and collection."""
-    for name, value in {"RAGSTATE_TEMPORAL_ADDRESS": settings.temporal_address,
-                        "RAGSTATE_WORKFLOW_TASK_QUEUE": settings.workflow_task_queue,
-                        "RAGSTATE_COLLECTION": settings.collection,
-                        "RAGSTATE_DATA_DIR": str(settings.data_dir)}.items():
+    for name, value in {
+        "RAGSTATE_TEMPORAL_ADDRESS": settings.temporal_address,
+        "RAGSTATE_WORKFLOW_TASK_QUEUE": settings.workflow_task_queue,
+        "RAGSTATE_COLLECTION": settings.collection,
+        "RAGSTATE_DATA_DIR": str(settings.data_dir),
+    }.items():
         monkeypatch.setenv(name, value)
     sqs_ingest.reset()
     yield
@@ -107,8 +113,9 @@ def sqs_env(settings: Settings, monkeypatch):
 
 
 @pytest.mark.parametrize("entry", lambda_handler_cases("ragstate.workers.sqs_ingest.handler"), ids=str)
-async def test_sqs_batch_reports_only_bad_records_and_duplicates_join(client: Client, settings: Settings, sqs_env,
-                                                                      entry: EntryPoint):
+async def test_sqs_batch_reports_only_bad_records_and_duplicates_join(
+    client: Client, settings: Settings, sqs_env, entry: EntryPoint
+):
     path = str(EXAMPLES_CORPUS / "bm25.md")
     body = json.dumps({"paths": [path]})
     first, duplicate, bad = (str(uuid.uuid4()) for _ in range(3))
@@ -135,28 +142,49 @@ async def test_sqs_batch_reports_only_bad_records_and_duplicates_join(client: Cl
 
 async def test_sqs_unreachable_temporal_fails_every_startable_record(settings: Settings):
     good, skipped, bad = (str(uuid.uuid4()) for _ in range(3))
-    event = {"Records": [sqs_record(json.dumps({"paths": ["/a.md"]}), good),
-                         sqs_record(json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"}), skipped),
-                         sqs_record("[1, 2]", bad)]}
+    event = {
+        "Records": [
+            sqs_record(json.dumps({"paths": ["/a.md"]}), good),
+            sqs_record(json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"}), skipped),
+            sqs_record("[1, 2]", bad),
+        ]
+    }
     response = await sqs_ingest.handle_event(event, None, settings)
     assert response == {"batchItemFailures": [{"itemIdentifier": good}, {"itemIdentifier": bad}]}
 
 
 def _s3_event(key: str, event_name: str = "ObjectCreated:Put") -> dict:
-    return {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-                         "eventName": event_name, "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": "docs"},
-                                                         "object": {"key": key, "size": 12}}}]}
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventName": event_name,
+                "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": "docs"}, "object": {"key": key, "size": 12}},
+            }
+        ]
+    }
 
 
-@pytest.mark.parametrize("body, paths", [
-    ({"paths": ["/x/a.md", "/x/b.txt"], "collection": "c1"}, ["/x/a.md", "/x/b.txt"]),
-    (_s3_event("guides/BM25+notes%282%29.md"), ["/mnt/documents/guides/BM25 notes(2).md"]),
-    ({"Type": "Notification", "Message": json.dumps(_s3_event("a.md"))}, ["/mnt/documents/a.md"]),
-    ({"source": "aws.s3", "detail-type": "Object Created",
-      "detail": {"bucket": {"name": "docs"}, "object": {"key": "b.md"}}}, ["/mnt/documents/b.md"]),
-    (_s3_event("a.md", "ObjectRemoved:Delete"), None),
-    ({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "docs"}, None),
-])
+@pytest.mark.parametrize(
+    "body, paths",
+    [
+        ({"paths": ["/x/a.md", "/x/b.txt"], "collection": "c1"}, ["/x/a.md", "/x/b.txt"]),
+        (_s3_event("guides/BM25+notes%282%29.md"), ["/mnt/documents/guides/BM25 notes(2).md"]),
+        ({"Type": "Notification", "Message": json.dumps(_s3_event("a.md"))}, ["/mnt/documents/a.md"]),
+        (
+            {
+                "source": "aws.s3",
+                "detail-type": "Object Created",
+                "detail": {"bucket": {"name": "docs"}, "object": {"key": "b.md"}},
+            },
+            ["/mnt/documents/b.md"],
+        ),
+        (_s3_event("a.md", "ObjectRemoved:Delete"), None),
+        ({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "docs"}, None),
+    ],
+)
 def test_sqs_body_shapes(settings: Settings, body: dict, paths: list[str] | None):
     request = sqs_ingest.parse_body(json.dumps(body), settings)
     assert (request.paths if request else None) == paths
@@ -164,12 +192,18 @@ def test_sqs_body_shapes(settings: Settings, body: dict, paths: list[str] | None
         assert request.collection == body["collection"]
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("{not json", "not JSON"), ("[1]", "not an object"), ('{"path": "/a.md"}', "unknown body"),
-    ('{"paths": []}', "at least one"), ('{"paths": ["/a"], "batch_docs": 0}', "invalid ingest request"),
-    ('{"paths": ["/a"], "carry": {}}', "continue-as-new"),
-    (json.dumps({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {}}]}), "S3 event"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("{not json", "not JSON"),
+        ("[1]", "not an object"),
+        ('{"path": "/a.md"}', "unknown body"),
+        ('{"paths": []}', "at least one"),
+        ('{"paths": ["/a"], "batch_docs": 0}', "invalid ingest request"),
+        ('{"paths": ["/a"], "carry": {}}', "continue-as-new"),
+        (json.dumps({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {}}]}), "S3 event"),
+    ],
+)
 def test_sqs_bad_bodies(settings: Settings, text: str, reason: str):
     with pytest.raises(sqs_ingest.RecordError, match=reason):
         sqs_ingest.parse_body(text, settings)
@@ -190,26 +224,41 @@ async def fake_vector_search(q: ParsedQuery) -> BranchResult:
 
 @pytest.mark.parametrize("entry", lambda_handler_cases("ragstate.workers.aws_lambda.handler"), ids=str)
 async def test_lambda_worker_serves_ingest_and_query_within_one_invocation(
-        client: Client, settings: Settings, tmp_path: Path, fake_anthropic, entry: EntryPoint):
+    client: Client, settings: Settings, tmp_path: Path, fake_anthropic, entry: EntryPoint
+):
     docs = tmp_path / "docs"
     docs.mkdir()
     shutil.copy(EXAMPLES_CORPUS / "bm25.md", docs / "bm25.md")
     # Grace 2 s: polling stops 4 s before the deadline; an LLM call is bounded by the grace.
     deployment = f"ragstate-test-{uuid.uuid4().hex[:8]}"
-    lambda_settings = settings.model_copy(update={
-        "anthropic_api_key": SecretStr("sk-test"), "anthropic_base_url": fake_anthropic.url,
-        "anthropic_timeout_s": 2.0, "worker_shutdown_grace_s": 2.0,
-        "lambda_roles": tuple(sorted(entry.roles)), "deployment_name": deployment, "build_id": "build-1"})
+    lambda_settings = settings.model_copy(
+        update={
+            "anthropic_api_key": SecretStr("sk-test"),
+            "anthropic_base_url": fake_anthropic.url,
+            "anthropic_timeout_s": 2.0,
+            "worker_shutdown_grace_s": 2.0,
+            "lambda_roles": tuple(sorted(entry.roles)),
+            "deployment_name": deployment,
+            "build_id": "build-1",
+        }
+    )
     handler = aws_lambda.build_handler(lambda_settings, environ={})
 
     # What a deploy does before any invocation (Serverless Workers: no poller yet).
-    await client.workflow_service.set_worker_deployment_current_version(SetWorkerDeploymentCurrentVersionRequest(
-        namespace=client.namespace, deployment_name=deployment, build_id="build-1", allow_no_pollers=True,
-        identity="test"))
+    await client.workflow_service.set_worker_deployment_current_version(
+        SetWorkerDeploymentCurrentVersionRequest(
+            namespace=client.namespace,
+            deployment_name=deployment,
+            build_id="build-1",
+            allow_no_pollers=True,
+            identity="test",
+        )
+    )
 
     # The embedding model runs elsewhere (a long-lived worker); a stand-in here, unversioned.
-    embeddings = Worker(client, task_queue=settings.embeddings_task_queue,
-                        activities=[fake_embed_chunks, fake_vector_search])
+    embeddings = Worker(
+        client, task_queue=settings.embeddings_task_queue, activities=[fake_embed_chunks, fake_vector_search]
+    )
     context = FakeLambdaContext(timeout_s=10)
     async with embeddings:
         started = time.monotonic()
@@ -217,11 +266,13 @@ async def test_lambda_worker_serves_ingest_and_query_within_one_invocation(
         try:
             # The ingest, started the way the SQS function starts it.
             path = str(docs / "bm25.md")
-            assert await sqs_ingest.handle_event({"Records": [sqs_record(json.dumps({"paths": [path]}))]},
-                                                 client, settings) == {"batchItemFailures": []}
+            assert await sqs_ingest.handle_event(
+                {"Records": [sqs_record(json.dumps({"paths": [path]}))]}, client, settings
+            ) == {"batchItemFailures": []}
             workflow_id = ingest_workflow_id([path], settings.collection)
             result = await asyncio.wait_for(
-                client.get_workflow_handle(workflow_id, result_type=IngestResult).result(), 12)
+                client.get_workflow_handle(workflow_id, result_type=IngestResult).result(), 12
+            )
             assert (result.documents, result.failed) == (1, 0), result.failures
 
             answer = await asyncio.wait_for(RagClient(client, settings).ask("What do k1 and b control in BM25?"), 8)
@@ -273,17 +324,33 @@ def test_lambda_options_from_environment(monkeypatch):
     for name in [n for n in os.environ if n.startswith("RAGSTATE_")] + ["AWS_LAMBDA_FUNCTION_VERSION"]:
         monkeypatch.delenv(name, raising=False)
     defaults = Settings(_env_file=None)
-    assert (defaults.lambda_roles, defaults.deployment_name, defaults.build_id, defaults.versioning_behavior,
-            defaults.lambda_timeout_s, defaults.lambda_otel) == (
-        ("workflows", "llm"), "ragstate", None, WorkflowVersioning.auto_upgrade, None, False)
+    assert (
+        defaults.lambda_roles,
+        defaults.deployment_name,
+        defaults.build_id,
+        defaults.versioning_behavior,
+        defaults.lambda_timeout_s,
+        defaults.lambda_otel,
+    ) == (("workflows", "llm"), "ragstate", None, WorkflowVersioning.auto_upgrade, None, False)
 
-    for name, value in {"RAGSTATE_LAMBDA_ROLES": " llm, workflows,llm ", "RAGSTATE_DEPLOYMENT_NAME": "rag",
-                        "RAGSTATE_BUILD_ID": "abc123", "RAGSTATE_VERSIONING_BEHAVIOR": "PINNED",
-                        "RAGSTATE_LAMBDA_TIMEOUT_S": "600", "RAGSTATE_LAMBDA_OTEL": "true"}.items():
+    for name, value in {
+        "RAGSTATE_LAMBDA_ROLES": " llm, workflows,llm ",
+        "RAGSTATE_DEPLOYMENT_NAME": "rag",
+        "RAGSTATE_BUILD_ID": "abc123",
+        "RAGSTATE_VERSIONING_BEHAVIOR": "PINNED",
+        "RAGSTATE_LAMBDA_TIMEOUT_S": "600",
+        "RAGSTATE_LAMBDA_OTEL": "true",
+    }.items():
         monkeypatch.setenv(name, value)
     s = Settings(_env_file=None)
-    assert (s.lambda_roles, s.deployment_name, s.build_id, s.versioning_behavior, s.lambda_timeout_s,
-            s.lambda_otel) == (("llm", "workflows"), "rag", "abc123", WorkflowVersioning.pinned, 600.0, True)
+    assert (
+        s.lambda_roles,
+        s.deployment_name,
+        s.build_id,
+        s.versioning_behavior,
+        s.lambda_timeout_s,
+        s.lambda_otel,
+    ) == (("llm", "workflows"), "rag", "abc123", WorkflowVersioning.pinned, 600.0, True)
     assert aws_lambda.VERSIONING_BEHAVIORS[s.versioning_behavior] is VersioningBehavior.PINNED
     # A JSON array, as pydantic-settings (and bench/_stack.settings_env) write list settings, works too.
     monkeypatch.setenv("RAGSTATE_LAMBDA_ROLES", '["workflows"]')
@@ -300,13 +367,16 @@ def test_lambda_options_from_environment(monkeypatch):
         aws_lambda.build_handler(s.model_copy(update={"lambda_timeout_s": 60.0}), environ={})
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("RAGSTATE_VERSIONING_BEHAVIOR", "sticky", "versioning_behavior\n  Input should be 'auto-upgrade' or 'pinned'"),
-    ("RAGSTATE_LAMBDA_ROLES", "workflows,embeddings", "embedding model needs a long-lived worker"),
-    ("RAGSTATE_LAMBDA_ROLES", " , ", "serves one or both of \\['workflows', 'llm'\\]"),
-    ("RAGSTATE_LAMBDA_TIMEOUT_S", "0", "lambda_timeout_s\n  Input should be greater than 0"),
-    ("RAGSTATE_LAMBDA_OTEL", "maybe", "lambda_otel\n  Input should be a valid boolean"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("RAGSTATE_VERSIONING_BEHAVIOR", "sticky", "versioning_behavior\n  Input should be 'auto-upgrade' or 'pinned'"),
+        ("RAGSTATE_LAMBDA_ROLES", "workflows,embeddings", "embedding model needs a long-lived worker"),
+        ("RAGSTATE_LAMBDA_ROLES", " , ", "serves one or both of \\['workflows', 'llm'\\]"),
+        ("RAGSTATE_LAMBDA_TIMEOUT_S", "0", "lambda_timeout_s\n  Input should be greater than 0"),
+        ("RAGSTATE_LAMBDA_OTEL", "maybe", "lambda_otel\n  Input should be a valid boolean"),
+    ],
+)
 def test_invalid_lambda_options_name_the_choices(monkeypatch, name: str, value: str, message: str):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=message):
@@ -315,18 +385,26 @@ def test_invalid_lambda_options_name_the_choices(monkeypatch, name: str, value: 
 
 def test_versioning_behavior_enum():
     assert WorkflowVersioning("Auto_Upgrade") is WorkflowVersioning.auto_upgrade
-    with pytest.raises(ValueError, match=r"unknown versioning behavior 'sticky': "
-                                         r"choose one of \['auto-upgrade', 'pinned'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown versioning behavior 'sticky': "
+        r"choose one of \['auto-upgrade', 'pinned'\]",
+    ):
         WorkflowVersioning("sticky")
 
 
 def test_secrets_from_environment():
     secrets = {"arn:anthropic": "sk-ant", "arn:temporal": json.dumps({"api_key": "tk"})}
-    environ = {"RAGSTATE_ANTHROPIC_API_KEY_SECRET_ARN": "arn:anthropic",
-               "RAGSTATE_TEMPORAL_API_KEY_SECRET_ARN": "arn:temporal", "RAGSTATE_QDRANT_API_KEY": "already set",
-               "RAGSTATE_QDRANT_API_KEY_SECRET_ARN": "arn:qdrant"}
-    filled = lambda_setup.load_secrets(environ, read=lambda arn: json.loads(secrets[arn]).get("api_key")
-                                     if secrets[arn].startswith("{") else secrets[arn])
+    environ = {
+        "RAGSTATE_ANTHROPIC_API_KEY_SECRET_ARN": "arn:anthropic",
+        "RAGSTATE_TEMPORAL_API_KEY_SECRET_ARN": "arn:temporal",
+        "RAGSTATE_QDRANT_API_KEY": "already set",
+        "RAGSTATE_QDRANT_API_KEY_SECRET_ARN": "arn:qdrant",
+    }
+    filled = lambda_setup.load_secrets(
+        environ,
+        read=lambda arn: json.loads(secrets[arn]).get("api_key") if secrets[arn].startswith("{") else secrets[arn],
+    )
     assert sorted(filled) == ["RAGSTATE_ANTHROPIC_API_KEY", "RAGSTATE_TEMPORAL_API_KEY", "TEMPORAL_API_KEY"]
     assert (environ["RAGSTATE_ANTHROPIC_API_KEY"], environ["TEMPORAL_API_KEY"]) == ("sk-ant", "tk")
     assert environ["RAGSTATE_QDRANT_API_KEY"] == "already set"
@@ -334,16 +412,22 @@ def test_secrets_from_environment():
 
 def test_connection_from_temporal_toml_or_settings(tmp_path: Path):
     toml = tmp_path / "temporal.toml"
-    toml.write_text('[profile.default]\naddress = "ns.acct.tmprl.cloud:7233"\nnamespace = "ns.acct"\n'
-                    '[profile.other]\naddress = "other:7233"\n')
+    toml.write_text(
+        '[profile.default]\naddress = "ns.acct.tmprl.cloud:7233"\nnamespace = "ns.acct"\n'
+        '[profile.other]\naddress = "other:7233"\n'
+    )
     environ = {"LAMBDA_TASK_ROOT": str(tmp_path)}
     cfg = lambda_setup.connect_config(Settings(_env_file=None), environ)
     assert (cfg["target_host"], cfg["namespace"]) == ("ns.acct.tmprl.cloud:7233", "ns.acct")
     assert cfg["data_converter"].payload_converter_class.__name__ == "PydanticPayloadConverter"
-    assert lambda_setup.connect_config(Settings(_env_file=None, temporal_profile="other"), environ)["target_host"] == \
-        "other:7233"
-    assert lambda_setup.connect_config(Settings(_env_file=None, temporal_address="mine:7233"),
-                                     environ)["target_host"] == "mine:7233"
+    assert (
+        lambda_setup.connect_config(Settings(_env_file=None, temporal_profile="other"), environ)["target_host"]
+        == "other:7233"
+    )
+    assert (
+        lambda_setup.connect_config(Settings(_env_file=None, temporal_address="mine:7233"), environ)["target_host"]
+        == "mine:7233"
+    )
     assert lambda_setup.connect_config(Settings(_env_file=None), {})["target_host"] == "localhost:7233"
 
 
@@ -354,8 +438,10 @@ def test_sam_template():
     template = sam_template()
     resources = template["Resources"]
     functions = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
-    assert {p["Handler"] for p in functions.values()} == {"ragstate.workers.aws_lambda.handler",
-                                                          "ragstate.workers.sqs_ingest.handler"}
+    assert {p["Handler"] for p in functions.values()} == {
+        "ragstate.workers.aws_lambda.handler",
+        "ragstate.workers.sqs_ingest.handler",
+    }
     assert all("ReservedConcurrentExecutions" in p for p in functions.values())
 
     ingest = functions["IngestFunction"]
@@ -377,27 +463,36 @@ def test_sam_template():
 
     # The default timeout, grace and Anthropic timeout satisfy the timing rule.
     params = {k: v.get("Default") for k, v in template["Parameters"].items()}
-    s = Settings(_env_file=None, worker_shutdown_grace_s=params["WorkerShutdownGrace"],
-                 anthropic_timeout_s=params["AnthropicTimeout"])
+    s = Settings(
+        _env_file=None,
+        worker_shutdown_grace_s=params["WorkerShutdownGrace"],
+        anthropic_timeout_s=params["AnthropicTimeout"],
+    )
     aws_lambda.check_timing(s, worker_env["RAGSTATE_LAMBDA_ROLES"].split(","), params["WorkerTimeout"])
 
 
 def test_handlers_import_without_torch(tmp_path: Path):
     """In a fresh interpreter, as Lambda loads them: both handler strings of the template
     resolve to callables (which builds the worker handler) and nothing imports torch."""
-    handlers = sorted({p["Properties"]["Handler"] for p in sam_template()["Resources"].values()
-                       if p["Type"] == "AWS::Serverless::Function"})
+    handlers = sorted(
+        {
+            p["Properties"]["Handler"]
+            for p in sam_template()["Resources"].values()
+            if p["Type"] == "AWS::Serverless::Function"
+        }
+    )
     script = (
         "import importlib, json, sys\n"
         f"for h in {handlers!r}:\n"
         "    module, attr = h.rsplit('.', 1)\n"
         "    assert callable(getattr(importlib.import_module(module), attr)), h\n"
         "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules]\n"
-        "print(json.dumps({'heavy': heavy, 'workflows': 'ragstate.workflows.ingest' in sys.modules}))\n")
+        "print(json.dumps({'heavy': heavy, 'workflows': 'ragstate.workflows.ingest' in sys.modules}))\n"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAGSTATE_", "TEMPORAL_"))}
     env.update(RAGSTATE_BUILD_ID="test")
-    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"heavy": [], "workflows": True}
-

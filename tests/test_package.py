@@ -27,8 +27,13 @@ RAGSTATE = ROOT / "ragstate"
 INSTALLED_UNDER_RAGSTATE = ("workflows", "activities", "workers")
 #: What workflows may import besides the standard library, temporalio and each other: the
 #: modules that are safe inside Temporal's workflow sandbox (no I/O, no heavy dependencies).
-WORKFLOW_SAFE_RAGSTATE_MODULES = ("ragstate.contracts", "ragstate.models", "ragstate.conventions",
-                                  "ragstate.citations", "ragstate.workflows")
+WORKFLOW_SAFE_RAGSTATE_MODULES = (
+    "ragstate.contracts",
+    "ragstate.models",
+    "ragstate.conventions",
+    "ragstate.citations",
+    "ragstate.workflows",
+)
 
 
 # --- the installed package, seen from outside the repository -----------------------------------
@@ -57,7 +62,8 @@ def test_repository_folders_are_not_top_level_packages(tmp_path, folder_name):
 
 def test_public_api_imports_outside_the_repository(tmp_path):
     result = python_outside_repository(
-        tmp_path, "from ragstate import SyncRagClient, RagClient, InvalidQueryError, RagError, __version__")
+        tmp_path, "from ragstate import SyncRagClient, RagClient, InvalidQueryError, RagError, __version__"
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -126,23 +132,33 @@ def is_cli(path: Path) -> bool:
 def test_only_the_cli_imports_workflows_activities_and_workers():
     """``import ragstate`` (the client, the gateway) must not pull in the worker side."""
     worker_side = [f"ragstate.{name}" for name in INSTALLED_UNDER_RAGSTATE]
-    hits = [f"{location(path, line)} imports {name}"
-            for path in python_files(RAGSTATE) if not is_cli(path)
-            for line, name in imported_names(path)
-            if any(is_within(name, module) for module in worker_side)]
+    hits = [
+        f"{location(path, line)} imports {name}"
+        for path in python_files(RAGSTATE)
+        if not is_cli(path)
+        for line, name in imported_names(path)
+        if any(is_within(name, module) for module in worker_side)
+    ]
     assert not hits, "\n".join(hits)
 
 
 def test_workflows_import_only_sandbox_safe_modules():
     def allowed(name: str) -> bool:
         top_level = name.partition(".")[0]
-        return (top_level in sys.stdlib_module_names or top_level == "temporalio"
-                or any(is_within(name, module) for module in WORKFLOW_SAFE_RAGSTATE_MODULES))
+        return (
+            top_level in sys.stdlib_module_names
+            or top_level == "temporalio"
+            or any(is_within(name, module) for module in WORKFLOW_SAFE_RAGSTATE_MODULES)
+        )
 
     workflow_files = python_files(ROOT / "workflows")
     assert workflow_files
-    hits = [f"{location(path, line)} imports {name}"
-            for path in workflow_files for line, name in imported_names(path) if not allowed(name)]
+    hits = [
+        f"{location(path, line)} imports {name}"
+        for path in workflow_files
+        for line, name in imported_names(path)
+        if not allowed(name)
+    ]
     assert not hits, "\n".join(hits)
 
 
@@ -160,8 +176,9 @@ def all_listed_strings(tree: ast.Module) -> set[int]:
             targets = [node.target]
         else:
             continue
-        if node.value is not None and any(isinstance(target, ast.Name) and target.id == "__all__"
-                                          for target in targets):
+        if node.value is not None and any(
+            isinstance(target, ast.Name) and target.id == "__all__" for target in targets
+        ):
             listed.update(id(inner) for inner in ast.walk(node.value) if isinstance(inner, ast.Constant))
     return listed
 
@@ -178,8 +195,13 @@ def test_error_and_workflow_types_are_written_only_in_contracts():
             continue
         tree = parse(path)
         listed = all_listed_strings(tree)
-        literals = [node for node in ast.walk(tree)
-                    if isinstance(node, ast.Constant) and node.value in contract_names and id(node) not in listed]
-        hits += [f"{location(path, node.lineno)} {node.value!r}"
-                 for node in sorted(literals, key=lambda node: (node.lineno, node.col_offset))]
+        literals = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and node.value in contract_names and id(node) not in listed
+        ]
+        hits += [
+            f"{location(path, node.lineno)} {node.value!r}"
+            for node in sorted(literals, key=lambda node: (node.lineno, node.col_offset))
+        ]
     assert not hits, "string literals that belong in ragstate.contracts:\n" + "\n".join(hits)

@@ -28,7 +28,9 @@ def test_empty_question_rejected(cfg, question):
 
 
 def test_too_long_question_rejected(cfg):
-    with pytest.raises(InvalidQuery, match=rf"{cfg.max_query_chars + 1} characters long; the limit is {cfg.max_query_chars}"):
+    with pytest.raises(
+        InvalidQuery, match=rf"{cfg.max_query_chars + 1} characters long; the limit is {cfg.max_query_chars}"
+    ):
         validate(RagQuery(question="x" * (cfg.max_query_chars + 1)), cfg)
     # The limit applies after whitespace is collapsed.
     q, _ = validate(RagQuery(question="x" * (cfg.max_query_chars - 2) + " " * 500 + "y"), cfg)
@@ -37,8 +39,7 @@ def test_too_long_question_rejected(cfg):
     assert validate(RagQuery(question="y" * cfg.max_query_chars), cfg)[0] == "y" * cfg.max_query_chars
 
 
-@pytest.mark.parametrize("bad, code", [("\x07", "U+0007"), ("\x00", "U+0000"), ("\x1b", "U+001B"),
-                                       ("\x7f", "U+007F")])
+@pytest.mark.parametrize("bad, code", [("\x07", "U+0007"), ("\x00", "U+0000"), ("\x1b", "U+001B"), ("\x7f", "U+007F")])
 def test_control_characters_rejected(cfg, bad, code):
     with pytest.raises(InvalidQuery, match="control characters") as e:
         validate(RagQuery(question=f"What is{bad} BM25?"), cfg)

@@ -71,14 +71,30 @@ ENTRY_POINTS: list[EntryPoint] = [
     entry("ragstate.workers.light", "workflows", "-m", "ragstate.workers.light", "--roles", "workflows"),
     entry("ragstate.workers.embeddings", "embeddings", "-m", "ragstate.workers.embeddings", "--device", "cpu"),
     # The CUDA image's command serves this queue on a GPU; the roles are the same on the CPU.
-    entry("ragstate.workers.embeddings", "gpu-embeddings",
-          "-m", "ragstate.workers.embeddings", "--device", "cpu", "--queue", "gpu"),
+    entry(
+        "ragstate.workers.embeddings",
+        "gpu-embeddings",
+        "-m",
+        "ragstate.workers.embeddings",
+        "--device",
+        "cpu",
+        "--queue",
+        "gpu",
+    ),
     entry("ragstate.workers.llm", "llm", "-m", "ragstate.workers.llm"),
-    entry("ragstate.workers.cloud_run", "workflows,llm",
-          "-m", "ragstate.workers.cloud_run", "--roles", "workflows,llm"),
+    entry(
+        "ragstate.workers.cloud_run", "workflows,llm", "-m", "ragstate.workers.cloud_run", "--roles", "workflows,llm"
+    ),
     entry("ragstate.workers.cloud_run", "embeddings", "-m", "ragstate.workers.cloud_run", "--roles", "embeddings"),
-    entry("ragstate.workers.cloud_run --service", "workflows,llm",
-          "-m", "ragstate.workers.cloud_run", "--service", "--roles", "workflows,llm"),
+    entry(
+        "ragstate.workers.cloud_run --service",
+        "workflows,llm",
+        "-m",
+        "ragstate.workers.cloud_run",
+        "--service",
+        "--roles",
+        "workflows,llm",
+    ),
     entry("ragstate worker", "workflows,llm", "ragstate", "worker", "--roles", "workflows,llm"),
     entry("ragstate.gateway", "", "-m", "ragstate.gateway"),
     entry("ragstate serve", "", "ragstate", "serve"),
@@ -93,8 +109,14 @@ KNOWN_DEFECTS: dict[str, str] = {}
 
 
 def process_cases() -> list:
-    return [pytest.param(e, id=str(e), marks=[pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[e.name])]
-                         if e.name in KNOWN_DEFECTS else []) for e in PROCESSES]
+    return [
+        pytest.param(
+            e,
+            id=str(e),
+            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[e.name])] if e.name in KNOWN_DEFECTS else [],
+        )
+        for e in PROCESSES
+    ]
 
 
 def lambda_handler_cases(handler: str) -> list[EntryPoint]:
@@ -112,18 +134,26 @@ REVISION = "ragstate-test-00001"
 def subprocess_env(**extra: str) -> dict[str, str]:
     """The test process's environment without RAGSTATE_*/TEMPORAL_* or Cloud Run variables,
     offline for the model, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RAGSTATE_", "TEMPORAL_")) and k not in FOREIGN_VARIABLES}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RAGSTATE_", "TEMPORAL_")) and k not in FOREIGN_VARIABLES
+    }
     return {**env, "HF_HUB_OFFLINE": "1", **extra}
 
 
 def worker_env(settings: Settings, data_dir: Path, **extra: str) -> dict[str, str]:
     """RAGSTATE_* variables for this test's server, data directory, collection and task queues."""
     return subprocess_env(
-        RAGSTATE_TEMPORAL_ADDRESS=settings.temporal_address, RAGSTATE_DATA_DIR=str(data_dir),
-        RAGSTATE_COLLECTION=settings.collection, RAGSTATE_WORKFLOW_TASK_QUEUE=settings.workflow_task_queue,
-        RAGSTATE_EMBEDDINGS_TASK_QUEUE=settings.embeddings_task_queue, RAGSTATE_LLM_TASK_QUEUE=settings.llm_task_queue,
-        RAGSTATE_GPU_EMBEDDINGS_TASK_QUEUE=settings.gpu_embeddings_task_queue, **extra)
+        RAGSTATE_TEMPORAL_ADDRESS=settings.temporal_address,
+        RAGSTATE_DATA_DIR=str(data_dir),
+        RAGSTATE_COLLECTION=settings.collection,
+        RAGSTATE_WORKFLOW_TASK_QUEUE=settings.workflow_task_queue,
+        RAGSTATE_EMBEDDINGS_TASK_QUEUE=settings.embeddings_task_queue,
+        RAGSTATE_LLM_TASK_QUEUE=settings.llm_task_queue,
+        RAGSTATE_GPU_EMBEDDINGS_TASK_QUEUE=settings.gpu_embeddings_task_queue,
+        **extra,
+    )
 
 
 def command(e: EntryPoint) -> list[str]:
@@ -151,8 +181,13 @@ def stop(proc: subprocess.Popen) -> None:
 # --- watching it ------------------------------------------------------------------------------
 
 
-async def wait_for(predicate: Callable[[], Awaitable[Any]], within_s: float, what: str,
-                   alive: subprocess.Popen | None = None, every: float = 0.2) -> Any:
+async def wait_for(
+    predicate: Callable[[], Awaitable[Any]],
+    within_s: float,
+    what: str,
+    alive: subprocess.Popen | None = None,
+    every: float = 0.2,
+) -> Any:
     """The first truthy value of ``predicate()``; fails after ``within_s``, or at once when the
     process ``alive`` exits meanwhile."""
     deadline = time.monotonic() + within_s
@@ -167,8 +202,9 @@ async def wait_for(predicate: Callable[[], Awaitable[Any]], within_s: float, wha
 
 async def pollers(client: Client, queue: str, kind: TaskQueueType.ValueType) -> list[str]:
     """Identities of the workers polling ``queue`` for tasks of ``kind``."""
-    resp = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
-        namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind))
+    resp = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind)
+    )
     return [p.identity for p in resp.pollers]
 
 
@@ -197,16 +233,28 @@ def polled_queues(settings: Settings, roles: frozenset[str]) -> Iterator[tuple[s
     if "workflows" in roles:
         yield settings.workflow_task_queue, WORKFLOW
         yield settings.workflow_task_queue, ACTIVITY
-    for role, queue in (("embeddings", settings.embeddings_task_queue),
-                        ("gpu-embeddings", settings.gpu_embeddings_task_queue), ("llm", settings.llm_task_queue)):
+    for role, queue in (
+        ("embeddings", settings.embeddings_task_queue),
+        ("gpu-embeddings", settings.gpu_embeddings_task_queue),
+        ("llm", settings.llm_task_queue),
+    ):
         if role in roles:
             yield queue, ACTIVITY
 
 
 # --- one task per role --------------------------------------------------------------------------
 
-SOURCES = [Source(number=1, chunk_id="c1", doc_id="d1", title="BM25", source="bm25.md",
-                  text="BM25 ranks documents by term frequency and inverse document frequency.", score=0.9)]
+SOURCES = [
+    Source(
+        number=1,
+        chunk_id="c1",
+        doc_id="d1",
+        title="BM25",
+        source="bm25.md",
+        text="BM25 ranks documents by term frequency and inverse document frequency.",
+        score=0.9,
+    )
+]
 
 
 @workflow.defn(name="ActivityProbe")
@@ -216,14 +264,22 @@ class ActivityProbeWorkflow:
     @workflow.run
     async def run(self, activity_type: str, arg: Any, task_queue: str) -> Any:
         return await workflow.execute_activity(
-            activity_type, arg, task_queue=task_queue, start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=RetryPolicy(maximum_attempts=1))
+            activity_type,
+            arg,
+            task_queue=task_queue,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+        )
 
 
 async def run_activity(client: Client, probe_queue: str, activity_type: str, arg: Any, task_queue: str) -> Any:
     return await client.execute_workflow(
-        ActivityProbeWorkflow.run, args=[activity_type, arg, task_queue], id=f"probe-{uuid.uuid4().hex}",
-        task_queue=probe_queue, execution_timeout=timedelta(seconds=60))
+        ActivityProbeWorkflow.run,
+        args=[activity_type, arg, task_queue],
+        id=f"probe-{uuid.uuid4().hex}",
+        task_queue=probe_queue,
+        execution_timeout=timedelta(seconds=60),
+    )
 
 
 async def serve_one_task_per_role(client: Client, settings: Settings, roles: frozenset[str]) -> None:
@@ -231,23 +287,41 @@ async def serve_one_task_per_role(client: Client, settings: Settings, roles: fro
     offline Synthesize on the LLM queue, each with the result it must have."""
     if "workflows" in roles:
         stats = await client.execute_workflow(
-            Workflow.STATS, StatsRequest(collection=settings.collection), id=f"stats-{uuid.uuid4().hex}",
-            task_queue=settings.workflow_task_queue, result_type=StoreStats, execution_timeout=timedelta(seconds=60))
+            Workflow.STATS,
+            StatsRequest(collection=settings.collection),
+            id=f"stats-{uuid.uuid4().hex}",
+            task_queue=settings.workflow_task_queue,
+            result_type=StoreStats,
+            execution_timeout=timedelta(seconds=60),
+        )
         assert (stats.collection, stats.documents, stats.chunks) == (settings.collection, 0, 0)
     probe_queue = f"probe-{uuid.uuid4().hex[:8]}"
-    async with Worker(client, task_queue=probe_queue, workflows=[ActivityProbeWorkflow],
-                      workflow_runner=UnsandboxedWorkflowRunner()):
-        query = ParsedQuery(question="What is BM25?", top_k=3, depth=5, terms=["bm25"],
-                            collection=settings.collection, routing=build_routing(settings))
-        for role, queue in (("embeddings", settings.embeddings_task_queue),
-                            ("gpu-embeddings", settings.gpu_embeddings_task_queue)):
+    async with Worker(
+        client, task_queue=probe_queue, workflows=[ActivityProbeWorkflow], workflow_runner=UnsandboxedWorkflowRunner()
+    ):
+        query = ParsedQuery(
+            question="What is BM25?",
+            top_k=3,
+            depth=5,
+            terms=["bm25"],
+            collection=settings.collection,
+            routing=build_routing(settings),
+        )
+        for role, queue in (
+            ("embeddings", settings.embeddings_task_queue),
+            ("gpu-embeddings", settings.gpu_embeddings_task_queue),
+        ):
             if role in roles:
                 found = await run_activity(client, probe_queue, Activity.VECTOR_SEARCH, query, queue)
                 assert (found["branch"], found["hits"]) == ("vector", []), found
         if "llm" in roles:
-            answer = await run_activity(client, probe_queue, Activity.SYNTHESIZE,
-                                        SynthesisInput(question="What is BM25?", sources=SOURCES),
-                                        settings.llm_task_queue)
+            answer = await run_activity(
+                client,
+                probe_queue,
+                Activity.SYNTHESIZE,
+                SynthesisInput(question="What is BM25?", sources=SOURCES),
+                settings.llm_task_queue,
+            )
             assert answer["mode"] == "offline-extractive" and "BM25" in answer["answer"], answer
 
 
@@ -255,8 +329,9 @@ async def serve_one_task_per_role(client: Client, settings: Settings, roles: fro
 
 
 @pytest.mark.parametrize("e", process_cases())
-async def test_entry_point_serves_its_roles_and_exits_0_on_sigterm(e: EntryPoint, client: Client,
-                                                                     settings: Settings, tmp_path: Path):
+async def test_entry_point_serves_its_roles_and_exits_0_on_sigterm(
+    e: EntryPoint, client: Client, settings: Settings, tmp_path: Path
+):
     settings = settings.model_copy(update={"gpu_embeddings_task_queue": f"gpu-{uuid.uuid4().hex[:8]}"})
     port = free_port()
     log = tmp_path / "process.log"
@@ -265,8 +340,13 @@ async def test_entry_point_serves_its_roles_and_exits_0_on_sigterm(e: EntryPoint
     workdir.mkdir()
     with log.open("wb") as out:
         proc = await asyncio.to_thread(
-            subprocess.Popen, command(e), cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
-            env=worker_env(settings, tmp_path / "data", PORT=str(port), **cloud_run_env(e)))
+            subprocess.Popen,
+            command(e),
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=worker_env(settings, tmp_path / "data", PORT=str(port), **cloud_run_env(e)),
+        )
     try:
         await check_serving(e, proc, client, settings, port)
         proc.send_signal(signal.SIGTERM)
@@ -328,8 +408,14 @@ def test_light_worker_never_imports_torch(temporal_address: str, tmp_path: Path)
         "                      'torch': 'torch' in sys.modules}))\n"
         "asyncio.run(main())\n"
     )
-    done = subprocess.run([sys.executable, "-c", code, temporal_address], cwd=tmp_path, env=subprocess_env(),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code, temporal_address],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"workers": 2, "heavy": [], "torch": False}
 

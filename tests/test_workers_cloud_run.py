@@ -34,36 +34,61 @@ class DrainProbeWorkflow:
     @workflow.run
     async def run(self, inp: SynthesisInput, llm_task_queue: str) -> SynthesisResult:
         return await workflow.execute_activity(
-            "Synthesize", inp, result_type=SynthesisResult, task_queue=llm_task_queue,
-            start_to_close_timeout=timedelta(seconds=60), retry_policy=RetryPolicy(maximum_attempts=1))
+            "Synthesize",
+            inp,
+            result_type=SynthesisResult,
+            task_queue=llm_task_queue,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+        )
 
 
-async def test_cloud_run_service_drains_an_llm_call_on_sigterm(client: Client, settings: Settings, tmp_path: Path,
-                                                              fake_anthropic: FakeAnthropic):
+async def test_cloud_run_service_drains_an_llm_call_on_sigterm(
+    client: Client, settings: Settings, tmp_path: Path, fake_anthropic: FakeAnthropic
+):
     port = free_port()
     fake_anthropic.plan(ok("BM25 weighs terms [1].", delay_s=3.0))
-    env = worker_env(settings, tmp_path / "data", PORT=str(port), K_SERVICE="ragstate-test", K_REVISION=REVISION,
-                     RAGSTATE_ANTHROPIC_API_KEY=KEY, RAGSTATE_ANTHROPIC_BASE_URL=fake_anthropic.url,
-                     RAGSTATE_ANTHROPIC_MODEL="claude-test-model", RAGSTATE_ANTHROPIC_STREAM="false",
-                     RAGSTATE_WORKER_SHUTDOWN_GRACE_S="10")
+    env = worker_env(
+        settings,
+        tmp_path / "data",
+        PORT=str(port),
+        K_SERVICE="ragstate-test",
+        K_REVISION=REVISION,
+        RAGSTATE_ANTHROPIC_API_KEY=KEY,
+        RAGSTATE_ANTHROPIC_BASE_URL=fake_anthropic.url,
+        RAGSTATE_ANTHROPIC_MODEL="claude-test-model",
+        RAGSTATE_ANTHROPIC_STREAM="false",
+        RAGSTATE_WORKER_SHUTDOWN_GRACE_S="10",
+    )
     log = tmp_path / "worker.log"
     with log.open("wb") as out:
         proc = await asyncio.to_thread(
-            subprocess.Popen, [sys.executable, "-m", "ragstate.workers.cloud_run", "--service", "--roles", "llm"],
-            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+            subprocess.Popen,
+            [sys.executable, "-m", "ragstate.workers.cloud_run", "--service", "--roles", "llm"],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         _, body = await wait_for(lambda: http_answer(port, "/healthz", 200), 45, "/healthz 200", alive=proc)
         assert body["status"] == "running" and body["roles"] == ["llm"]
         assert body["identity"].endswith(f"@{REVISION}")  # the metadata server is out of reach here
         assert body["identity"] in await pollers(client, settings.llm_task_queue, ACTIVITY)
 
-        async with Worker(client, task_queue=settings.workflow_task_queue, workflows=[DrainProbeWorkflow],
-                          workflow_runner=UnsandboxedWorkflowRunner()):
+        async with Worker(
+            client,
+            task_queue=settings.workflow_task_queue,
+            workflows=[DrainProbeWorkflow],
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        ):
             handle = await client.start_workflow(
-                DrainProbeWorkflow.run, args=[SynthesisInput(question="What is BM25?", sources=SOURCES),
-                                              settings.llm_task_queue],
-                id=f"drain-probe-{uuid.uuid4().hex}", task_queue=settings.workflow_task_queue,
-                execution_timeout=timedelta(seconds=60))
+                DrainProbeWorkflow.run,
+                args=[SynthesisInput(question="What is BM25?", sources=SOURCES), settings.llm_task_queue],
+                id=f"drain-probe-{uuid.uuid4().hex}",
+                task_queue=settings.workflow_task_queue,
+                execution_timeout=timedelta(seconds=60),
+            )
 
             async def llm_call_started() -> bool:
                 return len(fake_anthropic.requests) >= 1

@@ -20,8 +20,16 @@ def names(activities) -> set[str]:
     return set(map(activity_name, activities))
 
 
-LIGHT = {Activity.PARSE_QUERY, Activity.DISCOVER_DOCUMENTS, Activity.KEYWORD_SEARCH, Activity.MERGE,
-         Activity.INDEX_CHUNKS, Activity.COMMIT_DOCUMENTS, Activity.OPTIMIZE_STORE, Activity.STORE_STATS}
+LIGHT = {
+    Activity.PARSE_QUERY,
+    Activity.DISCOVER_DOCUMENTS,
+    Activity.KEYWORD_SEARCH,
+    Activity.MERGE,
+    Activity.INDEX_CHUNKS,
+    Activity.COMMIT_DOCUMENTS,
+    Activity.OPTIMIZE_STORE,
+    Activity.STORE_STATS,
+}
 MODEL = {Activity.VECTOR_SEARCH, Activity.EMBED_CHUNKS}
 
 
@@ -36,10 +44,15 @@ def test_each_role_registers_its_steps_on_its_queue(settings: Settings):
         "gpu-embeddings": (settings.gpu_embeddings_task_queue, MODEL),
     }
     assert {w.__temporal_workflow_definition.name for w in specs["workflows"].workflows} == {
-        "RagQuery", "Ingest", "StoreStats"}
+        "RagQuery",
+        "Ingest",
+        "StoreStats",
+    }
     assert not any(s.workflows for role, s in specs.items() if role != "workflows")
-    assert specs["llm"].options == {"max_concurrent_activities": settings.llm_max_concurrent,
-                                    "max_task_queue_activities_per_second": settings.llm_queue_rate_per_s}
+    assert specs["llm"].options == {
+        "max_concurrent_activities": settings.llm_max_concurrent,
+        "max_task_queue_activities_per_second": settings.llm_queue_rate_per_s,
+    }
     # Alone, the workflow worker has only its own steps.
     (alone,) = worker_specs(settings, ["workflows"])
     assert names(alone.activities) == LIGHT

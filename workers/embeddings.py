@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from ragstate.settings import Settings
 from ragstate.workers.registry import task_queue
@@ -46,10 +46,17 @@ async def main(settings: Settings, roles: Sequence[str]) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = entry_point_parser("ragstate.workers.embeddings", __doc__)
-    p.add_argument("--device", default=None,
-                   help="cpu, cuda, cuda:N or auto (CUDA when torch sees a GPU); default RAGSTATE_EMBEDDING_DEVICE")
-    p.add_argument("--queue", choices=sorted(QUEUE_ROLES), default="cpu",
-                   help="cpu: the embeddings queue; gpu: the GPU queue; both (default: cpu)")
+    p.add_argument(
+        "--device",
+        default=None,
+        help="cpu, cuda, cuda:N or auto (CUDA when torch sees a GPU); default RAGSTATE_EMBEDDING_DEVICE",
+    )
+    p.add_argument(
+        "--queue",
+        choices=sorted(QUEUE_ROLES),
+        default="cpu",
+        help="cpu: the embeddings queue; gpu: the GPU queue; both (default: cpu)",
+    )
     return p
 
 

@@ -45,8 +45,9 @@ def _read_secret(arn: str) -> str:
     return value.strip()
 
 
-def load_secrets(environ: MutableMapping[str, str] | None = None,
-                 read: Callable[[str], str] = _read_secret) -> list[str]:
+def load_secrets(
+    environ: MutableMapping[str, str] | None = None, read: Callable[[str], str] = _read_secret
+) -> list[str]:
     """Fill API keys from Secrets Manager once per cold start, before settings and the contrib
     read the environment. A secret is a plain string, or JSON with one value (or ``api_key``).
     Returns the variables set; variables already set are left alone."""

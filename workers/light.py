@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from temporalio.worker import Worker
 
@@ -36,8 +36,7 @@ def heavy_modules_loaded() -> list[str]:
 
 def _warn_if_heavy(state: str, _workers: list[Worker]) -> None:
     if state == RUNNING and (loaded := heavy_modules_loaded()):
-        log.warning("light worker imported %s: check the imports of the workflow and LLM activities",
-                    ", ".join(loaded))
+        log.warning("light worker imported %s: check the imports of the workflow and LLM activities", ", ".join(loaded))
 
 
 async def main(roles: Sequence[str] = LIGHT_ROLES, settings: Settings | None = None) -> None:
@@ -45,8 +44,12 @@ async def main(roles: Sequence[str] = LIGHT_ROLES, settings: Settings | None = N
 
     settings = settings or Settings()
     client = await connect(settings)
-    log.info("light worker serving %s on %s (namespace %s)", list(roles), settings.temporal_address,
-             settings.temporal_namespace)
+    log.info(
+        "light worker serving %s on %s (namespace %s)",
+        list(roles),
+        settings.temporal_address,
+        settings.temporal_namespace,
+    )
     await serve(client, settings, roles, on_state=_warn_if_heavy)
 
 

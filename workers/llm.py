@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from ragstate.settings import Settings
 from ragstate.workers.runtime import configure_logging, entry_point_parser, run_and_exit, serve
@@ -50,19 +50,30 @@ async def main(settings: Settings) -> None:
     from ragstate.temporal import connect
 
     client = await connect(settings)
-    log.info("LLM worker on %s: at most %d calls in flight here, queue rate %s", settings.llm_task_queue,
-             settings.llm_max_concurrent,
-             f"{settings.llm_queue_rate_per_s}/s" if settings.llm_queue_rate_per_s else "unlimited")
+    log.info(
+        "LLM worker on %s: at most %d calls in flight here, queue rate %s",
+        settings.llm_task_queue,
+        settings.llm_max_concurrent,
+        f"{settings.llm_queue_rate_per_s}/s" if settings.llm_queue_rate_per_s else "unlimited",
+    )
     await serve(client, settings, ["llm"])
 
 
 def parser() -> argparse.ArgumentParser:
     p = entry_point_parser("ragstate.workers.llm", __doc__)
-    p.add_argument("--max-concurrent", type=_positive_int, default=None,
-                   help="LLM calls in flight in this worker (default: RAGSTATE_LLM_MAX_CONCURRENT, 8)")
-    p.add_argument("--rate-per-s", type=_positive_float, default=None,
-                   help="server-side cap on Synthesize starts per second across all LLM workers "
-                        "(default: RAGSTATE_LLM_QUEUE_RATE_PER_S, unset)")
+    p.add_argument(
+        "--max-concurrent",
+        type=_positive_int,
+        default=None,
+        help="LLM calls in flight in this worker (default: RAGSTATE_LLM_MAX_CONCURRENT, 8)",
+    )
+    p.add_argument(
+        "--rate-per-s",
+        type=_positive_float,
+        default=None,
+        help="server-side cap on Synthesize starts per second across all LLM workers "
+        "(default: RAGSTATE_LLM_QUEUE_RATE_PER_S, unset)",
+    )
     return p
 
 

@@ -1,7 +1,7 @@
 """One process serving every task queue: the shape `ragstate up` runs on one machine.
 
-    python -m ragstate.workers.local                      # settings from RAGSTATE_* env
-    python -m ragstate.workers.local --roles workflows,llm
+python -m ragstate.workers.local                      # settings from RAGSTATE_* env
+python -m ragstate.workers.local --roles workflows,llm
 """
 
 from __future__ import annotations
