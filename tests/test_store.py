@@ -400,3 +400,98 @@ def test_qdrant_store_reuses_existing_collection(tmp_path):
         assert other.counts().chunks == 0
     finally:
         client.close()
+
+
+# --- documents ------------------------------------------------------------------------------------
+
+
+def test_list_documents_one_row_per_document_without_text(store):
+    store.upsert(corpus())
+    docs = store.list_documents()
+    assert [(d.doc_id, d.source, d.title, d.chunks, d.version) for d in docs] == [
+        ("doc-a", "src/doc-a.md", "DOC-A", 2, "v1"),
+        ("doc-b", "src/doc-b.md", "DOC-B", 1, "v1"),
+        ("doc-c", "src/doc-c.md", "DOC-C", 3, "v1"),
+    ]
+    assert all(d.ingested_at and d.ingested_at.startswith("20") for d in docs)
+
+
+def test_list_documents_by_source_prefix(store):
+    store.upsert(corpus(source_of=lambda d: f"/data/{'x' if d == 'doc-b' else 'y'}/{d}.md"))
+    assert [d.doc_id for d in store.list_documents("/data/y/")] == ["doc-a", "doc-c"]
+    assert [d.doc_id for d in store.list_documents("/data/x/doc-b.md")] == ["doc-b"]
+    assert store.list_documents("/elsewhere") == []
+
+
+def test_list_documents_shows_the_newest_version_while_one_is_replaced(store):
+    store.upsert([rec("d", i, f"old {i}", version="v1") for i in range(3)])
+    newer = [rec("d", i, f"new {i}", version="v2") for i in range(2)]
+    for r in newer:
+        r.ingested_at = "2999-01-01T00:00:00+00:00"
+    store.upsert(newer)
+    [doc] = store.list_documents()
+    assert (doc.version, doc.chunks) == ("v2", 2)
+
+
+def test_delete_documents_by_id_and_by_source(store):
+    store.upsert(corpus())
+    assert store.delete_documents(doc_ids=["doc-a"]) == (1, 2)
+    assert store.delete_documents(sources=["src/doc-c.md"]) == (1, 3)
+    assert [d.doc_id for d in store.list_documents()] == ["doc-b"]
+    assert (store.counts().chunks, store.counts().documents) == (1, 1)
+    assert store.delete_documents(doc_ids=["doc-a"], sources=["src/doc-c.md"]) == (0, 0)  # repeatable
+    assert store.delete_documents() == (0, 0)  # nothing named: nothing goes
+
+
+def test_deleted_documents_leave_keyword_and_vector_search(store):
+    records = corpus()
+    for i, r in enumerate(records):
+        r.dense = unit(i)
+    store.upsert(records)
+    store.delete_documents(sources=["src/doc-b.md"])
+    assert "doc-b" not in {h.doc_id for h in store.search_sparse(ENC.encode_query("qdrant dense vectors"), 10)}
+    assert "doc-b" not in {h.doc_id for h in store.search_dense(unit(2), 10)}
+    assert {h.doc_id for h in store.search_dense(unit(0), 10)} == {"doc-a", "doc-c"}
+
+
+def test_source_under_is_a_path_prefix():
+    from ragstate.store import source_under
+
+    assert source_under("/a/b/c.md", "/a/b") and source_under("/a/b/c.md", "/a/b/")
+    assert source_under("/a/b.md", "/a/b.md")
+    assert not source_under("/a/bc.md", "/a/b") and not source_under("/a/b", "/a/b/c")
+
+
+# --- collections ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["edge", "qdrant"])
+def backend_settings(request, tmp_path):
+    from ragstate.settings import Settings
+    from ragstate.store import close_stores
+
+    extra = {"store_backend": "qdrant", "qdrant_path": tmp_path / "q"} if request.param == "qdrant" else {}
+    yield Settings(data_dir=tmp_path / "data", embedding_dim=DIM, _env_file=None, **extra)
+    close_stores()
+
+
+def test_list_and_drop_collections(backend_settings):
+    from ragstate.store import drop_collection, list_collections, open_store
+
+    assert list_collections(backend_settings) == []
+    open_store(backend_settings, "one").upsert(corpus())
+    open_store(backend_settings, "two").upsert(corpus()[:1])
+    assert list_collections(backend_settings) == ["one", "two"]
+    assert drop_collection(backend_settings, "one") is True
+    assert list_collections(backend_settings) == ["two"]
+    assert drop_collection(backend_settings, "one") is False
+    assert open_store(backend_settings, "one").counts().chunks == 0  # opened again: a new, empty collection
+    assert open_store(backend_settings, "two").counts().chunks == 1
+
+
+@pytest.mark.parametrize("name", ["", "..", "../outside", "a/b", ".hidden", "x" * 129])
+def test_drop_refuses_names_no_collection_can_have(backend_settings, name):
+    from ragstate.store import drop_collection
+
+    with pytest.raises(ValueError, match="invalid collection name"):
+        drop_collection(backend_settings, name)

@@ -1,26 +1,35 @@
 """Chunk stores: one interface (:class:`ChunkStore`), two backends.
 
 ``open_store(settings, collection)`` returns the process-wide store for a collection, opened
-once and reused by every activity in the worker.
+once and reused by every activity in the worker. ``list_collections(settings)`` and
+``drop_collection(settings, name)`` work on whichever backend the settings name.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import TYPE_CHECKING
 
 from ragstate.settings import Settings, StoreBackend
-from ragstate.store.base import ChunkRecord, ChunkStore, SearchFilter, StoreCounts, StoredChunk, chunk_id
+from ragstate.store.base import (
+    ChunkRecord, ChunkStore, DocumentInfo, SearchFilter, StoreCounts, StoredChunk, chunk_id, source_under,
+)
 
 __all__ = [
     "ChunkRecord",
     "ChunkStore",
+    "DocumentInfo",
     "SearchFilter",
     "StoreCounts",
     "StoredChunk",
     "chunk_id",
+    "check_collection_name",
     "close_stores",
+    "drop_collection",
+    "list_collections",
     "open_store",
+    "source_under",
 ]
 
 _stores: dict[tuple, ChunkStore] = {}
@@ -29,6 +38,16 @@ if TYPE_CHECKING:
 
 _qdrant_clients: dict[tuple, QdrantClient] = {}  # one connection (or local-mode lock) per location
 _lock = threading.Lock()
+#: A collection name is a folder of the embedded store: no separators, no "..", no hidden names.
+_COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_collection_name(name: str) -> str:
+    """``name`` if it can name a collection on every backend, else ValueError saying why."""
+    if not _COLLECTION_NAME.fullmatch(name or ""):
+        raise ValueError(f"invalid collection name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
+                         "starting with a letter or digit")
+    return name
 
 
 def _key(settings: Settings, collection: str) -> tuple:
@@ -52,18 +71,64 @@ def open_store(settings: Settings, collection: str | None = None) -> ChunkStore:
 
                 store = EdgeStore(settings.data_dir / "qdrant-edge" / collection, dim=settings.embedding_dim)
             else:
-                from ragstate.store.qdrant_server import QdrantServerStore, connect
+                from ragstate.store.qdrant_server import QdrantServerStore
 
-                where = key[2:4]
-                client = _qdrant_clients.get(where)
-                if client is None:
-                    api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-                    client = _qdrant_clients[where] = connect(
-                        settings.qdrant_url, api_key, str(settings.qdrant_path) if settings.qdrant_path else None
-                    )
-                store = QdrantServerStore(client, collection, dim=settings.embedding_dim)
+                store = QdrantServerStore(_qdrant_client(settings), collection, dim=settings.embedding_dim)
             _stores[key] = store
         return store
+
+
+def _qdrant_client(settings: Settings) -> QdrantClient:
+    """The process's one connection to the settings' Qdrant (server or local-mode folder)."""
+    from ragstate.store.qdrant_server import connect
+
+    where = _key(settings, "")[2:4]
+    client = _qdrant_clients.get(where)
+    if client is None:
+        api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+        client = _qdrant_clients[where] = connect(
+            settings.qdrant_url, api_key, str(settings.qdrant_path) if settings.qdrant_path else None
+        )
+    return client
+
+
+def list_collections(settings: Settings) -> list[str]:
+    """The collections of the settings' backend, by name.
+
+    Example::
+
+        list_collections(Settings())   # -> ["ragstate", "scifact"]
+    """
+    with _lock:
+        if settings.store_backend is StoreBackend.edge:
+            from ragstate.store.edge import collection_names
+
+            return collection_names(settings.data_dir / "qdrant-edge")
+        from ragstate.store.qdrant_server import collection_names as server_collection_names
+
+        return server_collection_names(_qdrant_client(settings))
+
+
+def drop_collection(settings: Settings, name: str) -> bool:
+    """Delete a collection with every chunk in it (closing it first if this process has it
+    open); False when there was none. ValueError for a name no collection can have.
+
+    Example::
+
+        drop_collection(Settings(), "scratch")   # -> True
+    """
+    check_collection_name(name)
+    with _lock:
+        store = _stores.pop(_key(settings, name), None)
+        if store is not None:
+            store.close()
+        if settings.store_backend is StoreBackend.edge:
+            from ragstate.store.edge import remove_collection
+
+            return remove_collection(settings.data_dir / "qdrant-edge", name)
+        from ragstate.store.qdrant_server import remove_collection as remove_server_collection
+
+        return remove_server_collection(_qdrant_client(settings), name)
 
 
 def close_stores() -> None:

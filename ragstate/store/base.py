@@ -2,14 +2,20 @@
 
 A chunk is one Qdrant point: id = deterministic UUID of (doc id, version, position), a
 ``dense`` vector (added after embedding), a ``bm25`` sparse vector with the IDF modifier and
-a payload (doc id, version, title, text, source, position).
+a payload (doc id, version, title, text, source, position, ingested_at).
+
+Documents are the chunks that share a doc id: :meth:`ChunkStore.list_documents` and
+:meth:`ChunkStore.delete_documents` work on them without knowing a backend.
 """
 
 from __future__ import annotations
 
 import abc
+import os
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Callable
 
 from ragstate.bm25 import SparseVec
@@ -19,6 +25,8 @@ DENSE = "dense"
 SPARSE = "bm25"
 INDEXED_KEYWORDS = ("doc_id", "source", "version")
 _CHUNK_NS = uuid.UUID("6f1c9a52-2b7e-4d0a-9a57-0c6a1f3d2e11")
+#: What list_documents reads of each chunk: never the text.
+_DOCUMENT_KEYS = ["doc_id", "version", "title", "source", "position", "ingested_at"]
 
 
 def chunk_id(doc_id: str, version: str, position: int) -> str:
@@ -29,6 +37,17 @@ def chunk_id(doc_id: str, version: str, position: int) -> str:
 def indexed_text(title: str, text: str) -> str:
     """What BM25 and the embedding model see: the title travels with every chunk."""
     return f"{title}\n\n{text}" if title else text
+
+
+def source_under(source: str, root: str) -> bool:
+    """Whether ``source`` is ``root`` itself or lies in the folder ``root`` (a path prefix, not a
+    string prefix: ``/a/b`` does not hold ``/a/bc.md``)."""
+    root = root.rstrip(os.sep) or os.sep
+    return source == root or source.startswith(root if root.endswith(os.sep) else root + os.sep)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -42,10 +61,12 @@ class ChunkRecord:
     position: int
     sparse: SparseVec
     dense: list[float] | None = None
+    #: When this version was indexed (UTC, ISO 8601): what `ragstate documents list` shows.
+    ingested_at: str = field(default_factory=_now)
 
     def payload(self) -> dict:
         return {"doc_id": self.doc_id, "version": self.version, "title": self.title, "text": self.text,
-                "source": self.source, "position": self.position}
+                "source": self.source, "position": self.position, "ingested_at": self.ingested_at}
 
 
 @dataclass(frozen=True)
@@ -69,6 +90,19 @@ def stored_chunk(record) -> StoredChunk:
 
 def search_hits(points) -> list[SearchHit]:
     return [SearchHit(chunk_id=str(p.id), doc_id=p.payload["doc_id"], score=float(p.score)) for p in points]
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One document of a collection, from its chunks' payloads (its newest version when an
+    ingest is half way through replacing it)."""
+
+    doc_id: str
+    title: str
+    source: str
+    version: str
+    chunks: int
+    ingested_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +150,12 @@ class FilterDialect:
         """One point per document: its chunk at position 0."""
         return self.filter(must=[self.condition("position", self.match_value(0))])
 
+    def documents(self, doc_ids: list[str], sources: list[str]):
+        """Chunks of any of these documents or of any document from one of these sources."""
+        should = [self.condition(key, self.match_any(list(values)))
+                  for key, values in (("doc_id", doc_ids), ("source", sources)) if values]
+        return self.filter(should=should)
+
 
 @dataclass
 class StoreCounts:
@@ -150,19 +190,99 @@ class ChunkStore(abc.ABC):
     @abc.abstractmethod
     def search_sparse(self, vector: SparseVec, limit: int, flt: SearchFilter | None = None) -> list[SearchHit]: ...
 
+    # --- what each backend provides: its filter dialect and four primitives -----------------------
+
+    filters: FilterDialect
+
     @abc.abstractmethod
+    def _scroll_page(self, flt, offset, payload_keys: list[str] | None) -> tuple[list, Any]:
+        """One page of points matching ``flt`` (records with ``.id`` and ``.payload``; all payload
+        keys when ``payload_keys`` is None) and the next offset (None after the last)."""
+
+    @abc.abstractmethod
+    def _count(self, flt) -> int: ...
+
+    @abc.abstractmethod
+    def _delete_matching(self, flt) -> None:
+        """Delete every point matching ``flt``; the caller holds the write lock."""
+
+    _lock: Any  # writes take it (a threading lock)
+
+    # --- built on them, the same for every backend -----------------------------------------------
+
+    def _points(self, flt, payload_keys: list[str] | None = None) -> Iterator[Any]:
+        offset = None
+        while True:
+            records, offset = self._scroll_page(flt, offset, payload_keys)
+            yield from records
+            if offset is None:
+                return
+
     def chunks_of(self, doc_id: str, version: str, without_dense: bool = False) -> list[StoredChunk]:
         """Chunks of one document version, by position; optionally only those not yet embedded."""
+        flt = self.filters.version(doc_id, version, False if without_dense else None)
+        return sorted((stored_chunk(r) for r in self._points(flt)), key=lambda c: c.position)
 
-    @abc.abstractmethod
-    def count_version(self, doc_id: str, version: str, with_dense: bool = False) -> int: ...
+    def count_version(self, doc_id: str, version: str, with_dense: bool = False) -> int:
+        return self._count(self.filters.version(doc_id, version, True if with_dense else None))
 
-    @abc.abstractmethod
     def delete_stale(self, doc_id: str, keep_version: str) -> int:
         """Remove chunks of ``doc_id`` from other versions; returns how many went."""
+        return self._delete_counted(self.filters.stale(doc_id, keep_version))
 
-    @abc.abstractmethod
-    def counts(self) -> StoreCounts: ...
+    def _delete_counted(self, flt) -> int:
+        with self._lock:
+            n = self._count(flt)
+            if n:
+                self._delete_matching(flt)
+        return n
+
+    def counts(self) -> StoreCounts:
+        return StoreCounts(chunks=self._count(None), documents=self._count(self.filters.first_chunks()))
+
+    def list_documents(self, source_prefix: str | None = None) -> list[DocumentInfo]:
+        """Every document whose source starts with ``source_prefix`` (a string prefix), by source
+        then doc id. Reads the payload of every chunk but never its text.
+
+        Example::
+
+            [d.doc_id for d in store.list_documents("/data/corpus/")]
+        """
+        versions: dict[str, dict[str, list]] = {}  # doc id -> version -> [chunks, payload of position 0]
+        for record in self._points(None, _DOCUMENT_KEYS):
+            p = record.payload
+            if source_prefix and not p["source"].startswith(source_prefix):
+                continue
+            entry = versions.setdefault(p["doc_id"], {}).setdefault(p["version"], [0, None])
+            entry[0] += 1
+            if p["position"] == 0:
+                entry[1] = p
+        documents = []
+        for doc_id, by_version in versions.items():
+            # The newest version (an ingest replacing the document has not committed yet).
+            version, (chunks, first) = max(
+                by_version.items(), key=lambda kv: ((kv[1][1] or {}).get("ingested_at") or "", kv[1][0]))
+            first = first or {"title": "", "source": ""}
+            documents.append(DocumentInfo(doc_id=doc_id, title=first.get("title", ""), source=first.get("source", ""),
+                                          version=version, chunks=chunks, ingested_at=first.get("ingested_at")))
+        return sorted(documents, key=lambda d: (d.source, d.doc_id))
+
+    def delete_documents(self, doc_ids: Iterable[str] = (), sources: Iterable[str] = ()) -> tuple[int, int]:
+        """Delete every chunk of these documents and of every document from these sources
+        (exact source paths); returns (documents, chunks) removed. Deleting what is not there
+        removes nothing, so it can be repeated.
+
+        Example::
+
+            store.delete_documents(sources=["/data/corpus/old.md"])   # -> (1, 3)
+        """
+        doc_ids, sources = list(doc_ids), list(sources)
+        if not doc_ids and not sources:
+            return 0, 0
+        flt = self.filters.documents(doc_ids, sources)
+        with self._lock:
+            documents = {r.payload["doc_id"] for r in self._points(flt, ["doc_id"])}
+            return len(documents), self._delete_counted(flt)
 
     def optimize(self) -> None:
         """Build indexes now (the embedded engine); servers do this in the background."""

@@ -6,6 +6,7 @@ server instead (``RAGSTATE_STORE_BACKEND=qdrant``).
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 
@@ -13,8 +14,7 @@ import qdrant_edge as qe
 
 from ragstate.bm25 import SparseVec
 from ragstate.store.base import (
-    DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, ChunkStore, FilterDialect, StoreCounts, StoredChunk, search_hits,
-    stored_chunk,
+    DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, ChunkStore, FilterDialect, StoredChunk, search_hits, stored_chunk,
 )
 
 
@@ -23,16 +23,16 @@ FILTERS = FilterDialect(condition=lambda key, match: qe.FieldCondition(key=key, 
                         filter=qe.Filter)
 
 
-
-
 class EdgeStore(ChunkStore):
     backend = "edge"
+    filters = FILTERS
 
     def __init__(self, path: Path, dim: int = 384):
         path = Path(path)
         self.path = path
-        # Writes and optimisation take the lock; Qdrant itself makes reads safe alongside them.
-        self._lock = threading.Lock()
+        # Writes and optimisation take the lock (re-entrant: a delete counts, then deletes, under
+        # it); Qdrant itself makes reads safe alongside them.
+        self._lock = threading.RLock()
         config = qe.EdgeConfig(
             vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
@@ -67,19 +67,6 @@ class EdgeStore(ChunkStore):
     def get(self, chunk_ids: list[str]) -> dict[str, StoredChunk]:
         return {str(rec.id): stored_chunk(rec) for rec in self._shard.retrieve(list(chunk_ids), True, False)}
 
-    def chunks_of(self, doc_id, version, without_dense=False):
-        flt = FILTERS.version(doc_id, version, False if without_dense else None)
-        out, offset = [], None
-        while True:
-            recs, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=1024, filter=flt,
-                                                               with_payload=True, with_vector=False))
-            out.extend(stored_chunk(r) for r in recs)
-            if offset is None:
-                return sorted(out, key=lambda c: c.position)
-
-    def count_version(self, doc_id, version, with_dense=False):
-        return self._count(FILTERS.version(doc_id, version, True if with_dense else None))
-
     def search_dense(self, vector, limit, flt=None):
         req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(list(vector), using=DENSE),
                               filter=FILTERS.search(flt), with_payload=["doc_id"])
@@ -92,19 +79,15 @@ class EdgeStore(ChunkStore):
                               filter=FILTERS.search(flt), with_payload=["doc_id"])
         return search_hits(self._shard.query(req))
 
+    def _scroll_page(self, flt, offset, payload_keys):
+        return self._shard.scroll(qe.ScrollRequest(offset=offset, limit=1024, filter=flt, with_vector=False,
+                                                   with_payload=True if payload_keys is None else payload_keys))
+
     def _count(self, flt: qe.Filter | None) -> int:
         return self._shard.count(qe.CountRequest(filter=flt, exact=True))
 
-    def delete_stale(self, doc_id, keep_version):
-        stale = FILTERS.stale(doc_id, keep_version)
-        with self._lock:
-            n = self._count(stale)
-            if n:
-                self._shard.update(qe.UpdateOperation.delete_points_by_filter(stale))
-        return n
-
-    def counts(self) -> StoreCounts:
-        return StoreCounts(chunks=self._count(None), documents=self._count(FILTERS.first_chunks()))
+    def _delete_matching(self, flt) -> None:
+        self._shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
 
     def optimize(self) -> None:
         with self._lock:
@@ -114,3 +97,22 @@ class EdgeStore(ChunkStore):
         with self._lock:
             self._shard.flush()
             self._shard.close()
+
+
+def is_collection(path: Path) -> bool:
+    """Whether ``path`` holds an embedded collection (a shard directory)."""
+    return path.is_dir() and (path / "edge_config.json").exists()
+
+
+def collection_names(root: Path) -> list[str]:
+    """The embedded collections under ``root`` (``data_dir/qdrant-edge``), by name."""
+    return sorted(p.name for p in root.iterdir() if is_collection(p)) if root.is_dir() else []
+
+
+def remove_collection(root: Path, name: str) -> bool:
+    """Delete a closed collection's files; False when there was none."""
+    path = root / name
+    if not path.exists():
+        return False
+    shutil.rmtree(path)
+    return True

@@ -10,7 +10,7 @@ from qdrant_client import QdrantClient, models as qm
 
 from ragstate.bm25 import SparseVec
 from ragstate.store.base import (
-    DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, ChunkStore, FilterDialect, StoreCounts, search_hits, stored_chunk,
+    DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, ChunkStore, FilterDialect, search_hits, stored_chunk,
 )
 
 
@@ -19,10 +19,9 @@ FILTERS = FilterDialect(condition=lambda key, match: qm.FieldCondition(key=key, 
                         has_vector=lambda name: qm.HasVectorCondition(has_vector=name), filter=qm.Filter)
 
 
-
-
 class QdrantServerStore(ChunkStore):
     backend = "qdrant"
+    filters = FILTERS
 
     def __init__(self, client: QdrantClient, collection: str, dim: int = 384):
         self.collection = collection
@@ -66,19 +65,11 @@ class QdrantServerStore(ChunkStore):
             recs = self._client.retrieve(self.collection, list(chunk_ids), with_payload=True, with_vectors=False)
         return {str(r.id): stored_chunk(r) for r in recs}
 
-    def chunks_of(self, doc_id, version, without_dense=False):
-        flt = FILTERS.version(doc_id, version, False if without_dense else None)
-        out, offset = [], None
-        while True:
-            with self._lock:
-                recs, offset = self._client.scroll(self.collection, scroll_filter=flt, limit=1024, offset=offset,
-                                                   with_payload=True, with_vectors=False)
-            out.extend(stored_chunk(r) for r in recs)
-            if offset is None:
-                return sorted(out, key=lambda c: c.position)
-
-    def count_version(self, doc_id, version, with_dense=False):
-        return self._count(FILTERS.version(doc_id, version, True if with_dense else None))
+    def _scroll_page(self, flt, offset, payload_keys):
+        with self._lock:
+            return self._client.scroll(self.collection, scroll_filter=flt, limit=1024, offset=offset,
+                                       with_payload=True if payload_keys is None else payload_keys,
+                                       with_vectors=False)
 
     def _query(self, query, using: str, limit: int, flt):
         with self._lock:
@@ -98,19 +89,24 @@ class QdrantServerStore(ChunkStore):
         with self._lock:
             return self._client.count(self.collection, count_filter=flt, exact=True).count
 
-    def delete_stale(self, doc_id, keep_version):
-        stale = FILTERS.stale(doc_id, keep_version)
+    def _delete_matching(self, flt) -> None:
         with self._lock:
-            n = self._count(stale)
-            if n:
-                self._client.delete(self.collection, qm.FilterSelector(filter=stale), wait=True)
-        return n
-
-    def counts(self) -> StoreCounts:
-        return StoreCounts(chunks=self._count(None), documents=self._count(FILTERS.first_chunks()))
-
+            self._client.delete(self.collection, qm.FilterSelector(filter=flt), wait=True)
 
 
 def connect(url: str | None = None, api_key: str | None = None, path: str | None = None) -> QdrantClient:
     """A server connection (``url``) or local mode (``path``); open one per process and share it."""
     return QdrantClient(url=url, api_key=api_key) if url else QdrantClient(path=path)
+
+
+def collection_names(client: QdrantClient) -> list[str]:
+    """Every collection the server (or local-mode folder) holds, by name."""
+    return sorted(c.name for c in client.get_collections().collections)
+
+
+def remove_collection(client: QdrantClient, name: str) -> bool:
+    """Delete a collection; False when there was none."""
+    if not client.collection_exists(name):
+        return False
+    client.delete_collection(name)
+    return True
