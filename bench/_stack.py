@@ -44,26 +44,38 @@ def machine_header(title: str) -> list[str]:
     lines = [f"== {title}"]
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    lines.append(f"machine: os.cpu_count()={os.cpu_count()} (usable by this process: {affinity}), "
-                 f"{platform.machine()}, Python {platform.python_version()}"
-                 + (f", load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}" if load else ""))
+    lines.append(
+        f"machine: os.cpu_count()={os.cpu_count()} (usable by this process: {affinity}), "
+        f"{platform.machine()}, Python {platform.python_version()}"
+        + (f", load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}" if load else "")
+    )
     try:
-        import ragstate.embedding  # noqa: F401 - its OpenMP settings, before torch loads here too
         import sentence_transformers
         import torch
 
-        lines.append(f"versions: torch {torch.__version__} (intra-op threads {torch.get_num_threads()}, "
-                     f"inter-op {torch.get_num_interop_threads()}), sentence-transformers "
-                     f"{sentence_transformers.__version__}, temporalio {temporalio.__version__}")
+        import ragstate.embedding  # noqa: F401 - its OpenMP settings, before torch loads here too
+
+        lines.append(
+            f"versions: torch {torch.__version__} (intra-op threads {torch.get_num_threads()}, "
+            f"inter-op {torch.get_num_interop_threads()}), sentence-transformers "
+            f"{sentence_transformers.__version__}, temporalio {temporalio.__version__}"
+        )
     except ImportError:
         lines.append(f"versions: temporalio {temporalio.__version__} (torch / sentence-transformers not installed)")
-    threads_env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TORCH_NUM_THREADS",
-                                              "OMP_WAIT_POLICY") if k in os.environ}
-    lines.append(f"thread env: {threads_env or 'none set (torch defaults: all cores)'}; "
-                 "the worker subprocess inherits the same environment")
+    threads_env = {
+        k: os.environ[k]
+        for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TORCH_NUM_THREADS", "OMP_WAIT_POLICY")
+        if k in os.environ
+    }
+    lines.append(
+        f"thread env: {threads_env or 'none set (torch defaults: all cores)'}; "
+        "the worker subprocess inherits the same environment"
+    )
     if load and affinity and load[0] > 0.5 * affinity:
-        lines.append(f"WARNING: load average {load[0]:.2f} on {affinity} cores: other jobs share the CPUs, "
-                     "so throughput figures are noisy")
+        lines.append(
+            f"WARNING: load average {load[0]:.2f} on {affinity} cores: other jobs share the CPUs, "
+            "so throughput figures are noisy"
+        )
     return lines
 
 
@@ -172,8 +184,10 @@ def engine_batches(path: Path, settings: Settings, batch_docs: int) -> list[list
     for item in load(SourceRef(path=str(path)), settings.max_document_bytes):
         if not isinstance(item, Document):
             continue
-        batch.extend(indexed_text(item.title, c.text)
-                     for c in chunk_text(item.text, settings.chunk_tokens, settings.chunk_overlap))
+        batch.extend(
+            indexed_text(item.title, c.text)
+            for c in chunk_text(item.text, settings.chunk_tokens, settings.chunk_overlap)
+        )
         docs += 1
         if docs % batch_docs == 0:
             out.append(batch)
@@ -219,7 +233,7 @@ class RssSampler:
                 self.samples.append((time.monotonic(), s))
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self._thread.start()
         return self
 
@@ -256,8 +270,17 @@ def du(path: Path) -> int:
 
 # Never passed to the worker: connection fields are set by the stack, secrets stay in the
 # environment they came from (the worker inherits it).
-_NOT_PASSED = {"data_dir", "temporal_address", "temporal_ui_url", "temporal_profile", "temporal_tls",
-               "temporal_api_key", "anthropic_api_key", "anthropic_api_key_file", "qdrant_api_key"}
+_NOT_PASSED = {
+    "data_dir",
+    "temporal_address",
+    "temporal_ui_url",
+    "temporal_profile",
+    "temporal_tls",
+    "temporal_api_key",
+    "anthropic_api_key",
+    "anthropic_api_key_file",
+    "qdrant_api_key",
+}
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -295,12 +318,19 @@ class LocalStack:
             ... stack.worker.pid, stack.settings, stack.data_dir ...
     """
 
-    def __init__(self, settings: Settings, data_dir: Path | None = None, keep: bool = False,
-                 roles: str | None = None, worker_env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        data_dir: Path | None = None,
+        keep: bool = False,
+        roles: str | None = None,
+        worker_env: dict[str, str] | None = None,
+    ):
         self.base = settings
         # Every role `ragstate up` serves, plus the GPU queue when ingest is told to embed there.
-        roles = roles or "workflows,embeddings,llm" + (",gpu-embeddings" if getattr(settings, "gpu_embeddings", False)
-                                                       else "")
+        roles = roles or "workflows,embeddings,llm" + (
+            ",gpu-embeddings" if getattr(settings, "gpu_embeddings", False) else ""
+        )
         self.worker_env = dict(worker_env or {})
         self.keep = keep
         self.roles = roles
@@ -311,15 +341,21 @@ class LocalStack:
         self.settings: Settings | None = None
         self.worker_log = self.data_dir / "worker.log"
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         from ragstate.devserver import DevServer, free_port
 
         try:
             self.server = DevServer(self.data_dir, port=free_port(), ui_port=free_port()).start()
-            self.settings = self.base.model_copy(update={
-                "data_dir": self.data_dir, "temporal_address": self.server.address,
-                "temporal_ui_url": self.server.ui_url, "temporal_profile": None, "temporal_tls": False,
-                "temporal_api_key": None})
+            self.settings = self.base.model_copy(
+                update={
+                    "data_dir": self.data_dir,
+                    "temporal_address": self.server.address,
+                    "temporal_ui_url": self.server.ui_url,
+                    "temporal_profile": None,
+                    "temporal_tls": False,
+                    "temporal_api_key": None,
+                }
+            )
             self.worker = self._start_worker()
         except BaseException:
             self.__exit__(None, None, None)
@@ -329,14 +365,26 @@ class LocalStack:
     def _start_worker(self) -> subprocess.Popen:
         s = self.settings
         env = {k: v for k, v in os.environ.items() if k != "RAGSTATE_TEMPORAL_PROFILE"}
-        env.update({"PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                    "RAGSTATE_DATA_DIR": str(s.data_dir), "RAGSTATE_TEMPORAL_ADDRESS": s.temporal_address,
-                    "RAGSTATE_TEMPORAL_TLS": "false"})
+        env.update(
+            {
+                "PYTHONUNBUFFERED": "1",
+                "HF_HUB_OFFLINE": "1",
+                "TRANSFORMERS_OFFLINE": "1",
+                "RAGSTATE_DATA_DIR": str(s.data_dir),
+                "RAGSTATE_TEMPORAL_ADDRESS": s.temporal_address,
+                "RAGSTATE_TEMPORAL_TLS": "false",
+            }
+        )
         env.update(settings_env(s))
         env.update(self.worker_env)
-        return subprocess.Popen([sys.executable, "-m", "ragstate.workers.local", "--roles", self.roles], cwd=ROOT, env=env,
-                                stdout=self.worker_log.open("ab"), stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "ragstate.workers.local", "--roles", self.roles],
+            cwd=ROOT,
+            env=env,
+            stdout=self.worker_log.open("ab"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
     async def connect(self):
         from ragstate.temporal import connect
@@ -351,16 +399,21 @@ class LocalStack:
         from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
         s = self.settings
-        wanted = [(s.workflow_task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
-                  (s.embeddings_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)]
+        wanted = [
+            (s.workflow_task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
+            (s.embeddings_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
+        ]
         t0 = time.monotonic()
         while True:
             if self.worker.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.worker.returncode}:\n{self.log_tail()}")
             ok = True
             for queue, kind in wanted:
-                resp = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
-                    namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind))
+                resp = await client.workflow_service.describe_task_queue(
+                    DescribeTaskQueueRequest(
+                        namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind
+                    )
+                )
                 ok &= len(resp.pollers) > 0
             if ok:
                 return time.monotonic() - t0
@@ -386,6 +439,13 @@ class LocalStack:
                 self.worker.kill()
                 self.worker.wait()
 
+    def restart_worker(self, env: dict[str, str]) -> None:
+        """Drain the worker and start a new one with ``env`` replacing the extra environment of
+        the last (``bench/query_throughput.py --telemetry both`` turns telemetry on and off)."""
+        self.stop_worker()
+        self.worker_env = dict(env)
+        self.worker = self._start_worker()
+
     def __exit__(self, *exc) -> None:
         try:
             self.stop_worker()
@@ -403,11 +463,11 @@ class LocalStack:
 class ActivityStats:
     name: str
     count: int = 0
-    exec_s: float = 0.0              # sum of started -> completed
-    wait_s: float = 0.0              # sum of scheduled -> started of the last attempt (queueing, and earlier attempts)
+    exec_s: float = 0.0  # sum of started -> completed
+    wait_s: float = 0.0  # sum of scheduled -> started of the last attempt (queueing, and earlier attempts)
     intervals: list[tuple[float, float]] = field(default_factory=list)  # started, closed (epoch s)
     failed: int = 0
-    retried: int = 0                 # completed on attempt > 1 (a retry: failure, timeout or heartbeat timeout)
+    retried: int = 0  # completed on attempt > 1 (a retry: failure, timeout or heartbeat timeout)
 
     def busy_s(self) -> float:
         """Time during which at least one of these activities was running (union of intervals)."""
@@ -425,7 +485,9 @@ class ActivityStats:
         return total
 
 
-async def history_breakdown(client, workflow_id: str, first_run_id: str | None) -> tuple[dict[str, ActivityStats], dict]:
+async def history_breakdown(
+    client, workflow_id: str, first_run_id: str | None
+) -> tuple[dict[str, ActivityStats], dict]:
     """Per activity type: count, execution and queueing time, busy union; plus workflow-task
     figures and the run span, over every run of the chain (continue-as-new followed)."""
     from temporalio.api.enums.v1 import EventType as E
@@ -453,11 +515,18 @@ async def history_breakdown(client, workflow_id: str, first_run_id: str | None) 
                 a = ev.activity_task_started_event_attributes
                 started[a.scheduled_event_id] = ts
                 attempts[a.scheduled_event_id] = a.attempt
-            elif t in (E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, E.EVENT_TYPE_ACTIVITY_TASK_FAILED,
-                       E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT):
-                attrs = (ev.activity_task_completed_event_attributes if t == E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
-                         else ev.activity_task_failed_event_attributes if t == E.EVENT_TYPE_ACTIVITY_TASK_FAILED
-                         else ev.activity_task_timed_out_event_attributes)
+            elif t in (
+                E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+                E.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+                E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+            ):
+                attrs = (
+                    ev.activity_task_completed_event_attributes
+                    if t == E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+                    else ev.activity_task_failed_event_attributes
+                    if t == E.EVENT_TYPE_ACTIVITY_TASK_FAILED
+                    else ev.activity_task_timed_out_event_attributes
+                )
                 name, ts_sched = sched[attrs.scheduled_event_id]
                 st = stats.setdefault(name, ActivityStats(name))
                 ts_start = started.get(attrs.scheduled_event_id, ts_sched)
@@ -495,24 +564,31 @@ def embed_timeline(stats: dict[str, ActivityStats], span: dict) -> dict[str, flo
     starts = min(a for a, _ in emb.intervals)
     ends = max(b for _, b in emb.intervals)
     busy = emb.busy_s()
-    return {"before_first_embed_s": starts - span["first"], "embed_busy_s": busy,
-            "embed_idle_gaps_s": (ends - starts) - busy, "after_last_embed_s": span["last"] - ends}
+    return {
+        "before_first_embed_s": starts - span["first"],
+        "embed_busy_s": busy,
+        "embed_idle_gaps_s": (ends - starts) - busy,
+        "after_last_embed_s": span["last"] - ends,
+    }
 
 
 def format_breakdown(stats: dict[str, ActivityStats], wall_s: float) -> list[str]:
-    order = ["DiscoverDocuments", "IndexChunks", "EmbedChunks", "CommitDocuments", "OptimizeStore",
-             "(workflow tasks)"]
+    order = ["DiscoverDocuments", "IndexChunks", "EmbedChunks", "CommitDocuments", "OptimizeStore", "(workflow tasks)"]
     names = [n for n in order if n in stats] + sorted(n for n in stats if n not in order)
-    rows = [f"{'activity':<18} {'count':>5} {'exec sum s':>10} {'mean s':>8} {'busy s':>8} {'busy %wall':>10} "
-            f"{'queue wait mean ms':>18} {'retried':>7} {'failed':>6}"]
+    rows = [
+        f"{'activity':<18} {'count':>5} {'exec sum s':>10} {'mean s':>8} {'busy s':>8} {'busy %wall':>10} "
+        f"{'queue wait mean ms':>18} {'retried':>7} {'failed':>6}"
+    ]
     for n in names:
         st = stats[n]
         if not st.count:
             continue
         busy = st.busy_s()
-        rows.append(f"{n:<18} {st.count:>5} {st.exec_s:>10.2f} {st.exec_s / st.count:>8.3f} {busy:>8.2f} "
-                    f"{100 * busy / wall_s if wall_s else 0:>9.1f}% {1000 * st.wait_s / st.count:>18.1f} "
-                    f"{st.retried:>7} {st.failed:>6}")
+        rows.append(
+            f"{n:<18} {st.count:>5} {st.exec_s:>10.2f} {st.exec_s / st.count:>8.3f} {busy:>8.2f} "
+            f"{100 * busy / wall_s if wall_s else 0:>9.1f}% {1000 * st.wait_s / st.count:>18.1f} "
+            f"{st.retried:>7} {st.failed:>6}"
+        )
     return rows
 
 
@@ -542,7 +618,11 @@ async def await_ingest(rag, handle, stack: LocalStack, every_s: float = 10.0, la
             raise RuntimeError(f"worker exited with {stack.worker.returncode} during the {label}:\n{stack.log_tail()}")
         try:
             p = await rag.ingest_progress(handle.id)
-            print(f"  [{label} {time.monotonic() - t0:6.0f}s] batches {p.batches_done}/{p.batches_discovered}, "
-                  f"{p.chunks} chunks, {p.failed} failed", file=sys.stderr, flush=True)
+            print(
+                f"  [{label} {time.monotonic() - t0:6.0f}s] batches {p.batches_done}/{p.batches_discovered}, "
+                f"{p.chunks} chunks, {p.failed} failed",
+                file=sys.stderr,
+                flush=True,
+            )
         except RPCError:
             pass

@@ -9,7 +9,13 @@ For the query workflow it reports end-to-end p50/p99 (client start to result) an
 orchestration overhead: end-to-end minus the time the activities themselves ran (measured by a
 worker interceptor).
 
+With ``--telemetry both`` the queries alternate between workers with tracing and metrics off and
+workers with them on (the same process, server and corpus, their own task queues; "on": spans
+exported over OTLP/HTTP to a local sink, the SDK runtime's Prometheus endpoint, ragstate's
+metrics), and it reports the overhead at p50.
+
     python bench/query_latency.py --chunks 10000 --runs 200
+    python bench/query_latency.py --chunks 2000 --runs 100 --telemetry both
     python bench/query_latency.py --server-args=--dynamic-config-value=system.enableActivityEagerExecution=true
 """
 
@@ -28,9 +34,13 @@ from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
 
+from _telemetry import MODES, OtlpSink, overhead_rows, telemetry_settings
 from temporalio import activity, workflow
 from temporalio.worker import (
-    ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Worker,
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+    Worker,
 )
 
 WORDS = None
@@ -45,8 +55,10 @@ def synthetic_corpus(path: Path, chunks: int, seed: int = 3) -> Path:
     with path.open("w") as f:
         for i in range(chunks):
             words = rng.choices(vocab, weights, k=rng.randint(60, 110))
-            text = ". ".join(" ".join(words[j:j + 12]).capitalize() for j in range(0, len(words), 12)) + "."
-            f.write(json.dumps({"_id": f"d{i}", "title": " ".join(rng.choices(vocab, weights, k=4)), "text": text}) + "\n")
+            text = ". ".join(" ".join(words[j : j + 12]).capitalize() for j in range(0, len(words), 12)) + "."
+            f.write(
+                json.dumps({"_id": f"d{i}", "title": " ".join(rng.choices(vocab, weights, k=4)), "text": text}) + "\n"
+            )
     return path
 
 
@@ -120,13 +132,15 @@ async def print_breakdown(client, workflow_id: str) -> None:
             detail = f"{a.activity_type.name} on {a.task_queue.name}"
         elif e.HasField("marker_recorded_event_attributes"):
             detail = e.marker_recorded_event_attributes.marker_name
-        print(f"  {(t - t0).total_seconds() * 1000:7.1f} ms (+{(t - prev).total_seconds() * 1000:5.1f})  {name} {detail}")
+        print(
+            f"  {(t - t0).total_seconds() * 1000:7.1f} ms (+{(t - prev).total_seconds() * 1000:5.1f})  {name} {detail}"
+        )
         prev = t
 
 
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def row(name: str, ms: list[float], extra: str = "") -> str:
@@ -135,23 +149,30 @@ def row(name: str, ms: list[float], extra: str = "") -> str:
 
 async def main(args) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import temporalio
+
     from ragstate.client import RagClient
     from ragstate.devserver import DevServer, free_port
     from ragstate.models import IngestRequest, RagQuery
     from ragstate.settings import Settings
+    from ragstate.telemetry import shutdown_tracing
     from ragstate.temporal import connect
     from ragstate.workers.runtime import build_workers
 
-    import temporalio
-
-    print(f"cores: {os.cpu_count()}  temporalio {temporalio.__version__}  server args: {args.server_args or 'none'}"
-          f"  steps: {'all regular activities' if args.all_regular else 'cheap steps as local activities'}")
+    print(
+        f"cores: {os.cpu_count()}  temporalio {temporalio.__version__}  server args: {args.server_args or 'none'}"
+        f"  steps: {'all regular activities' if args.all_regular else 'cheap steps as local activities'}"
+    )
     tmp = Path(tempfile.mkdtemp(prefix="ragstate-bench-"))
     corpus = synthetic_corpus(tmp / "corpus.jsonl", args.chunks)
     server = DevServer(tmp / "data", port=free_port(), ui_port=free_port(), extra_args=args.server_args)
     with server:
-        settings = Settings(data_dir=tmp / "data", temporal_address=server.address, _env_file=None,
-                            local_activities=not args.all_regular)
+        settings = Settings(
+            data_dir=tmp / "data",
+            temporal_address=server.address,
+            _env_file=None,
+            local_activities=not args.all_regular,
+        )
         client = await connect(settings)
         rag = RagClient(client, settings)
         clock = ActivityClock()
@@ -159,8 +180,9 @@ async def main(args) -> None:
 
         get_embedder(settings.embedding_device)
         workers = build_workers(client, settings, interceptors=[clock])
-        floor_worker = Worker(client, task_queue="bench-floor", workflows=[FloorEmpty, FloorFiveNoop],
-                              activities=[noop])
+        floor_worker = Worker(
+            client, task_queue="bench-floor", workflows=[FloorEmpty, FloorFiveNoop], activities=[noop]
+        )
         async with floor_worker:
             for w in workers:
                 await w.__aenter__()
@@ -180,35 +202,64 @@ async def main(args) -> None:
                     return out
 
                 async def floor(wf, arg):
-                    return await client.execute_workflow(wf, arg, id=f"bench-{uuid.uuid4().hex}",
-                                                         task_queue="bench-floor", request_eager_start=True)
+                    return await client.execute_workflow(
+                        wf, arg, id=f"bench-{uuid.uuid4().hex}", task_queue="bench-floor", request_eager_start=True
+                    )
 
                 empty = await timed(lambda: floor(FloorEmpty.run, ""), args.runs)
                 five = await timed(lambda: floor(FloorFiveNoop.run, False), args.runs)
                 five_local = await timed(lambda: floor(FloorFiveNoop.run, True), args.runs)
 
-                rng = random.Random(5)
-                questions = [" ".join(json.loads(l)["text"].split()[:8]) for l in
-                             rng.sample(corpus.read_text().splitlines(), min(args.runs + args.warmup, args.chunks))]
-                overhead, e2e, steps = [], [], defaultdict(list)
-                for i, q in enumerate(questions):
-                    t = time.perf_counter()
-                    ans = await rag.ask(RagQuery(question=q))
-                    ms = (time.perf_counter() - t) * 1000
-                    if i < args.warmup:
-                        continue
-                    e2e.append(ms)
-                    overhead.append(ms - clock.busy.pop(ans.workflow_id, 0.0) * 1000)
-                    for s in ans.timings:
-                        steps[s.step].append(s.duration_ms)
+            finally:
+                for w in workers:
+                    await w.__aexit__(None, None, None)
+
+            rng = random.Random(5)
+            modes = MODES[args.telemetry]
+            questions = [
+                " ".join(json.loads(line)["text"].split()[:8])
+                for line in rng.sample(
+                    corpus.read_text().splitlines(), min(args.runs * len(modes) + args.warmup, args.chunks)
+                )
+            ]
+            overhead, e2e, steps = [], [], defaultdict(list)
+            by_mode: dict[str, list[float]] = defaultdict(list)
+            with OtlpSink() as sink:
+                rags, workers = {}, []
+                for mode in modes:
+                    mode_settings = settings if mode == "off" else telemetry_settings(settings, sink)
+                    mode_client = client if mode == "off" else await connect(mode_settings)
+                    rags[mode] = RagClient(mode_client, mode_settings)
+                    workers += build_workers(mode_client, mode_settings, interceptors=[clock])
+                for w in workers:
+                    await w.__aenter__()
+                try:
+                    # Queries alternate between the modes, so load from elsewhere on the machine
+                    # and any drift over the run weigh on both alike.
+                    for i, q in enumerate(questions):
+                        mode = modes[i % len(modes)]
+                        t = time.perf_counter()
+                        ans = await rags[mode].ask(RagQuery(question=q))
+                        ms = (time.perf_counter() - t) * 1000
+                        if i < args.warmup:
+                            continue
+                        by_mode[mode].append(ms)
+                        if mode != modes[0]:
+                            continue  # the rows of steps and floors are of the first mode
+                        e2e.append(ms)
+                        overhead.append(ms - clock.busy.pop(ans.workflow_id, 0.0) * 1000)
+                        for s in ans.timings:
+                            steps[s.step].append(s.duration_ms)
+                finally:
+                    for w in workers:
+                        await w.__aexit__(None, None, None)
                 if args.breakdown:
                     await print_breakdown(client, ans.workflow_id)
                     five_id = f"bench-{uuid.uuid4().hex}"
                     await client.execute_workflow(FloorFiveNoop.run, False, id=five_id, task_queue="bench-floor")
                     await print_breakdown(client, five_id)
-            finally:
-                for w in workers:
-                    await w.__aexit__(None, None, None)
+                shutdown_tracing()  # the last spans reach the sink before it closes
+            telemetry_sent = f"{sink.requests} OTLP exports, {sink.bytes / 1e6:.1f} MB" if "on" in modes else ""
     print(row("floor: workflow, no activity", empty))
     print(row("floor: 5 no-op activities", five))
     print(row("floor: 5 no-op local activities", five_local))
@@ -217,8 +268,12 @@ async def main(args) -> None:
     for step, ms in steps.items():
         print(row(f"  step {step} (workflow view)", ms))
     target = statistics.median(empty) + 100
-    print(f"target: query p50 <= floor + 100 ms = {target:.1f} ms -> "
-          f"{'MET' if statistics.median(e2e) <= target else 'NOT MET'} ({statistics.median(e2e):.1f} ms)")
+    print(
+        f"target: query p50 <= floor + 100 ms = {target:.1f} ms -> "
+        f"{'MET' if statistics.median(e2e) <= target else 'NOT MET'} ({statistics.median(e2e):.1f} ms)"
+    )
+    if args.telemetry != "off":
+        print("\n".join(overhead_rows(by_mode)), telemetry_sent)
 
 
 if __name__ == "__main__":
@@ -228,6 +283,16 @@ if __name__ == "__main__":
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--all-regular", action="store_true", help="every step a regular activity (no local ones)")
     ap.add_argument("--breakdown", action="store_true", help="print one run's history with event times")
-    ap.add_argument("--server-args", action="append", default=[],
-                    help="extra `temporal server start-dev` arguments, e.g. --dynamic-config-value=K=V")
+    ap.add_argument(
+        "--telemetry",
+        choices=sorted(MODES),
+        default="off",
+        help="tracing (OTLP to a local sink) and metrics off, on, or both (alternating) to compare",
+    )
+    ap.add_argument(
+        "--server-args",
+        action="append",
+        default=[],
+        help="extra `temporal server start-dev` arguments, e.g. --dynamic-config-value=K=V",
+    )
     asyncio.run(main(ap.parse_args()))

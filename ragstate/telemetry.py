@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 from collections.abc import Iterator
@@ -64,25 +65,33 @@ def configure_tracing(service_name: str = "ragstate") -> bool:
             from opentelemetry.sdk.resources import SERVICE_NAME, Resource
             from opentelemetry.sdk.trace import TracerProvider
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+            exporter = _otlp_exporter()
         except ImportError as e:
             log.warning("OTEL_EXPORTER_OTLP_ENDPOINT is set but tracing needs ragstate[otel] (%s)", e)
             return False
-        provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
+        service = os.environ.get("OTEL_SERVICE_NAME") or service_name
+        provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service}))
         # Batched: spans leave on a background thread, never on a workflow or activity's path.
-        provider.add_span_processor(BatchSpanProcessor(_otlp_exporter()))
+        provider.add_span_processor(BatchSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
         _installed_provider = provider
     return tracing_active()
 
 
 def _otlp_exporter() -> Any:
-    """The OTLP span exporter of whichever protocol is installed (gRPC preferred, as the
-    collector's default port 4317 expects), configured by the standard ``OTEL_EXPORTER_OTLP_*``."""
-    try:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    except ImportError:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    return OTLPSpanExporter()
+    """The OTLP span exporter of ``OTEL_EXPORTER_OTLP_PROTOCOL`` (``http/protobuf``, the
+    specification's default, or ``grpc``), falling back to whichever is installed; endpoint,
+    headers and timeout come from the standard ``OTEL_EXPORTER_OTLP_*`` variables."""
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+    modules = ["grpc", "http"] if protocol == "grpc" else ["http", "grpc"]
+    for module in modules:
+        try:
+            exporter = importlib.import_module(f"opentelemetry.exporter.otlp.proto.{module}.trace_exporter")
+        except ImportError:
+            continue
+        return exporter.OTLPSpanExporter()
+    raise ImportError("no OTLP exporter: pip install 'ragstate[otel]'")
 
 
 def tracing_active() -> bool:
@@ -126,7 +135,7 @@ def llm_span(settings: Settings) -> Iterator[Any]:
     from opentelemetry.trace import SpanKind
 
     tracer = trace.get_tracer("ragstate")
-    attributes = {
+    attributes: dict[str, Any] = {
         "gen_ai.operation.name": "chat",
         "gen_ai.system": "anthropic",
         "gen_ai.provider.name": "anthropic",

@@ -4,6 +4,7 @@ converter, API key and TLS; and the links a person follows into the web UI."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import quote
 
 from temporalio.client import Client
@@ -24,7 +25,7 @@ async def connect(settings: Settings, plugins: Sequence = ()) -> Client:
     Telemetry (:mod:`ragstate.telemetry`): the tracing interceptor when tracing is on (workers
     built from this client inherit it), the Prometheus runtime when ``RAGSTATE_METRICS_BIND`` is set.
     """
-    telemetry = {"interceptors": tracing_interceptors(), "runtime": metrics_runtime(settings)}
+    telemetry: dict[str, Any] = {"interceptors": tracing_interceptors(), "runtime": metrics_runtime(settings)}
     if settings.temporal_profile:
         from temporalio.envconfig import ClientConfig
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 
@@ -24,6 +23,7 @@ from pydantic import SecretStr
 from temporalio.client import Client
 
 from ragstate.client import RagClient
+from ragstate.devserver import free_port
 from ragstate.settings import Settings
 from ragstate.temporal import connect
 from ragstate.workers.runtime import running_workers
@@ -44,12 +44,6 @@ def spans() -> InMemorySpanExporter:
         provider._ragstate_test_exporter = True  # type: ignore[attr-defined]
     _exporter.clear()
     return _exporter
-
-
-def free_address() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{s.getsockname()[1]}"
 
 
 def sample(metrics_text: str, name: str, **labels: str) -> float:
@@ -81,7 +75,7 @@ async def test_one_trace_per_query_and_the_metrics_it_moves(
     and the gateway's /metrics."""
     from ragstate.activities.anthropic_llm import close_llm_clients
 
-    bind = free_address()
+    bind = f"127.0.0.1:{free_port()}"
     settings = settings.model_copy(
         update={
             "anthropic_api_key": SecretStr("sk-test"),
