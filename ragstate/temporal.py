@@ -23,9 +23,15 @@ async def connect(settings: Settings, plugins: Sequence = ()) -> Client:
     ``temporal`` CLI reads them); otherwise from the ``RAGSTATE_TEMPORAL_*`` settings.
 
     Telemetry (:mod:`ragstate.telemetry`): the tracing interceptor when tracing is on (workers
-    built from this client inherit it), the Prometheus runtime when ``RAGSTATE_METRICS_BIND`` is set.
+    built from this client inherit it), the Prometheus runtime when ``RAGSTATE_METRICS_BIND`` is
+    set; neither when one of ``plugins`` is an OpenTelemetry plugin.
     """
-    telemetry: dict[str, Any] = {"interceptors": tracing_interceptors(), "runtime": metrics_runtime(settings)}
+    # An OpenTelemetry plugin (the Cloud Run worker's --otel) brings its own tracer provider,
+    # interceptor and metrics runtime: a second set would trace every step twice.
+    own_telemetry = not any("opentelemetry" in type(plugin).__module__ for plugin in plugins)
+    telemetry: dict[str, Any] = (
+        {"interceptors": tracing_interceptors(), "runtime": metrics_runtime(settings)} if own_telemetry else {}
+    )
     if settings.temporal_profile:
         from temporalio.envconfig import ClientConfig
 

@@ -202,3 +202,19 @@ async def test_workers_get_no_telemetry_interceptor_when_both_are_off(client: Cl
     # process (the span fixture), so only the metrics half is asserted off here.
     interceptors = worker_interceptors(client, settings)
     assert all(i.steps is None for i in interceptors)
+
+
+async def test_an_opentelemetry_plugin_replaces_ragstates_own_telemetry(settings: Settings, spans, monkeypatch):
+    """The Cloud Run worker's ``--otel`` plugin brings its interceptor and runtime: connect() adds
+    neither (each step would be traced twice)."""
+    from temporalio.contrib.opentelemetry import OpenTelemetryPlugin
+
+    import ragstate.temporal
+
+    calls = []
+    monkeypatch.setattr(ragstate.temporal, "tracing_interceptors", lambda: calls.append("tracing") or [])
+    monkeypatch.setattr(ragstate.temporal, "metrics_runtime", lambda s: calls.append("metrics"))
+    await connect(settings, [OpenTelemetryPlugin()])
+    assert calls == []
+    await connect(settings)
+    assert calls == ["tracing", "metrics"]
