@@ -1,14 +1,16 @@
 """Synthesize: the answer from numbered sources through the Anthropic Messages API.
 
-Temporal owns retries (visible in the UI): the SDK's ``max_retries`` is 0, transient errors
-(429, 529, 5xx, timeouts, dropped connections, an ``error`` event mid-stream) become retryable
-``ApplicationError``s whose ``next_retry_delay`` honours ``retry-after``: a 429 (or a
-``rate_limit_error``) as ``ErrorType.LLM_RATE_LIMITED``, so clients can tell a rate limit from
-an outage by type alone, the rest as ``ErrorType.LLM_UNAVAILABLE``; requests the API refuses
-(400/401/403/404/422) become non-retryable ``ErrorType.LLM_REQUEST_REJECTED`` ones with a clear
-message. The activity
-heartbeats while it waits on the API. Without an API key the answer is extractive
-and labelled ``offline-extractive``.
+Temporal owns retries (visible in the UI): the SDK's ``max_retries`` is 0, and
+:mod:`ragstate.activities.llm_errors` maps every failure to a retryable or non-retryable
+``ApplicationError`` (a 429 as ``ErrorType.LLM_RATE_LIMITED``, so clients can tell a rate limit
+from an outage by type alone). An answer counts only when it is whole: a stream that ends
+without ``message_stop`` is a transient failure; ``stop_reason: max_tokens`` is kept and
+flagged ``truncated``; a refusal or an unexpected stop reason fails the step, not passed on as
+an answer. The activity heartbeats every :data:`HEARTBEAT_EVERY_S` while it waits on the API.
+Without an API key the answer is extractive and labelled ``offline-extractive``.
+
+Paid once: a completed answer is written to :mod:`ragstate.activities.llm_cache` before the
+activity returns, and a retry (attempt > 1) returns it from there without calling the API.
 
 Streaming to clients: as the SDK streams the answer, each text delta is published as a
 ``token`` :class:`~ragstate.models.StreamEvent` to the calling query workflow's stream
@@ -28,32 +30,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import logging
-import time
 from collections.abc import AsyncIterator
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from ragstate.activities.llm_cache import AnswerCache, request_key
+from ragstate.activities.llm_errors import (
+    check_stop_reason,
+    rejected,
+    retry_after,
+    to_application_error,
+    unavailable,
+)
 from ragstate.citations import SYSTEM_PROMPT, build_prompt, extractive_answer
-from ragstate.contracts import STREAM_TOPIC, ErrorType
+from ragstate.contracts import STREAM_TOPIC, Activity
 from ragstate.models import AnswerMode, StreamEvent, StreamEventType, SynthesisInput, SynthesisResult, Usage
 from ragstate.settings import Settings
 
 if TYPE_CHECKING:
     import anthropic
+    from anthropic.types import Message
     from temporalio.contrib.workflow_streams import TopicHandle, WorkflowStreamClient
+
+__all__ = ["AnthropicActivities", "close_llm_clients", "llm_client", "retry_after", "to_application_error"]
 
 log = logging.getLogger("ragstate.llm")
 
-#: Error types (``error.type`` in the API's body) worth another attempt, whatever the status.
-RATE_LIMIT_API_ERROR = "rate_limit_error"
-RETRYABLE_API_ERRORS = frozenset({RATE_LIMIT_API_ERROR, "overloaded_error", "api_error", "timeout_error"})
-#: Seconds between heartbeats while waiting on the API (the query workflow's heartbeat timeout is 60 s).
-HEARTBEAT_EVERY_S = 10.0
+#: Seconds between heartbeats while waiting on the API: well inside the query workflow's
+#: 10 s heartbeat timeout, so a live worker is never mistaken for a lost one.
+HEARTBEAT_EVERY_S = 2.0
 #: Token events are sent to the workflow at most this often after the first (one signal and one
 #: workflow task per batch).
 STREAM_BATCH_INTERVAL = timedelta(milliseconds=100)
@@ -102,76 +110,6 @@ async def close_llm_clients() -> None:
     for client in clients:
         with contextlib.suppress(Exception):  # best effort: the loop may be going away
             await client.close()
-
-
-def retry_after(headers) -> timedelta | None:
-    """``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date), capped at 5 minutes."""
-    if headers is None:
-        return None
-    seconds = None
-    if ms := headers.get("retry-after-ms"):
-        with contextlib.suppress(ValueError):
-            seconds = float(ms) / 1000
-    if seconds is None and (value := headers.get("retry-after")):
-        try:
-            seconds = float(value)
-        except ValueError:
-            try:
-                parsed = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError, IndexError):
-                parsed = None  # neither seconds nor a date: ignore it
-            if parsed is not None:
-                if parsed.tzinfo is None:
-                    parsed = parsed.replace(tzinfo=UTC)
-                seconds = parsed.timestamp() - time.time()
-    if seconds is None or seconds < 0:
-        return None
-    return timedelta(seconds=min(seconds, 300))
-
-
-def to_application_error(err: Exception) -> ApplicationError:
-    """Map an SDK error to what Temporal should do with it."""
-    import anthropic
-
-    if isinstance(err, anthropic.APITimeoutError):
-        return ApplicationError(f"Anthropic API timed out: {err}", type=ErrorType.LLM_UNAVAILABLE)
-    if isinstance(err, anthropic.APIConnectionError):
-        return ApplicationError(f"cannot reach the Anthropic API: {err}", type=ErrorType.LLM_UNAVAILABLE)
-    if isinstance(err, anthropic.APIStatusError):
-        status = err.status_code
-        error_type, api_message = _error_fields(err)
-        detail = f"{error_type}: {api_message}" if error_type and api_message else getattr(err, "message", str(err))
-        if request_id := getattr(err, "request_id", None):
-            detail += f" (request {request_id})"
-        # An `error` event inside a streamed 200 response (e.g. overloaded_error) is transient too.
-        if status in (408, 409, 429) or status >= 500 or status < 400 or error_type in RETRYABLE_API_ERRORS:
-            rate_limited = status == 429 or error_type == RATE_LIMIT_API_ERROR
-            return ApplicationError(
-                f"Anthropic API answered {status} (will retry): {detail}",
-                type=ErrorType.LLM_RATE_LIMITED if rate_limited else ErrorType.LLM_UNAVAILABLE,
-                next_retry_delay=retry_after(err.response.headers if err.response is not None else None),
-            )
-        hint = {
-            401: " (check RAGSTATE_ANTHROPIC_API_KEY)",
-            403: " (the key lacks permission)",
-            404: " (check RAGSTATE_ANTHROPIC_MODEL)",
-        }.get(status, "")
-        return ApplicationError(
-            f"Anthropic API rejected the request with {status}{hint}: {detail}",
-            type=ErrorType.LLM_REQUEST_REJECTED,
-            non_retryable=True,
-        )
-    return ApplicationError(f"Anthropic API error: {err}", type=ErrorType.LLM_UNAVAILABLE)
-
-
-def _error_fields(err: anthropic.APIStatusError) -> tuple[str | None, str | None]:
-    """``error.type`` and ``error.message`` from the API's error body, when it has one."""
-    body = err.body
-    inner = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(inner, dict):
-        return None, None
-    error_type, message = inner.get("type"), inner.get("message")
-    return (error_type if isinstance(error_type, str) else None), (message if isinstance(message, str) else None)
 
 
 @contextlib.asynccontextmanager
@@ -296,22 +234,39 @@ class _AnswerStream:
             log.warning("could not flush answer tokens to workflow %s: %r", activity.info().workflow_id, e)
 
 
+async def _streamed_message(
+    client: anthropic.AsyncAnthropic, request: dict[str, Any], answer_stream: _AnswerStream
+) -> Message:
+    """The answer streamed, each text delta published; a stream that ends before
+    ``message_stop`` (cleanly or by a closed connection) is a transient failure, not an answer."""
+    received = 0
+    finished = False
+    async with client.messages.stream(**request) as stream:
+        async for event in stream:
+            if event.type == "text":
+                activity.heartbeat()
+                answer_stream.text(event.text)
+                received += len(event.text)
+            elif event.type == "message_stop":
+                finished = True
+        if not finished:
+            raise unavailable(f"the Anthropic API stream ended before message_stop, after {received} characters")
+        return await stream.get_final_message()
+
+
 class AnthropicActivities:
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.cache = AnswerCache(settings.llm_cache_path, settings.llm_cache_ttl_s)
 
-    @activity.defn(name="Synthesize")
+    @activity.defn(name=Activity.SYNTHESIZE)
     async def synthesize(self, inp: SynthesisInput) -> SynthesisResult:
         s = self.settings
         try:
             api_key = s.anthropic_key()
         except OSError as e:
             # A misconfigured secret mount will not fix itself between retries.
-            raise ApplicationError(
-                f"cannot read RAGSTATE_ANTHROPIC_API_KEY_FILE: {e}",
-                type=ErrorType.LLM_REQUEST_REJECTED,
-                non_retryable=True,
-            ) from e
+            raise rejected(f"cannot read RAGSTATE_ANTHROPIC_API_KEY_FILE: {e}") from e
         if api_key is None:
             return SynthesisResult(
                 answer=extractive_answer(inp.question, inp.sources), mode=AnswerMode.offline_extractive
@@ -325,26 +280,38 @@ class AnthropicActivities:
             system=SYSTEM_PROMPT,
             messages=[{"role": "user", "content": build_prompt(inp.question, inp.sources)}],
         )
+        key = request_key(request)
         try:
             async with _heartbeating(HEARTBEAT_EVERY_S), _AnswerStream() as answer_stream:
+                # Only a retry reads the cache: an earlier attempt may have finished and died
+                # before its result was recorded.
+                if activity.info().attempt > 1 and (cached := self.cache.get(key)) is not None:
+                    log.info(
+                        "Synthesize attempt %s: the answer of an earlier attempt, from the cache",
+                        activity.info().attempt,
+                    )
+                    answer_stream.text(cached.answer)
+                    return cached
                 if s.anthropic_stream:
-                    async with client.messages.stream(**request) as stream:
-                        async for delta in stream.text_stream:
-                            activity.heartbeat()
-                            answer_stream.text(delta)
-                        message = await stream.get_final_message()
+                    message = await _streamed_message(client, request, answer_stream)
                 else:
                     message = await client.messages.create(**request)
                 text = "".join(block.text for block in message.content if block.type == "text").strip()
+                truncated = check_stop_reason(message.stop_reason, text)
                 if not s.anthropic_stream:
                     answer_stream.text(text)
+                result = SynthesisResult(
+                    answer=text,
+                    mode=AnswerMode.llm,
+                    model=message.model,
+                    usage=Usage(input_tokens=message.usage.input_tokens, output_tokens=message.usage.output_tokens),
+                    truncated=truncated,
+                )
+                # Before the last tokens are flushed (up to seconds): a worker lost from here
+                # on has paid for its answer, and the retry finds it.
+                self.cache.put(key, result)
         except anthropic.AnthropicError as e:
             raise to_application_error(e) from e
         except _transport_error() as e:
-            raise ApplicationError(f"the Anthropic API stream broke off: {e!r}", type=ErrorType.LLM_UNAVAILABLE) from e
-        return SynthesisResult(
-            answer=text,
-            mode=AnswerMode.llm,
-            model=message.model,
-            usage=Usage(input_tokens=message.usage.input_tokens, output_tokens=message.usage.output_tokens),
-        )
+            raise unavailable(f"the Anthropic API stream broke off: {e!r}") from e
+        return result

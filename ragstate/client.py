@@ -32,6 +32,7 @@ LLM step is waiting out a rate limit, and for how long.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -70,10 +71,17 @@ from ragstate.errors import (  # noqa: F401 - re-exported: ragstate.client was t
     error_for,
 )
 from ragstate.models import (
+    CollectionList,
+    CollectionRequest,
+    DeleteDocumentsRequest,
+    DeleteResult,
+    DocumentList,
+    DropResult,
     IngestProgress,
     IngestRequest,
     IngestResult,
     IngestStatus,
+    ListDocumentsRequest,
     QueryStatus,
     RagAnswer,
     RagQuery,
@@ -88,6 +96,12 @@ from ragstate.settings import Settings
 from ragstate.temporal import connect, ui_link
 
 T = TypeVar("T")
+
+
+def absolute_paths(paths: list[str]) -> list[str]:
+    """Paths as ingest names sources: absolute (from this process's working directory), ``~``
+    expanded, links not resolved. ``absolute_paths(["docs/a.md"])`` -> ``["/home/me/docs/a.md"]``."""
+    return [os.path.abspath(os.path.expanduser(p)) for p in paths]
 
 
 def failure_of(err: BaseException) -> tuple[str, str | None]:
@@ -188,6 +202,17 @@ class RagClient:
 
     async def start_query(self, query: RagQuery | str, workflow_id: str | None = None) -> WorkflowHandle:
         query = RagQuery(question=query) if isinstance(query, str) else query
+        if query.sources:  # compared with stored sources, which ingest writes as absolute paths
+            query = query.model_copy(update={"sources": absolute_paths(query.sources)})
+        try:  # lone surrogates (undecodable bytes from argv or a file) cannot travel as JSON
+            query.question.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InvalidQueryError(
+                f"the question is not valid UTF-8 text (undecodable byte at position {e.start}): "
+                "decode it with the right encoding first",
+                workflow_id or "",
+                ErrorType.INVALID_QUERY,
+            ) from None
         self.check_size(query, "the query")
         return await self.client.start_workflow(
             Workflow.QUERY,
@@ -391,6 +416,50 @@ class RagClient:
             task_queue=self.settings.workflow_task_queue,
             execution_timeout=timedelta(seconds=60),
         )
+
+    # --- index lifecycle: each a workflow on the workflow queue (workflows/lifecycle.py) ---------
+
+    async def _lifecycle(self, workflow_type: str, request: BaseModel, result_type: type[T], kind: str) -> T:
+        import uuid
+
+        return await self.client.execute_workflow(
+            workflow_type,
+            request,
+            result_type=result_type,
+            id=f"rag-{kind}-{uuid.uuid4().hex[:8]}",
+            task_queue=self.settings.workflow_task_queue,
+            execution_timeout=timedelta(hours=1),
+        )
+
+    async def documents(
+        self, source_prefix: str | None = None, collection: str | None = None, limit: int = 1000
+    ) -> DocumentList:
+        """The collection's documents (id, title, source, chunks, version, ingested-at), by source;
+        ``source_prefix`` a path prefix (made absolute, like ingest's paths)."""
+        if source_prefix:
+            keep_slash = source_prefix.endswith(("/", os.sep))  # "docs/" means the folder, not docs-old/
+            source_prefix = absolute_paths([source_prefix])[0] + (os.sep if keep_slash else "")
+        request = ListDocumentsRequest(collection=collection, source_prefix=source_prefix, limit=limit)
+        return await self._lifecycle(Workflow.LIST_DOCUMENTS, request, DocumentList, "documents")
+
+    async def delete_documents(self, ids_or_paths: list[str], collection: str | None = None) -> DeleteResult:
+        """Delete documents by doc id, source file or folder (everything under it). Each item is
+        tried as a doc id as given and, when it looks like a path (a separator, a leading ``.`` or ``~``,
+        a file extension), also as that path made absolute."""
+        paths = [p for p in ids_or_paths if os.sep in p or p.startswith((".", "~")) or "." in p]
+        request = DeleteDocumentsRequest(
+            collection=collection, doc_ids=list(ids_or_paths), sources=absolute_paths(paths)
+        )
+        self.check_size(request, "the delete request")
+        return await self._lifecycle(Workflow.DELETE_DOCUMENTS, request, DeleteResult, "delete")
+
+    async def collections(self) -> CollectionList:
+        """The store backend's collections."""
+        return await self._lifecycle(Workflow.LIST_COLLECTIONS, CollectionRequest(), CollectionList, "collections")
+
+    async def drop_collection(self, name: str) -> DropResult:
+        """Delete a collection and every chunk in it; ``dropped`` is False when there was none."""
+        return await self._lifecycle(Workflow.DROP_COLLECTION, CollectionRequest(collection=name), DropResult, "drop")
 
 
 # SyncRagClient lives in ragstate.sync_client; importable from here as before.

@@ -37,6 +37,10 @@ class Workflow:
     QUERY: Final = "RagQuery"
     INGEST: Final = "Ingest"
     STATS: Final = "StoreStats"
+    LIST_DOCUMENTS: Final = "ListDocuments"
+    DELETE_DOCUMENTS: Final = "DeleteDocuments"
+    LIST_COLLECTIONS: Final = "ListCollections"
+    DROP_COLLECTION: Final = "DropCollection"
 
 
 class Activity:
@@ -53,6 +57,11 @@ class Activity:
     COMMIT_DOCUMENTS: Final = "CommitDocuments"
     OPTIMIZE_STORE: Final = "OptimizeStore"
     STORE_STATS: Final = "StoreStats"
+    PRUNE_DOCUMENTS: Final = "PruneDocuments"
+    LIST_DOCUMENTS: Final = "ListDocuments"
+    DELETE_DOCUMENTS: Final = "DeleteDocuments"
+    LIST_COLLECTIONS: Final = "ListCollections"
+    DROP_COLLECTION: Final = "DropCollection"
 
 
 class Query:
@@ -79,6 +88,9 @@ class ErrorType:
 
     #: Every type above: the failures a client turns into its own exception classes.
     ALL: Final = (INVALID_QUERY, RETRIEVAL_FAILED, LLM_REQUEST_REJECTED, LLM_UNAVAILABLE, LLM_RATE_LIMITED)
+
+    #: An index-lifecycle request was refused (a collection name no backend can have): never retried.
+    INVALID_REQUEST: Final = "InvalidRequest"
 
 
 #: The one topic of a query's workflow stream (StreamEvent values): steps, tokens, final/error.

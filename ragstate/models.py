@@ -56,6 +56,12 @@ class Routing(_Model):
     gpu_embeddings_task_queue: str | None = Field(
         default=None, description="ingest embeds here first when set, falling back to embeddings_task_queue")
     gpu_fallback_after_s: float = 30.0
+    schedule_to_start_s: float | None = Field(
+        default=None, description="a step on a remote queue that no worker starts in this time fails (its branch "
+                                  "degrades the answer); None (runs from before the setting): no bound")
+    llm_fallback_extractive: bool = Field(
+        default=False, description="a Synthesize that fails for good (or no LLM worker takes) gives the extractive "
+                                   "answer, flagged degraded, instead of failing the query")
 
 
 class ParsedQuery(_Model):
@@ -148,6 +154,7 @@ class SynthesisResult(_Model):
     mode: AnswerMode
     model: str | None = None
     usage: Usage = Field(default_factory=Usage)
+    truncated: bool = Field(default=False, description="the LLM stopped at max_tokens: the answer may be cut short")
 
 
 class Citation(_Model):
@@ -176,6 +183,7 @@ class RagAnswer(_Model):
     model: str | None = None
     degraded: bool = False
     degraded_reasons: list[str] = Field(default_factory=list)
+    truncated: bool = Field(default=False, description="the LLM stopped at max_tokens: the answer may be cut short")
     usage: Usage = Field(default_factory=Usage)
     timings: list[StepTiming] = Field(default_factory=list)
     ranking: list[SearchHit] = Field(default_factory=list, description="fused ranking (retrieval-only mode)")
@@ -209,6 +217,8 @@ class IngestRequest(_Model):
     roots: list[str] | None = Field(
         default=None, description="when set, only files whose real path (symbolic links resolved) lies under one "
                                   "of these folders are read; the rest are failures (the gateway sets it)")
+    sync: bool = Field(default=False, description="afterwards, remove the collection's documents under these paths "
+                                                  "whose files are gone (IngestResult.removed)")
     carry: "IngestCarry | None" = Field(default=None, description="set by continue-as-new only")
 
 
@@ -311,6 +321,7 @@ class IngestResult(_Model):
     failures: list[DocumentFailure]
     failures_dropped: int = Field(0, description="failures beyond the kept list (counted in `failed`)")
     gpu_fallbacks: int = 0
+    removed: int = Field(0, description="documents removed by a sync because their files are gone")
     duration_ms: float = 0.0
     workflow_id: str = ""
 
@@ -387,3 +398,68 @@ class RateLimitWait(_Model):
     retry_in_s: float | None = Field(None, description="seconds until the next attempt, when Temporal says")
     message: str = Field(description="the last attempt's failure, as the activity reported it")
     activity: str = Field(description="the waiting activity's type (Synthesize)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Index lifecycle: sync, documents and collections (workflows/lifecycle.py)
+# ---------------------------------------------------------------------------------------------
+
+
+class PruneInput(_Model):
+    """Remove the collection's documents under ``paths`` (resolved by the worker) whose files
+    discovery no longer finds there."""
+
+    collection: str
+    paths: list[str]
+    roots: list[str] | None = None
+
+
+class DocumentSummary(_Model):
+    doc_id: str
+    title: str
+    source: str
+    version: str
+    chunks: int
+    ingested_at: str | None = Field(None, description="when this version was indexed (UTC, ISO 8601)")
+
+
+class ListDocumentsRequest(_Model):
+    collection: str | None = None
+    source_prefix: str | None = Field(None, description="only documents whose source starts with this")
+    limit: int = Field(1000, ge=1, le=10_000, description="at most this many (the result travels through history)")
+
+
+class DocumentList(_Model):
+    collection: str
+    documents: list[DocumentSummary]
+    total: int = Field(description="documents that matched, listed or not")
+
+
+class DeleteDocumentsRequest(_Model):
+    """Documents to delete: by doc id, or by source (a file: its documents; a folder: every
+    document under it). Paths are absolute (the client makes them so)."""
+
+    collection: str | None = None
+    doc_ids: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+
+
+class DeleteResult(_Model):
+    collection: str
+    documents: int
+    chunks: int
+
+
+class CollectionRequest(_Model):
+    collection: str | None = Field(None, description="settings.collection when unset (ListCollections ignores it)")
+
+
+class CollectionList(_Model):
+    backend: str
+    collections: list[str]
+
+
+class DropResult(_Model):
+    collection: str
+    dropped: bool = Field(description="False when there was no such collection")
+

@@ -1,4 +1,4 @@
-"""Printing answers and ingest results for people (rich)."""
+"""Printing answers, ingest results and document lists for people (rich)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,18 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ragstate.models import AnswerMode, IngestResult, RagAnswer, StreamEvent, StreamEventType
+from ragstate.models import AnswerMode, DocumentList, IngestResult, RagAnswer, StreamEvent, StreamEventType
 
 MODE_LABEL = {
     AnswerMode.llm: "LLM ({model})",
     AnswerMode.offline_extractive: "OFFLINE extractive mode (no Anthropic API key): quoted sentences, not generated",
     AnswerMode.retrieval_only: "retrieval only",
 }
+
+
+def count(n: int, noun: str) -> str:
+    """``count(1, "document")`` -> "1 document", ``count(2, "document")`` -> "2 documents"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def print_answer(console: Console, answer: RagAnswer, ui_link: str | None = None) -> None:
@@ -27,6 +32,8 @@ def _print_mode(console: Console, answer: RagAnswer) -> None:
     console.print(f"[dim]mode: {MODE_LABEL[answer.mode].format(model=answer.model)}[/dim]")
     if answer.degraded:
         console.print(f"[yellow]degraded: {'; '.join(answer.degraded_reasons)}[/yellow]")
+    if answer.truncated:
+        console.print("[yellow]truncated: the LLM stopped at its token limit (RAGSTATE_ANTHROPIC_MAX_TOKENS)[/yellow]")
 
 
 def print_answer_details(console: Console, answer: RagAnswer, ui_link: str | None = None) -> None:
@@ -92,9 +99,10 @@ class StreamPrinter:
 
 
 def print_ingest(console: Console, result: IngestResult, ui_link: str | None = None) -> None:
+    removed = f", {count(result.removed, 'document')} removed (files gone)" if result.removed else ""
     console.print(
-        f"ingested {result.documents} documents ({result.unchanged} unchanged), {result.chunks} chunks, "
-        f"{result.failed} failed, in {result.duration_ms / 1000:.1f} s"
+        f"ingested {count(result.documents, 'document')} ({result.unchanged} unchanged), "
+        f"{count(result.chunks, 'chunk')}, {result.failed} failed{removed}, in {result.duration_ms / 1000:.1f} s"
     )
     for f in result.failures[:20]:
         console.print(f"  [red]failed[/red] {f.doc_id}: {f.reason}")
@@ -102,3 +110,16 @@ def print_ingest(console: Console, result: IngestResult, ui_link: str | None = N
         console.print(f"  … and {result.failed - 20} more (see the workflow result)")
     if ui_link:
         console.print(f"[dim]Temporal UI:[/dim] {ui_link}")
+
+
+def print_documents(console: Console, listing: DocumentList) -> None:
+    """``ragstate documents list``: one row per document, then how many there are."""
+    if listing.documents:
+        table = Table(show_lines=False, expand=False)
+        for col in ("doc id", "title", "source", "chunks", "version", "ingested at"):
+            table.add_column(col, overflow="fold")
+        for d in listing.documents:
+            table.add_row(d.doc_id, d.title, d.source, str(d.chunks), d.version, d.ingested_at or "")
+        console.print(table)
+    shown = "" if len(listing.documents) == listing.total else f" ({len(listing.documents)} shown)"
+    console.print(f"{count(listing.total, 'document')} in collection {listing.collection!r}{shown}")

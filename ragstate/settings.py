@@ -70,6 +70,15 @@ class StoreBackend(Choice):
     qdrant = "qdrant"
 
 
+class LlmFallback(Choice):
+    """What a query does when its LLM step fails for good (or no LLM worker takes it):
+    ``extractive`` answers with the offline extractive answer, flagged degraded with the
+    reason; ``fail`` fails the query (the gateway's 502)."""
+
+    extractive = "extractive"
+    fail = "fail"
+
+
 class WorkflowVersioning(Choice):
     """Default versioning behavior of the workflows a versioned worker starts: ``auto-upgrade``
     moves running workflows to the new current version, ``pinned`` keeps each on its build."""
@@ -124,6 +133,20 @@ class Settings(BaseSettings):
     llm_queue_rate_per_s: float | None = Field(
         default=None, gt=0, description="server-side cap on Synthesize starts per second across all LLM workers"
     )
+    # A queue nobody polls must not hang a query for the workflow's whole timeout.
+    step_schedule_to_start_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="a query step on a remote queue (VectorSearch, Synthesize) that no worker starts in this "
+        "time fails: a search branch degrades the answer, Synthesize takes the LLM fallback",
+    )
+    llm_fallback: LlmFallback = LlmFallback.extractive
+    llm_cache_dir: Path | None = Field(
+        default=None,
+        description="completed LLM answers, so that a retry never pays for one twice (unset: data_dir/llm-cache); "
+        "LLM workers on several hosts need one shared directory",
+    )
+    llm_cache_ttl_s: float = Field(default=86_400.0, gt=0, description="cached LLM answers are removed after this")
 
     # --- AWS Lambda worker (workers/aws_lambda.py) --------------------------------
     # NoDecode: the environment gives a comma-separated list (``workflows,llm``), not JSON.
@@ -272,6 +295,10 @@ class Settings(BaseSettings):
     @property
     def edge_path(self) -> Path:
         return self.data_dir / "qdrant-edge" / self.collection
+
+    @property
+    def llm_cache_path(self) -> Path:
+        return self.llm_cache_dir or self.data_dir / "llm-cache"
 
     @property
     def task_queues(self) -> tuple[str, str, str]:

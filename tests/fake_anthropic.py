@@ -17,6 +17,12 @@ is how SDK 2.x sends ``api_key``) or without ``anthropic-version``, or without
 ``model``/``max_tokens``/``messages``, is refused (401/400) before the plan is consulted;
 set :attr:`FakeAnthropic.api_key` to also refuse any other key with 401.
 
+Broken and unusual answers, for the activity's checks: :func:`cut` ends a stream after some
+deltas without ``message_stop``, either cleanly (the chunked body is terminated as if the
+answer were whole) or by closing a body framed by the connection (``connection: close``, no
+length: the HTTP client sees a clean end of file); :func:`max_tokens` and :func:`refusal`
+answer with those stop reasons.
+
 Usage::
 
     from fake_anthropic import FakeAnthropic, error, ok
@@ -32,15 +38,17 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -81,10 +89,10 @@ _ids = itertools.count(1)
 
 @dataclass
 class Planned:
-    """One scripted response; build it with :func:`ok`, :func:`error`, :func:`stream_error`
-    or :func:`drop`."""
+    """One scripted response; build it with :func:`ok`, :func:`error`, :func:`stream_error`,
+    :func:`drop`, :func:`cut`, :func:`max_tokens` or :func:`refusal`."""
 
-    kind: str  # "ok" | "error" | "stream_error" | "drop"
+    kind: str  # "ok" | "error" | "stream_error" | "drop" | "cut"
     text: str = ""
     status: int = 200
     error_type: str | None = None
@@ -96,21 +104,46 @@ class Planned:
     stop_reason: str = "end_turn"
     chunks: int = 4
     delay_s: float = 0.0
+    #: "cut" only: text deltas sent before the stream ends, and how it ends.
+    deltas_before_end: int = 0
+    close_connection: bool = False
 
 
-def ok(text: str = DEFAULT_ANSWER, *, model: str | None = None, input_tokens: int | None = None,
-       output_tokens: int | None = None, stop_reason: str = "end_turn", chunks: int = 4,
-       delay_s: float = 0.0) -> Planned:
+def ok(
+    text: str = DEFAULT_ANSWER,
+    *,
+    model: str | None = None,
+    input_tokens: int | None = None,
+    output_tokens: int | None = None,
+    stop_reason: str = "end_turn",
+    chunks: int = 4,
+    delay_s: float = 0.0,
+) -> Planned:
     """A successful answer (JSON or SSE, as the request asks). ``model`` defaults to the
     requested one, token counts to word counts; a stream splits ``text`` into about
     ``chunks`` text deltas. ``delay_s`` waits before answering (for timeouts)."""
-    return Planned("ok", text=text, model=model, input_tokens=input_tokens, output_tokens=output_tokens,
-                   stop_reason=stop_reason, chunks=max(1, chunks), delay_s=delay_s)
+    return Planned(
+        "ok",
+        text=text,
+        model=model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        stop_reason=stop_reason,
+        chunks=max(1, chunks),
+        delay_s=delay_s,
+    )
 
 
-def error(status: int, message: str | None = None, *, type: str | None = None,  # noqa: A002
-          retry_after: str | None = None, retry_after_ms: str | None = None,
-          headers: dict[str, str] | None = None, delay_s: float = 0.0) -> Planned:
+def error(
+    status: int,
+    message: str | None = None,
+    *,
+    type: str | None = None,
+    retry_after: str | None = None,
+    retry_after_ms: str | None = None,
+    headers: dict[str, str] | None = None,
+    delay_s: float = 0.0,
+) -> Planned:
     """An HTTP error with the real error body; ``type`` defaults to the API's type for
     ``status`` (``api_error`` for other 5xx). Retryable statuses (408, 409, 429, 5xx) also
     carry ``x-should-retry: true`` as the real API does, so a test proves the SDK did not
@@ -123,17 +156,49 @@ def error(status: int, message: str | None = None, *, type: str | None = None,  
         h["retry-after-ms"] = retry_after_ms
     if status in (408, 409, 429) or status >= 500:
         h.setdefault("x-should-retry", "true")
-    return Planned("error", status=status, error_type=etype, message=message or _DEFAULT_MESSAGES.get(etype, etype),
-                   headers=h, delay_s=delay_s)
+    return Planned(
+        "error",
+        status=status,
+        error_type=etype,
+        message=message or _DEFAULT_MESSAGES.get(etype, etype),
+        headers=h,
+        delay_s=delay_s,
+    )
 
 
-def stream_error(type: str = "overloaded_error", message: str | None = None, *,  # noqa: A002
-                 text_before: str = "Partial answer") -> Planned:
+def stream_error(
+    type: str = "overloaded_error", message: str | None = None, *, text_before: str = "Partial answer"
+) -> Planned:
     """For a streaming request: status 200, some text, then an ``event: error`` (what the real
     API sends when it is overloaded mid-stream). A non-streaming request gets the same error
     as an HTTP status (529 for ``overloaded_error``)."""
-    return Planned("stream_error", text=text_before, error_type=type,
-                   message=message or _DEFAULT_MESSAGES.get(type, type))
+    return Planned(
+        "stream_error", text=text_before, error_type=type, message=message or _DEFAULT_MESSAGES.get(type, type)
+    )
+
+
+def max_tokens(text: str = "According to the sources, the answer", **kwargs: Any) -> Planned:
+    """An answer the model stopped because it reached ``max_tokens`` (``stop_reason: max_tokens``)."""
+    return ok(text, stop_reason="max_tokens", **kwargs)
+
+
+def refusal(text: str = "", **kwargs: Any) -> Planned:
+    """An answer the model declined to give (``stop_reason: refusal``), with what it said first."""
+    return ok(text, stop_reason="refusal", **kwargs)
+
+
+def cut(
+    text: str = DEFAULT_ANSWER, *, after_deltas: int = 2, chunks: int = 6, close_connection: bool = False
+) -> Planned:
+    """For a streaming request: ``message_start`` and the first ``after_deltas`` of about
+    ``chunks`` text deltas, then the end of the body without ``content_block_stop``,
+    ``message_delta`` or ``message_stop``. By default the chunked body is terminated cleanly;
+    with ``close_connection`` the body is framed by the connection (``connection: close``, no
+    length), which is then closed, so the HTTP client sees a clean end of file. A non-streaming
+    request gets the whole answer."""
+    return Planned(
+        "cut", text=text, chunks=max(1, chunks), deltas_before_end=after_deltas, close_connection=close_connection
+    )
 
 
 def drop(*, mid_stream: bool = False, text_before: str = "Partial answer") -> Planned:
@@ -213,23 +278,23 @@ def _split(text: str, parts: int) -> list[str]:
     if len(words) < 2 or parts == 1:
         return [text]
     size = max(1, -(-len(words) // parts))
-    pieces = [" ".join(words[i:i + size]) for i in range(0, len(words), size)]
+    pieces = [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
     return [p + (" " if i < len(pieces) - 1 else "") for i, p in enumerate(pieces)]
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 10  # idle keep-alive connections end on their own
-    server: "_Server"
+    server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._record(None)
         self._send_error(404, "not_found_error", f"{self.path} not found")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:
@@ -263,8 +328,11 @@ class _Handler(BaseHTTPRequestHandler):
         if planned.kind == "drop":
             return self._drop()
         if planned.kind == "error":
-            return self._send_error(planned.status, planned.error_type or "api_error", planned.message or "",
-                                    planned.headers)
+            return self._send_error(
+                planned.status, planned.error_type or "api_error", planned.message or "", planned.headers
+            )
+        if planned.kind == "cut" and not streaming:
+            planned = ok(planned.text)
         if planned.kind == "stream_error" and not streaming:
             status = 529 if planned.error_type == "overloaded_error" else 500
             return self._send_error(status, planned.error_type or "api_error", planned.message or "")
@@ -298,14 +366,21 @@ class _Handler(BaseHTTPRequestHandler):
     def _message(self, body: dict, planned: Planned) -> dict:
         prompt = RecordedRequest("POST", "", {}, body, 0).prompt
         return {
-            "id": f"msg_fake{next(_ids):06d}", "type": "message", "role": "assistant",
+            "id": f"msg_fake{next(_ids):06d}",
+            "type": "message",
+            "role": "assistant",
             "model": planned.model or body.get("model"),
             "content": [{"type": "text", "text": planned.text}],
-            "stop_reason": planned.stop_reason, "stop_sequence": None,
-            "usage": {"input_tokens": planned.input_tokens if planned.input_tokens is not None
-                      else max(1, len(prompt.split())),
-                      "output_tokens": planned.output_tokens if planned.output_tokens is not None
-                      else max(1, len(planned.text.split()))},
+            "stop_reason": planned.stop_reason,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": planned.input_tokens
+                if planned.input_tokens is not None
+                else max(1, len(prompt.split())),
+                "output_tokens": planned.output_tokens
+                if planned.output_tokens is not None
+                else max(1, len(planned.text.split())),
+            },
         }
 
     def _send_stream(self, body: dict, planned: Planned) -> None:
@@ -313,55 +388,78 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
         self.send_header("cache-control", "no-cache")
-        self.send_header("transfer-encoding", "chunked")
+        # A body framed by the connection ends where the connection closes: no error to see.
+        self._chunked = not planned.close_connection
+        if self._chunked:
+            self.send_header("transfer-encoding", "chunked")
+        else:
+            self.send_header("connection", "close")
         self.send_header("request-id", self._request_id())
         for k, v in planned.headers.items():
             self.send_header(k, v)
         self.end_headers()
 
-        start = {**final, "content": [], "stop_reason": None, "stop_sequence": None,
-                 "usage": {"input_tokens": final["usage"]["input_tokens"], "output_tokens": 1}}
+        start = {
+            **final,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": final["usage"]["input_tokens"], "output_tokens": 1},
+        }
         self._event("message_start", {"type": "message_start", "message": start})
-        self._event("content_block_start",
-                    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+        self._event(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        )
         self._event("ping", {"type": "ping"})
-        pieces = _split(planned.text, planned.chunks if planned.kind == "ok" else 1)
+        pieces = _split(planned.text, planned.chunks if planned.kind in ("ok", "cut") else 1)
+        if planned.kind == "cut":
+            pieces = pieces[: planned.deltas_before_end]
         for piece in pieces:
-            self._event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                "delta": {"type": "text_delta", "text": piece}})
-        if planned.kind == "drop":
+            self._event(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+            )
+        if planned.kind == "drop" or (planned.kind == "cut" and not self._chunked):
             return self._drop()
+        if planned.kind == "cut":
+            return self._chunk(b"")  # a clean end of the body, without the events that finish a message
         if planned.kind == "stream_error":
-            self._event("error", _error_body(planned.error_type or "api_error", planned.message or "",
-                                             self._request_id()))
+            self._event(
+                "error", _error_body(planned.error_type or "api_error", planned.message or "", self._request_id())
+            )
         else:
             self._event("content_block_stop", {"type": "content_block_stop", "index": 0})
-            self._event("message_delta", {
-                "type": "message_delta",
-                "delta": {"stop_reason": final["stop_reason"], "stop_sequence": None},
-                "usage": {"output_tokens": final["usage"]["output_tokens"]}})
+            self._event(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": final["stop_reason"], "stop_sequence": None},
+                    "usage": {"output_tokens": final["usage"]["output_tokens"]},
+                },
+            )
             self._event("message_stop", {"type": "message_stop"})
         self._chunk(b"")  # end of the chunked body
 
     def _drop(self) -> None:
         """Cut the connection without an answer (or mid-stream)."""
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def _event(self, name: str, data: dict) -> None:
         self._chunk(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
 
     def _chunk(self, data: bytes) -> None:
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        if getattr(self, "_chunked", True):
+            data = f"{len(data):x}\r\n".encode() + data + b"\r\n"
+        self.wfile.write(data)
         self.wfile.flush()
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    fake: "FakeAnthropic"
+    fake: FakeAnthropic
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that gave up (timeout test) is not an error here
@@ -381,11 +479,12 @@ class FakeAnthropic:
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> "FakeAnthropic":
+    def start(self) -> FakeAnthropic:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-anthropic", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-anthropic", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -398,7 +497,7 @@ class FakeAnthropic:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "FakeAnthropic":
+    def __enter__(self) -> FakeAnthropic:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -413,7 +512,7 @@ class FakeAnthropic:
 
     # --- scripting and inspection -------------------------------------------------------------
 
-    def plan(self, *responses: Planned) -> "FakeAnthropic":
+    def plan(self, *responses: Planned) -> FakeAnthropic:
         """Queue responses, one per request, in order; then :data:`DEFAULT_ANSWER` again."""
         with self._lock:
             self._planned.extend(responses)

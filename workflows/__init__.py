@@ -3,9 +3,25 @@ contracts, models, conventions and citations; activities are referenced by their
 :mod:`ragstate.contracts`, so no heavy module is loaded."""
 
 from ragstate.workflows.ingest import IngestWorkflow
+from ragstate.workflows.lifecycle import (
+    LIFECYCLE_WORKFLOWS,
+    DeleteDocumentsWorkflow,
+    DropCollectionWorkflow,
+    ListCollectionsWorkflow,
+    ListDocumentsWorkflow,
+)
 from ragstate.workflows.query import RagQueryWorkflow
 from ragstate.workflows.stats import StoreStatsWorkflow
 
-ALL_WORKFLOWS = [RagQueryWorkflow, IngestWorkflow, StoreStatsWorkflow]
+ALL_WORKFLOWS = [RagQueryWorkflow, IngestWorkflow, StoreStatsWorkflow, *LIFECYCLE_WORKFLOWS]
 
-__all__ = ["ALL_WORKFLOWS", "IngestWorkflow", "RagQueryWorkflow", "StoreStatsWorkflow"]
+__all__ = [
+    "ALL_WORKFLOWS",
+    "DeleteDocumentsWorkflow",
+    "DropCollectionWorkflow",
+    "IngestWorkflow",
+    "ListCollectionsWorkflow",
+    "ListDocumentsWorkflow",
+    "RagQueryWorkflow",
+    "StoreStatsWorkflow",
+]

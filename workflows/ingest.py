@@ -22,8 +22,8 @@ with workflow.unsafe.imports_passed_through():
     from ragstate.conventions import set_status
     from ragstate.models import (
         ChunkBatchInput, ChunkBatchResult, CommitInput, CommitResult, DiscoverInput, DiscoverPage, DocumentFailure,
-        EmbedInput, EmbedResult, IngestCarry, IngestProgress, IngestRequest, IngestResult, Routing, SourceRef,
-        StatsRequest, StoreStats,
+        DeleteResult, EmbedInput, EmbedResult, IngestCarry, IngestProgress, IngestRequest, IngestResult, PruneInput,
+        Routing, SourceRef, StatsRequest, StoreStats,
     )
     from ragstate.workflows.failures import failure_reason
 
@@ -95,6 +95,20 @@ class IngestWorkflow:
             p.chunks += sum(d.chunks for d in indexed.documents + indexed.unchanged)
         p.batches_done += 1
 
+    async def _prune(self, request: IngestRequest, collection: str) -> int:
+        """Sync: remove the documents under the ingested paths whose files are gone. The activity
+        finds what is on disk itself (discovery again), so no list of seen sources is carried
+        through history or continue-as-new; it runs last, so a sync killed and restarted prunes
+        the same way. Only sync runs reach it: earlier histories never do."""
+        if not workflow.patched("sync-prune"):
+            return 0
+        pruned: DeleteResult = await workflow.execute_activity(
+            Activity.PRUNE_DOCUMENTS, PruneInput(collection=collection, paths=request.paths, roots=request.roots),
+            result_type=DeleteResult, start_to_close_timeout=timedelta(minutes=30),
+            heartbeat_timeout=timedelta(seconds=30), retry_policy=INGEST_RETRY,
+            summary="sync: remove documents whose files are gone")
+        return pruned.documents
+
     @workflow.run
     async def run(self, request: IngestRequest) -> IngestResult:
         if request.carry is not None:
@@ -135,6 +149,7 @@ class IngestWorkflow:
         if running:
             await workflow.wait(running)
         c.progress.discovery_done = True
+        removed = await self._prune(request, page.collection) if request.sync else 0
 
         stats: StoreStats = await workflow.execute_activity(
             Activity.OPTIMIZE_STORE, StatsRequest(collection=page.collection), result_type=StoreStats,
@@ -146,7 +161,7 @@ class IngestWorkflow:
         return IngestResult(
             documents=c.progress.documents, unchanged=c.progress.unchanged, chunks=c.progress.chunks,
             failed=c.progress.failed, failures=c.failures, failures_dropped=c.failures_dropped,
-            gpu_fallbacks=c.progress.gpu_fallbacks,
+            gpu_fallbacks=c.progress.gpu_fallbacks, removed=removed,
             duration_ms=(workflow.now() - c.started_at).total_seconds() * 1000,
             workflow_id=workflow.info().workflow_id,
         )

@@ -5,6 +5,9 @@ ragstate ingest examples/corpus     # with a progress bar
 ragstate ask "What is BM25?"
 ragstate ask --stream "What is BM25?"   # steps and answer text as they are produced
 ragstate status
+ragstate ingest --sync docs/         # also remove documents whose files are gone
+ragstate documents list --source docs/
+ragstate collections list
 ragstate demo                       # everything above in one go, on the embedded defaults
 """
 
@@ -17,6 +20,8 @@ import typer
 from ragstate.cli._common import cli_settings, console, fail
 from ragstate.cli.ask import ask
 from ragstate.cli.codec import codec_server
+from ragstate.cli.collections import collections_app
+from ragstate.cli.documents import documents_app
 from ragstate.cli.evaluate import eval_
 from ragstate.cli.ingest import ingest
 from ragstate.cli.local import demo, up, worker
@@ -63,6 +68,8 @@ for command in (up, worker, ingest, ask, status, serve, demo):
 app.command("register-search-attributes")(register_search_attributes)
 app.command("eval")(eval_)
 app.command("codec-server")(codec_server)
+app.add_typer(documents_app, name="documents")
+app.add_typer(collections_app, name="collections")
 
 
 def main() -> NoReturn:

@@ -12,7 +12,7 @@ import typer
 from ragstate.cli._common import cli_settings, connect_client, console, fail
 
 
-async def run_ingest(rag, paths: list[str], collection: str | None) -> int:
+async def run_ingest(rag, paths: list[str], collection: str | None, sync: bool = False) -> int:
     """Run an ingest with a progress bar; returns how many documents failed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from temporalio.service import RPCError
@@ -20,7 +20,7 @@ async def run_ingest(rag, paths: list[str], collection: str | None) -> int:
     from ragstate.models import IngestRequest
     from ragstate.render import print_ingest
 
-    handle = await rag.start_ingest(IngestRequest(paths=paths, collection=collection))
+    handle = await rag.start_ingest(IngestRequest(paths=paths, collection=collection, sync=sync))
     result_task = asyncio.create_task(handle.result())
     with Progress(
         TextColumn("[bold]ingest[/bold]"),
@@ -56,6 +56,9 @@ async def run_ingest(rag, paths: list[str], collection: str | None) -> int:
 def ingest(
     paths: list[Path] = typer.Argument(..., help="files or folders (.txt .md .html .jsonl)"),
     collection: str | None = typer.Option(None),
+    sync: bool = typer.Option(
+        False, "--sync", help="afterwards, remove the collection's documents under these paths whose files are gone"
+    ),
 ) -> None:
     """Ingest files or folders through the ingestion workflow, with a progress bar.
 
@@ -71,7 +74,7 @@ def ingest(
         fail(f"file names must be valid UTF-8 to be ingested; rename: {', '.join(unnamed)}")
 
     async def run() -> int:
-        return await run_ingest(await connect_client(cli_settings()), named, collection)
+        return await run_ingest(await connect_client(cli_settings()), named, collection, sync)
 
     failed = asyncio.run(run())
     if failed:

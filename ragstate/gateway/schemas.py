@@ -50,6 +50,7 @@ class QueryResponse(BaseModel):
     model: str | None = None
     degraded: bool
     degraded_reasons: list[str]
+    truncated: bool = False  # the LLM stopped at its token limit: the answer may be cut short
     timings: list[StepTiming]
     workflow_id: str
     run_id: str
@@ -66,6 +67,7 @@ class QueryResponse(BaseModel):
             model=answer.model,
             degraded=answer.degraded,
             degraded_reasons=answer.degraded_reasons,
+            truncated=answer.truncated,
             timings=answer.timings,
             workflow_id=answer.workflow_id,
             run_id=answer.run_id,

@@ -1,0 +1,218 @@
+"""Reliability of the LLM step and of the query path (the reliability issue's defects): a
+stream without its final event, ``max_tokens`` and ``refusal`` answers, messages of a last
+attempt, a question that is not UTF-8, the durable cache of completed answers, a branch or an
+LLM step that no worker takes, the extractive fallback, and the time to recover from a
+worker that dies mid-answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fake_anthropic import FakeAnthropic, cut, error, max_tokens, ok, refusal
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+from temporalio.worker import Worker
+from test_anthropic import MODEL, llm_settings, synthesis_input, synthesize
+
+from ragstate.activities import anthropic_llm
+from ragstate.activities.anthropic_llm import AnthropicActivities
+from ragstate.client import InvalidQueryError, RagClient
+from ragstate.contracts import ErrorType
+from ragstate.models import AnswerMode, RagAnswer, SynthesisInput, SynthesisResult
+from ragstate.render import print_answer
+from ragstate.settings import Settings
+from ragstate.workers.runtime import build_workers
+from ragstate.workflows.query import LLM_RETRY
+
+QUESTION = "How does reciprocal rank fusion combine rankings?"
+
+
+@pytest.fixture(autouse=True)
+async def _close_sdk_clients():
+    yield
+    await anthropic_llm.close_llm_clients()
+
+
+def attempt_env(attempt: int, maximum_attempts: int = LLM_RETRY.maximum_attempts) -> ActivityEnvironment:
+    """An activity environment for attempt ``attempt`` of the query workflow's LLM retry policy."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info, attempt=attempt, retry_policy=RetryPolicy(maximum_attempts=maximum_attempts)
+    )
+    return env
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. A truncated answer never passes as complete
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("close_connection", [False, True], ids=["clean-end", "connection-closed"])
+async def test_stream_without_message_stop_is_a_transient_failure(
+    fake_anthropic: FakeAnthropic, tmp_path: Path, close_connection: bool
+):
+    fake_anthropic.plan(cut(after_deltas=2, close_connection=close_connection))
+    with pytest.raises(ApplicationError) as raised:
+        await synthesize(llm_settings(fake_anthropic, anthropic_stream=True, data_dir=tmp_path))
+    err = raised.value
+    assert err.type == ErrorType.LLM_UNAVAILABLE and not err.non_retryable
+    assert "message_stop" in err.message, err.message
+    assert len(fake_anthropic.requests) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_max_tokens_answer_is_kept_and_flagged_truncated(fake_anthropic: FakeAnthropic, tmp_path, stream):
+    fake_anthropic.plan(max_tokens("BM25 ranks documents by term frequency [1] and"))
+    result = await synthesize(llm_settings(fake_anthropic, anthropic_stream=stream, data_dir=tmp_path))
+    assert result.mode is AnswerMode.llm
+    assert result.answer == "BM25 ranks documents by term frequency [1] and"
+    assert result.truncated is True
+
+
+async def test_complete_answer_is_not_flagged_truncated(fake_anthropic: FakeAnthropic, tmp_path: Path):
+    result = await synthesize(llm_settings(fake_anthropic, anthropic_stream=True, data_dir=tmp_path))
+    assert result.truncated is False
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_refusal_is_a_clear_failure_not_an_answer(fake_anthropic: FakeAnthropic, tmp_path: Path, stream):
+    fake_anthropic.plan(refusal("I can't"))
+    with pytest.raises(ApplicationError) as raised:
+        await synthesize(llm_settings(fake_anthropic, anthropic_stream=stream, data_dir=tmp_path))
+    err = raised.value
+    assert err.type == ErrorType.LLM_REQUEST_REJECTED and err.non_retryable
+    assert "declined to answer" in err.message and "refusal" in err.message, err.message
+
+
+async def test_unexpected_stop_reason_is_reported(fake_anthropic: FakeAnthropic, tmp_path: Path):
+    fake_anthropic.plan(ok("Let me look that up", stop_reason="pause_turn"))
+    with pytest.raises(ApplicationError) as raised:
+        await synthesize(llm_settings(fake_anthropic, data_dir=tmp_path))
+    assert raised.value.type == ErrorType.LLM_REQUEST_REJECTED and raised.value.non_retryable
+    assert "unexpected stop_reason 'pause_turn'" in raised.value.message
+
+
+def test_render_shows_a_truncated_answer():
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    answer = RagAnswer(
+        question="q", answer="BM25 ranks [1] and", citations=[], mode=AnswerMode.llm, model=MODEL, truncated=True
+    )
+    print_answer(console, answer)
+    assert "truncated" in console.export_text()
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Messages of a last attempt; a question that is not UTF-8
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_last_attempt_does_not_promise_a_retry(fake_anthropic: FakeAnthropic, tmp_path: Path):
+    settings = llm_settings(fake_anthropic, data_dir=tmp_path)
+    fake_anthropic.plan(error(503), error(503))
+    with pytest.raises(ApplicationError) as raised:
+        await synthesize(settings, attempt_env(2))
+    assert "attempt 2 of 6" in raised.value.message and "will retry" not in raised.value.message
+    with pytest.raises(ApplicationError) as raised:
+        await synthesize(settings, attempt_env(6))
+    assert "attempt 6 of 6" in raised.value.message, raised.value.message
+    assert "retry" not in raised.value.message.replace("x-should-retry", "")
+
+
+async def test_start_query_refuses_a_question_that_is_not_utf8(client: Client, settings: Settings):
+    question = b"caf\xe9 au lait?".decode("utf-8", "surrogateescape")  # what argv gives for Latin-1 bytes
+    with pytest.raises(InvalidQueryError) as raised:
+        await RagClient(client, settings).start_query(question)
+    assert "UTF-8" in str(raised.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. A completed LLM answer is never paid for twice
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_a_retry_returns_the_cached_answer_without_a_request(fake_anthropic: FakeAnthropic, tmp_path: Path):
+    settings = llm_settings(fake_anthropic, anthropic_stream=True, data_dir=tmp_path)
+    fake_anthropic.plan(ok("RRF sums reciprocal ranks [1].", input_tokens=50, output_tokens=7))
+    first = await synthesize(settings, attempt_env(1))
+    assert len(list((tmp_path / "llm-cache").glob("*.json"))) == 1
+
+    again = await synthesize(settings, attempt_env(2))
+    assert again == first and again.usage.output_tokens == 7
+    assert len(fake_anthropic.requests) == 1  # the retry cost nothing
+
+    # Another request (other settings) is not served from the cache.
+    await synthesize(settings.model_copy(update={"anthropic_max_tokens": 77}), attempt_env(2))
+    assert len(fake_anthropic.requests) == 2
+
+
+async def test_a_first_attempt_always_asks_the_api(fake_anthropic: FakeAnthropic, tmp_path: Path):
+    """Only a retry reads the cache: a new question gets a fresh answer even for the same prompt."""
+    settings = llm_settings(fake_anthropic, data_dir=tmp_path)
+    await synthesize(settings, attempt_env(1))
+    await synthesize(settings, attempt_env(1))
+    assert len(fake_anthropic.requests) == 2
+
+
+class FailsAfterTheAnswer(AnthropicActivities):
+    """A worker-side fault after the API answered (the worker dies before reporting): the
+    first attempt fails once its answer is complete."""
+
+    @activity.defn(name="Synthesize")
+    async def synthesize(self, inp: SynthesisInput) -> SynthesisResult:
+        result = await super().synthesize(inp)
+        if activity.info().attempt == 1:
+            raise ApplicationError("worker lost after the answer", type=ErrorType.LLM_UNAVAILABLE)
+        return result
+
+
+@workflow.defn(name="SynthesizeRetryProbe", sandboxed=False)
+class SynthesizeRetryProbe:
+    @workflow.run
+    async def run(self, inp: SynthesisInput, llm_task_queue: str) -> SynthesisResult:
+        return await workflow.execute_activity(
+            "Synthesize",
+            inp,
+            result_type=SynthesisResult,
+            task_queue=llm_task_queue,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(milliseconds=100), maximum_attempts=LLM_RETRY.maximum_attempts
+            ),
+        )
+
+
+async def test_a_retry_after_a_completed_answer_makes_no_new_request(
+    client: Client, settings: Settings, fake_anthropic: FakeAnthropic
+):
+    settings = llm_settings(fake_anthropic, settings, anthropic_stream=True)
+    runs = 10
+    faulty = FailsAfterTheAnswer(settings)
+    workers = build_workers(client, settings, ["llm"], replace=[faulty.synthesize])
+    workers.append(Worker(client, task_queue=settings.workflow_task_queue, workflows=[SynthesizeRetryProbe]))
+    async with workers[0], workers[1]:
+        results = await asyncio.gather(
+            *(
+                client.execute_workflow(
+                    SynthesizeRetryProbe.run,
+                    args=[synthesis_input(), settings.llm_task_queue],
+                    id=f"retry-probe-{uuid.uuid4().hex}",
+                    task_queue=settings.workflow_task_queue,
+                    execution_timeout=timedelta(seconds=60),
+                )
+                for _ in range(runs)
+            )
+        )
+    assert all(r.mode is AnswerMode.llm and r.answer for r in results)
+    # Every run failed once after its answer and was retried: each answer was paid for once.
+    assert len(fake_anthropic.requests) == runs
