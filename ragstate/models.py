@@ -462,4 +462,3 @@ class CollectionList(_Model):
 class DropResult(_Model):
     collection: str
     dropped: bool = Field(description="False when there was no such collection")
-

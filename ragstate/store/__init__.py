@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 
 from ragstate.settings import Settings, StoreBackend
 from ragstate.store.base import (
-    ChunkRecord, ChunkStore, DocumentInfo, SearchFilter, StoreCounts, StoredChunk, chunk_id, source_under,
+    ChunkRecord,
+    ChunkStore,
+    DocumentInfo,
+    SearchFilter,
+    StoreCounts,
+    StoredChunk,
+    chunk_id,
+    source_under,
 )
 
 __all__ = [
@@ -23,8 +30,8 @@ __all__ = [
     "SearchFilter",
     "StoreCounts",
     "StoredChunk",
-    "chunk_id",
     "check_collection_name",
+    "chunk_id",
     "close_stores",
     "drop_collection",
     "list_collections",
@@ -45,8 +52,10 @@ _COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 def check_collection_name(name: str) -> str:
     """``name`` if it can name a collection on every backend, else ValueError saying why."""
     if not _COLLECTION_NAME.fullmatch(name or ""):
-        raise ValueError(f"invalid collection name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
-                         "starting with a letter or digit")
+        raise ValueError(
+            f"invalid collection name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
     return name
 
 

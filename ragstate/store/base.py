@@ -13,10 +13,10 @@ from __future__ import annotations
 import abc
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Callable
+from typing import Any
 
 from ragstate.bm25 import SparseVec
 from ragstate.models import SearchHit
@@ -65,8 +65,15 @@ class ChunkRecord:
     ingested_at: str = field(default_factory=_now)
 
     def payload(self) -> dict:
-        return {"doc_id": self.doc_id, "version": self.version, "title": self.title, "text": self.text,
-                "source": self.source, "position": self.position, "ingested_at": self.ingested_at}
+        return {
+            "doc_id": self.doc_id,
+            "version": self.version,
+            "title": self.title,
+            "text": self.text,
+            "source": self.source,
+            "position": self.position,
+            "ingested_at": self.ingested_at,
+        }
 
 
 @dataclass(frozen=True)
@@ -129,22 +136,29 @@ class FilterDialect:
     def search(self, flt: SearchFilter | None):
         if flt is None or flt.empty:
             return None
-        must = [self.condition(key, self.match_any(list(values)))
-                for key, values in (("source", flt.sources), ("doc_id", flt.doc_ids)) if values]
+        must = [
+            self.condition(key, self.match_any(list(values)))
+            for key, values in (("source", flt.sources), ("doc_id", flt.doc_ids))
+            if values
+        ]
         return self.filter(must=must)
 
     def version(self, doc_id: str, version: str, dense: bool | None = None):
         """Chunks of one document version; only those with (True) or without (False) a dense vector."""
-        must = [self.condition("doc_id", self.match_value(doc_id)),
-                self.condition("version", self.match_value(version))]
+        must = [
+            self.condition("doc_id", self.match_value(doc_id)),
+            self.condition("version", self.match_value(version)),
+        ]
         has_dense = [self.has_vector(DENSE)]
         if dense is True:
             return self.filter(must=must + has_dense)
         return self.filter(must=must, must_not=has_dense if dense is False else None)
 
     def stale(self, doc_id: str, keep_version: str):
-        return self.filter(must=[self.condition("doc_id", self.match_value(doc_id))],
-                           must_not=[self.condition("version", self.match_value(keep_version))])
+        return self.filter(
+            must=[self.condition("doc_id", self.match_value(doc_id))],
+            must_not=[self.condition("version", self.match_value(keep_version))],
+        )
 
     def first_chunks(self):
         """One point per document: its chunk at position 0."""
@@ -152,8 +166,11 @@ class FilterDialect:
 
     def documents(self, doc_ids: list[str], sources: list[str]):
         """Chunks of any of these documents or of any document from one of these sources."""
-        should = [self.condition(key, self.match_any(list(values)))
-                  for key, values in (("doc_id", doc_ids), ("source", sources)) if values]
+        should = [
+            self.condition(key, self.match_any(list(values)))
+            for key, values in (("doc_id", doc_ids), ("source", sources))
+            if values
+        ]
         return self.filter(should=should)
 
 
@@ -167,10 +184,10 @@ class StoreCounts:
 class ChunkStore(abc.ABC):
     """Usage::
 
-        store = open_store(settings)             # ragstate.store.open_store
-        store.upsert([record])                   # sparse vector + payload
-        store.set_dense({record.chunk_id: vec})  # after embedding
-        store.search_sparse(bm25.encode_query("q"), limit=10)
+    store = open_store(settings)             # ragstate.store.open_store
+    store.upsert([record])                   # sparse vector + payload
+    store.set_dense({record.chunk_id: vec})  # after embedding
+    store.search_sparse(bm25.encode_query("q"), limit=10)
     """
 
     backend: str = "?"
@@ -261,10 +278,19 @@ class ChunkStore(abc.ABC):
         for doc_id, by_version in versions.items():
             # The newest version (an ingest replacing the document has not committed yet).
             version, (chunks, first) = max(
-                by_version.items(), key=lambda kv: ((kv[1][1] or {}).get("ingested_at") or "", kv[1][0]))
+                by_version.items(), key=lambda kv: ((kv[1][1] or {}).get("ingested_at") or "", kv[1][0])
+            )
             first = first or {"title": "", "source": ""}
-            documents.append(DocumentInfo(doc_id=doc_id, title=first.get("title", ""), source=first.get("source", ""),
-                                          version=version, chunks=chunks, ingested_at=first.get("ingested_at")))
+            documents.append(
+                DocumentInfo(
+                    doc_id=doc_id,
+                    title=first.get("title", ""),
+                    source=first.get("source", ""),
+                    version=version,
+                    chunks=chunks,
+                    ingested_at=first.get("ingested_at"),
+                )
+            )
         return sorted(documents, key=lambda d: (d.source, d.doc_id))
 
     def delete_documents(self, doc_ids: Iterable[str] = (), sources: Iterable[str] = ()) -> tuple[int, int]:

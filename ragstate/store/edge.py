@@ -14,13 +14,24 @@ import qdrant_edge as qe
 
 from ragstate.bm25 import SparseVec
 from ragstate.store.base import (
-    DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, ChunkStore, FilterDialect, StoredChunk, search_hits, stored_chunk,
+    DENSE,
+    INDEXED_KEYWORDS,
+    SPARSE,
+    ChunkRecord,
+    ChunkStore,
+    FilterDialect,
+    StoredChunk,
+    search_hits,
+    stored_chunk,
 )
 
-
-FILTERS = FilterDialect(condition=lambda key, match: qe.FieldCondition(key=key, match=match),
-                        match_value=qe.MatchValue, match_any=qe.MatchAny, has_vector=qe.HasVectorCondition,
-                        filter=qe.Filter)
+FILTERS = FilterDialect(
+    condition=lambda key, match: qe.FieldCondition(key=key, match=match),
+    match_value=qe.MatchValue,
+    match_any=qe.MatchAny,
+    has_vector=qe.HasVectorCondition,
+    filter=qe.Filter,
+)
 
 
 class EdgeStore(ChunkStore):
@@ -68,20 +79,35 @@ class EdgeStore(ChunkStore):
         return {str(rec.id): stored_chunk(rec) for rec in self._shard.retrieve(list(chunk_ids), True, False)}
 
     def search_dense(self, vector, limit, flt=None):
-        req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(list(vector), using=DENSE),
-                              filter=FILTERS.search(flt), with_payload=["doc_id"])
+        req = qe.QueryRequest(
+            limit=limit,
+            query=qe.Query.Nearest(list(vector), using=DENSE),
+            filter=FILTERS.search(flt),
+            with_payload=["doc_id"],
+        )
         return search_hits(self._shard.query(req))
 
     def search_sparse(self, vector: SparseVec, limit, flt=None):
         if not len(vector):
             return []
-        req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(qe.SparseVector(vector.indices, vector.values), using=SPARSE),
-                              filter=FILTERS.search(flt), with_payload=["doc_id"])
+        req = qe.QueryRequest(
+            limit=limit,
+            query=qe.Query.Nearest(qe.SparseVector(vector.indices, vector.values), using=SPARSE),
+            filter=FILTERS.search(flt),
+            with_payload=["doc_id"],
+        )
         return search_hits(self._shard.query(req))
 
     def _scroll_page(self, flt, offset, payload_keys):
-        return self._shard.scroll(qe.ScrollRequest(offset=offset, limit=1024, filter=flt, with_vector=False,
-                                                   with_payload=True if payload_keys is None else payload_keys))
+        return self._shard.scroll(
+            qe.ScrollRequest(
+                offset=offset,
+                limit=1024,
+                filter=flt,
+                with_vector=False,
+                with_payload=True if payload_keys is None else payload_keys,
+            )
+        )
 
     def _count(self, flt: qe.Filter | None) -> int:
         return self._shard.count(qe.CountRequest(filter=flt, exact=True))

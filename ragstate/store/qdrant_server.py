@@ -6,17 +6,28 @@ from __future__ import annotations
 import threading
 import warnings
 
-from qdrant_client import QdrantClient, models as qm
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
 
 from ragstate.bm25 import SparseVec
 from ragstate.store.base import (
-    DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, ChunkStore, FilterDialect, search_hits, stored_chunk,
+    DENSE,
+    INDEXED_KEYWORDS,
+    SPARSE,
+    ChunkRecord,
+    ChunkStore,
+    FilterDialect,
+    search_hits,
+    stored_chunk,
 )
 
-
-FILTERS = FilterDialect(condition=lambda key, match: qm.FieldCondition(key=key, match=match),
-                        match_value=lambda v: qm.MatchValue(value=v), match_any=lambda v: qm.MatchAny(any=v),
-                        has_vector=lambda name: qm.HasVectorCondition(has_vector=name), filter=qm.Filter)
+FILTERS = FilterDialect(
+    condition=lambda key, match: qm.FieldCondition(key=key, match=match),
+    match_value=lambda v: qm.MatchValue(value=v),
+    match_any=lambda v: qm.MatchAny(any=v),
+    has_vector=lambda name: qm.HasVectorCondition(has_vector=name),
+    filter=qm.Filter,
+)
 
 
 class QdrantServerStore(ChunkStore):
@@ -67,14 +78,25 @@ class QdrantServerStore(ChunkStore):
 
     def _scroll_page(self, flt, offset, payload_keys):
         with self._lock:
-            return self._client.scroll(self.collection, scroll_filter=flt, limit=1024, offset=offset,
-                                       with_payload=True if payload_keys is None else payload_keys,
-                                       with_vectors=False)
+            return self._client.scroll(
+                self.collection,
+                scroll_filter=flt,
+                limit=1024,
+                offset=offset,
+                with_payload=True if payload_keys is None else payload_keys,
+                with_vectors=False,
+            )
 
     def _query(self, query, using: str, limit: int, flt):
         with self._lock:
-            res = self._client.query_points(self.collection, query=query, using=using, limit=limit,
-                                            query_filter=FILTERS.search(flt), with_payload=["doc_id"])
+            res = self._client.query_points(
+                self.collection,
+                query=query,
+                using=using,
+                limit=limit,
+                query_filter=FILTERS.search(flt),
+                with_payload=["doc_id"],
+            )
         return search_hits(res.points)
 
     def search_dense(self, vector, limit, flt=None):
