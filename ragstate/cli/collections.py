@@ -47,8 +47,12 @@ def drop(
         check_collection_name(name)
     except ValueError as e:
         fail(str(e))
-    if not yes and not typer.confirm(f"Drop collection {name!r} and every document in it?", default=False):
-        fail("not dropped")
+    try:
+        confirmed = yes or typer.confirm(f"Drop collection {name!r} and every document in it?", default=False)
+    except typer.Abort:  # no answer (stdin closed): as good as no
+        confirmed = False
+    if not confirmed:
+        fail("not dropped (confirm, or pass --yes in scripts)")
 
     async def run():
         return await (await connect_client(cli_settings())).drop_collection(name)
