@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 import zlib
 from collections import Counter
@@ -179,12 +180,17 @@ STOP_WORDS = frozenset(
 )
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
-_stemmer = snowballstemmer.stemmer("english")
+# A snowball stemmer keeps the word it works on in the object: shared by the activity threads it
+# raised IndexError and could return another word's stem. One per thread.
+_stemmers = threading.local()
 
 
 @lru_cache(maxsize=200_000)
 def _stem(word: str) -> str:
-    return _stemmer.stemWord(word)
+    stemmer = getattr(_stemmers, "english", None)
+    if stemmer is None:
+        stemmer = _stemmers.english = snowballstemmer.stemmer("english")
+    return stemmer.stemWord(word)
 
 
 def tokenize(text: str) -> list[str]:

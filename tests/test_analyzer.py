@@ -70,3 +70,26 @@ def test_term_counts():
     counts = term_counts(["run", "bull", "run"])
     assert counts == {term_index("run"): 2, term_index("bull"): 1}
     assert term_counts([]) == {}
+
+
+def test_stemming_from_many_threads_gives_each_word_its_own_stem():
+    """Before: one stemmer shared by the activity threads raised IndexError mid-ingest and could
+    return a stem of another thread's word."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    import snowballstemmer
+
+    from ragstate import analyzer
+
+    rng = random.Random(5)
+    words = [
+        "".join(rng.choice("abcdefghilmnoprstu") for _ in range(rng.randint(4, 14))) + suffix
+        for suffix in ("ing", "ation", "ness", "ies", "ed", "ly")
+        for _ in range(3000)
+    ]
+    expected = [snowballstemmer.stemmer("english").stemWord(w) for w in words]
+    analyzer._stem.cache_clear()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(analyzer._stem, words, chunksize=50))
+    assert got == expected
