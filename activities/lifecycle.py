@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -154,17 +155,7 @@ class LifecycleActivities:
         return DocumentList(
             collection=req.collection or self.settings.collection,
             total=len(docs),
-            documents=[
-                DocumentSummary(
-                    doc_id=d.doc_id,
-                    title=d.title,
-                    source=d.source,
-                    version=d.version,
-                    chunks=d.chunks,
-                    ingested_at=d.ingested_at,
-                )
-                for d in docs[: req.limit]
-            ],
+            documents=[DocumentSummary(**dataclasses.asdict(d)) for d in docs[: req.limit]],
         )
 
     @activity.defn(name=Activity.LIST_COLLECTIONS)
