@@ -159,6 +159,7 @@ def worker_specs(settings: Settings, roles: Iterable[str], replace: Sequence[Cal
         ]
     if "workflows" in roles:
         from ragstate.activities.files import FileActivities
+        from ragstate.activities.lifecycle import LifecycleActivities
         from ragstate.activities.qdrant import QdrantActivities
         from ragstate.activities.query_parsing import QueryParsingActivities
         from ragstate.workflows import ALL_WORKFLOWS
@@ -183,6 +184,7 @@ def worker_specs(settings: Settings, roles: Iterable[str], replace: Sequence[Cal
                     q.commit_documents,
                     q.optimize_store,
                     q.store_stats,
+                    *LifecycleActivities(settings).all(),  # sync pruning, documents and collections
                     *also_local,
                 ),
             ),
