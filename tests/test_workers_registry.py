@@ -29,6 +29,11 @@ LIGHT = {
     Activity.COMMIT_DOCUMENTS,
     Activity.OPTIMIZE_STORE,
     Activity.STORE_STATS,
+    Activity.PRUNE_DOCUMENTS,
+    Activity.LIST_DOCUMENTS,
+    Activity.DELETE_DOCUMENTS,
+    Activity.LIST_COLLECTIONS,
+    Activity.DROP_COLLECTION,
 }
 MODEL = {Activity.VECTOR_SEARCH, Activity.EMBED_CHUNKS}
 
