@@ -16,8 +16,20 @@ from ragstate.contracts import Activity
 from ragstate.documents import Document, DocumentError, load
 from ragstate.fusion import fuse_hits, pack_to_budget
 from ragstate.models import (
-    Branch, BranchResult, ChunkBatchInput, ChunkBatchResult, CommitInput, CommitResult, DocumentFailure,
-    DocVersion, MergeInput, MergeResult, ParsedQuery, Source, StatsRequest, StoreStats,
+    Branch,
+    BranchResult,
+    ChunkBatchInput,
+    ChunkBatchResult,
+    CommitInput,
+    CommitResult,
+    DocumentFailure,
+    DocVersion,
+    MergeInput,
+    MergeResult,
+    ParsedQuery,
+    Source,
+    StatsRequest,
+    StoreStats,
 )
 from ragstate.settings import Settings
 from ragstate.store import ChunkRecord, SearchFilter, chunk_id, open_store
@@ -56,8 +68,11 @@ class QdrantActivities:
     def merge(self, inp: MergeInput) -> MergeResult:
         """Reciprocal rank fusion, then the best chunks packed into the context budget."""
         s, q = self.settings, inp.query
-        branches = [(b.hits, weight) for b, weight in ((inp.vector, s.vector_weight), (inp.keyword, s.keyword_weight))
-                    if b is not None]
+        branches = [
+            (b.hits, weight)
+            for b, weight in ((inp.vector, s.vector_weight), (inp.keyword, s.keyword_weight))
+            if b is not None
+        ]
         fused = fuse_hits(branches, k=s.rrf_k, unit=s.fusion_unit)
         if not q.synthesize:  # retrieval only (evaluation): the ranking is the answer
             return MergeResult(sources=[], ranking=fused[: q.depth], candidates=len(fused))
@@ -66,8 +81,15 @@ class QdrantActivities:
         present = [(chunks[h.chunk_id], h.score) for h in head if h.chunk_id in chunks]
         packed = pack_to_budget([c.text for c, _ in present], s.context_token_budget, q.top_k)
         sources = [
-            Source(number=i + 1, chunk_id=c.chunk_id, doc_id=c.doc_id, title=c.title, source=c.source,
-                   text=text, score=score)
+            Source(
+                number=i + 1,
+                chunk_id=c.chunk_id,
+                doc_id=c.doc_id,
+                title=c.title,
+                source=c.source,
+                text=text,
+                score=score,
+            )
             for i, ((c, score), text) in enumerate(zip(present, packed))
         ]
         # No ranking here: nothing reads it, and it would be up to `depth` hits in the history.
@@ -94,20 +116,33 @@ class QdrantActivities:
                 version = self.chunk_version(item)
                 chunks = chunk_text(item.text, s.chunk_tokens, s.chunk_overlap)
                 if not chunks:
-                    result.failures.append(DocumentFailure(doc_id=item.doc_id, source=item.source,
-                                                           reason="no indexable text after cleaning"))
+                    result.failures.append(
+                        DocumentFailure(
+                            doc_id=item.doc_id, source=item.source, reason="no indexable text after cleaning"
+                        )
+                    )
                     continue
                 ref_ = DocVersion(doc_id=item.doc_id, version=version, chunks=len(chunks))
-                if store.count_version(item.doc_id, version, with_dense=True) == len(chunks) == store.count_version(
-                    item.doc_id, version
+                if (
+                    store.count_version(item.doc_id, version, with_dense=True)
+                    == len(chunks)
+                    == store.count_version(item.doc_id, version)
                 ):
                     result.unchanged.append(ref_)
                     continue
                 for c in chunks:
-                    pending.append(ChunkRecord(
-                        chunk_id=chunk_id(item.doc_id, version, c.position), doc_id=item.doc_id, version=version,
-                        title=item.title, text=c.text, source=item.source, position=c.position,
-                        sparse=self.bm25.encode_document(indexed_text(item.title, c.text))))
+                    pending.append(
+                        ChunkRecord(
+                            chunk_id=chunk_id(item.doc_id, version, c.position),
+                            doc_id=item.doc_id,
+                            version=version,
+                            title=item.title,
+                            text=c.text,
+                            source=item.source,
+                            position=c.position,
+                            sparse=self.bm25.encode_document(indexed_text(item.title, c.text)),
+                        )
+                    )
                 result.documents.append(ref_)
                 if len(pending) >= UPSERT_BATCH:
                     store.upsert(pending)
@@ -134,5 +169,9 @@ class QdrantActivities:
     def _stats(self, req: StatsRequest) -> StoreStats:
         store = self.store(req.collection)
         counts = store.counts()
-        return StoreStats(backend=store.backend, collection=req.collection or self.settings.collection,
-                          chunks=counts.chunks, documents=counts.documents)
+        return StoreStats(
+            backend=store.backend,
+            collection=req.collection or self.settings.collection,
+            chunks=counts.chunks,
+            documents=counts.documents,
+        )

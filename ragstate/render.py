@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ragstate.contracts import Activity
 from ragstate.models import AnswerMode, DocumentList, IngestResult, RagAnswer, StreamEvent, StreamEventType
 
 MODE_LABEL = {
@@ -28,8 +29,19 @@ def print_answer(console: Console, answer: RagAnswer, ui_link: str | None = None
     print_answer_details(console, answer, ui_link)
 
 
+#: An extractive answer because the LLM step failed for good (RAGSTATE_LLM_FALLBACK=extractive).
+FALLBACK_LABEL = "extractive FALLBACK (the LLM step failed, see below): quoted sentences, not generated"
+
+
+def _is_llm_fallback(answer: RagAnswer) -> bool:
+    return answer.mode is AnswerMode.offline_extractive and any(
+        reason.startswith(f"{Activity.SYNTHESIZE} failed") for reason in answer.degraded_reasons
+    )
+
+
 def _print_mode(console: Console, answer: RagAnswer) -> None:
-    console.print(f"[dim]mode: {MODE_LABEL[answer.mode].format(model=answer.model)}[/dim]")
+    label = FALLBACK_LABEL if _is_llm_fallback(answer) else MODE_LABEL[answer.mode].format(model=answer.model)
+    console.print(f"[dim]mode: {label}[/dim]")
     if answer.degraded:
         console.print(f"[yellow]degraded: {'; '.join(answer.degraded_reasons)}[/yellow]")
     if answer.truncated:

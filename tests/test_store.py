@@ -37,27 +37,46 @@ def unit(i: int) -> list[float]:
     return v
 
 
-def rec(doc_id: str, position: int, text: str, version: str = "v1", source: str = "src/a.md",
-        title: str = "", dense: list[float] | None = None) -> ChunkRecord:
+def rec(
+    doc_id: str,
+    position: int,
+    text: str,
+    version: str = "v1",
+    source: str = "src/a.md",
+    title: str = "",
+    dense: list[float] | None = None,
+) -> ChunkRecord:
     return ChunkRecord(
-        chunk_id=chunk_id(doc_id, version, position), doc_id=doc_id, version=version, title=title, text=text,
-        source=source, position=position, sparse=ENC.encode_document(f"{title}\n\n{text}" if title else text),
+        chunk_id=chunk_id(doc_id, version, position),
+        doc_id=doc_id,
+        version=version,
+        title=title,
+        text=text,
+        source=source,
+        position=position,
+        sparse=ENC.encode_document(f"{title}\n\n{text}" if title else text),
         dense=dense,
     )
 
 
 DOCS = {
-    "doc-a": ["Temporal workflows are durable and replay their history.",
-              "Activities retry with backoff when workers crash."],
+    "doc-a": [
+        "Temporal workflows are durable and replay their history.",
+        "Activities retry with backoff when workers crash.",
+    ],
     "doc-b": ["Qdrant stores dense vectors and sparse vectors for hybrid search."],
-    "doc-c": ["BM25 ranks documents by term frequency and inverse document frequency.",
-              "Reciprocal rank fusion merges the keyword and vector rankings.",
-              "Chunks overlap so that no sentence loses its context."],
+    "doc-c": [
+        "BM25 ranks documents by term frequency and inverse document frequency.",
+        "Reciprocal rank fusion merges the keyword and vector rankings.",
+        "Chunks overlap so that no sentence loses its context.",
+    ],
 }
 
 
 def corpus(source_of=lambda d: f"src/{d}.md") -> list[ChunkRecord]:
-    return [rec(d, i, t, source=source_of(d), title=d.upper()) for d, texts in DOCS.items() for i, t in enumerate(texts)]
+    return [
+        rec(d, i, t, source=source_of(d), title=d.upper()) for d, texts in DOCS.items() for i, t in enumerate(texts)
+    ]
 
 
 # --- writing and counting -----------------------------------------------------------------------
@@ -144,13 +163,15 @@ def test_points_without_dense_are_found_by_sparse_only(store):
 
 
 def test_search_sparse_ranks_by_bm25(store):
-    store.upsert([
-        rec("one", 0, "penguin"),
-        rec("three", 0, "penguin penguin penguin colony"),
-        rec("long", 0, "penguin " + " ".join(f"filler{i}" for i in range(30))),
-        rec("none", 0, "giraffe savanna"),
-        rec("none2", 0, "giraffe neck"),
-    ])
+    store.upsert(
+        [
+            rec("one", 0, "penguin"),
+            rec("three", 0, "penguin penguin penguin colony"),
+            rec("long", 0, "penguin " + " ".join(f"filler{i}" for i in range(30))),
+            rec("none", 0, "giraffe savanna"),
+            rec("none2", 0, "giraffe neck"),
+        ]
+    )
     hits = store.search_sparse(ENC.encode_query("penguin"), limit=10)
     # More occurrences beat one; the same single occurrence in a long chunk weighs least.
     assert [h.doc_id for h in hits] == ["three", "one", "long"]
@@ -241,8 +262,9 @@ def test_get_returns_payload_fields(store):
     store.upsert([r])
     got = store.get([r.chunk_id, chunk_id("missing", "v1", 0)])
     assert set(got) == {r.chunk_id}
-    assert got[r.chunk_id] == StoredChunk(chunk_id=r.chunk_id, doc_id="doc-x", title="The Title",
-                                          text="Some chunk text.", source="/data/x.md", position=3)
+    assert got[r.chunk_id] == StoredChunk(
+        chunk_id=r.chunk_id, doc_id="doc-x", title="The Title", text="Some chunk text.", source="/data/x.md", position=3
+    )
     assert got[r.chunk_id].indexed_text() == "The Title\n\nSome chunk text."
     assert store.get([]) == {}
 
@@ -286,7 +308,7 @@ def test_chunks_of_many(store):
 
 def test_count_version(store):
     records = [rec("d", i, f"text {i}") for i in range(3)]
-    store.upsert(records + [rec("d", 0, "old", version="v0")])
+    store.upsert([*records, rec("d", 0, "old", version="v0")])
     assert store.count_version("d", "v1") == 3
     assert store.count_version("d", "v0") == 1
     assert store.count_version("d", "v1", with_dense=True) == 0
@@ -369,7 +391,9 @@ def test_edge_store_persists_across_reopen(tmp_path):
         assert s2.search_sparse(ENC.encode_query("durable"), 5)[0].doc_id == "doc-a"
         assert s2.count_version("doc-a", "v1", with_dense=True) == 1
         # Payload indexes survive too: filters still work and writes go on.
-        assert {h.doc_id for h in s2.search_sparse(ENC.encode_query("vectors"), 5, SearchFilter(doc_ids=["doc-b"]))} == {"doc-b"}
+        assert {
+            h.doc_id for h in s2.search_sparse(ENC.encode_query("vectors"), 5, SearchFilter(doc_ids=["doc-b"]))
+        } == {"doc-b"}
         s2.upsert([rec("doc-d", 0, "new after reopen")])
         assert s2.counts().documents == 4
     finally:

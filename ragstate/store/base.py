@@ -310,8 +310,8 @@ class ChunkStore(abc.ABC):
             documents = {r.payload["doc_id"] for r in self._points(flt, ["doc_id"])}
             return len(documents), self._delete_counted(flt)
 
-    def optimize(self) -> None:
+    def optimize(self) -> None:  # noqa: B027 - optional hook: a no-op unless the backend needs it
         """Build indexes now (the embedded engine); servers do this in the background."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: a no-op unless the backend holds resources
         """Release files and connections."""
