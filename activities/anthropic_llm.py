@@ -45,7 +45,8 @@ from ragstate.activities.llm_errors import (
     to_application_error,
     unavailable,
 )
-from ragstate.citations import SYSTEM_PROMPT, build_prompt, extractive_answer
+from ragstate.activities.llm_fallback import extractive_answer
+from ragstate.citations import SYSTEM_PROMPT, build_prompt
 from ragstate.contracts import STREAM_TOPIC, Activity
 from ragstate.models import AnswerMode, StreamEvent, StreamEventType, SynthesisInput, SynthesisResult, Usage
 from ragstate.settings import Settings
@@ -268,9 +269,7 @@ class AnthropicActivities:
             # A misconfigured secret mount will not fix itself between retries.
             raise rejected(f"cannot read RAGSTATE_ANTHROPIC_API_KEY_FILE: {e}") from e
         if api_key is None:
-            return SynthesisResult(
-                answer=extractive_answer(inp.question, inp.sources), mode=AnswerMode.offline_extractive
-            )
+            return await extractive_answer(inp)
         import anthropic
 
         client = llm_client(s, api_key)

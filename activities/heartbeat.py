@@ -11,7 +11,9 @@ from temporalio import activity
 
 
 @contextlib.contextmanager
-def heartbeating(every_s: float = 5.0):
+def heartbeating(every_s: float = 2.0):
+    """Heartbeat every ``every_s`` from a thread while the block runs: well inside the
+    workflows' 10 s heartbeat timeouts, so a lost worker is noticed in seconds."""
     if not activity.in_activity():
         yield
         return

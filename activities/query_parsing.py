@@ -8,7 +8,7 @@ from temporalio.exceptions import ApplicationError
 from ragstate.analyzer import analyze
 from ragstate.contracts import Activity, ErrorType
 from ragstate.models import ParsedQuery, RagQuery, Routing
-from ragstate.settings import Settings
+from ragstate.settings import LlmFallback, Settings
 from ragstate.validation import InvalidQuery, validate
 
 
@@ -23,6 +23,8 @@ def build_routing(s: Settings, in_process_roles: frozenset[str] = frozenset()) -
         synthesize_local=local and "llm" in in_process_roles and s.anthropic_key() is None,
         gpu_embeddings_task_queue=s.gpu_embeddings_task_queue if s.gpu_embeddings else None,
         gpu_fallback_after_s=s.gpu_fallback_after_s,
+        schedule_to_start_s=s.step_schedule_to_start_s,
+        llm_fallback_extractive=s.llm_fallback is LlmFallback.extractive,
     )
 
 

@@ -51,6 +51,8 @@ class Activity:
     KEYWORD_SEARCH: Final = "KeywordSearch"
     MERGE: Final = "Merge"
     SYNTHESIZE: Final = "Synthesize"
+    #: The extractive answer when Synthesize fails for good: a local activity of the workflow worker.
+    EXTRACTIVE_ANSWER: Final = "ExtractiveAnswer"
     DISCOVER_DOCUMENTS: Final = "DiscoverDocuments"
     INDEX_CHUNKS: Final = "IndexChunks"
     EMBED_CHUNKS: Final = "EmbedChunks"

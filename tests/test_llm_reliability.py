@@ -9,28 +9,35 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fake_anthropic import FakeAnthropic, cut, error, max_tokens, ok, refusal
+from paths import EXAMPLES_CORPUS
+from rich.console import Console
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
-from test_anthropic import MODEL, llm_settings, synthesis_input, synthesize
+from test_anthropic import KEY, MODEL, llm_settings, synthesis_input, synthesize
+from test_workers import worker_env
 
 from ragstate.activities import anthropic_llm
 from ragstate.activities.anthropic_llm import AnthropicActivities
-from ragstate.client import InvalidQueryError, RagClient
+from ragstate.client import InvalidQueryError, RagClient, RagError
 from ragstate.contracts import ErrorType
 from ragstate.models import AnswerMode, RagAnswer, SynthesisInput, SynthesisResult
 from ragstate.render import print_answer
-from ragstate.settings import Settings
-from ragstate.workers.runtime import build_workers
+from ragstate.settings import LlmFallback, Settings
+from ragstate.workers.runtime import build_workers, running_workers
 from ragstate.workflows.query import LLM_RETRY
 
 QUESTION = "How does reciprocal rank fusion combine rankings?"
@@ -102,8 +109,6 @@ async def test_unexpected_stop_reason_is_reported(fake_anthropic: FakeAnthropic,
 
 
 def test_render_shows_a_truncated_answer():
-    from rich.console import Console
-
     console = Console(record=True, width=200)
     answer = RagAnswer(
         question="q", answer="BM25 ranks [1] and", citations=[], mode=AnswerMode.llm, model=MODEL, truncated=True
@@ -216,3 +221,130 @@ async def test_a_retry_after_a_completed_answer_makes_no_new_request(
     assert all(r.mode is AnswerMode.llm and r.answer for r in results)
     # Every run failed once after its answer and was retried: each answer was paid for once.
     assert len(fake_anthropic.requests) == runs
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. A step no worker takes, and an LLM that fails for good, do not hang or fail the query
+# ---------------------------------------------------------------------------------------------
+
+
+async def ingested(client: Client, settings: Settings) -> None:
+    async with running_workers(client, settings):
+        await RagClient(client, settings).ingest([str(EXAMPLES_CORPUS)])
+
+
+async def test_no_embeddings_worker_degrades_the_answer_in_seconds(client: Client, settings: Settings):
+    await ingested(client, settings)
+    rag = RagClient(client, settings)
+    started = time.monotonic()
+    async with running_workers(client, settings, roles=["workflows", "llm"]):  # nobody polls embeddings
+        answer = await asyncio.wait_for(rag.ask(QUESTION), timeout=60)
+    took = time.monotonic() - started
+    assert answer.degraded and answer.citations
+    assert answer.degraded_reasons == [f"VectorSearch failed: no worker on {settings.embeddings_task_queue}"]
+    assert took < settings.step_schedule_to_start_s + 10, took
+
+
+async def test_no_llm_worker_falls_back_to_the_extractive_answer(
+    client: Client, settings: Settings, fake_anthropic: FakeAnthropic
+):
+    settings = llm_settings(fake_anthropic, settings, anthropic_stream=True)
+    await ingested(client, settings)
+    async with running_workers(client, settings, roles=["workflows", "embeddings"]):  # nobody polls llm
+        answer = await asyncio.wait_for(RagClient(client, settings).ask(QUESTION), timeout=60)
+    assert answer.mode is AnswerMode.offline_extractive and answer.citations
+    assert answer.degraded_reasons == [f"Synthesize failed: no worker on {settings.llm_task_queue}"]
+    assert fake_anthropic.requests == []
+    assert [t.step for t in answer.timings][-2:] == ["Synthesize", "ExtractiveAnswer"]
+    console = Console(record=True, width=200)
+    print_answer(console, answer)
+    printed = console.export_text()
+    assert "extractive FALLBACK" in printed and "no worker on" in printed
+
+
+async def test_an_llm_rate_limited_through_every_attempt_falls_back(
+    client: Client, settings: Settings, fake_anthropic: FakeAnthropic
+):
+    settings = llm_settings(fake_anthropic, settings, anthropic_stream=True)
+    fake_anthropic.plan(*[error(429, retry_after_ms="10") for _ in range(LLM_RETRY.maximum_attempts)])
+    await ingested(client, settings)
+    async with running_workers(client, settings):
+        answer = await asyncio.wait_for(RagClient(client, settings).ask(QUESTION), timeout=60)
+    assert len(fake_anthropic.requests) == LLM_RETRY.maximum_attempts
+    assert answer.mode is AnswerMode.offline_extractive and answer.degraded and answer.citations
+    [reason] = answer.degraded_reasons
+    assert reason.startswith("Synthesize failed: Anthropic API answered 429 (attempt 6 of 6)"), reason
+
+
+async def test_llm_fallback_fail_keeps_the_failure(client: Client, settings: Settings, fake_anthropic: FakeAnthropic):
+    settings = llm_settings(fake_anthropic, settings, llm_fallback=LlmFallback.fail)
+    fake_anthropic.plan(*[error(429, retry_after_ms="10") for _ in range(LLM_RETRY.maximum_attempts)])
+    await ingested(client, settings)
+    async with running_workers(client, settings):
+        with pytest.raises(RagError) as raised:
+            await asyncio.wait_for(RagClient(client, settings).ask(QUESTION), timeout=60)
+    assert raised.value.kind == ErrorType.LLM_RATE_LIMITED
+
+
+async def test_a_refusal_is_not_replaced_by_the_extractive_answer(
+    client: Client, settings: Settings, fake_anthropic: FakeAnthropic
+):
+    settings = llm_settings(fake_anthropic, settings)
+    fake_anthropic.plan(refusal())
+    await ingested(client, settings)
+    async with running_workers(client, settings):
+        with pytest.raises(RagError) as raised:
+            await asyncio.wait_for(RagClient(client, settings).ask(QUESTION), timeout=60)
+    assert raised.value.kind == ErrorType.LLM_REQUEST_REJECTED and "declined to answer" in str(raised.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. A worker lost mid-answer is noticed, and the answer asked again, within 15 s
+# ---------------------------------------------------------------------------------------------
+
+
+def start_llm_worker(settings: Settings, server: FakeAnthropic, log: Path) -> subprocess.Popen:
+    """``python -m ragstate.workers.llm`` on this test's server and queues, asking ``server``."""
+    env = worker_env(
+        settings,
+        settings.data_dir,
+        RAGSTATE_ANTHROPIC_API_KEY=KEY,
+        RAGSTATE_ANTHROPIC_BASE_URL=server.url,
+        RAGSTATE_ANTHROPIC_MODEL=MODEL,
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "ragstate.workers.llm"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
+    )
+
+
+async def test_an_llm_worker_killed_mid_answer_is_replaced_within_15_s(
+    client: Client, settings: Settings, fake_anthropic: FakeAnthropic, tmp_path: Path
+):
+    settings = llm_settings(fake_anthropic, settings, anthropic_stream=True)
+    fake_anthropic.plan(ok(delay_s=60))  # the first attempt waits on a slow answer
+    log = tmp_path / "llm-worker.log"
+    llm_worker = start_llm_worker(settings, fake_anthropic, log)  # polling by the time the ingest is done
+    await ingested(client, settings)
+    rag = RagClient(client, settings)
+    try:
+        async with running_workers(client, settings, roles=["workflows", "embeddings"]):
+            handle = await rag.start_query(QUESTION)
+            for _ in range(300):
+                if fake_anthropic.requests:
+                    break
+                await asyncio.sleep(0.1)
+            assert fake_anthropic.requests, log.read_text()[-3000:]
+            await asyncio.sleep(1.0)  # mid-answer
+            llm_worker.send_signal(signal.SIGKILL)
+            killed_at = time.monotonic()
+            async with running_workers(client, settings, roles=["llm"]):
+                answer: RagAnswer = await asyncio.wait_for(handle.result(), timeout=60)
+    finally:
+        if llm_worker.poll() is None:
+            llm_worker.kill()
+        llm_worker.wait(timeout=10)
+    _, second = fake_anthropic.requests
+    recovered_in = second.at - killed_at
+    print(f"recovered in {recovered_in:.1f} s")
+    assert answer.mode is AnswerMode.llm and not answer.degraded
+    assert recovered_in < 15, recovered_in

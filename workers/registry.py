@@ -160,6 +160,7 @@ def worker_specs(settings: Settings, roles: Iterable[str], replace: Sequence[Cal
     if "workflows" in roles:
         from ragstate.activities.files import FileActivities
         from ragstate.activities.lifecycle import LifecycleActivities
+        from ragstate.activities.llm_fallback import extractive_answer
         from ragstate.activities.qdrant import QdrantActivities
         from ragstate.activities.query_parsing import QueryParsingActivities
         from ragstate.workflows import ALL_WORKFLOWS
@@ -184,6 +185,7 @@ def worker_specs(settings: Settings, roles: Iterable[str], replace: Sequence[Cal
                     q.commit_documents,
                     q.optimize_store,
                     q.store_stats,
+                    extractive_answer,  # the query's fallback when Synthesize fails for good
                     *LifecycleActivities(settings).all(),  # sync pruning, documents and collections
                     *also_local,
                 ),

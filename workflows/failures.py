@@ -1,8 +1,8 @@
 """How the workflows name and describe failures: the reason a person reads, the error type a
 client maps to its exception classes, and the reasons a degraded answer carries.
 
-Imports only the standard library and temporalio (pure functions, no commands), so any
-workflow, sandboxed or not, may use it.
+Imports only the standard library, temporalio and :mod:`ragstate.contracts` (pure functions,
+no commands), so any workflow, sandboxed or not, may use it.
 
 Example::
 
@@ -16,9 +16,11 @@ import asyncio
 from collections.abc import Mapping
 from typing import TypeVar
 
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
-__all__ = ["degraded_reasons", "ends_run", "failure_reason", "failure_type", "succeeded"]
+from ragstate.contracts import ErrorType
+
+__all__ = ["degraded_reasons", "ends_run", "failure_reason", "failure_type", "llm_fallback_applies", "succeeded"]
 
 T = TypeVar("T")
 
@@ -53,6 +55,19 @@ def ends_run(err: BaseException) -> bool:
     return isinstance(err, (FailureError, asyncio.CancelledError))
 
 
+def llm_fallback_applies(err: BaseException) -> bool:
+    """Whether a failed Synthesize may give way to the extractive answer: when the API stayed
+    unavailable or rate limited through every attempt, or no worker took the step, but not
+    when the request itself was refused (a key, model or refusal that quoting the sources
+    would paper over) nor when the query was cancelled."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, (CancelledError, asyncio.CancelledError)):
+            return False
+        cause = getattr(cause, "cause", None)
+    return failure_type(err) != ErrorType.LLM_REQUEST_REJECTED
+
+
 def succeeded(outcome: T | BaseException) -> T | None:
     """A parallel branch's result (``asyncio.gather(..., return_exceptions=True)``), or None if it failed."""
     return None if isinstance(outcome, BaseException) else outcome
@@ -61,5 +76,8 @@ def succeeded(outcome: T | BaseException) -> T | None:
 def degraded_reasons(outcomes: Mapping[str, object]) -> list[str]:
     """``"<state> failed: <reason>"`` for each failed branch of a parallel state, in the
     mapping's order (state name -> result or exception, as ``asyncio.gather`` returned it)."""
-    return [f"{name} failed: {failure_reason(outcome)}" for name, outcome in outcomes.items()
-            if isinstance(outcome, BaseException)]
+    return [
+        f"{name} failed: {failure_reason(outcome)}"
+        for name, outcome in outcomes.items()
+        if isinstance(outcome, BaseException)
+    ]

@@ -30,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
 MAX_KEPT_FAILURES = 1000
 INGEST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                            maximum_interval=timedelta(seconds=30), maximum_attempts=5)
+#: A worker lost mid-batch is noticed this soon (the activities heartbeat every 2 s while working).
+INGEST_HEARTBEAT = timedelta(seconds=10)
 
 
 @workflow.defn(name=Workflow.INGEST)
@@ -53,7 +55,7 @@ class IngestWorkflow:
         up within ``gpu_fallback_after_s`` (schedule-to-start), on the CPU queue instead."""
         summary = f"embed {sum(d.chunks for d in request.documents)} chunks"
         options: dict[str, Any] = dict(result_type=EmbedResult, start_to_close_timeout=timedelta(minutes=30),
-                                       heartbeat_timeout=timedelta(seconds=20), retry_policy=INGEST_RETRY)
+                                       heartbeat_timeout=INGEST_HEARTBEAT, retry_policy=INGEST_RETRY)
         if routing.gpu_embeddings_task_queue:
             try:
                 await workflow.execute_activity(
@@ -76,7 +78,7 @@ class IngestWorkflow:
         try:
             indexed: ChunkBatchResult = await workflow.execute_activity(
                 Activity.INDEX_CHUNKS, ChunkBatchInput(collection=collection, refs=refs), result_type=ChunkBatchResult,
-                start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(seconds=20),
+                start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=INGEST_HEARTBEAT,
                 retry_policy=INGEST_RETRY, summary=f"load, chunk and BM25-index {len(refs)} sources")
             if indexed.documents:
                 await self._embed(EmbedInput(collection=collection, documents=indexed.documents), routing)
@@ -153,7 +155,7 @@ class IngestWorkflow:
 
         stats: StoreStats = await workflow.execute_activity(
             Activity.OPTIMIZE_STORE, StatsRequest(collection=page.collection), result_type=StoreStats,
-            start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=timedelta(seconds=20),
+            start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=INGEST_HEARTBEAT,
             retry_policy=INGEST_RETRY, summary="build search indexes")
         c.progress.finished = True
         set_status("completed" if not c.progress.failed else "completed-with-failures")

@@ -28,7 +28,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.workflow_streams import WorkflowStream
@@ -37,23 +37,50 @@ with workflow.unsafe.imports_passed_through():
     from ragstate.contracts import STREAM_TOPIC, Activity, ErrorType, Query, Workflow
     from ragstate.conventions import set_status
     from ragstate.models import (
-        AnswerMode, BranchResult, MergeInput, MergeResult, ParsedQuery, RagAnswer, RagQuery, StepTiming,
-        StreamEvent, StreamEventType, SynthesisInput, SynthesisResult,
+        AnswerMode,
+        BranchResult,
+        MergeInput,
+        MergeResult,
+        ParsedQuery,
+        RagAnswer,
+        RagQuery,
+        Routing,
+        StepTiming,
+        StreamEvent,
+        StreamEventType,
+        SynthesisInput,
+        SynthesisResult,
     )
-    from ragstate.workflows.failures import degraded_reasons, ends_run, failure_reason, failure_type, succeeded
+    from ragstate.workflows.failures import (
+        degraded_reasons,
+        ends_run,
+        failure_reason,
+        failure_type,
+        llm_fallback_applies,
+        succeeded,
+    )
 
 # Step Functions `Retry: MaxAttempts 2` = three attempts in all, with backoff.
-SEARCH_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
-                           maximum_attempts=3)
-LLM_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
-                        maximum_interval=timedelta(seconds=60), maximum_attempts=6,
-                        non_retryable_error_types=[ErrorType.LLM_REQUEST_REJECTED])
+SEARCH_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0, maximum_attempts=3)
+LLM_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=6,
+    non_retryable_error_types=[ErrorType.LLM_REQUEST_REJECTED],
+)
 
 
 #: Patch id: ParseQuery always, and per the routing ParseQuery returns, KeywordSearch, Merge,
 #: VectorSearch and offline Synthesize run as local activities. Histories from before the patch
 #: keep replaying the all-regular path.
 LOCAL_STEPS_PATCH = "local-cheap-steps"
+#: Patch id: a Synthesize that fails for good (or that no LLM worker starts) is followed by the
+#: ExtractiveAnswer local activity. Runs from before it failed the query there.
+LLM_FALLBACK_PATCH = "llm-extractive-fallback"
+#: A lost LLM worker is noticed this soon (the activity heartbeats every 2 s), and with
+#: LLM_RETRY's first interval (2 s) the answer is asked again within 15 s.
+LLM_HEARTBEAT = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -67,9 +94,11 @@ class Retrieval:
 
     def step_detail(self) -> dict[str, int]:
         """The ``retrieved`` step event's detail: hits per branch, ``degraded`` 0/1."""
-        return {"vector": 0 if self.vector is None else len(self.vector.hits),
-                "keyword": 0 if self.keyword is None else len(self.keyword.hits),
-                "degraded": int(bool(self.degraded_reasons))}
+        return {
+            "vector": 0 if self.vector is None else len(self.vector.hits),
+            "keyword": 0 if self.keyword is None else len(self.keyword.hits),
+            "degraded": int(bool(self.degraded_reasons)),
+        }
 
 
 # Not sandboxed: a fresh sandbox per run re-imports this package's modules, about 11 ms of
@@ -82,6 +111,7 @@ class Retrieval:
 class RagQueryWorkflow:
     def __init__(self) -> None:
         self._timings: list[StepTiming] = []
+        self._synthesis_degraded: list[str] = []  # why the answer is extractive instead of the LLM's
         # Registers the stream's signal, update and query handlers (no commands: old histories replay).
         self._stream = WorkflowStream()
         self._events = self._stream.topic(STREAM_TOPIC, type=StreamEvent)
@@ -93,22 +123,51 @@ class RagQueryWorkflow:
     def timings(self) -> list[StepTiming]:
         return self._timings
 
-    async def _state(self, name: str, arg, result_type: type, *, local: bool, task_queue: str | None = None,
-                     limit: timedelta, retry: RetryPolicy, summary: str, heartbeat: timedelta | None = None) -> Any:
+    async def _state(
+        self,
+        name: str,
+        arg,
+        result_type: type,
+        *,
+        local: bool,
+        task_queue: str | None = None,
+        limit: timedelta,
+        retry: RetryPolicy,
+        summary: str,
+        heartbeat: timedelta | None = None,
+        routing: Routing | None = None,
+    ) -> Any:
         """One state of the graph, its timing recorded: a local activity (cheap, safe to retry:
         no extra round trip through the server, still a named step in the UI) or a regular
-        activity on ``task_queue``. ``limit``: its start-to-close timeout."""
+        activity on ``task_queue``, bounded by ``routing.schedule_to_start_s`` when set: with
+        no worker polling that queue the state fails with ``no worker on <queue>``.
+        ``limit``: its start-to-close timeout."""
         if local:
-            call = workflow.execute_local_activity(name, arg, result_type=result_type, start_to_close_timeout=limit,
-                                                   retry_policy=retry, summary=summary)
+            call = workflow.execute_local_activity(
+                name, arg, result_type=result_type, start_to_close_timeout=limit, retry_policy=retry, summary=summary
+            )
         else:
-            call = workflow.execute_activity(name, arg, result_type=result_type, task_queue=task_queue,
-                                             start_to_close_timeout=limit, heartbeat_timeout=heartbeat,
-                                             retry_policy=retry, summary=summary)
+            wait = routing.schedule_to_start_s if routing is not None else None
+            call = workflow.execute_activity(
+                name,
+                arg,
+                result_type=result_type,
+                task_queue=task_queue,
+                start_to_close_timeout=limit,
+                heartbeat_timeout=heartbeat,
+                schedule_to_start_timeout=timedelta(seconds=wait) if wait else None,
+                retry_policy=retry,
+                summary=summary,
+            )
         started = workflow.time()
         status = "ok"
         try:
             return await call
+        except ActivityError as e:
+            status = "failed"
+            if isinstance(e.cause, TimeoutError) and e.cause.type == TimeoutType.SCHEDULE_TO_START:
+                raise ApplicationError(f"no worker on {task_queue}", non_retryable=True) from e
+            raise
         except BaseException:
             status = "failed"
             raise
@@ -138,13 +197,19 @@ class RagQueryWorkflow:
         """The question validated and normalised, with the routing of the steps that follow."""
         try:
             parsed: ParsedQuery = await self._state(
-                Activity.PARSE_QUERY, query, ParsedQuery, local=local, limit=timedelta(seconds=10),
+                Activity.PARSE_QUERY,
+                query,
+                ParsedQuery,
+                local=local,
+                limit=timedelta(seconds=10),
                 retry=RetryPolicy(maximum_attempts=3, non_retryable_error_types=[ErrorType.INVALID_QUERY]),
-                summary="validate and normalise the question")
+                summary="validate and normalise the question",
+            )
         except ActivityError as e:
             # Bad input fails the workflow at once (not a workflow task retried forever).
-            raise ApplicationError(f"invalid query: {failure_reason(e)}", type=ErrorType.INVALID_QUERY,
-                                   non_retryable=True) from e
+            raise ApplicationError(
+                f"invalid query: {failure_reason(e)}", type=ErrorType.INVALID_QUERY, non_retryable=True
+            ) from e
         self._publish(StreamEventType.step, step="parsed", detail={"top_k": parsed.top_k, "terms": len(parsed.terms)})
         return parsed
 
@@ -154,17 +219,35 @@ class RagQueryWorkflow:
         vector: BranchResult | BaseException
         keyword: BranchResult | BaseException
         vector, keyword = await asyncio.gather(
-            self._state(Activity.VECTOR_SEARCH, parsed, BranchResult, local=local and routing.vector_search_local,
-                        task_queue=routing.embeddings_task_queue, limit=timedelta(seconds=30), retry=SEARCH_RETRY,
-                        summary="embed the question and search dense vectors"),
-            self._state(Activity.KEYWORD_SEARCH, parsed, BranchResult, local=local and routing.local_steps,
-                        limit=timedelta(seconds=30), retry=SEARCH_RETRY, summary="BM25 search over sparse vectors"),
+            self._state(
+                Activity.VECTOR_SEARCH,
+                parsed,
+                BranchResult,
+                local=local and routing.vector_search_local,
+                task_queue=routing.embeddings_task_queue,
+                limit=timedelta(seconds=30),
+                retry=SEARCH_RETRY,
+                summary="embed the question and search dense vectors",
+                routing=routing,
+            ),
+            self._state(
+                Activity.KEYWORD_SEARCH,
+                parsed,
+                BranchResult,
+                local=local and routing.local_steps,
+                limit=timedelta(seconds=30),
+                retry=SEARCH_RETRY,
+                summary="BM25 search over sparse vectors",
+            ),
             return_exceptions=True,
         )
         reasons = degraded_reasons({Activity.VECTOR_SEARCH: vector, Activity.KEYWORD_SEARCH: keyword})
         if len(reasons) == 2:
-            raise ApplicationError("both retrieval branches failed; " + "; ".join(reasons),
-                                   type=ErrorType.RETRIEVAL_FAILED, non_retryable=True)
+            raise ApplicationError(
+                "both retrieval branches failed; " + "; ".join(reasons),
+                type=ErrorType.RETRIEVAL_FAILED,
+                non_retryable=True,
+            )
         retrieval = Retrieval(vector=succeeded(vector), keyword=succeeded(keyword), degraded_reasons=reasons)
         self._publish(StreamEventType.step, step="retrieved", detail=retrieval.step_detail())
         return retrieval
@@ -172,40 +255,89 @@ class RagQueryWorkflow:
     async def _merge(self, parsed: ParsedQuery, retrieval: Retrieval, *, local: bool) -> MergeResult:
         """The branches fused into one ranking, and the best chunks packed as numbered sources."""
         return await self._state(
-            Activity.MERGE, MergeInput(query=parsed, vector=retrieval.vector, keyword=retrieval.keyword),
-            MergeResult, local=local and parsed.routing.local_steps, limit=timedelta(seconds=30),
-            retry=RetryPolicy(maximum_attempts=3), summary="reciprocal rank fusion and context packing")
+            Activity.MERGE,
+            MergeInput(query=parsed, vector=retrieval.vector, keyword=retrieval.keyword),
+            MergeResult,
+            local=local and parsed.routing.local_steps,
+            limit=timedelta(seconds=30),
+            retry=RetryPolicy(maximum_attempts=3),
+            summary="reciprocal rank fusion and context packing",
+        )
 
     async def _synthesize(self, parsed: ParsedQuery, merged: MergeResult, *, local: bool) -> SynthesisResult:
         """The answer from the sources (skipped for retrieval only)."""
         if not parsed.synthesize:
             return SynthesisResult(answer="", mode=AnswerMode.retrieval_only)
         self._publish(StreamEventType.step, step="synthesizing", detail={"sources": len(merged.sources)})
-        # Local only for offline extractive synthesis in a worker that serves the LLM role.
-        synthesis: SynthesisResult = await self._state(
-            Activity.SYNTHESIZE, SynthesisInput(question=parsed.question, sources=merged.sources), SynthesisResult,
-            local=local and parsed.routing.synthesize_local, task_queue=parsed.routing.llm_task_queue,
-            limit=timedelta(seconds=120), heartbeat=timedelta(seconds=60), retry=LLM_RETRY,
-            summary=f"answer from {len(merged.sources)} sources")
+        routing = parsed.routing
+        inp = SynthesisInput(question=parsed.question, sources=merged.sources)
+        try:
+            # Local only for offline extractive synthesis in a worker that serves the LLM role.
+            synthesis: SynthesisResult = await self._state(
+                Activity.SYNTHESIZE,
+                inp,
+                SynthesisResult,
+                local=local and routing.synthesize_local,
+                task_queue=routing.llm_task_queue,
+                limit=timedelta(seconds=120),
+                heartbeat=LLM_HEARTBEAT,
+                retry=LLM_RETRY,
+                summary=f"answer from {len(merged.sources)} sources",
+                routing=routing,
+            )
+        except (ActivityError, ApplicationError) as e:
+            if not (
+                routing.llm_fallback_extractive and llm_fallback_applies(e) and workflow.patched(LLM_FALLBACK_PATCH)
+            ):
+                raise
+            return await self._extractive_fallback(inp, reason=f"{Activity.SYNTHESIZE} failed: {failure_reason(e)}")
         # An LLM answer was streamed by the activity itself; an extractive one is published whole.
         if synthesis.mode is not AnswerMode.llm and synthesis.answer:
             self._publish(StreamEventType.token, text=synthesis.answer)
         return synthesis
 
-    def _done(self, parsed: ParsedQuery, retrieval: Retrieval, merged: MergeResult,
-              synthesis: SynthesisResult) -> RagAnswer:
+    async def _extractive_fallback(self, inp: SynthesisInput, *, reason: str) -> SynthesisResult:
+        """The quoted-sentences answer instead of the LLM's, on the workflow worker itself."""
+        self._synthesis_degraded.append(reason)
+        # Clients restart the answer at a later attempt than any of Synthesize's (ask_stream
+        # drops tokens of earlier attempts).
+        attempt = {"attempt": (LLM_RETRY.maximum_attempts or 0) + 1, "fallback": "extractive"}
+        self._publish(StreamEventType.step, step="synthesizing", detail=attempt)
+        synthesis: SynthesisResult = await self._state(
+            Activity.EXTRACTIVE_ANSWER,
+            inp,
+            SynthesisResult,
+            local=True,
+            limit=timedelta(seconds=30),
+            retry=RetryPolicy(maximum_attempts=3),
+            summary="extractive answer: the LLM step failed",
+        )
+        self._publish(StreamEventType.token, text=synthesis.answer, detail={"attempt": attempt["attempt"]})
+        return synthesis
+
+    def _done(
+        self, parsed: ParsedQuery, retrieval: Retrieval, merged: MergeResult, synthesis: SynthesisResult
+    ) -> RagAnswer:
         """The run's status and its answer, published as the stream's ``final`` event."""
-        reasons = retrieval.degraded_reasons
+        reasons = retrieval.degraded_reasons + self._synthesis_degraded
         set_status("degraded" if reasons else "completed")
         info = workflow.info()
         answer = RagAnswer(
-            question=parsed.question, answer=synthesis.answer,
-            citations=citations_for(synthesis.answer, merged.sources), mode=synthesis.mode, model=synthesis.model,
-            degraded=bool(reasons), degraded_reasons=reasons, usage=synthesis.usage, timings=list(self._timings),
+            question=parsed.question,
+            answer=synthesis.answer,
+            citations=citations_for(synthesis.answer, merged.sources),
+            mode=synthesis.mode,
+            model=synthesis.model,
+            degraded=bool(reasons),
+            degraded_reasons=reasons,
+            truncated=synthesis.truncated,
+            usage=synthesis.usage,
+            timings=list(self._timings),
             # Retrieval only (evaluation) returns the rankings; an answer does without them.
             ranking=merged.ranking if not parsed.synthesize else [],
-            branch_rankings={} if parsed.synthesize else {
-                r.branch: r.hits for r in (retrieval.vector, retrieval.keyword) if r is not None},
+            branch_rankings={}
+            if parsed.synthesize
+            else {r.branch: r.hits for r in (retrieval.vector, retrieval.keyword) if r is not None},
             workflow_id=info.workflow_id,
             run_id=info.run_id,
         )
