@@ -30,7 +30,8 @@ class EmbeddingActivities:
         by_sentence = self.settings.query_encoding is QueryEncoding.sentences
         vector = self.embedder.encode_query(q.question, by_sentence=by_sentence)
         hits = open_store(self.settings, q.collection).search_dense(
-            vector, q.depth, SearchFilter(sources=q.sources, doc_ids=q.doc_ids))
+            vector, q.depth, SearchFilter(sources=q.sources, doc_ids=q.doc_ids)
+        )
         return BranchResult(branch=Branch.vector, hits=hits)
 
     @activity.defn(name=Activity.EMBED_CHUNKS)

@@ -38,7 +38,9 @@ class FileActivities:
         if len(page) < len(batches):
             next_cursor = inp.cursor + used_units
         return DiscoverPage(
-            batches=page, next_cursor=next_cursor, failures=failures[:1000],
+            batches=page,
+            next_cursor=next_cursor,
+            failures=failures[:1000],
             collection=inp.collection or s.collection,
             routing=build_routing(s),
         )

@@ -16,7 +16,9 @@ def build_routing(s: Settings, in_process_roles: frozenset[str] = frozenset()) -
     """Where a workflow sends its steps, from the settings of the worker that runs it."""
     local = s.local_activities
     return Routing(
-        embeddings_task_queue=s.embeddings_task_queue, llm_task_queue=s.llm_task_queue, local_steps=local,
+        embeddings_task_queue=s.embeddings_task_queue,
+        llm_task_queue=s.llm_task_queue,
+        local_steps=local,
         vector_search_local=local and "embeddings" in in_process_roles,
         # Only offline extractive synthesis is cheap; an LLM call stays a regular activity on
         # its own (rate-limited) queue.
@@ -46,8 +48,13 @@ class QueryParsingActivities:
         if query.synthesize:  # at least top_k candidates to cite; retrieval-only takes the depth asked
             depth = max(depth, top_k)
         return ParsedQuery(
-            question=question, top_k=top_k, depth=depth, terms=analyze(question),
-            sources=query.sources, doc_ids=query.doc_ids, collection=query.collection or s.collection,
+            question=question,
+            top_k=top_k,
+            depth=depth,
+            terms=analyze(question),
+            sources=query.sources,
+            doc_ids=query.doc_ids,
+            collection=query.collection or s.collection,
             synthesize=query.synthesize,
             routing=build_routing(s, self.in_process_roles),
         )

@@ -38,8 +38,9 @@ class RagQuery(_Model):
     doc_ids: list[str] | None = Field(default=None, description="only chunks of these documents")
     collection: str | None = Field(default=None, description="settings.collection when unset")
     synthesize: bool = Field(default=True, description="False stops after retrieval (evaluation)")
-    depth: int | None = Field(default=None, ge=1, le=1000,
-                              description="candidates per branch before fusion; settings.search_depth when unset")
+    depth: int | None = Field(
+        default=None, ge=1, le=1000, description="candidates per branch before fusion; settings.search_depth when unset"
+    )
 
 
 class Routing(_Model):
@@ -50,18 +51,25 @@ class Routing(_Model):
     llm_task_queue: str
     local_steps: bool = Field(default=False, description="KeywordSearch and Merge as local activities")
     vector_search_local: bool = Field(
-        default=False, description="the workflow worker has the model: run VectorSearch as a local activity")
+        default=False, description="the workflow worker has the model: run VectorSearch as a local activity"
+    )
     synthesize_local: bool = Field(
-        default=False, description="offline extractive synthesis in the workflow worker: a local activity")
+        default=False, description="offline extractive synthesis in the workflow worker: a local activity"
+    )
     gpu_embeddings_task_queue: str | None = Field(
-        default=None, description="ingest embeds here first when set, falling back to embeddings_task_queue")
+        default=None, description="ingest embeds here first when set, falling back to embeddings_task_queue"
+    )
     gpu_fallback_after_s: float = 30.0
     schedule_to_start_s: float | None = Field(
-        default=None, description="a step on a remote queue that no worker starts in this time fails (its branch "
-                                  "degrades the answer); None (runs from before the setting): no bound")
+        default=None,
+        description="a step on a remote queue that no worker starts in this time fails (its branch "
+        "degrades the answer); None (runs from before the setting): no bound",
+    )
     llm_fallback_extractive: bool = Field(
-        default=False, description="a Synthesize that fails for good (or no LLM worker takes) gives the extractive "
-                                   "answer, flagged degraded, instead of failing the query")
+        default=False,
+        description="a Synthesize that fails for good (or no LLM worker takes) gives the extractive "
+        "answer, flagged degraded, instead of failing the query",
+    )
 
 
 class ParsedQuery(_Model):
@@ -116,7 +124,8 @@ class MergeResult(_Model):
     sources: list[Source]
     ranking: list[SearchHit] = Field(
         default_factory=list,
-        description="the fused ranking (ids and scores) of a retrieval-only query, for evaluation; empty otherwise")
+        description="the fused ranking (ids and scores) of a retrieval-only query, for evaluation; empty otherwise",
+    )
     candidates: int
 
 
@@ -188,7 +197,8 @@ class RagAnswer(_Model):
     timings: list[StepTiming] = Field(default_factory=list)
     ranking: list[SearchHit] = Field(default_factory=list, description="fused ranking (retrieval-only mode)")
     branch_rankings: dict[Branch, list[SearchHit]] = Field(
-        default_factory=dict, description="each branch's own ranking (retrieval-only mode)")
+        default_factory=dict, description="each branch's own ranking (retrieval-only mode)"
+    )
     workflow_id: str = ""
     run_id: str = ""
 
@@ -212,14 +222,20 @@ class IngestRequest(_Model):
     collection: str | None = None
     batch_docs: int | None = Field(default=None, ge=1, le=10_000)
     concurrency: int = Field(default=4, ge=1, le=64, description="batches in flight at once")
-    batches_per_run: int = Field(default=200, ge=1, le=2000,
-                                 description="continue-as-new after this many batches (about 15 events each)")
+    batches_per_run: int = Field(
+        default=200, ge=1, le=2000, description="continue-as-new after this many batches (about 15 events each)"
+    )
     roots: list[str] | None = Field(
-        default=None, description="when set, only files whose real path (symbolic links resolved) lies under one "
-                                  "of these folders are read; the rest are failures (the gateway sets it)")
-    sync: bool = Field(default=False, description="afterwards, remove the collection's documents under these paths "
-                                                  "whose files are gone (IngestResult.removed)")
-    carry: "IngestCarry | None" = Field(default=None, description="set by continue-as-new only")
+        default=None,
+        description="when set, only files whose real path (symbolic links resolved) lies under one "
+        "of these folders are read; the rest are failures (the gateway sets it)",
+    )
+    sync: bool = Field(
+        default=False,
+        description="afterwards, remove the collection's documents under these paths "
+        "whose files are gone (IngestResult.removed)",
+    )
+    carry: IngestCarry | None = Field(default=None, description="set by continue-as-new only")
 
 
 class SourceRef(_Model):
@@ -243,7 +259,7 @@ class DiscoverInput(_Model):
 class DiscoverPage(_Model):
     batches: list[list[SourceRef]]
     next_cursor: int | None
-    failures: list["DocumentFailure"] = Field(default_factory=list)
+    failures: list[DocumentFailure] = Field(default_factory=list)
     collection: str
     routing: Routing
 
@@ -352,7 +368,7 @@ IngestRequest.model_rebuild()
 
 
 class StreamEventType(str, enum.Enum):
-    step = "step"    # a state of the graph finished: parsed, retrieved, synthesizing
+    step = "step"  # a state of the graph finished: parsed, retrieved, synthesizing
     token = "token"  # answer text as the LLM produces it
     final = "final"  # the RagAnswer (citations, usage): always the last event
     error = "error"  # the workflow failed; the last event

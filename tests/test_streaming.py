@@ -10,32 +10,44 @@ import logging
 import time
 import uuid
 
+import fake_anthropic as fake_module
 import pytest
+from fake_anthropic import FakeAnthropic, error, ok, stream_error
+from paths import EXAMPLES_CORPUS
 from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-import fake_anthropic as fake_module
 from ragstate.activities import anthropic_llm
-from fake_anthropic import FakeAnthropic, error, ok, stream_error
 from ragstate.client import (
-    InvalidQueryError, LLMRejectedError, RagClient, RunNotFoundError, SyncRagClient,
+    InvalidQueryError,
+    LLMRejectedError,
+    RagClient,
+    RunNotFoundError,
+    SyncRagClient,
 )
 from ragstate.models import AnswerMode, IngestRequest, RagQuery, RunState, StreamEvent, StreamEventType
 from ragstate.settings import Settings
-from paths import EXAMPLES_CORPUS
 from ragstate.workers.runtime import running_workers
 from ragstate.workflows import ALL_WORKFLOWS
 
 EXAMPLE_DOCS = 8
-ANSWER = ("Reciprocal rank fusion adds one over k plus the rank of a document in each list [1], "
-          "so it needs no score calibration between keyword and vector search [1].")
+ANSWER = (
+    "Reciprocal rank fusion adds one over k plus the rank of a document in each list [1], "
+    "so it needs no score calibration between keyword and vector search [1]."
+)
 
 
 def llm_settings(settings: Settings, server: FakeAnthropic, **update) -> Settings:
-    return settings.model_copy(update={"anthropic_api_key": SecretStr("sk-ant-test"),
-                                       "anthropic_base_url": server.url, "anthropic_stream": True, **update})
+    return settings.model_copy(
+        update={
+            "anthropic_api_key": SecretStr("sk-ant-test"),
+            "anthropic_base_url": server.url,
+            "anthropic_stream": True,
+            **update,
+        }
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -71,8 +83,8 @@ def tokens_of_last_attempt(events: list[StreamEvent]) -> str:
     return "".join(e.text for e in events[last:] if e.type is StreamEventType.token)
 
 
-async def wait_state(rag: RagClient, workflow_id: str, state: RunState, timeout: float = 30):
-    deadline = time.monotonic() + timeout
+async def wait_state(rag: RagClient, workflow_id: str, state: RunState, limit_s: float = 30):
+    deadline = time.monotonic() + limit_s
     while True:
         status = await rag.get_result(workflow_id)
         if status.state is state or time.monotonic() > deadline:
@@ -80,15 +92,15 @@ async def wait_state(rag: RagClient, workflow_id: str, state: RunState, timeout:
         await asyncio.sleep(0.2)
 
 
-async def test_llm_answer_streams_steps_then_tokens_then_final(client: Client, settings: Settings,
-                                                              fake_anthropic: FakeAnthropic, caplog):
+async def test_llm_answer_streams_steps_then_tokens_then_final(
+    client: Client, settings: Settings, fake_anthropic: FakeAnthropic, caplog
+):
     settings = llm_settings(settings, fake_anthropic)
     rag = RagClient(client, settings)
     fake_anthropic.plan(ok(ANSWER, chunks=8, output_tokens=31))
     async with running_workers(client, settings):
         await rag.ingest([str(EXAMPLES_CORPUS)])
-        events = [e async for e in rag.ask_stream(RagQuery(question="How does reciprocal rank fusion work?",
-                                                           top_k=3))]
+        events = [e async for e in rag.ask_stream(RagQuery(question="How does reciprocal rank fusion work?", top_k=3))]
 
         # Rejected by the API: the stream ends with an error event, ask() raises the matching class.
         fake_anthropic.plan(error(400, "max_tokens: too large"), error(400, "max_tokens: too large"))
@@ -119,8 +131,9 @@ async def test_llm_answer_streams_steps_then_tokens_then_final(client: Client, s
     await Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(history)
 
 
-async def test_a_retried_synthesis_restarts_the_answer(client: Client, settings: Settings,
-                                                       fake_anthropic: FakeAnthropic):
+async def test_a_retried_synthesis_restarts_the_answer(
+    client: Client, settings: Settings, fake_anthropic: FakeAnthropic
+):
     settings = llm_settings(settings, fake_anthropic)
     rag = RagClient(client, settings)
     # Attempt 1: some text, then `overloaded_error` mid-stream (retryable); attempt 2 answers.
@@ -138,8 +151,9 @@ async def test_a_retried_synthesis_restarts_the_answer(client: Client, settings:
     assert tokens_of_last_attempt(events) == events[-1].answer.answer == ANSWER
 
 
-async def test_a_consumer_that_stops_early_leaves_the_query_running(client: Client, settings: Settings,
-                                                                    fake_anthropic: FakeAnthropic, slow_deltas):
+async def test_a_consumer_that_stops_early_leaves_the_query_running(
+    client: Client, settings: Settings, fake_anthropic: FakeAnthropic, slow_deltas
+):
     slow_deltas(0.3)  # ten deltas: about 3 s of answer
     settings = llm_settings(settings, fake_anthropic)
     rag = RagClient(client, settings)

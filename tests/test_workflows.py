@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from paths import EXAMPLES_CORPUS
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -19,8 +20,6 @@ from ragstate.client import InvalidQueryError, RagClient, RagError
 from ragstate.contracts import RAG_STATUS
 from ragstate.models import AnswerMode, IngestRequest, ParsedQuery, RagQuery
 from ragstate.settings import Settings
-
-from paths import EXAMPLES_CORPUS
 from ragstate.workers.runtime import running_workers
 from ragstate.workflows import ALL_WORKFLOWS
 
@@ -82,8 +81,10 @@ async def test_reingest_is_idempotent_and_replaces_changed_documents(client: Cli
         assert (await rag.stats()).chunks == first.chunks
 
         doc = corpus / "bm25.md"
-        doc.write_text("# BM25 keyword ranking\n\nOkapi BM25 was first implemented in the Okapi system at City "
-                       "University London.\n")
+        doc.write_text(
+            "# BM25 keyword ranking\n\nOkapi BM25 was first implemented in the Okapi system at City "
+            "University London.\n"
+        )
         changed = await rag.ingest([str(corpus)])
         assert changed.unchanged == first.documents - 1
         stats = await rag.stats()
@@ -101,7 +102,8 @@ async def test_failed_documents_are_recorded_and_the_rest_go_on(client: Client, 
     (docs / "latin1.txt").write_bytes("Caf\xe9 cr\xe8me".encode("latin-1"))
     (docs / "records.jsonl").write_text(
         json.dumps({"_id": "r1", "title": "Kept", "text": "Good records survive their neighbours."}) + "\n"
-        "{not json\n" + json.dumps({"title": "no id", "text": "x"}) + "\n")
+        "{not json\n" + json.dumps({"title": "no id", "text": "x"}) + "\n"
+    )
     rag = RagClient(client, settings)
     async with running_workers(client, settings):
         result = await rag.ingest(IngestRequest(paths=[str(docs), str(tmp_path / "missing.txt")]))
@@ -112,8 +114,10 @@ async def test_failed_documents_are_recorded_and_the_rest_go_on(client: Client, 
     assert "UTF-8" in reasons["latin1.txt"]
     assert "no such file" in reasons["missing.txt"]
     jsonl_reasons = sorted(f.reason for f in result.failures if f.source.endswith("records.jsonl"))
-    assert jsonl_reasons == ["line 2 is not valid JSON (Expecting property name enclosed in double quotes)",
-                             'line 3 has no "_id" (BEIR layout expected)']
+    assert jsonl_reasons == [
+        "line 2 is not valid JSON (Expecting property name enclosed in double quotes)",
+        'line 3 has no "_id" (BEIR layout expected)',
+    ]
 
 
 @activity.defn(name="KeywordSearch")
@@ -128,13 +132,18 @@ def vector_search_down(q: ParsedQuery):
 
 async def _count_attempts(client: Client, workflow_id: str, activity_type: str) -> int:
     history = await client.get_workflow_handle(workflow_id).fetch_history()
-    scheduled = {e.event_id for e in history.events
-                 if e.HasField("activity_task_scheduled_event_attributes")
-                 and e.activity_task_scheduled_event_attributes.activity_type.name == activity_type}
+    scheduled = {
+        e.event_id
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == activity_type
+    }
     attempts = 0
     for e in history.events:
-        if e.HasField("activity_task_started_event_attributes") and \
-                e.activity_task_started_event_attributes.scheduled_event_id in scheduled:
+        if (
+            e.HasField("activity_task_started_event_attributes")
+            and e.activity_task_started_event_attributes.scheduled_event_id in scheduled
+        ):
             attempts = max(attempts, e.activity_task_started_event_attributes.attempt)
         elif e.HasField("marker_recorded_event_attributes"):  # a local activity's result marker
             data = e.marker_recorded_event_attributes.details.get("data")
@@ -167,15 +176,17 @@ async def test_both_branches_failing_fails_the_query(client: Client, settings: S
     assert await _status_attribute(client, info.value.workflow_id) == "failed"
 
 
-@pytest.mark.parametrize("question,top_k,expected", [
-    ("", None, "empty"),
-    ("   \n\t ", None, "empty"),
-    ("x" * 4001, None, "limit is 4000"),
-    ("ring the bell \x07", None, "control characters"),
-    ("fine question", 0, "top_k must be between 1 and 50"),
-])
-async def test_bad_queries_fail_fast_and_are_not_retried(client: Client, settings: Settings, question, top_k,
-                                                         expected):
+@pytest.mark.parametrize(
+    "question,top_k,expected",
+    [
+        ("", None, "empty"),
+        ("   \n\t ", None, "empty"),
+        ("x" * 4001, None, "limit is 4000"),
+        ("ring the bell \x07", None, "control characters"),
+        ("fine question", 0, "top_k must be between 1 and 50"),
+    ],
+)
+async def test_bad_queries_fail_fast_and_are_not_retried(client: Client, settings: Settings, question, top_k, expected):
     rag = RagClient(client, settings)
     async with running_workers(client, settings, roles=["workflows"]):
         with pytest.raises(InvalidQueryError) as info:
@@ -238,13 +249,14 @@ async def test_end_to_end_on_the_qdrant_client_backend(client: Client, settings:
 async def test_query_with_the_llm_through_the_real_sdk(client: Client, settings: Settings, fake_anthropic):
     """The production path: Synthesize as a regular activity on the LLM task queue, the real
     Anthropic SDK (streaming) against a local Messages-API server; [n] markers become citations."""
+    from fake_anthropic import ok
     from pydantic import SecretStr
 
     from ragstate.activities import anthropic_llm
-    from fake_anthropic import ok
 
-    settings = settings.model_copy(update={"anthropic_api_key": SecretStr("sk-ant-test"),
-                                           "anthropic_base_url": fake_anthropic.url})
+    settings = settings.model_copy(
+        update={"anthropic_api_key": SecretStr("sk-ant-test"), "anthropic_base_url": fake_anthropic.url}
+    )
     fake_anthropic.plan(ok("RRF sums one over k plus rank across the lists [1], needing no calibration [1]."))
     rag = RagClient(client, settings)
     try:
@@ -261,8 +273,11 @@ async def test_query_with_the_llm_through_the_real_sdk(client: Client, settings:
     assert request.stream and "[1] Reciprocal rank fusion" in request.prompt
     # An LLM call is never a local activity: it stays on its own (rate-limited) task queue.
     history = await client.get_workflow_handle(answer.workflow_id).fetch_history()
-    queues = [e.activity_task_scheduled_event_attributes.task_queue.name for e in history.events
-              if e.HasField("activity_task_scheduled_event_attributes")]
+    queues = [
+        e.activity_task_scheduled_event_attributes.task_queue.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
     assert queues == [settings.llm_task_queue]
 
 
@@ -275,9 +290,12 @@ async def test_embedding_batches_fall_back_to_cpu_when_no_gpu_worker_polls(clien
         assert result.gpu_fallbacks >= 2  # every batch: at least two here (8 docs, 4 per batch)
         assert (await rag.stats()).chunks == result.chunks
     history = await client.get_workflow_handle(result.workflow_id).fetch_history()
-    embed_queues = [e.activity_task_scheduled_event_attributes.task_queue.name for e in history.events
-                    if e.HasField("activity_task_scheduled_event_attributes")
-                    and e.activity_task_scheduled_event_attributes.activity_type.name == "EmbedChunks"]
+    embed_queues = [
+        e.activity_task_scheduled_event_attributes.task_queue.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "EmbedChunks"
+    ]
     assert embed_queues.count(settings.gpu_embeddings_task_queue) == result.gpu_fallbacks
     assert embed_queues.count(settings.embeddings_task_queue) == result.gpu_fallbacks
 
@@ -294,8 +312,9 @@ async def test_embedding_batches_go_to_the_gpu_worker_when_one_polls(client: Cli
 async def test_long_ingests_continue_as_new_without_losing_anything(client: Client, settings: Settings):
     rag = RagClient(client, settings)
     async with running_workers(client, settings):
-        handle = await rag.start_ingest(IngestRequest(paths=[str(EXAMPLES_CORPUS)], batch_docs=1, batches_per_run=2,
-                                                      concurrency=2))
+        handle = await rag.start_ingest(
+            IngestRequest(paths=[str(EXAMPLES_CORPUS)], batch_docs=1, batches_per_run=2, concurrency=2)
+        )
         result = await handle.result()
         assert (result.documents, result.failed) == (EXAMPLE_DOCS, 0)
         assert (await rag.stats()).chunks == result.chunks

@@ -21,15 +21,35 @@ with workflow.unsafe.imports_passed_through():
     from ragstate.contracts import Activity, Query, Workflow
     from ragstate.conventions import set_status
     from ragstate.models import (
-        ChunkBatchInput, ChunkBatchResult, CommitInput, CommitResult, DiscoverInput, DiscoverPage, DocumentFailure,
-        DeleteResult, EmbedInput, EmbedResult, IngestCarry, IngestProgress, IngestRequest, IngestResult, PruneInput,
-        Routing, SourceRef, StatsRequest, StoreStats,
+        ChunkBatchInput,
+        ChunkBatchResult,
+        CommitInput,
+        CommitResult,
+        DeleteResult,
+        DiscoverInput,
+        DiscoverPage,
+        DocumentFailure,
+        EmbedInput,
+        EmbedResult,
+        IngestCarry,
+        IngestProgress,
+        IngestRequest,
+        IngestResult,
+        PruneInput,
+        Routing,
+        SourceRef,
+        StatsRequest,
+        StoreStats,
     )
     from ragstate.workflows.failures import failure_reason
 
 MAX_KEPT_FAILURES = 1000
-INGEST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                           maximum_interval=timedelta(seconds=30), maximum_attempts=5)
+INGEST_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+)
 #: A worker lost mid-batch is noticed this soon (the activities heartbeat every 2 s while working).
 INGEST_HEARTBEAT = timedelta(seconds=10)
 
@@ -54,42 +74,69 @@ class IngestWorkflow:
         """EmbedChunks on the GPU queue when one is configured; if no GPU worker picks the batch
         up within ``gpu_fallback_after_s`` (schedule-to-start), on the CPU queue instead."""
         summary = f"embed {sum(d.chunks for d in request.documents)} chunks"
-        options: dict[str, Any] = dict(result_type=EmbedResult, start_to_close_timeout=timedelta(minutes=30),
-                                       heartbeat_timeout=INGEST_HEARTBEAT, retry_policy=INGEST_RETRY)
+        options: dict[str, Any] = dict(
+            result_type=EmbedResult,
+            start_to_close_timeout=timedelta(minutes=30),
+            heartbeat_timeout=INGEST_HEARTBEAT,
+            retry_policy=INGEST_RETRY,
+        )
         if routing.gpu_embeddings_task_queue:
             try:
                 await workflow.execute_activity(
-                    Activity.EMBED_CHUNKS, request, task_queue=routing.gpu_embeddings_task_queue,
+                    Activity.EMBED_CHUNKS,
+                    request,
+                    task_queue=routing.gpu_embeddings_task_queue,
                     schedule_to_start_timeout=timedelta(seconds=routing.gpu_fallback_after_s),
-                    summary=summary + " (GPU)", **options)
+                    summary=summary + " (GPU)",
+                    **options,
+                )
                 return
             except ActivityError as e:
                 timeout = e.cause
                 if not (isinstance(timeout, TimeoutError) and timeout.type == TimeoutType.SCHEDULE_TO_START):
                     raise
                 self._carry.progress.gpu_fallbacks += 1
-                workflow.logger.warning("no GPU worker took an embedding batch in %ss; using the CPU queue",
-                                        routing.gpu_fallback_after_s)
-        await workflow.execute_activity(Activity.EMBED_CHUNKS, request, task_queue=routing.embeddings_task_queue,
-                                        summary=summary, **options)
+                workflow.logger.warning(
+                    "no GPU worker took an embedding batch in %ss; using the CPU queue", routing.gpu_fallback_after_s
+                )
+        await workflow.execute_activity(
+            Activity.EMBED_CHUNKS, request, task_queue=routing.embeddings_task_queue, summary=summary, **options
+        )
 
     async def _batch(self, collection: str, refs: list[SourceRef], routing: Routing) -> None:
         p = self._carry.progress
         try:
             indexed: ChunkBatchResult = await workflow.execute_activity(
-                Activity.INDEX_CHUNKS, ChunkBatchInput(collection=collection, refs=refs), result_type=ChunkBatchResult,
-                start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=INGEST_HEARTBEAT,
-                retry_policy=INGEST_RETRY, summary=f"load, chunk and BM25-index {len(refs)} sources")
+                Activity.INDEX_CHUNKS,
+                ChunkBatchInput(collection=collection, refs=refs),
+                result_type=ChunkBatchResult,
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=INGEST_HEARTBEAT,
+                retry_policy=INGEST_RETRY,
+                summary=f"load, chunk and BM25-index {len(refs)} sources",
+            )
             if indexed.documents:
                 await self._embed(EmbedInput(collection=collection, documents=indexed.documents), routing)
                 await workflow.execute_activity(
-                    Activity.COMMIT_DOCUMENTS, CommitInput(collection=collection, documents=indexed.documents),
-                    result_type=CommitResult, start_to_close_timeout=timedelta(minutes=5),
-                    retry_policy=INGEST_RETRY, summary="remove chunks of replaced versions")
+                    Activity.COMMIT_DOCUMENTS,
+                    CommitInput(collection=collection, documents=indexed.documents),
+                    result_type=CommitResult,
+                    start_to_close_timeout=timedelta(minutes=5),
+                    retry_policy=INGEST_RETRY,
+                    summary="remove chunks of replaced versions",
+                )
         except ActivityError as e:
             reason = f"batch failed after retries: {failure_reason(e)}"
-            self._fail([DocumentFailure(doc_id=r.path if r.start is None else f"{r.path}:{r.start + 1}-{r.end}",
-                                        source=r.path, reason=reason) for r in refs])
+            self._fail(
+                [
+                    DocumentFailure(
+                        doc_id=r.path if r.start is None else f"{r.path}:{r.start + 1}-{r.end}",
+                        source=r.path,
+                        reason=reason,
+                    )
+                    for r in refs
+                ]
+            )
         else:
             self._fail(indexed.failures)
             p.documents += len(indexed.documents) + len(indexed.unchanged)
@@ -105,10 +152,14 @@ class IngestWorkflow:
         if not workflow.patched("sync-prune"):
             return 0
         pruned: DeleteResult = await workflow.execute_activity(
-            Activity.PRUNE_DOCUMENTS, PruneInput(collection=collection, paths=request.paths, roots=request.roots),
-            result_type=DeleteResult, start_to_close_timeout=timedelta(minutes=30),
-            heartbeat_timeout=timedelta(seconds=30), retry_policy=INGEST_RETRY,
-            summary="sync: remove documents whose files are gone")
+            Activity.PRUNE_DOCUMENTS,
+            PruneInput(collection=collection, paths=request.paths, roots=request.roots),
+            result_type=DeleteResult,
+            start_to_close_timeout=timedelta(minutes=30),
+            heartbeat_timeout=timedelta(seconds=30),
+            retry_policy=INGEST_RETRY,
+            summary="sync: remove documents whose files are gone",
+        )
         return pruned.documents
 
     @workflow.run
@@ -126,10 +177,18 @@ class IngestWorkflow:
         while True:
             page = await workflow.execute_activity(
                 Activity.DISCOVER_DOCUMENTS,
-                DiscoverInput(paths=request.paths, cursor=c.cursor, batch_docs=request.batch_docs,
-                              collection=request.collection, roots=request.roots),
-                result_type=DiscoverPage, start_to_close_timeout=timedelta(minutes=2), retry_policy=INGEST_RETRY,
-                summary=f"list documents from unit {c.cursor}")
+                DiscoverInput(
+                    paths=request.paths,
+                    cursor=c.cursor,
+                    batch_docs=request.batch_docs,
+                    collection=request.collection,
+                    roots=request.roots,
+                ),
+                result_type=DiscoverPage,
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=INGEST_RETRY,
+                summary=f"list documents from unit {c.cursor}",
+            )
             self._fail(page.failures)
             for refs in page.batches:
                 if batches_this_run >= request.batches_per_run or workflow.info().is_continue_as_new_suggested():
@@ -154,16 +213,26 @@ class IngestWorkflow:
         removed = await self._prune(request, page.collection) if request.sync else 0
 
         stats: StoreStats = await workflow.execute_activity(
-            Activity.OPTIMIZE_STORE, StatsRequest(collection=page.collection), result_type=StoreStats,
-            start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=INGEST_HEARTBEAT,
-            retry_policy=INGEST_RETRY, summary="build search indexes")
+            Activity.OPTIMIZE_STORE,
+            StatsRequest(collection=page.collection),
+            result_type=StoreStats,
+            start_to_close_timeout=timedelta(minutes=30),
+            heartbeat_timeout=INGEST_HEARTBEAT,
+            retry_policy=INGEST_RETRY,
+            summary="build search indexes",
+        )
         c.progress.finished = True
         set_status("completed" if not c.progress.failed else "completed-with-failures")
         workflow.logger.info("ingest done: %s documents, %s chunks in store", c.progress.documents, stats.chunks)
         return IngestResult(
-            documents=c.progress.documents, unchanged=c.progress.unchanged, chunks=c.progress.chunks,
-            failed=c.progress.failed, failures=c.failures, failures_dropped=c.failures_dropped,
-            gpu_fallbacks=c.progress.gpu_fallbacks, removed=removed,
+            documents=c.progress.documents,
+            unchanged=c.progress.unchanged,
+            chunks=c.progress.chunks,
+            failed=c.progress.failed,
+            failures=c.failures,
+            failures_dropped=c.failures_dropped,
+            gpu_fallbacks=c.progress.gpu_fallbacks,
+            removed=removed,
             duration_ms=(workflow.now() - c.started_at).total_seconds() * 1000,
             workflow_id=workflow.info().workflow_id,
         )

@@ -18,5 +18,10 @@ class StoreStatsWorkflow:
     @workflow.run
     async def run(self, req: StatsRequest) -> StoreStats:
         return await workflow.execute_activity(
-            Activity.STORE_STATS, req, result_type=StoreStats, start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(maximum_attempts=2), summary="count chunks and documents")
+            Activity.STORE_STATS,
+            req,
+            result_type=StoreStats,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=2),
+            summary="count chunks and documents",
+        )
