@@ -163,6 +163,22 @@ class RagClient:
         are payloads, encrypted with the rest)."""
         return self.settings.payload_key_spec() is not None
 
+    async def pollers(self, task_queue: str, workflows: bool = False) -> int:
+        """How many workers poll ``task_queue`` for activity tasks (``workflows``: workflow tasks)
+        as the server saw them recently."""
+        from temporalio.api.enums.v1 import TaskQueueType
+        from temporalio.api.taskqueue.v1 import TaskQueue
+        from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+        kind = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW if workflows else TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
+        resp = await self.client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=self.client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=kind
+            ),
+            timeout=timedelta(seconds=5),
+        )
+        return len(resp.pollers)
+
     def check_size(self, value: BaseModel, what: str) -> None:
         """:class:`RequestTooLargeError` when ``value`` would be a workflow input over the limit."""
         size = len(value.model_dump_json().encode())

@@ -75,3 +75,10 @@ async def test_ingest_exits_2_when_documents_failed_and_lists_them(client: Clien
         (docs / "empty.md").unlink()
         code, out = await run_cli(settings, "ingest", str(docs))
         assert code == 0, out
+
+
+async def test_ask_without_a_workflow_worker_says_so_at_once(settings: Settings):
+    """Before: `ragstate ask` with no worker on the workflow queue hung silently (killed after 40 s)."""
+    code, out = await run_cli(settings, "ask", "What is BM25?", limit_s=30)
+    assert code == 1
+    assert f"no worker polls task queue {settings.workflow_task_queue!r}" in out and "ragstate up" in out

@@ -66,7 +66,15 @@ def ask(
         fail(f"the question is not valid UTF-8 text: {printable(question)!r}")
 
     async def run() -> None:
+        settings = cli_settings()
+        rag = await connect_client(settings)
+        # Without a workflow worker the question would wait in silence; say so at once instead.
+        if not await rag.pollers(settings.workflow_task_queue, workflows=True):
+            fail(
+                f"no worker polls task queue {settings.workflow_task_queue!r}: start one with `ragstate up` "
+                "(one machine) or `ragstate worker` (an existing server), then ask again"
+            )
         ask_ = run_ask_stream if stream else run_ask
-        await ask_(await connect_client(cli_settings()), question, top_k, source, as_json)
+        await ask_(rag, question, top_k, source, as_json)
 
     asyncio.run(run())

@@ -14,30 +14,21 @@ def status() -> None:
 
 
 async def _status(settings: Settings) -> None:
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
     rag = await connect_client(settings)
     console.print(
         f"Temporal: [green]up[/green] at {settings.temporal_address} (namespace {rag.client.namespace}); "
         f"UI {settings.temporal_ui_url}"
     )
     any_worker = False
-    for queue, kind in (
-        (settings.workflow_task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
-        (settings.workflow_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
-        (settings.embeddings_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
-        (settings.llm_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
+    for queue, workflows in (
+        (settings.workflow_task_queue, True),
+        (settings.workflow_task_queue, False),
+        (settings.embeddings_task_queue, False),
+        (settings.llm_task_queue, False),
     ):
-        resp = await rag.client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=rag.client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind
-            )
-        )
-        n = len(resp.pollers)
+        n = await rag.pollers(queue, workflows=workflows)
         any_worker |= n > 0
-        label = "workflows" if kind == TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW else "activities"
+        label = "workflows" if workflows else "activities"
         console.print(
             f"  task queue {queue} ({label}): "
             + (f"[green]{n} poller(s)[/green]" if n else "[yellow]no worker[/yellow]")
