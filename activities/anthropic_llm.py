@@ -279,7 +279,8 @@ class AnthropicActivities:
             system=SYSTEM_PROMPT,
             messages=[{"role": "user", "content": build_prompt(inp.question, inp.sources)}],
         )
-        key = request_key(request)
+        info = activity.info()
+        key = request_key(request, attempt_of=f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}")
         try:
             async with _heartbeating(HEARTBEAT_EVERY_S), _AnswerStream() as answer_stream:
                 # Only a retry reads the cache: an earlier attempt may have finished and died

@@ -2,8 +2,8 @@
 
 A worker can die (or lose its connection to Temporal) after the API answered and before the
 activity's result was recorded; Temporal then retries the activity. The answer is written
-here, one file per request (named by the SHA-256 of model, max_tokens, system prompt and
-messages), before the activity returns; a retry looks here first, so only an attempt that
+here, one file per request (named by the SHA-256 of model, max_tokens, system prompt,
+messages and the activity the attempts belong to), before the activity returns; a retry looks here first, so only an attempt that
 never finished costs another call. A first attempt always asks the API: a new question gets
 a fresh answer even when the prompt repeats.
 
@@ -16,7 +16,7 @@ again. Entries older than ``settings.llm_cache_ttl_s`` are removed as new ones a
 Example::
 
     cache = AnswerCache(settings.llm_cache_path, settings.llm_cache_ttl_s)
-    key = request_key(request)
+    key = request_key(request, attempt_of=f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}")
     result = cache.get(key) or await ask_the_api(request)
     cache.put(key, result)
 """
@@ -43,9 +43,13 @@ KEY_FIELDS = ("model", "max_tokens", "system", "messages")
 PRUNE_EVERY_S = 600.0
 
 
-def request_key(request: dict[str, Any]) -> str:
-    """The SHA-256 of what decides a request's answer (canonical JSON)."""
-    decisive = {name: request.get(name) for name in KEY_FIELDS}
+def request_key(request: dict[str, Any], attempt_of: str = "") -> str:
+    """The SHA-256 of what decides a request's answer (canonical JSON) and of the activity whose
+    attempts share it (``attempt_of``: workflow id, run id and activity id). Scoped so, the cache
+    only ever spares a retry of the same step: another run asking the same prompt gets a fresh
+    answer, as a user asking again expects."""
+    decisive: dict[str, Any] = {name: request.get(name) for name in KEY_FIELDS}
+    decisive["attempt_of"] = attempt_of
     return hashlib.sha256(json.dumps(decisive, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 

@@ -31,7 +31,7 @@ from ragstate.contracts import Activity, ErrorType
 from ragstate.errors import LLMRateLimitedError, LLMUnavailableError, RunNotFoundError
 from ragstate.gateway import GatewaySettings, IngestAccepted, QueryResponse, create_app
 from ragstate.models import IngestRequest, IngestStatus, QueryStatus, RagAnswer, RunState, StreamEvent
-from ragstate.settings import Settings
+from ragstate.settings import LlmFallback, Settings
 from ragstate.workers.runtime import running_workers
 
 ANSWER = (
@@ -77,6 +77,9 @@ async def stack(temporal_env, tmp_path_factory) -> AsyncIterator[Stack]:
                 "llm_task_queue": f"gw-llm-llm-{tag}",
                 "anthropic_api_key": SecretStr("sk-test"),
                 "anthropic_base_url": fake.url,
+                # These tests map LLM failures to HTTP; the extractive fallback (the default, which
+                # answers instead) is tested in test_llm_reliability.py.
+                "llm_fallback": LlmFallback.fail,
             }
         )
         async with (

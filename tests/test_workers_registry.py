@@ -9,7 +9,7 @@ import pytest
 from temporalio import activity
 from temporalio.client import Client
 
-from ragstate.contracts import Activity
+from ragstate.contracts import Activity, Workflow
 from ragstate.models import StatsRequest, StoreStats
 from ragstate.settings import Settings
 from ragstate.workers.registry import ALL_ROLES, activity_name, parse_roles, worker_specs
@@ -34,6 +34,7 @@ LIGHT = {
     Activity.DELETE_DOCUMENTS,
     Activity.LIST_COLLECTIONS,
     Activity.DROP_COLLECTION,
+    Activity.EXTRACTIVE_ANSWER,
 }
 MODEL = {Activity.VECTOR_SEARCH, Activity.EMBED_CHUNKS}
 
@@ -49,9 +50,13 @@ def test_each_role_registers_its_steps_on_its_queue(settings: Settings):
         "gpu-embeddings": (settings.gpu_embeddings_task_queue, MODEL),
     }
     assert {w.__temporal_workflow_definition.name for w in specs["workflows"].workflows} == {
-        "RagQuery",
-        "Ingest",
-        "StoreStats",
+        Workflow.QUERY,
+        Workflow.INGEST,
+        Workflow.STATS,
+        Workflow.LIST_DOCUMENTS,
+        Workflow.DELETE_DOCUMENTS,
+        Workflow.LIST_COLLECTIONS,
+        Workflow.DROP_COLLECTION,
     }
     assert not any(s.workflows for role, s in specs.items() if role != "workflows")
     assert specs["llm"].options == {
