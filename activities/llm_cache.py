@@ -4,8 +4,8 @@ A worker can die (or lose its connection to Temporal) after the API answered and
 activity's result was recorded; Temporal then retries the activity. The answer is written
 here, one file per request (named by the SHA-256 of model, max_tokens, system prompt,
 messages and the activity the attempts belong to), before the activity returns; a retry looks
-here first, so only an attempt that never finished costs another call. A first attempt always asks the API: a new question gets
-a fresh answer even when the prompt repeats.
+here first, so only an attempt that never finished costs another call. A first attempt always
+asks the API: a new question gets a fresh answer even when the prompt repeats.
 
 Files are written atomically (a temporary file, then ``os.replace``), so a reader sees a
 whole answer or none. The directory is ``settings.llm_cache_path`` (``data_dir/llm-cache``):
