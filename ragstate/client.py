@@ -372,9 +372,14 @@ class RagClient:
             )
         return desc
 
-    async def start_ingest(self, request: IngestRequest | list[str]) -> WorkflowHandle:
+    async def start_ingest(
+        self, request: IngestRequest | list[str], *, origin: str | None = None, rpc_timeout: timedelta | None = None
+    ) -> WorkflowHandle:
+        """Start the ingest, or join the running one with the same id. ``origin`` (e.g. ``SQS``)
+        is shown in the run's summary in the UI."""
         request = IngestRequest(paths=request) if isinstance(request, list) else request
         self.check_size(request, "the ingest request")
+        where = f" ({origin})" if origin else ""
         return await self.client.start_workflow(
             Workflow.INGEST,
             request,
@@ -382,7 +387,8 @@ class RagClient:
             id=self.ingest_id(request),
             task_queue=self.settings.workflow_task_queue,
             search_attributes=await self._attributes("ingest"),
-            static_summary=f"ingest {', '.join(request.paths)[:200]}",
+            static_summary=f"ingest {', '.join(request.paths)[:200]}{where}",
+            rpc_timeout=rpc_timeout,
             # The same ingest started twice (a retried CLI call, a duplicate event) joins the running
             # one; after it closed, a new run starts (re-ingesting is idempotent).
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -36,15 +36,17 @@ import logging
 import os
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from pydantic import ValidationError
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from ragstate.models import IngestRequest
 from ragstate.settings import Settings
+
+if TYPE_CHECKING:
+    from ragstate.client import RagClient
 
 log = logging.getLogger("ragstate.sqs_ingest")
 
@@ -122,26 +124,13 @@ def parse_body(text: str, settings: Settings, s3_template: str = S3_PATH_TEMPLAT
 # --- starting the workflows ---------------------------------------------------------------------------
 
 
-async def start_ingest(client: Client, settings: Settings, request: IngestRequest, attributes=None) -> tuple[str, str]:
-    """Start the ingest (or join the running one with the same id); returns (workflow id, run id)."""
-    from ragstate.client import RagClient
-    from ragstate.workflows.ingest import IngestWorkflow
-
-    rag = RagClient(client, settings)
-    rag.check_size(request, "the ingest request")  # RequestTooLargeError: never sent to Temporal
-    workflow_id = rag.ingest_id(request)  # opaque when payloads are encrypted
-    handle = await client.start_workflow(
-        IngestWorkflow.run,
-        request,
-        id=workflow_id,
-        task_queue=settings.workflow_task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        search_attributes=attributes,
-        static_summary=f"ingest {', '.join(request.paths)[:200]} (SQS)",
-        rpc_timeout=START_RPC_TIMEOUT,
-    )
-    return workflow_id, handle.result_run_id or ""
+async def start_ingest(rag: RagClient, request: IngestRequest) -> tuple[str, str]:
+    """Start the ingest (or join the running one with the same id, so a redelivered message
+    starts nothing new); returns (workflow id, run id). ``RagClient.start_ingest`` refuses an
+    oversized request before it reaches Temporal and names runs opaquely when payloads are
+    encrypted."""
+    handle = await rag.start_ingest(request, origin="SQS", rpc_timeout=START_RPC_TIMEOUT)
+    return handle.id, handle.result_run_id or ""
 
 
 async def handle_event(
@@ -167,13 +156,13 @@ async def handle_event(
     elif starts and client is not None:
         from ragstate.client import RagClient
 
-        attributes = await RagClient(client, settings)._attributes("ingest")
+        rag = RagClient(client, settings)  # one per batch: its search-attribute lookup is made once
         gate = asyncio.Semaphore(MAX_CONCURRENT_STARTS)
 
         async def start(message_id: str, request: IngestRequest) -> None:
             async with gate:
                 try:
-                    workflow_id, run_id = await start_ingest(client, settings, request, attributes)
+                    workflow_id, run_id = await start_ingest(rag, request)
                 except Exception as e:
                     failed[message_id] = f"could not start the ingest: {e!r}"
                 else:
