@@ -483,6 +483,12 @@ class RagClient:
         """Delete a collection and every chunk in it; ``dropped`` is False when there was none."""
         return await self._lifecycle(Workflow.DROP_COLLECTION, CollectionRequest(collection=name), DropResult, "drop")
 
+    async def delete_document_ids(self, doc_ids: list[str], collection: str | None = None) -> DeleteResult:
+        """Delete exactly these doc ids (never read as paths: the gateway's ``DELETE /v1/documents/{id}``)."""
+        request = DeleteDocumentsRequest(collection=collection, doc_ids=list(doc_ids))
+        self.check_size(request, "the delete request")
+        return await self._lifecycle(Workflow.DELETE_DOCUMENTS, request, DeleteResult, "delete")
+
 
 # SyncRagClient lives in ragstate.sync_client; importable from here as before.
 from ragstate.sync_client import SyncRagClient  # noqa: E402, F401 - re-exported; imported after RagClient, which it wraps

@@ -1,5 +1,5 @@
-"""The gateway's routes, one ``APIRouter`` per concern: ``v1`` (query and ingest, behind the
-API keys) and ``health`` (always open).
+"""The gateway's routes, one ``APIRouter`` per concern: ``v1`` (query, ingest and documents,
+behind the API keys) and ``health`` (always open).
 
 Example::
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from ragstate.gateway.routes import documents as _documents
 from ragstate.gateway.routes import health as _health
 from ragstate.gateway.routes import ingest as _ingest
 from ragstate.gateway.routes import query as _query
@@ -20,4 +21,5 @@ __all__ = ["health", "v1"]
 v1 = APIRouter()
 v1.include_router(_query.router)
 v1.include_router(_ingest.router)
+v1.include_router(_documents.router)
 health = _health.router
