@@ -8,6 +8,7 @@ ragstate status
 ragstate ingest --sync docs/         # also remove documents whose files are gone
 ragstate documents list --source docs/
 ragstate collections list
+ragstate schedule add docs/ --every 1h --sync   # a Temporal Schedule; never two runs at once
 ragstate demo                       # everything above in one go, on the embedded defaults
 """
 
@@ -25,6 +26,7 @@ from ragstate.cli.documents import documents_app
 from ragstate.cli.evaluate import eval_
 from ragstate.cli.ingest import ingest
 from ragstate.cli.local import demo, up, worker
+from ragstate.cli.schedule import schedule_app
 from ragstate.cli.serve import serve
 from ragstate.cli.status import register_search_attributes, status
 from ragstate.process import exit_code, exit_now
@@ -70,6 +72,7 @@ app.command("eval")(eval_)
 app.command("codec-server")(codec_server)
 app.add_typer(documents_app, name="documents")
 app.add_typer(collections_app, name="collections")
+app.add_typer(schedule_app, name="schedule")
 
 
 def main() -> NoReturn:

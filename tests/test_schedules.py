@@ -1,0 +1,167 @@
+"""`ragstate schedule` end to end on the real dev server: a Temporal Schedule per set of roots,
+seen by `temporal schedule list`, paused and resumed, triggered runs that ingest and sync, and
+the SKIP overlap policy (never two runs of one schedule at once)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import time
+from datetime import timedelta
+
+import pytest
+from paths import EXAMPLES_CORPUS
+from temporalio.client import Client, ScheduleOverlapPolicy
+from test_cli import run_cli
+
+from ragstate.client import RagClient
+from ragstate.devserver import temporal_cli
+from ragstate.models import IngestRequest, IngestResult
+from ragstate.schedules import (
+    PREFIX,
+    ScheduleInfo,
+    ScheduleNotFoundError,
+    describe_schedule,
+    format_every,
+    parse_every,
+    schedule_id,
+)
+from ragstate.settings import Settings
+from ragstate.workers.runtime import running_workers
+
+
+def test_every_parses_units_and_refuses_the_rest():
+    assert parse_every("1h") == timedelta(hours=1)
+    assert parse_every("1h30m") == timedelta(minutes=90)
+    assert parse_every(" 2D ") == timedelta(days=2)
+    assert parse_every("90s") == timedelta(seconds=90)
+    assert format_every(timedelta(minutes=90)) == "1h30m" and format_every(timedelta(days=1)) == "1d"
+    for bad in ("", "1", "h", "1x", "-1h", "1.5h", "30s"):  # 30s: under the 1m floor
+        with pytest.raises(ValueError, match="--every"):
+            parse_every(bad)
+
+
+async def test_bad_arguments_are_clear_errors_before_temporal(settings: Settings):
+    code, out = await run_cli(settings, "schedule", "add", "docs", "--every", "soon")
+    assert code == 1 and "e.g. 30m, 1h" in out and "Traceback" not in out
+    code, out = await run_cli(settings, "schedule", "add", "docs", "--every", "1h", "--collection", "../x")
+    assert code == 1 and "Traceback" not in out
+    code, out = await run_cli(settings, "schedule", "pause", "someone-elses-schedule")
+    assert code == 1 and "not a ragstate schedule" in out
+
+
+async def wait_for(check, within_s: float = 30):
+    """Poll ``check`` (async, returning a value or None) until it returns a value."""
+    deadline = time.monotonic() + within_s
+    while True:
+        value = await check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "timed out waiting"
+        await asyncio.sleep(0.3)
+
+
+def temporal_schedule_list(address: str) -> str:
+    return subprocess.run(
+        [temporal_cli(), "schedule", "list", "--address", address],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+
+
+@pytest.mark.timeout(300)
+async def test_schedule_add_list_pause_resume_trigger_delete(client: Client, settings: Settings, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("bm25.md", "chunking.md", "dense-retrieval.txt"):
+        shutil.copy(EXAMPLES_CORPUS / name, corpus)
+    rag = RagClient(client, settings)
+    sid = schedule_id(rag, IngestRequest(paths=[str(corpus)], collection=settings.collection))
+    assert sid.startswith(PREFIX + settings.collection + "-corpus-")
+
+    # Added from the command line, then added again: one schedule for these roots, updated.
+    code, out = await run_cli(settings, "schedule", "add", str(corpus), "--every", "1h")
+    assert code == 0, out
+    assert sid in out and "every 1h" in out and "scheduled" in out
+    code, out = await run_cli(settings, "schedule", "add", str(corpus), "--every", "2h", "--sync")
+    assert code == 0, out
+    assert sid in out and "updated" in out and "sync every 2h" in out
+    desc = await client.get_schedule_handle(sid).describe()
+    assert desc.schedule.policy.overlap is ScheduleOverlapPolicy.SKIP
+    info = await describe_schedule(rag, sid)
+    assert (info.paths, info.collection, info.sync, info.every, info.paused) == (
+        [str(corpus)],
+        settings.collection,
+        True,
+        "2h",
+        False,
+    )
+
+    # Visible to Temporal's own CLI (and so on the UI's Schedules page), and in `schedule list`.
+    address = settings.temporal_address
+    await wait_for(lambda: asyncio.to_thread(lambda: sid in temporal_schedule_list(address)))
+
+    async def listed() -> list[ScheduleInfo] | None:
+        code, out = await run_cli(settings, "schedule", "list", "--json")
+        assert code == 0, out
+        mine = [ScheduleInfo.model_validate(s) for s in json.loads(out) if s["id"] == sid]
+        return mine or None
+
+    [entry] = await wait_for(listed)
+    assert entry.sync and entry.every == "2h" and entry.next_runs
+
+    code, out = await run_cli(settings, "schedule", "pause", sid, "--note", "disk migration")
+    assert code == 0, out
+    assert "paused" in out and "disk migration" in out
+    info = await describe_schedule(rag, sid)
+    assert info.paused and info.note == "disk migration"
+    code, out = await run_cli(settings, "schedule", "resume", sid)
+    assert code == 0 and "active" in out, out
+    assert not (await describe_schedule(rag, sid)).paused
+
+    # SKIP: with no worker the first triggered run cannot finish; a second trigger starts nothing.
+    handle = client.get_schedule_handle(sid)
+    code, out = await run_cli(settings, "schedule", "trigger", sid)
+    assert code == 0, out
+    first = (await wait_for(lambda: _running(rag, sid)))[0]
+    await handle.trigger()
+    await wait_for(lambda: _skipped(client, sid))
+    assert (await describe_schedule(rag, sid)).running == [first]
+    assert first.startswith(rag.ingest_id(IngestRequest(paths=[str(corpus)], collection=settings.collection)))
+
+    async with running_workers(client, settings):
+        result = await client.get_workflow_handle(first, result_type=IngestResult).result()
+        assert (result.documents, result.failed) == (3, 0)
+        assert (await rag.stats()).documents == 3
+
+        # A sync: the file removed since the last run leaves the index on the next one.
+        (corpus / "chunking.md").unlink()
+        await handle.trigger()
+        second = await wait_for(lambda: _latest_run_other_than(rag, sid, first))
+        result = await client.get_workflow_handle(second, result_type=IngestResult).result()
+        assert (result.removed, result.unchanged) == (1, 2)
+        assert (await rag.stats()).documents == 2
+
+    code, out = await run_cli(settings, "schedule", "delete", sid)
+    assert code == 0 and "deleted" in out, out
+    with pytest.raises(ScheduleNotFoundError):
+        await describe_schedule(rag, sid)
+    code, out = await run_cli(settings, "schedule", "resume", sid)
+    assert code == 1 and "no schedule" in out and "Traceback" not in out
+
+
+async def _running(rag: RagClient, sid: str) -> list[str] | None:
+    return (await describe_schedule(rag, sid)).running or None
+
+
+async def _skipped(client: Client, sid: str) -> bool:
+    return (await client.get_schedule_handle(sid).describe()).info.num_actions_skipped_overlap >= 1
+
+
+async def _latest_run_other_than(rag: RagClient, sid: str, first: str) -> str | None:
+    runs = (await describe_schedule(rag, sid)).last_runs
+    return runs[-1] if runs and runs[-1] != first else None
