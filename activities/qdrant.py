@@ -66,14 +66,14 @@ class QdrantActivities:
 
     @activity.defn(name=Activity.MERGE)
     def merge(self, inp: MergeInput) -> MergeResult:
-        """Reciprocal rank fusion, then the best chunks packed into the context budget."""
+        """Fusion of the branches (settings.fusion_method), then the best chunks packed into the context budget."""
         s, q = self.settings, inp.query
         branches = [
             (b.hits, weight)
             for b, weight in ((inp.vector, s.vector_weight), (inp.keyword, s.keyword_weight))
             if b is not None
         ]
-        fused = fuse_hits(branches, k=s.rrf_k, unit=s.fusion_unit)
+        fused = fuse_hits(branches, k=s.rrf_k, unit=s.fusion_unit, method=s.fusion_method)
         if not q.synthesize:  # retrieval only (evaluation): the ranking is the answer
             return MergeResult(sources=[], ranking=fused[: q.depth], candidates=len(fused))
         head = fused[: q.top_k * 2]

@@ -1,4 +1,4 @@
-"""Reciprocal rank fusion and context packing.
+"""Fusion of the retrieval branches (reciprocal rank or score-normalised) and context packing.
 
 Example::
 
@@ -9,12 +9,13 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable, Sequence
 from typing import TypeVar
 
 from ragstate.chunking import _TOKEN, count_tokens
 from ragstate.models import SearchHit
-from ragstate.settings import FusionUnit
+from ragstate.settings import FusionMethod, FusionUnit
 
 T = TypeVar("T", bound=Hashable)
 
@@ -39,15 +40,66 @@ def reciprocal_rank_fusion(rankings: Iterable[tuple[Sequence[T], float]], k: int
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
+def normalised_score_fusion(
+    rankings: Iterable[tuple[Sequence[tuple[T, float]], float]], method: FusionMethod = FusionMethod.minmax
+) -> list[tuple[T, float]]:
+    """CombSUM of each list's scores after normalising them within that list, best first.
+
+    ``minmax`` maps a list's scores to [0, 1] (its worst candidate 0, its best 1); ``zscore``
+    measures each score above the list's worst in standard deviations, so a branch whose best
+    hits stand far above the rest of its candidates (a confident branch) weighs more for that
+    query. An item a list does not hold gets 0 from it: as low as that list's worst candidate.
+    Raw scores are not comparable across branches (cosine vs BM25), their spread within one
+    list is. An id repeated within one list counts once, with its best score.
+
+    Example::
+
+        >>> normalised_score_fusion([([("a", 0.9), ("b", 0.7), ("c", 0.5)], 1.0), ([("b", 12.0), ("d", 2.0)], 1.0)])
+        [('b', 1.5), ('a', 1.0), ('c', 0.0), ('d', 0.0)]
+    """
+    if method is FusionMethod.rrf:
+        raise ValueError("normalised_score_fusion takes minmax or zscore; rrf is reciprocal_rank_fusion")
+    totals: dict[T, float] = {}
+    for items, weight in rankings:
+        if weight < 0:
+            raise ValueError("fusion weights must be >= 0")
+        best: dict[T, float] = {}
+        for item, score in items:
+            best[item] = max(float(score), best.get(item, -math.inf))
+        if not best:
+            continue
+        values = list(best.values())
+        lo = min(values)
+        if method is FusionMethod.minmax:
+            spread = max(values) - lo
+        else:
+            mean = sum(values) / len(values)
+            spread = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+        for item, score in best.items():
+            # One candidate, or all equal: each counts fully (nothing to tell them apart by).
+            totals[item] = totals.get(item, 0.0) + weight * ((score - lo) / spread if spread > 0 else 1.0)
+    return sorted(totals.items(), key=lambda kv: -kv[1])
+
+
+def fuse(
+    rankings: Sequence[tuple[Sequence[tuple[T, float]], float]], method: FusionMethod, k: int = 60
+) -> list[tuple[T, float]]:
+    """Fuse (``[(id, score), ...]`` best first, weight) lists by ``method``."""
+    if method is FusionMethod.rrf:
+        return reciprocal_rank_fusion((([i for i, _ in items], w) for items, w in rankings), k=k)
+    return normalised_score_fusion(rankings, method)
+
+
 def fuse_hits(
     branches: Iterable[tuple[Sequence[SearchHit], float]],
     k: int = 60,
     unit: FusionUnit = FusionUnit.document,
+    method: FusionMethod = FusionMethod.rrf,
 ) -> list[SearchHit]:
-    """RRF over the branches' (hits, weight) lists, best first.
+    """Fuse the branches' (hits, weight) lists by ``method``, best first.
 
     With ``unit=document`` each branch's chunk hits collapse to their documents first (a
-    document ranks where its best chunk ranks), so a document split into many chunks counts
+    document ranks, and scores, as its best chunk), so a document split into many chunks counts
     once per branch instead of crowding out the others; each document is then represented by
     its chunk with the best chunk-level fused score. With ``unit=chunk`` chunks are fused.
 
@@ -62,15 +114,23 @@ def fuse_hits(
     """
     branches = [(list(hits), weight) for hits, weight in branches]
     doc_of = {h.chunk_id: h.doc_id for hits, _ in branches for h in hits}
-    chunks = reciprocal_rank_fusion((([h.chunk_id for h in hits], w) for hits, w in branches), k=k)
+    chunks = fuse([([(h.chunk_id, h.score) for h in hits], w) for hits, w in branches], method, k)
     if unit is FusionUnit.chunk:
         return [SearchHit(chunk_id=c, doc_id=doc_of[c], score=score) for c, score in chunks]
     best_chunk: dict[str, str] = {}
     for chunk_id, _ in chunks:  # best first: the first chunk seen per document wins
         best_chunk.setdefault(doc_of[chunk_id], chunk_id)
-    # dict.fromkeys keeps each document at its best place; the ranks behind it close up.
-    docs = reciprocal_rank_fusion(((list(dict.fromkeys(h.doc_id for h in hits)), w) for hits, w in branches), k=k)
+    # A document keeps its best chunk's place (rrf) or score (normalised); the ranks behind close up.
+    docs = fuse([(_by_document(hits), w) for hits, w in branches], method, k)
     return [SearchHit(chunk_id=best_chunk[doc], doc_id=doc, score=score) for doc, score in docs]
+
+
+def _by_document(hits: Sequence[SearchHit]) -> list[tuple[str, float]]:
+    """(document, its best chunk's score) in the order of each document's first (best) hit."""
+    best: dict[str, float] = {}
+    for h in hits:
+        best[h.doc_id] = max(h.score, best.get(h.doc_id, -math.inf))
+    return list(best.items())
 
 
 def pack_to_budget(texts: Sequence[str], budget_tokens: int, max_items: int) -> list[str]:

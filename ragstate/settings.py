@@ -47,6 +47,16 @@ class FusionUnit(Choice):
     chunk = "chunk"
 
 
+class FusionMethod(Choice):
+    """How the branches' rankings combine: ``rrf`` by rank alone (weight / (k + rank));
+    ``minmax`` and ``zscore`` add each branch's scores normalised within its own candidates
+    (range or standard deviation), so how far a hit stands above the rest counts too."""
+
+    rrf = "rrf"
+    minmax = "minmax"
+    zscore = "zscore"
+
+
 class QueryEncoding(Choice):
     """How the vector branch embeds a question: ``sentences`` embeds each sentence and searches
     with their normalised mean (a one-sentence question is unchanged); ``whole`` embeds the
@@ -217,6 +227,7 @@ class Settings(BaseSettings):
     # question blurs them, the mean of its sentences' embeddings keeps each (CISI: vector
     # nDCG@10 0.422 -> 0.438, both halves of the queries up; docs/performance.md, "Retrieval").
     query_encoding: QueryEncoding = QueryEncoding.sentences
+    fusion_method: FusionMethod = FusionMethod.rrf
     rrf_k: int = Field(default=20, ge=1, description="RRF constant: score = weight / (k + rank)")
     vector_weight: float = Field(default=1.0, ge=0)
     keyword_weight: float = Field(default=1.0, ge=0)

@@ -1,13 +1,14 @@
-"""Unit tests of ragstate.fusion: reciprocal rank fusion (by chunk and by document) and packing to a budget."""
+"""Unit tests of ragstate.fusion: reciprocal rank and score-normalised fusion (by chunk and by
+document) and packing to a budget."""
 
 from __future__ import annotations
 
 import pytest
 
 from ragstate.chunking import count_tokens
-from ragstate.fusion import fuse_hits, pack_to_budget, reciprocal_rank_fusion
+from ragstate.fusion import fuse_hits, normalised_score_fusion, pack_to_budget, reciprocal_rank_fusion
 from ragstate.models import SearchHit
-from ragstate.settings import FusionUnit, Settings
+from ragstate.settings import FusionMethod, FusionUnit, Settings
 
 
 def test_rrf_exact_scores():
@@ -85,6 +86,49 @@ def test_fusion_unit_names_the_choices():
     assert Settings(fusion_unit="chunk").fusion_unit is FusionUnit.chunk
     with pytest.raises(ValueError, match="choose one of \\['document', 'chunk'\\]"):
         FusionUnit("passage")
+
+
+def test_minmax_fusion_adds_scores_scaled_to_each_list():
+    dense = [("a", 0.80), ("b", 0.70), ("c", 0.40)]  # cosines: a, b close; c far behind
+    bm25 = [("c", 30.0), ("a", 10.0), ("d", 5.0)]
+    fused = dict(normalised_score_fusion([(dense, 1.0), (bm25, 0.5)], FusionMethod.minmax))
+    assert fused == pytest.approx({"a": 1.0 + 0.5 * 5 / 25, "b": 0.75, "c": 0.0 + 0.5, "d": 0.0})
+    # The rank alone cannot see that b is nearly as close as a; the scores can.
+    assert [i for i, _ in normalised_score_fusion([(dense, 1.0), (bm25, 0.5)])] == ["a", "b", "c", "d"]
+
+
+def test_zscore_fusion_measures_each_score_above_its_lists_worst_in_standard_deviations():
+    flat = [("a", 0.51), ("b", 0.50), ("c", 0.49)]
+    peaked = [("c", 9.0), ("a", 1.0), ("b", 1.0)]
+    fused = dict(normalised_score_fusion([(flat, 1.0), (peaked, 1.0)], FusionMethod.zscore))
+    sd_flat = (2 * 0.01**2 / 3) ** 0.5
+    sd_peaked = (((9 - 11 / 3) ** 2 + 2 * (1 - 11 / 3) ** 2) / 3) ** 0.5
+    assert fused == pytest.approx({"a": 0.02 / sd_flat, "b": 0.01 / sd_flat, "c": 8.0 / sd_peaked})
+    # a leads the flat list by 2.4 of its standard deviations; c the peaked one by 2.1 of its own.
+    assert max(fused, key=fused.get) == "a"
+
+
+def test_normalised_fusion_edge_cases():
+    # A repeated id counts once with its best score; a one-item or all-equal list counts fully.
+    assert dict(normalised_score_fusion([([("a", 0.2), ("a", 0.9), ("b", 0.5)], 1.0)])) == pytest.approx(
+        {"a": 1.0, "b": 0.0}
+    )
+    assert normalised_score_fusion([([("a", 3.0)], 2.0), ([], 1.0)]) == [("a", 2.0)]
+    assert dict(normalised_score_fusion([([("a", 1.0), ("b", 1.0)], 1.0)], FusionMethod.zscore)) == {"a": 1.0, "b": 1.0}
+    with pytest.raises(ValueError, match="weight"):
+        normalised_score_fusion([([("a", 1.0)], -1.0)])
+    with pytest.raises(ValueError, match="rrf"):
+        normalised_score_fusion([], FusionMethod.rrf)
+
+
+def test_document_fusion_by_scores_takes_each_documents_best_chunk():
+    vector = [SearchHit(chunk_id=c, doc_id=c[0], score=s) for c, s in (("a1", 0.9), ("b1", 0.6), ("a2", 0.5))]
+    keyword = [SearchHit(chunk_id=c, doc_id=c[0], score=s) for c, s in (("b1", 8.0), ("a2", 4.0))]
+    fused = fuse_hits([(vector, 1.0), (keyword, 1.0)], unit=FusionUnit.document, method=FusionMethod.minmax)
+    # Documents: vector a 0.9 -> 1, b 0.6 -> 0; keyword b 8 -> 1, a 4 -> 0. A tie, first seen first.
+    assert [(h.doc_id, h.score) for h in fused] == [("a", 1.0), ("b", 1.0)]
+    assert fused[0].chunk_id == "a1"  # a's best chunk by the chunk-level fusion (1 + 0 vs 0 + 0)
+    assert Settings(fusion_method="zscore").fusion_method is FusionMethod.zscore
 
 
 def test_pack_keeps_order_within_budget():

@@ -1,0 +1,161 @@
+"""Leave-one-collection-out choice of the retrieval defaults (fusion method, RRF k, branch
+weights, query encoding), in-process on cached scores (bench/_retrieval_data.py).
+
+Every setting of the grid is scored (hybrid nDCG@10) on every collection, with the same fusion
+code the Merge activity runs (``ragstate.fusion.fuse``) over each branch's top ``depth`` chunks
+collapsed to documents. For each fold, the setting is chosen on the other collections only
+(largest mean gain over the anchor there, among the settings that beat the anchor and the best
+branch on each of them) and its score on the held-out collection is printed next to that
+collection's anchor and best branch. A default is worth shipping only if it holds on every fold.
+The anchor is the issue's: rank-bm25 and all-MiniLM-L6-v2 over whole documents, RRF k 60.
+Figures of record come from ``ragstate eval``, which runs the real workflows.
+
+    python bench/loco_retrieval.py ../shared/datasets/{cisi,med,npl}
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _retrieval_data import DEFAULT_CACHE, Prepared, prepare
+
+from ragstate.evaluation import ndcg_at
+from ragstate.fusion import fuse
+from ragstate.settings import FusionMethod
+
+
+@dataclass(frozen=True)
+class Setting:
+    encoding: str  # whole | sentences | both (whole and sentence-mean vectors summed) | autoN (sentences from N)
+    method: FusionMethod
+    rrf_k: int
+    keyword_weight: float  # the vector branch weighs 1
+
+    def __str__(self) -> str:
+        k = f" k={self.rrf_k}" if self.method is FusionMethod.rrf else ""
+        return f"{self.encoding:9} {self.method.value}{k} w_kw={self.keyword_weight}"
+
+
+def top_docs(row: np.ndarray, chunk_doc: np.ndarray | None, depth: int) -> list[tuple[int, float]]:
+    """The best ``depth`` rows' (document, score), best first; chunk rows as their documents."""
+    top = np.argpartition(-row, min(depth, len(row) - 1))[:depth]
+    top = top[np.argsort(-row[top], kind="stable")]
+    out: dict[int, float] = {}
+    for i in top:
+        out.setdefault(int(chunk_doc[i]) if chunk_doc is not None else int(i), float(row[i]))
+    return list(out.items())
+
+
+class Collection:
+    """One prepared collection with each branch's candidates per query computed once."""
+
+    def __init__(self, p: Prepared, depth: int):
+        self.p = p
+        dense = {"whole": p.dense_whole, "sentences": p.dense_sentences, "both": p.dense_whole + p.dense_sentences}
+        for n in (2, 3, 4):  # sentence by sentence only for questions of at least n sentences
+            several = np.asarray(p.sentence_count)[:, None] >= n
+            dense[f"auto{n}"] = np.where(several, p.dense_sentences, p.dense_whole)
+        self.dense = {e: [top_docs(r, p.chunk_doc, depth) for r in m] for e, m in dense.items()}
+        self.keyword = [top_docs(r, p.chunk_doc, depth) for r in p.keyword]
+        self.rels = [p.dataset.qrels[q] for q in p.qids]
+        anchor_dense = [top_docs(r, None, 100) for r in p.anchor_dense]
+        anchor_bm25 = [top_docs(r, None, 100) for r in p.anchor_bm25]
+        self.anchor = self.mean(
+            [fuse([(d, 1.0), (k, 1.0)], FusionMethod.rrf, 60) for d, k in zip(anchor_dense, anchor_bm25)]
+        )
+        self.anchor_branches = (self.mean(anchor_bm25), self.mean(anchor_dense))
+        self.branch = {e: self.mean(v) for e, v in self.dense.items()} | {"keyword": self.mean(self.keyword)}
+
+    def mean(self, rankings: list[list[tuple[int, float]]]) -> float:
+        ids = self.p.doc_ids
+        return float(np.mean([ndcg_at([ids[d] for d, _ in r], rels) for r, rels in zip(rankings, self.rels)]))
+
+    def hybrid(self, s: Setting) -> float:
+        return self.mean(
+            [
+                fuse([(d, 1.0), (k, s.keyword_weight)], s.method, s.rrf_k)
+                for d, k in zip(self.dense[s.encoding], self.keyword)
+            ]
+        )
+
+    def best_branch(self, s: Setting) -> float:
+        return max(self.branch[s.encoding], self.branch["keyword"])
+
+
+def grid(weights: list[float], ks: list[int], encodings: list[str]) -> list[Setting]:
+    out = []
+    for enc, w in itertools.product(encodings, weights):
+        out += [Setting(enc, FusionMethod.rrf, k, w) for k in ks]
+        out += [Setting(enc, m, 60, w) for m in (FusionMethod.minmax, FusionMethod.zscore)]
+    return out
+
+
+def choose(settings: list[Setting], table: dict[Setting, list[float]], cols: list[Collection], train: list[int]):
+    """The setting with the largest mean gain over the anchor on ``train``, preferring those
+    that beat the anchor and the best branch on each training collection."""
+
+    def margin(s: Setting) -> float:
+        return min(table[s][i] - max(cols[i].anchor, cols[i].best_branch(s)) for i in train)
+
+    def gain(s: Setting) -> float:
+        return float(np.mean([table[s][i] - cols[i].anchor for i in train]))
+
+    return max(settings, key=lambda s: (margin(s) >= 0, gain(s)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("directories", type=Path, nargs="+")
+    ap.add_argument("--depth", type=int, default=100, help="candidates (chunks) per branch, as search_depth")
+    ap.add_argument("--weights", default="0.5,0.6,0.7,0.8,0.9,1.0,1.2", help="keyword weights (vector: 1)")
+    ap.add_argument("--rrf-k", default="10,20,40,60,100")
+    ap.add_argument("--encodings", default="whole,sentences,both,auto2,auto3,auto4")
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--top", type=int, default=10, help="settings printed by mean gain over the anchor")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    cols = [Collection(prepare(d, args.cache), args.depth) for d in args.directories]
+    names = [c.p.name for c in cols]
+    settings = grid(
+        [float(w) for w in args.weights.split(",")], [int(k) for k in args.rrf_k.split(",")], args.encodings.split(",")
+    )
+    table = {s: [c.hybrid(s) for c in cols] for s in settings}
+
+    print("collection  anchor (bm25 / dense)      engine branches: keyword / " + " / ".join(cols[0].dense))
+    for c in cols:
+        a_kw, a_dn = c.anchor_branches
+        branches = " / ".join(f"{c.branch[e]:.4f}" for e in ["keyword", *c.dense])
+        print(f"{c.p.name:10}  {c.anchor:.4f} ({a_kw:.4f} / {a_dn:.4f})  {branches}")
+    anchor_mean = float(np.mean([c.anchor for c in cols]))
+    print(f"\ntop settings by mean gain over the anchor (anchor mean {anchor_mean:.4f}):")
+    print(f"{'setting':36} " + " ".join(f"{n:>8}" for n in names) + "     mean  min margin")
+    for s in sorted(settings, key=lambda s: -np.mean(table[s]))[: args.top]:
+        margin = min(table[s][i] - max(c.anchor, c.best_branch(s)) for i, c in enumerate(cols))
+        print(f"{s!s:36} " + " ".join(f"{v:8.4f}" for v in table[s]) + f"  {np.mean(table[s]):.4f}  {margin:+.4f}")
+
+    if len(cols) < 2:
+        return
+    print("\nleave one collection out: the setting chosen on the others, scored on the held-out one")
+    print(f"{'held out':10} {'chosen on the others':36} {'hybrid':>7} {'anchor':>7} {'branch':>7}  holds")
+    held = []
+    for h, c in enumerate(cols):
+        s = choose(settings, table, cols, [i for i in range(len(cols)) if i != h])
+        v = table[s][h]
+        ok = v >= c.anchor and v >= c.best_branch(s)
+        held.append(v - c.anchor)
+        print(f"{c.p.name:10} {s!s:36} {v:7.4f} {c.anchor:7.4f} {c.best_branch(s):7.4f}  {'yes' if ok else 'NO'}")
+    print(f"held-out mean gain over the anchor: {np.mean(held):+.4f}")
+    s = choose(settings, table, cols, list(range(len(cols))))
+    print(f"\nchosen on all: {s}: " + ", ".join(f"{n} {v:.4f}" for n, v in zip(names, table[s])))
+
+
+if __name__ == "__main__":
+    main()
