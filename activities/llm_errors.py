@@ -21,7 +21,7 @@ from datetime import UTC, timedelta
 from typing import TYPE_CHECKING
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from ragstate.contracts import ErrorType
 
@@ -104,6 +104,9 @@ def to_application_error(err: Exception) -> ApplicationError:
                 f"Anthropic API answered {status} ({attempt_note() or 'transient'}): {detail}",
                 type=ErrorType.LLM_RATE_LIMITED if rate_limited else ErrorType.LLM_UNAVAILABLE,
                 next_retry_delay=retry_after(err.response.headers if err.response is not None else None),
+                # Expected weather (rate limits, overload): the worker logs it in one line, not
+                # with a traceback, and the SDK's failure metrics leave it out.
+                category=ApplicationErrorCategory.BENIGN,
             )
         hint = {
             401: " (check RAGSTATE_ANTHROPIC_API_KEY)",

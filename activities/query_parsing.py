@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from ragstate.analyzer import analyze
 from ragstate.contracts import Activity, ErrorType
@@ -43,7 +43,11 @@ class QueryParsingActivities:
         try:
             question, top_k = validate(query, s)
         except InvalidQuery as e:
-            raise ApplicationError(str(e), type=ErrorType.INVALID_QUERY, non_retryable=True) from None
+            # Bad input is expected: one log line, no traceback (BENIGN), the reason to the caller.
+            activity.logger.info("question rejected: %s", e)
+            raise ApplicationError(
+                str(e), type=ErrorType.INVALID_QUERY, non_retryable=True, category=ApplicationErrorCategory.BENIGN
+            ) from None
         depth = query.depth or s.search_depth
         if query.synthesize:  # at least top_k candidates to cite; retrieval-only takes the depth asked
             depth = max(depth, top_k)
@@ -57,4 +61,5 @@ class QueryParsingActivities:
             collection=query.collection or s.collection,
             synthesize=query.synthesize,
             routing=build_routing(s, self.in_process_roles),
+            attempt=activity.info().attempt,
         )

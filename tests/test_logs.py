@@ -112,3 +112,42 @@ async def test_every_line_of_ragstate_up_is_json(tmp_path: Path):
             process.kill()
     records = [json.loads(line) for line in lines if line.strip()]  # raises on any line that is not JSON
     assert any("offline extractive" in r["message"] for r in records)
+
+
+async def test_expected_failures_log_one_line_without_a_traceback(client, settings: Settings, fake_anthropic, caplog):
+    """A rejected question and a rate-limited LLM attempt (retried) are expected: each logs one
+    line, and the worker's own failure log (with its traceback) stays at DEBUG (BENIGN)."""
+    from fake_anthropic import error, ok
+    from paths import EXAMPLES_CORPUS
+
+    from ragstate.activities import anthropic_llm
+    from ragstate.client import InvalidQueryError, RagClient
+    from ragstate.workers.runtime import running_workers
+
+    settings = settings.model_copy(
+        update={"anthropic_api_key": SecretStr("sk-ant-test"), "anthropic_base_url": fake_anthropic.url}
+    )
+    rag = RagClient(client, settings)
+    caplog.set_level(logging.INFO)
+    try:
+        async with running_workers(client, settings):
+            await rag.ingest([str(EXAMPLES_CORPUS)])
+            caplog.clear()
+            try:
+                await rag.ask("   ")
+            except InvalidQueryError:
+                pass
+            else:
+                raise AssertionError("an empty question was answered")
+            fake_anthropic.plan(error(429, "rate limited", retry_after="1"), ok("BM25 ranks [1]."))
+            answer = await rag.ask("What is BM25?")
+    finally:
+        await anthropic_llm.close_llm_clients()
+    assert answer.answer == "BM25 ranks [1]."
+    warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [r for r in warned if r.exc_info], [r.getMessage() for r in warned if r.exc_info]
+    rejected = [r for r in caplog.records if r.getMessage().startswith("question rejected:")]
+    assert len(rejected) == 1 and rejected[0].levelno == logging.INFO
+    retry_line = "Synthesize attempt 1 failed: Anthropic API answered 429"
+    retried = [r for r in warned if r.getMessage().startswith(retry_line)]
+    assert len(retried) == 1, [r.getMessage() for r in warned]

@@ -8,8 +8,9 @@ Every run hosts a workflow stream (``temporalio.contrib.workflow_streams``) with
 - ``step`` events: ``parsed`` (after ParseQuery), ``retrieved`` (after both searches: hits per
   branch, ``degraded`` 0/1), ``synthesizing`` (before Synthesize: ``sources``);
 - ``token`` events: the answer text as it is produced. The Synthesize activity publishes them
-  from the LLM's stream (each with ``detail["attempt"]``); in offline extractive mode the
-  workflow publishes the whole answer as one token event;
+  from the LLM's stream (each with ``detail["attempt"]``) when the query asked for them
+  (``RagQuery.stream_tokens``: a streaming client; a plain ask keeps its history free of
+  them); in offline extractive mode the workflow publishes the whole answer as one token event;
 - ``final`` (the :class:`~ragstate.models.RagAnswer`) or ``error`` (``error``, ``error_type``),
   always last.
 
@@ -17,18 +18,20 @@ A retried Synthesize publishes ``step: synthesizing`` again with ``detail["attem
 before its first token: the answer restarts there, text received before it is void (see
 ``RagClient.ask_stream``). Publishing from the workflow is in memory (no commands, nothing
 to patch); subscribers long-poll with updates and read closed runs with queries.
+
+The run's current details (the Temporal UI's "Current Details", the metadata query) are a
+table of the five states with status, duration, attempts and key figures, then the outcome
+(:mod:`ragstate.workflows.query_details`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.workflow_streams import WorkflowStream
@@ -39,12 +42,12 @@ with workflow.unsafe.imports_passed_through():
     from ragstate.models import (
         AnswerMode,
         BranchResult,
+        Cost,
         MergeInput,
         MergeResult,
         ParsedQuery,
         RagAnswer,
         RagQuery,
-        Routing,
         StepTiming,
         StreamEvent,
         StreamEventType,
@@ -59,6 +62,8 @@ with workflow.unsafe.imports_passed_through():
         llm_fallback_applies,
         succeeded,
     )
+    from ragstate.workflows.query_details import hit_figures, no_llm_call_reason, outcome_notes, synthesis_figures
+    from ragstate.workflows.query_steps import QuerySteps, Retrieval
 
 # Step Functions `Retry: MaxAttempts 2` = three attempts in all, with backoff.
 SEARCH_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0, maximum_attempts=3)
@@ -83,24 +88,6 @@ LLM_FALLBACK_PATCH = "llm-extractive-fallback"
 LLM_HEARTBEAT = timedelta(seconds=10)
 
 
-@dataclass(frozen=True)
-class Retrieval:
-    """What the Parallel state hands on (never serialised): each branch's result, None for a
-    branch that failed, and why it failed."""
-
-    vector: BranchResult | None
-    keyword: BranchResult | None
-    degraded_reasons: list[str]
-
-    def step_detail(self) -> dict[str, int]:
-        """The ``retrieved`` step event's detail: hits per branch, ``degraded`` 0/1."""
-        return {
-            "vector": 0 if self.vector is None else len(self.vector.hits),
-            "keyword": 0 if self.keyword is None else len(self.keyword.hits),
-            "degraded": int(bool(self.degraded_reasons)),
-        }
-
-
 # Not sandboxed: a fresh sandbox per run re-imports this package's modules, about 11 ms of
 # worker CPU per query, a fifth of the worker's whole share (bench/query_throughput.py). What
 # the sandbox would guard is kept by hand here: this module imports only temporalio, stdlib
@@ -110,7 +97,7 @@ class Retrieval:
 @workflow.defn(name=Workflow.QUERY, sandboxed=False)
 class RagQueryWorkflow:
     def __init__(self) -> None:
-        self._timings: list[StepTiming] = []
+        self._steps = QuerySteps()  # timings and the run's details table in the UI
         self._synthesis_degraded: list[str] = []  # why the answer is extractive instead of the LLM's
         # Registers the stream's signal, update and query handlers (no commands: old histories replay).
         self._stream = WorkflowStream()
@@ -121,58 +108,7 @@ class RagQueryWorkflow:
 
     @workflow.query(name=Query.QUERY_TIMINGS)
     def timings(self) -> list[StepTiming]:
-        return self._timings
-
-    async def _state(
-        self,
-        name: str,
-        arg,
-        result_type: type,
-        *,
-        local: bool,
-        task_queue: str | None = None,
-        limit: timedelta,
-        retry: RetryPolicy,
-        summary: str,
-        heartbeat: timedelta | None = None,
-        routing: Routing | None = None,
-    ) -> Any:
-        """One state of the graph, its timing recorded: a local activity (cheap, safe to retry:
-        no extra round trip through the server, still a named step in the UI) or a regular
-        activity on ``task_queue``, bounded by ``routing.schedule_to_start_s`` when set: with
-        no worker polling that queue the state fails with ``no worker on <queue>``.
-        ``limit``: its start-to-close timeout."""
-        if local:
-            call = workflow.execute_local_activity(
-                name, arg, result_type=result_type, start_to_close_timeout=limit, retry_policy=retry, summary=summary
-            )
-        else:
-            wait = routing.schedule_to_start_s if routing is not None else None
-            call = workflow.execute_activity(
-                name,
-                arg,
-                result_type=result_type,
-                task_queue=task_queue,
-                start_to_close_timeout=limit,
-                heartbeat_timeout=heartbeat,
-                schedule_to_start_timeout=timedelta(seconds=wait) if wait else None,
-                retry_policy=retry,
-                summary=summary,
-            )
-        started = workflow.time()
-        status = "ok"
-        try:
-            return await call
-        except ActivityError as e:
-            status = "failed"
-            if isinstance(e.cause, TimeoutError) and e.cause.type == TimeoutType.SCHEDULE_TO_START:
-                raise ApplicationError(f"no worker on {task_queue}", non_retryable=True) from e
-            raise
-        except BaseException:
-            status = "failed"
-            raise
-        finally:
-            self._timings.append(StepTiming(step=name, duration_ms=(workflow.time() - started) * 1000, status=status))
+        return self._steps.timings
 
     @workflow.run
     async def run(self, query: RagQuery) -> RagAnswer:
@@ -190,13 +126,13 @@ class RagQueryWorkflow:
         parsed = await self._parse_query(query, local=local)
         retrieval = await self._retrieve(parsed, local=local)
         merged = await self._merge(parsed, retrieval, local=local)
-        synthesis = await self._synthesize(parsed, merged, local=local)
+        synthesis = await self._synthesize(parsed, merged, local=local, stream_tokens=query.stream_tokens)
         return self._done(parsed, retrieval, merged, synthesis)
 
     async def _parse_query(self, query: RagQuery, *, local: bool) -> ParsedQuery:
         """The question validated and normalised, with the routing of the steps that follow."""
         try:
-            parsed: ParsedQuery = await self._state(
+            parsed: ParsedQuery = await self._steps.run(
                 Activity.PARSE_QUERY,
                 query,
                 ParsedQuery,
@@ -204,6 +140,7 @@ class RagQueryWorkflow:
                 limit=timedelta(seconds=10),
                 retry=RetryPolicy(maximum_attempts=3, non_retryable_error_types=[ErrorType.INVALID_QUERY]),
                 summary="validate and normalise the question",
+                figures=lambda p: f"{len(p.terms)} terms, top_k {p.top_k}, depth {p.depth}",
             )
         except ActivityError as e:
             # Bad input fails the workflow at once (not a workflow task retried forever).
@@ -219,7 +156,7 @@ class RagQueryWorkflow:
         vector: BranchResult | BaseException
         keyword: BranchResult | BaseException
         vector, keyword = await asyncio.gather(
-            self._state(
+            self._steps.run(
                 Activity.VECTOR_SEARCH,
                 parsed,
                 BranchResult,
@@ -228,9 +165,10 @@ class RagQueryWorkflow:
                 limit=timedelta(seconds=30),
                 retry=SEARCH_RETRY,
                 summary="embed the question and search dense vectors",
+                figures=hit_figures,
                 routing=routing,
             ),
-            self._state(
+            self._steps.run(
                 Activity.KEYWORD_SEARCH,
                 parsed,
                 BranchResult,
@@ -238,6 +176,7 @@ class RagQueryWorkflow:
                 limit=timedelta(seconds=30),
                 retry=SEARCH_RETRY,
                 summary="BM25 search over sparse vectors",
+                figures=hit_figures,
             ),
             return_exceptions=True,
         )
@@ -254,7 +193,7 @@ class RagQueryWorkflow:
 
     async def _merge(self, parsed: ParsedQuery, retrieval: Retrieval, *, local: bool) -> MergeResult:
         """The branches fused into one ranking, and the best chunks packed as numbered sources."""
-        return await self._state(
+        return await self._steps.run(
             Activity.MERGE,
             MergeInput(query=parsed, vector=retrieval.vector, keyword=retrieval.keyword),
             MergeResult,
@@ -262,18 +201,26 @@ class RagQueryWorkflow:
             limit=timedelta(seconds=30),
             retry=RetryPolicy(maximum_attempts=3),
             summary="reciprocal rank fusion and context packing",
+            figures=lambda m: (
+                f"{len(m.sources)} sources packed of {m.candidates} candidates"
+                if parsed.synthesize
+                else f"{len(m.ranking)} ranked of {m.candidates} candidates"
+            ),
         )
 
-    async def _synthesize(self, parsed: ParsedQuery, merged: MergeResult, *, local: bool) -> SynthesisResult:
+    async def _synthesize(
+        self, parsed: ParsedQuery, merged: MergeResult, *, local: bool, stream_tokens: bool
+    ) -> SynthesisResult:
         """The answer from the sources (skipped for retrieval only)."""
         if not parsed.synthesize:
+            self._steps.details.skip(Activity.SYNTHESIZE, "retrieval only")
             return SynthesisResult(answer="", mode=AnswerMode.retrieval_only)
         self._publish(StreamEventType.step, step="synthesizing", detail={"sources": len(merged.sources)})
         routing = parsed.routing
-        inp = SynthesisInput(question=parsed.question, sources=merged.sources)
+        inp = SynthesisInput(question=parsed.question, sources=merged.sources, stream_tokens=stream_tokens)
         try:
             # Local only for offline extractive synthesis in a worker that serves the LLM role.
-            synthesis: SynthesisResult = await self._state(
+            synthesis: SynthesisResult = await self._steps.run(
                 Activity.SYNTHESIZE,
                 inp,
                 SynthesisResult,
@@ -283,6 +230,7 @@ class RagQueryWorkflow:
                 heartbeat=LLM_HEARTBEAT,
                 retry=LLM_RETRY,
                 summary=f"answer from {len(merged.sources)} sources",
+                figures=synthesis_figures,
                 routing=routing,
             )
         except (ActivityError, ApplicationError) as e:
@@ -303,7 +251,7 @@ class RagQueryWorkflow:
         # drops tokens of earlier attempts).
         attempt = {"attempt": (LLM_RETRY.maximum_attempts or 0) + 1, "fallback": "extractive"}
         self._publish(StreamEventType.step, step="synthesizing", detail=attempt)
-        synthesis: SynthesisResult = await self._state(
+        synthesis: SynthesisResult = await self._steps.run(
             Activity.EXTRACTIVE_ANSWER,
             inp,
             SynthesisResult,
@@ -311,6 +259,7 @@ class RagQueryWorkflow:
             limit=timedelta(seconds=30),
             retry=RetryPolicy(maximum_attempts=3),
             summary="extractive answer: the LLM step failed",
+            figures=synthesis_figures,
         )
         self._publish(StreamEventType.token, text=synthesis.answer, detail={"attempt": attempt["attempt"]})
         return synthesis
@@ -321,6 +270,8 @@ class RagQueryWorkflow:
         """The run's status and its answer, published as the stream's ``final`` event."""
         reasons = retrieval.degraded_reasons + self._synthesis_degraded
         set_status("degraded" if reasons else "completed")
+        fallback = bool(self._synthesis_degraded)
+        cost = synthesis.cost or Cost(reason=no_llm_call_reason(synthesis.mode, fallback=fallback))
         info = workflow.info()
         answer = RagAnswer(
             question=parsed.question,
@@ -332,7 +283,8 @@ class RagQueryWorkflow:
             degraded_reasons=reasons,
             truncated=synthesis.truncated,
             usage=synthesis.usage,
-            timings=list(self._timings),
+            cost=cost,
+            timings=list(self._steps.timings),
             # Retrieval only (evaluation) returns the rankings; an answer does without them.
             ranking=merged.ranking if not parsed.synthesize else [],
             branch_rankings={}
@@ -341,6 +293,8 @@ class RagQueryWorkflow:
             workflow_id=info.workflow_id,
             run_id=info.run_id,
         )
+        for line in outcome_notes(answer, total_ms=sum(t.duration_ms for t in self._steps.timings)):
+            self._steps.details.note(line)
         self._publish(StreamEventType.final, answer=answer)
         return answer
 
@@ -352,4 +306,5 @@ class RagQueryWorkflow:
             message = err.message  # the workflow's own summary, e.g. "invalid query: ..."
         else:
             message = failure_reason(err)
+        self._steps.details.note(f"**failed** ({failure_type(err)}): {message}")
         self._publish(StreamEventType.error, error=message, error_type=failure_type(err))

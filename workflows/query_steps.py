@@ -1,0 +1,110 @@
+"""How the query workflow runs one state of its graph: as a local activity (cheap, safe to
+retry: no extra round trip through the server, still a named step in the UI) or as a regular
+activity on a remote task queue, bounded in how long it may wait for a worker; its timing
+recorded (the answer's ``timings``) and its row of the run's details table updated
+(:mod:`ragstate.workflows.query_details`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
+
+with workflow.unsafe.imports_passed_through():
+    from ragstate.models import BranchResult, Routing, StepTiming
+    from ragstate.workflows.failures import failure_reason
+    from ragstate.workflows.query_details import RunDetails
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """What the Parallel state hands on (never serialised): each branch's result, None for a
+    branch that failed, and why it failed."""
+
+    vector: BranchResult | None
+    keyword: BranchResult | None
+    degraded_reasons: list[str]
+
+    def step_detail(self) -> dict[str, int]:
+        """The ``retrieved`` step event's detail: hits per branch, ``degraded`` 0/1."""
+        return {
+            "vector": 0 if self.vector is None else len(self.vector.hits),
+            "keyword": 0 if self.keyword is None else len(self.keyword.hits),
+            "degraded": int(bool(self.degraded_reasons)),
+        }
+
+
+class QuerySteps:
+    """The states a run has been through: their timings and the details table."""
+
+    def __init__(self) -> None:
+        self.timings: list[StepTiming] = []
+        self.details = RunDetails()
+
+    async def run(
+        self,
+        name: str,
+        arg: Any,
+        result_type: type,
+        *,
+        local: bool,
+        task_queue: str | None = None,
+        limit: timedelta,
+        retry: RetryPolicy,
+        summary: str,
+        heartbeat: timedelta | None = None,
+        routing: Routing | None = None,
+        figures: Callable[[Any], str] | None = None,
+    ) -> Any:
+        """One state: a local activity, or a regular one on ``task_queue`` bounded by
+        ``routing.schedule_to_start_s`` when set: with no worker polling that queue the state
+        fails with ``no worker on <queue>``. ``limit``: its start-to-close timeout;
+        ``figures``: the result's key figures for the details table."""
+        if local:
+            call = workflow.execute_local_activity(
+                name, arg, result_type=result_type, start_to_close_timeout=limit, retry_policy=retry, summary=summary
+            )
+        else:
+            wait = routing.schedule_to_start_s if routing is not None else None
+            call = workflow.execute_activity(
+                name,
+                arg,
+                result_type=result_type,
+                task_queue=task_queue,
+                start_to_close_timeout=limit,
+                heartbeat_timeout=heartbeat,
+                schedule_to_start_timeout=timedelta(seconds=wait) if wait else None,
+                retry_policy=retry,
+                summary=summary,
+            )
+        self.details.start(name)
+        started = workflow.time()
+        status, attempt, shown = "ok", None, ""
+        try:
+            result = await call
+            attempt = getattr(result, "attempt", None)
+            shown = figures(result) if figures is not None else ""
+            return result
+        except ActivityError as e:
+            status = "failed"
+            if isinstance(e.cause, TimeoutError) and e.cause.type == TimeoutType.SCHEDULE_TO_START:
+                shown = f"no worker on {task_queue}"
+                raise ApplicationError(shown, non_retryable=True) from e
+            shown = failure_reason(e)
+            raise
+        except BaseException as e:
+            cancelled = isinstance(e, asyncio.CancelledError)
+            status = "cancelled" if cancelled else "failed"
+            shown = "" if cancelled else failure_reason(e)
+            raise
+        finally:
+            duration_ms = (workflow.time() - started) * 1000
+            self.timings.append(StepTiming(step=name, duration_ms=duration_ms, status=status))
+            self.details.finish(name, status, duration_ms, attempt=attempt, figures=shown)
