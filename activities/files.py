@@ -6,7 +6,7 @@ from temporalio import activity
 
 from ragstate.activities.query_parsing import build_routing
 from ragstate.contracts import Activity
-from ragstate.discovery import discover
+from ragstate.discovery import discover_all
 from ragstate.models import DiscoverInput, DiscoverPage, SourceRef
 from ragstate.settings import Settings
 
@@ -25,7 +25,8 @@ class FileActivities:
         s = self.settings
         batch_docs = inp.batch_docs or s.ingest_batch_docs
         # A batch costs about its paths' length in the payload; size pages accordingly.
-        batches, next_cursor, failures = discover(inp.paths, batch_docs, inp.cursor, max_batches=None, roots=inp.roots)
+        found = discover_all(inp.paths, batch_docs, inp.cursor, max_batches=None, roots=inp.roots)
+        batches, next_cursor, failures = found.batches, found.next_cursor, found.failures
         page: list[list[SourceRef]] = []
         size = used_units = 0
         for batch in batches:
@@ -41,6 +42,8 @@ class FileActivities:
             batches=page,
             next_cursor=next_cursor,
             failures=failures[:1000],
+            skipped_files=found.skipped_files,  # first page only, like failures
+            skipped=found.skipped,
             collection=inp.collection or s.collection,
             routing=build_routing(s),
         )

@@ -7,11 +7,17 @@ a symbolic-link loop or of an unsupported type; a folder with no supported file;
 that is not UTF-8 (it could not travel through workflow history); a ``_id`` that repeats an
 earlier record's (only the first is indexed, the repeat is named by its line).
 
+A file of an unsupported type found inside a folder (a ``.pdf``, a ``Makefile``) is not a
+failure, since the folder's other files are what was asked for, but it is not dropped silently
+either: it is a :class:`~ragstate.models.SkippedFile` with its reason, listed in the ingest's
+result. Hidden files and folders (``.git``) are left out without a word.
+
 Example::
 
     batches, next_cursor, failures = discover(["examples/corpus"], batch_docs=64)
     for ref in batches[0]:
         print(ref.path, ref.start, ref.end)
+    found = discover_all(["docs"], batch_docs=64)          # also found.skipped_files, found.skipped
 """
 
 from __future__ import annotations
@@ -22,10 +28,11 @@ import os
 import re
 import stat
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragstate.documents import JSONL_SUFFIXES, SUPPORTED
-from ragstate.models import DocumentFailure, SourceRef
+from ragstate.models import DocumentFailure, SkippedFile, SourceRef
 
 #: The top-level ``"_id"`` of a BEIR record, read without parsing the whole line.
 _ID = re.compile(rb'"_id"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?\d+))')
@@ -35,6 +42,9 @@ _NOT_REGULAR = {
     stat.S_IFCHR: "a character device",
     stat.S_IFBLK: "a block device",
 }
+#: Skipped files listed by name, at most (the rest are counted): a folder of thousands of images
+#: must not make the ingest's result too large to travel through history.
+MAX_SKIPPED_LISTED = 1000
 _STAT_ERRORS = {
     errno.ENOENT: "no such file or directory",
     errno.ELOOP: "a symbolic link loop",
@@ -79,41 +89,42 @@ def _outside(path: Path, roots: list[Path]) -> bool:
     return not any(path == r or r in path.parents for r in roots)
 
 
-def _files(paths: list[str], roots: list[str] | None = None) -> Iterator[tuple[Path, str | None]]:
-    """Supported files in a stable order, each once, or (path, reason) for what cannot be read.
-    With ``roots``, a file whose real path (every symbolic link resolved) is outside all of them
-    is refused: a link inside an allowed folder cannot lead out of it."""
+def _files(paths: list[str], roots: list[str] | None = None) -> Iterator[tuple[Path, str | None, bool]]:
+    """Supported files in a stable order, each once, or (path, reason, False) for what cannot
+    be read, or (path, reason, True) for a file of a folder that is skipped. With ``roots``, a
+    file whose real path (every symbolic link resolved) is outside all of them is refused: a
+    link inside an allowed folder cannot lead out of it."""
     real_roots = [Path(r).resolve() for r in roots] if roots is not None else None
     yielded: set[Path] = set()
-    for path, reason in _walk(paths):
+    for path, reason, skipped in _walk(paths):
         if not reason and real_roots is not None and _outside(path, real_roots):
             reason = "outside the folders this ingest may read (its real path, links resolved)"
         if path not in yielded:
             yielded.add(path)
-            yield path, reason
+            yield path, reason, skipped
 
 
-def _walk(paths: list[str]) -> Iterator[tuple[Path, str | None]]:
+def _walk(paths: list[str]) -> Iterator[tuple[Path, str | None, bool]]:
     for raw in paths:
         p = Path(raw).expanduser()
         problem = _named_path_problem(p)
         if problem:
-            yield p, problem
+            yield p, problem, False
         elif p.is_dir():
             found = False
             # rglob does not descend into symlinked folders, so a link loop cannot trap the walk.
             for f in sorted(p.rglob("*")):
-                if (
-                    f.suffix.lower() in SUPPORTED
-                    and f.is_file()
-                    and not any(part.startswith(".") for part in f.relative_to(p).parts)
-                ):
+                if any(part.startswith(".") for part in f.relative_to(p).parts) or not f.is_file():
+                    continue
+                if f.suffix.lower() in SUPPORTED:
                     found = True
-                    yield f.resolve(), None
+                    yield f.resolve(), None, False
+                else:
+                    yield f, f"unsupported file type {f.suffix or '(none)'!r}", True
             if not found:
-                yield p, f"a folder with no supported file ({', '.join(sorted(SUPPORTED))})"
+                yield p, f"a folder with no supported file ({', '.join(sorted(SUPPORTED))})", False
         else:
-            yield p.resolve(), None
+            yield p.resolve(), None, False
 
 
 def _record_id(line: bytes) -> str | None:
@@ -154,6 +165,18 @@ def _scan_jsonl(path: Path, seen: dict[str, tuple[str, int]]) -> tuple[int, list
     return n, skip, failures
 
 
+@dataclass
+class Discovery:
+    """A page of what an ingest will read (:func:`discover_all`)."""
+
+    batches: list[list[SourceRef]]
+    next_cursor: int | None
+    failures: list[DocumentFailure] = field(default_factory=list)
+    #: Files of the named folders that are not read, with the reason; at most MAX_SKIPPED_LISTED.
+    skipped_files: list[SkippedFile] = field(default_factory=list)
+    skipped: int = 0  # all of them, listed or not
+
+
 def discover(
     paths: list[str],
     batch_docs: int,
@@ -161,18 +184,36 @@ def discover(
     max_batches: int | None = None,
     roots: list[str] | None = None,
 ) -> tuple[list[list[SourceRef]], int | None, list[DocumentFailure]]:
+    """:func:`discover_all` as ``(batches, next_cursor, failures)``, without the skipped files."""
+    found = discover_all(paths, batch_docs, cursor, max_batches, roots)
+    return found.batches, found.next_cursor, found.failures
+
+
+def discover_all(
+    paths: list[str],
+    batch_docs: int,
+    cursor: int = 0,
+    max_batches: int | None = None,
+    roots: list[str] | None = None,
+) -> Discovery:
     """Group every document under ``paths`` (within ``roots``, when given) into batches of about
     ``batch_docs`` documents.
 
     Returns a page of batches starting at unit ``cursor`` (a unit is one file or one
     ``batch_docs``-line slice of a .jsonl file), the cursor of the next page or None, and the
-    failures found while discovering (reported on the first page only).
+    failures and skipped files found while discovering (reported on the first page only).
     """
     units: list[tuple[SourceRef, int]] = []
     failures: list[DocumentFailure] = []
+    skipped_files: list[SkippedFile] = []
+    skipped_total = 0
     seen_ids: dict[str, tuple[str, int]] = {}
-    for path, reason in _files(paths, roots):
-        if reason:
+    for path, reason, skip_it in _files(paths, roots):
+        if reason and skip_it:
+            skipped_total += 1
+            if len(skipped_files) < MAX_SKIPPED_LISTED:
+                skipped_files.append(SkippedFile(path=printable(path), reason=reason))
+        elif reason:
             failures.append(_failure(path, reason))
         elif printable(path) != str(path):
             failures.append(_failure(path, "the file name is not valid UTF-8: rename the file"))
@@ -190,7 +231,9 @@ def discover(
         else:
             units.append((SourceRef(path=str(path)), 1))
     batches, next_cursor = _page(units, batch_docs, cursor, max_batches)
-    return batches, next_cursor, failures if cursor == 0 else []
+    if cursor != 0:
+        return Discovery(batches, next_cursor)
+    return Discovery(batches, next_cursor, failures, skipped_files, skipped_total)
 
 
 def _page(

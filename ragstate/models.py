@@ -248,6 +248,13 @@ class SourceRef(_Model):
     skip_lines: list[int] = []
 
 
+class SkippedFile(_Model):
+    """A file of a named folder that an ingest does not read (an unsupported type), and why."""
+
+    path: str
+    reason: str
+
+
 class DiscoverInput(_Model):
     paths: list[str]
     cursor: int = 0
@@ -262,6 +269,8 @@ class DiscoverPage(_Model):
     failures: list[DocumentFailure] = Field(default_factory=list)
     collection: str
     routing: Routing
+    skipped_files: list[SkippedFile] = Field(default_factory=list, description="set on the first page")
+    skipped: int = Field(0, description="files skipped, listed in skipped_files or not")
 
 
 class DocumentFailure(_Model):
@@ -327,6 +336,8 @@ class IngestCarry(_Model):
     failures: list[DocumentFailure] = Field(default_factory=list)
     failures_dropped: int = 0
     started_at: datetime | None = None
+    skipped_files: list[SkippedFile] = Field(default_factory=list)
+    skipped: int = 0
 
 
 class IngestResult(_Model):
@@ -338,6 +349,8 @@ class IngestResult(_Model):
     failures_dropped: int = Field(0, description="failures beyond the kept list (counted in `failed`)")
     gpu_fallbacks: int = 0
     removed: int = Field(0, description="documents removed by a sync because their files are gone")
+    skipped: int = Field(0, description="files of the named folders not read (unsupported types)")
+    skipped_files: list[SkippedFile] = Field(default_factory=list, description="those files, each with its reason")
     duration_ms: float = 0.0
     workflow_id: str = ""
 

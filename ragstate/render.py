@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -120,6 +121,11 @@ def print_ingest(console: Console, result: IngestResult, ui_link: str | None = N
         console.print(f"  [red]failed[/red] {f.doc_id}: {f.reason}")
     if result.failed > 20:
         console.print(f"  … and {result.failed - 20} more (see the workflow result)")
+    # Not failures (the folder's other files were what was asked for), but never dropped silently.
+    for skipped in result.skipped_files[:20]:
+        console.print(f"  [yellow]skipped[/yellow] {escape(skipped.path)}: {escape(skipped.reason)}", highlight=False)
+    if result.skipped > 20:
+        console.print(f"  … {count(result.skipped, 'file')} skipped in all (see the workflow result)")
     if ui_link:
         console.print(f"[dim]Temporal UI:[/dim] {ui_link}")
 

@@ -68,13 +68,17 @@ async def test_ingest_exits_2_when_documents_failed_and_lists_them(client: Clien
     docs.mkdir()
     (docs / "good.txt").write_text("Hybrid retrieval fuses keyword and vector rankings.")
     (docs / "empty.md").write_text("  \n")
+    (docs / "report.pdf").write_bytes(b"%PDF-1.4")  # skipped with its reason: not a failure, not silent
     async with running_workers(client, settings):
         code, out = await run_cli(settings, "ingest", str(docs))
         assert code == 2, out
         assert "empty.md" in out and "empty document" in out
+        flat = " ".join(out.split())  # rich wraps at the terminal's width
+        assert "skipped" in flat and "report.pdf: unsupported file type '.pdf'" in flat
         (docs / "empty.md").unlink()
         code, out = await run_cli(settings, "ingest", str(docs))
         assert code == 0, out
+        assert "report.pdf: unsupported file type '.pdf'" in " ".join(out.split())
 
 
 async def test_ask_without_a_workflow_worker_says_so_at_once(settings: Settings):

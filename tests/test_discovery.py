@@ -13,7 +13,7 @@ from paths import EXAMPLES_CORPUS
 from temporalio.client import Client
 
 from ragstate.client import RagClient
-from ragstate.discovery import discover, printable
+from ragstate.discovery import MAX_SKIPPED_LISTED, discover, discover_all, printable
 from ragstate.documents import Document, load
 from ragstate.settings import Settings
 from ragstate.workers.runtime import running_workers
@@ -151,7 +151,7 @@ def make_tree(tmp_path: Path) -> Path:
     write(root / "a.txt", "A text.")
     write(root / "b.md", "# B\n\nB text.")
     write(root / "sub" / "c.html", "<p>C text.</p>")
-    write(root / "sub" / "notes.pdf", b"%PDF")  # unsupported inside a directory: skipped quietly
+    write(root / "sub" / "notes.pdf", b"%PDF")  # unsupported inside a directory: skipped, not a failure
     write(root / ".hidden" / "h.txt", "hidden")
     write(root / ".dot.txt", "dot file")
     beir(root, "z.jsonl", [{"_id": f"j{i}", "text": f"J {i}."} for i in range(7)])
@@ -220,6 +220,32 @@ def test_discover_reports_bad_named_paths(tmp_path):
     # Failures are reported on the first page only.
     _, _, later = discover([str(missing), str(good), str(root)], batch_docs=1, cursor=1)
     assert later == []
+
+
+def test_unsupported_files_in_a_folder_are_listed_as_skipped_with_the_reason(tmp_path):
+    """Before: a .pdf inside a named folder vanished without a word. Now it is skipped (not a
+    failure: the folder's other files were asked for) and named with its reason; hidden files
+    stay out silently; the list is reported on the first page only."""
+    root = make_tree(tmp_path)
+    write(root / "Makefile", "all:")
+    found = discover_all([str(root)], batch_docs=100)
+    assert found.failures == [] and found.skipped == 2
+    assert {(Path(s.path).name, s.reason) for s in found.skipped_files} == {
+        ("notes.pdf", "unsupported file type '.pdf'"),
+        ("Makefile", "unsupported file type '(none)'"),
+    }
+    assert str(root / "sub" / "notes.pdf") in {s.path for s in found.skipped_files}  # as the folder names it
+    later = discover_all([str(root)], batch_docs=1, cursor=1)
+    assert (later.skipped, later.skipped_files) == (0, [])
+
+
+def test_a_folder_of_many_unsupported_files_lists_a_bounded_number_and_counts_all(tmp_path):
+    write(tmp_path / "keep.txt", "Kept.")
+    for i in range(MAX_SKIPPED_LISTED + 5):
+        write(tmp_path / "img" / f"{i:05}.png", b"\x89PNG")
+    found = discover_all([str(tmp_path)], batch_docs=10)
+    assert found.skipped == MAX_SKIPPED_LISTED + 5 and len(found.skipped_files) == MAX_SKIPPED_LISTED
+    assert [Path(r.path).name for b in found.batches for r in b] == ["keep.txt"]
 
 
 def test_discover_explicit_file_and_empty_jsonl(tmp_path):

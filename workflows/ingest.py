@@ -190,6 +190,8 @@ class IngestWorkflow:
                 summary=f"list documents from unit {c.cursor}",
             )
             self._fail(page.failures)
+            c.skipped_files += page.skipped_files  # unsupported files of the named folders
+            c.skipped += page.skipped
             for refs in page.batches:
                 if batches_this_run >= request.batches_per_run or workflow.info().is_continue_as_new_suggested():
                     # Bounded history: finish what is in flight, then go on in a fresh run from
@@ -233,6 +235,8 @@ class IngestWorkflow:
             failures_dropped=c.failures_dropped,
             gpu_fallbacks=c.progress.gpu_fallbacks,
             removed=removed,
+            skipped=c.skipped,
+            skipped_files=c.skipped_files,
             duration_ms=(workflow.now() - c.started_at).total_seconds() * 1000,
             workflow_id=workflow.info().workflow_id,
         )
