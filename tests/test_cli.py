@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -11,10 +13,18 @@ import pytest
 from temporalio.client import Client
 
 from ragstate import __version__
+from ragstate.client import RagClient
+from ragstate.models import IngestRequest
 from ragstate.settings import Settings
 from ragstate.workers.runtime import running_workers
 
 RAGSTATE = str(Path(sys.executable).with_name("ragstate"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def cli_env(settings: Settings) -> dict[str, str]:
@@ -86,3 +96,64 @@ async def test_ask_without_a_workflow_worker_says_so_at_once(settings: Settings)
     code, out = await run_cli(settings, "ask", "What is BM25?", limit_s=30)
     assert code == 1
     assert f"no worker polls task queue {settings.workflow_task_queue!r}" in out and "ragstate up" in out
+
+
+async def test_status_json_without_workers_and_without_temporal(settings: Settings):
+    code, out = await run_cli(settings, "status", "--json")
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["temporal"]["up"] is True and report["temporal"]["address"] == settings.temporal_address
+    assert [(q["name"], q["kind"], q["pollers"]) for q in report["task_queues"]] == [
+        (settings.workflow_task_queue, "workflows", 0),
+        (settings.workflow_task_queue, "activities", 0),
+        (settings.embeddings_task_queue, "activities", 0),
+        (settings.llm_task_queue, "activities", 0),
+    ]
+    assert report["index"] is None and report["index_error"] == "no worker running"
+
+    nowhere = settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
+    code, out = await run_cli(nowhere, "status", "--json", limit_s=60)
+    assert code == 1, out
+    report = json.loads(out)
+    assert report["temporal"]["up"] is False and report["temporal"]["error"]
+    code, out = await run_cli(settings, "status", "--collection", "../x")
+    assert code == 1 and "invalid collection name" in out
+
+
+@pytest.mark.timeout(240)
+async def test_status_and_ask_use_the_collection_of_the_option_or_of_RAGSTATE_COLLECTION(
+    client: Client, settings: Settings, tmp_path
+):
+    """Before: `status` counted the worker's default collection whatever RAGSTATE_COLLECTION said,
+    and `ask` had no --collection."""
+    other = f"{settings.collection}-other"
+    doc = tmp_path / "walrus.md"
+    doc.write_text("# Walrus facts\n\nWalruses haul out on sea ice to rest between dives.")
+    async with running_workers(client, settings):
+        result = await RagClient(client, settings).ingest(IngestRequest(paths=[str(doc)], collection=other))
+        assert result.documents == 1, result.failures
+        in_other = settings.model_copy(update={"collection": other})
+
+        code, out = await run_cli(in_other, "status", "--json")  # RAGSTATE_COLLECTION=other
+        assert code == 0, out
+        assert json.loads(out)["index"] | {"chunks": 0} == {
+            "backend": "edge",
+            "collection": other,
+            "documents": 1,
+            "chunks": 0,
+        }
+        code, out = await run_cli(settings, "status", "--collection", other)
+        flat = " ".join(out.split())
+        assert code == 0 and "index: 1 document, " in flat and f"in collection {other!r}" in flat, out
+        code, out = await run_cli(settings, "status", "--json")
+        assert json.loads(out)["index"]["collection"] == settings.collection
+        assert json.loads(out)["index"]["documents"] == 0
+
+        question = "Where do walruses rest between dives?"
+        code, out = await run_cli(settings, "ask", "--json", "--collection", other, question)
+        assert code == 0, out
+        assert [c["source"] for c in json.loads(out)["citations"]][:1] == [str(doc)]
+        code, out = await run_cli(in_other, "ask", "--json", question)  # RAGSTATE_COLLECTION=other
+        assert code == 0 and json.loads(out)["citations"][0]["source"] == str(doc), out
+        code, out = await run_cli(settings, "ask", "--json", question)  # the default collection is empty
+        assert code == 0 and json.loads(out)["citations"] == [], out

@@ -9,13 +9,15 @@ import typer
 from ragstate.cli._common import cli_settings, connect_client, console, fail
 
 
-async def run_ask(rag, question: str, top_k: int | None, sources: list[str] | None, as_json: bool) -> None:
+async def run_ask(
+    rag, question: str, top_k: int | None, sources: list[str] | None, as_json: bool, collection: str | None = None
+) -> None:
     from ragstate.client import InvalidQueryError, RagError
     from ragstate.models import RagQuery
     from ragstate.render import print_answer
 
     try:
-        answer = await rag.ask(RagQuery(question=question, top_k=top_k, sources=sources or None))
+        answer = await rag.ask(RagQuery(question=question, top_k=top_k, sources=sources or None, collection=collection))
     except InvalidQueryError as e:
         fail(str(e))
     except RagError as e:
@@ -26,14 +28,18 @@ async def run_ask(rag, question: str, top_k: int | None, sources: list[str] | No
         print_answer(console, answer, rag.ui_link(answer.workflow_id, answer.run_id))
 
 
-async def run_ask_stream(rag, question: str, top_k: int | None, sources: list[str] | None, as_json: bool) -> None:
+async def run_ask_stream(
+    rag, question: str, top_k: int | None, sources: list[str] | None, as_json: bool, collection: str | None = None
+) -> None:
     """Steps and answer text as they come, then citations; with --json one event per line."""
     from ragstate.contracts import ErrorType
     from ragstate.models import RagQuery, StreamEventType
     from ragstate.render import StreamPrinter
 
     printer = None if as_json else StreamPrinter(console, question)
-    handle = await rag.start_query(RagQuery(question=question, top_k=top_k, sources=sources or None))
+    handle = await rag.start_query(
+        RagQuery(question=question, top_k=top_k, sources=sources or None, collection=collection)
+    )
     async for event in rag.stream_events(handle.id):
         if printer is None:
             print(event.model_dump_json(exclude_none=True), flush=True)
@@ -57,6 +63,9 @@ def ask(
         False, "--json", help="print the RagAnswer as JSON (with --stream: each event as one JSON line)"
     ),
     stream: bool = typer.Option(False, "--stream", help="print steps and the answer as they are produced"),
+    collection: str | None = typer.Option(
+        None, metavar="NAME", help="the collection to search (default: RAGSTATE_COLLECTION, else the worker's)"
+    ),
 ) -> None:
     """Ask a question through the query workflow and print the answer with citations."""
 
@@ -65,8 +74,15 @@ def ask(
     if printable(question) != question:
         fail(f"the question is not valid UTF-8 text: {printable(question)!r}")
 
+    from ragstate.cli.status import chosen_collection
+
+    settings = cli_settings()
+    try:
+        collection = chosen_collection(settings, collection)
+    except ValueError as e:
+        fail(str(e))
+
     async def run() -> None:
-        settings = cli_settings()
         rag = await connect_client(settings)
         # Without a workflow worker the question would wait in silence; say so at once instead.
         if not await rag.pollers(settings.workflow_task_queue, workflows=True):
@@ -75,6 +91,6 @@ def ask(
                 "(one machine) or `ragstate worker` (an existing server), then ask again"
             )
         ask_ = run_ask_stream if stream else run_ask
-        await ask_(rag, question, top_k, source, as_json)
+        await ask_(rag, question, top_k, source, as_json, collection)
 
     asyncio.run(run())
