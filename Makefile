@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # torch first, pinned: its CPU wheel; an unpinned torch would pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install dev demo test lint format typecheck up bench clean
+.PHONY: install dev demo test lint format typecheck up bench chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ typecheck: dev
 ## The local stack in the foreground (UI on http://localhost:8233).
 up: install
 	HF_HUB_OFFLINE=1 $(BIN)/ragstate up
+
+## The fault suite (issue 11): its own server, workers and fake Anthropic API, killed and fed bad
+## input; prints the table in docs/reliability.md, exit 1 when a target is missed. One scenario:
+## make chaos CHAOS_ARGS="--only llm-429"   (--list for the names, --json for JSON).
+chaos: dev
+	HF_HUB_OFFLINE=1 PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/chaos.py $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .ragstate build

@@ -1,0 +1,134 @@
+"""The fault suite (`make chaos`): break a private local stack in every way issue 11 lists and
+print what survived.
+
+    python bench/chaos.py                      # every scenario, the table on stdout
+    python bench/chaos.py --only llm-429       # one scenario (or several: --only a --only b)
+    python bench/chaos.py --json               # the results as JSON
+    python bench/chaos.py --list               # the scenario names
+
+It starts its own Temporal dev server (a persistent SQLite database on fixed ports, so that it
+can be SIGKILLed and started again), worker subprocesses (``python -m ragstate.workers.local``
+with the store and the model, ``python -m ragstate.workers.llm``) and a local Messages-API
+server that injects faults (``tests/fake_anthropic.py``), under a scratch directory removed
+afterwards (``--keep`` keeps it, with every log). Each scenario has a hard timeout: a hang
+counts as not survived. Exit code 1 when any target is missed (see ``chaos_report``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the chaos_* modules beside this file
+
+import chaos_answers
+import chaos_ingest
+import chaos_inputs
+import chaos_llm
+from chaos_report import Result, as_json, table
+from chaos_stack import ROOT, ChaosStack
+
+Scenario = Callable[[ChaosStack], Awaitable[Result]]
+
+#: name -> (scenario, hard timeout in seconds), in the order they run.
+SCENARIOS: dict[str, tuple[Scenario, float]] = {
+    "worker-kill-ingest": (chaos_ingest.worker_kill_mid_ingest, 300),
+    "worker-kill-answer": (chaos_answers.worker_kill_mid_answer, 120),
+    "server-kill-ingest": (chaos_ingest.server_kill_mid_ingest, 300),
+    "server-kill-load": (chaos_answers.server_kill_under_load, 180),
+    **{f"llm-{name}": (chaos_llm.scenario(name), 90) for name in chaos_llm.FAULTS},
+    "no-worker": (chaos_inputs.no_worker, 240),
+    "bad-files": (chaos_inputs.bad_files, 180),
+    "bad-http": (chaos_inputs.bad_http, 180),
+}
+
+
+async def ensure_corpus(stack: ChaosStack) -> None:
+    """examples/corpus in the stack's default collection, for the scenarios that ask."""
+    await stack.wait_ready("main", "llm")
+    await asyncio.wait_for(stack.rag.ingest([str(ROOT / "examples" / "corpus")]), 120)
+
+
+async def run(names: list[str], scratch: Path, log: Callable[[str], None]) -> list[Result]:
+    results = []
+    async with ChaosStack(scratch) as stack:
+        stack.start_worker("main")
+        stack.start_worker("llm")
+        await ensure_corpus(stack)
+        for name in names:
+            scenario, timeout_s = SCENARIOS[name]
+            log(f"-- {name} (at most {timeout_s:.0f} s)")
+            t0 = time.monotonic()
+            try:
+                result = await asyncio.wait_for(scenario(stack), timeout_s)
+            except TimeoutError:
+                result = Result(name, tried=1, hangs=1, notes=[f"FAILED: hard timeout of {timeout_s:.0f} s"])
+            except Exception as e:
+                log(traceback.format_exc())
+                result = Result(name, tried=1, notes=[f"FAILED: {type(e).__name__}: {str(e)[:300]}"])
+            result.seconds = time.monotonic() - t0
+            log(f"   {result.survived}/{result.tried} survived in {result.seconds:.0f} s; {'; '.join(result.notes)}")
+            results.append(result)
+            await recover_stack(stack, log)
+    return results
+
+
+async def recover_stack(stack: ChaosStack, log: Callable[[str], None]) -> None:
+    """Whatever a scenario left down comes back up before the next one: server, then workers."""
+    stack.fake.clear_plan()
+    if stack.server.process is None or stack.server.process.poll() is not None:
+        log("   (restarting the server the scenario left down)")
+        stack.server.process = None
+        stack.restart_server()
+    await stack.reconnect()
+    for name in ("main", "llm"):
+        proc = stack.workers.get(name)
+        if proc is None or proc.poll() is not None:
+            stack.workers.pop(name, None)
+            stack.start_worker(name)
+    for name in [n for n in stack.workers if n not in ("main", "llm")]:
+        stack.stop_worker(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", action="append", metavar="SCENARIO", help="run only this scenario (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
+    p.add_argument("--list", action="store_true", help="print the scenario names and exit")
+    p.add_argument("--keep", action="store_true", help="keep the scratch directory (logs, databases)")
+    args = p.parse_args(argv)
+    if args.list:
+        print("\n".join(SCENARIOS))
+        return 0
+    names = args.only or list(SCENARIOS)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        p.error(f"unknown scenario {', '.join(unknown)}: choose from {', '.join(SCENARIOS)}")
+    scratch = Path(tempfile.mkdtemp(prefix="ragstate-chaos-"))
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    log(f"scratch directory {scratch}")
+    t0 = time.monotonic()
+    try:
+        results = asyncio.run(run(names, scratch, log))
+    finally:
+        if args.keep:
+            log(f"kept {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print(as_json(results) if args.json else table(results))
+    log(f"suite took {time.monotonic() - t0:.0f} s")
+    return 1 if any(r.misses() for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,341 @@
+"""The stack the fault suite breaks: a Temporal dev server with a persistent SQLite database on
+fixed ports (so it can be SIGKILLed and started again where it was), worker subprocesses, the
+local Messages-API server (``tests/fake_anthropic.py``) and a RagClient, all under one
+scratch directory.
+
+Workers run as the real entry points (``python -m ragstate.workers.local --roles
+workflows,embeddings`` holds the embedded store and the model, ``python -m ragstate.workers.llm``
+calls the fake API), configured by RAGSTATE_* variables only, as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+for extra in (ROOT, ROOT / "tests"):  # this checkout, and the fake Messages-API server beside the tests
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import fake_anthropic  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
+from temporalio.service import RPCError  # noqa: E402
+
+from ragstate.client import RagClient  # noqa: E402
+from ragstate.devserver import DevServer, free_port  # noqa: E402
+from ragstate.settings import Settings  # noqa: E402
+
+KEY = "sk-ant-chaos-0123456789"
+MODEL = "claude-chaos-model"
+#: The SDK's own timeout for one LLM request: a hung API costs one attempt of this long.
+LLM_TIMEOUT_S = 4.0
+#: What every worker gets (the two roles of the main worker share the embedded store).
+MAIN_ROLES = "workflows,embeddings"
+
+
+class _CountingHandler(fake_anthropic._Handler):
+    """The fake server's handler, noting every answer it finished sending: a stream up to its
+    ``message_stop`` or a whole JSON message. A request whose client went away first (a killed
+    worker, a timeout) fails on the write and is not counted: that attempt never completed."""
+
+    def _send_stream(self, body: dict, planned: fake_anthropic.Planned) -> None:
+        super()._send_stream(body, planned)
+        if planned.kind == "ok":
+            self.server.fake.note_completed(body)
+
+    def _send_json(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
+        super()._send_json(status, payload, headers)
+        if status == 200 and payload.get("type") == "message":
+            self.server.fake.note_completed(self._body)
+
+    def do_POST(self) -> None:
+        self._body = None
+        fake = self.server.fake
+        with fake._lock:
+            fake.in_flight += 1
+        try:
+            super().do_POST()
+        finally:
+            with fake._lock:
+                fake.in_flight -= 1
+
+    def _record(self, body: object) -> None:
+        self._body = body
+        super()._record(body)
+
+
+class CountingFake(fake_anthropic.FakeAnthropic):
+    """:class:`fake_anthropic.FakeAnthropic` that also counts completed answers per prompt:
+    what the suite calls an LLM call paid for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.completed: list[str] = []  # the prompt of each completed answer
+        self.in_flight = 0  # requests being answered (a slow answer ends on its own, later)
+
+    def start(self) -> CountingFake:
+        self._server = fake_anthropic._Server(("127.0.0.1", 0), _CountingHandler)
+        self._server.fake = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-anthropic", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def note_completed(self, body: object) -> None:
+        prompt = fake_anthropic.RecordedRequest("POST", "", {}, body, 0).prompt if isinstance(body, dict) else ""
+        with self._lock:
+            self.completed.append(prompt)
+
+    def paid_for(self, question: str) -> int:
+        """Completed answers whose prompt carries ``question``."""
+        with self._lock:
+            return sum(question in p for p in self.completed)
+
+    def clear_plan(self) -> None:
+        with self._lock:
+            self._planned.clear()
+
+    async def settled(self, timeout_s: float = 30) -> None:
+        """Until no request is being answered: a slow answer to a client that went away has
+        tried its writes (and failed) before the answers are counted."""
+        deadline = time.monotonic() + timeout_s
+        while self.in_flight and time.monotonic() < deadline:  # noqa: ASYNC110 - set by server threads
+            await asyncio.sleep(0.1)
+
+    def asked_for(self, question: str) -> int:
+        """Requests, completed or not, whose prompt carries ``question``."""
+        return sum(question in r.prompt for r in self.requests)
+
+
+def bin_path(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+class ChaosStack:
+    """Everything the scenarios start, kill and restart. Usage::
+
+    async with ChaosStack(scratch) as stack:
+        stack.start_worker("main"); stack.start_worker("llm")
+        await stack.wait_ready("main", "llm")
+        answer = await stack.rag.ask("...")
+    """
+
+    def __init__(self, scratch: Path):
+        self.scratch = scratch
+        self.data_dir = scratch / "data"
+        self.logs = scratch / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.fake = CountingFake()
+        self.server = DevServer(scratch / "temporal", port=free_port(), ui_port=free_port())
+        tag = uuid.uuid4().hex[:6]
+        self.settings = Settings(
+            data_dir=self.data_dir,
+            temporal_address=self.server.address,
+            temporal_ui_url=self.server.ui_url,
+            collection=f"chaos-{tag}",
+            workflow_task_queue=f"chaos-wf-{tag}",
+            embeddings_task_queue=f"chaos-emb-{tag}",
+            llm_task_queue=f"chaos-llm-{tag}",
+            gpu_embeddings_task_queue=f"chaos-gpu-{tag}",
+            anthropic_api_key=SecretStr(KEY),
+            anthropic_model=MODEL,
+            anthropic_timeout_s=LLM_TIMEOUT_S,
+            anthropic_stream=True,
+            _env_file=None,
+        )
+        self.workers: dict[str, subprocess.Popen] = {}
+        self.roles: dict[str, str] = {}
+        self.rag: RagClient | None = None
+
+    # --- environment ---------------------------------------------------------------------------
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The driver's environment without RAGSTATE_*/TEMPORAL_* or real keys, plus this stack's
+        settings: a worker or CLI started with it talks to this server, store and fake API only."""
+        s = self.settings
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("RAGSTATE_", "TEMPORAL_", "ANTHROPIC_")) and k != "VIRTUAL_ENV_PROMPT"
+        }
+        env.update(
+            PYTHONUNBUFFERED="1",
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+            RAGSTATE_DATA_DIR=str(s.data_dir),
+            RAGSTATE_TEMPORAL_ADDRESS=s.temporal_address,
+            RAGSTATE_TEMPORAL_UI_URL=s.temporal_ui_url,
+            RAGSTATE_COLLECTION=s.collection,
+            RAGSTATE_WORKFLOW_TASK_QUEUE=s.workflow_task_queue,
+            RAGSTATE_EMBEDDINGS_TASK_QUEUE=s.embeddings_task_queue,
+            RAGSTATE_LLM_TASK_QUEUE=s.llm_task_queue,
+            RAGSTATE_GPU_EMBEDDINGS_TASK_QUEUE=s.gpu_embeddings_task_queue,
+            RAGSTATE_ANTHROPIC_API_KEY=KEY,
+            RAGSTATE_ANTHROPIC_BASE_URL=self.fake.url,
+            RAGSTATE_ANTHROPIC_MODEL=MODEL,
+            RAGSTATE_ANTHROPIC_TIMEOUT_S=str(LLM_TIMEOUT_S),
+            RAGSTATE_ANTHROPIC_STREAM="true",
+            RAGSTATE_LOG_LEVEL="INFO",
+            # Small ingest batches: a kill lands with some batches done and most not.
+            RAGSTATE_INGEST_BATCH_DOCS="10",
+        )
+        env.update(extra)
+        return env
+
+    # --- the server ------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> ChaosStack:
+        self.fake.start()
+        self.server.start()
+        await self.reconnect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for name in list(self.workers):
+            self.stop_worker(name, grace_s=20)
+        self.server.stop()
+        self.fake.stop()
+
+    async def reconnect(self) -> None:
+        """A fresh RagClient (after a server restart the driver's own checks start clean)."""
+        self.rag = await RagClient.connect(self.settings)
+
+    def kill_server(self) -> None:
+        """SIGKILL the Temporal server: no shutdown, the SQLite file as it was."""
+        proc = self.server.process
+        assert proc is not None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        self.server.process = None
+
+    def restart_server(self) -> None:
+        """The same database on the same ports."""
+        self.server.start(timeout_s=60)
+
+    # --- workers ---------------------------------------------------------------------------------
+
+    def start_worker(self, name: str, roles: str | None = None, **env: str) -> subprocess.Popen:
+        """``main`` (workflows and embeddings: the store and the model), ``llm`` (Synthesize), or
+        any name with explicit ``roles`` (``ragstate.workers.local --roles ...``)."""
+        if name == "llm" and roles is None:
+            cmd, roles = [sys.executable, "-m", "ragstate.workers.llm"], "llm"
+        else:
+            roles = roles or MAIN_ROLES
+            cmd = [sys.executable, "-m", "ragstate.workers.local", "--roles", roles]
+        self.roles[name] = roles
+        log = (self.logs / f"worker-{name}.log").open("ab")
+        proc = subprocess.Popen(
+            cmd, cwd=self.scratch, env=self.env(**env), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        self.workers[name] = proc
+        return proc
+
+    def kill_worker(self, name: str) -> float:
+        """SIGKILL; returns the monotonic time of the kill."""
+        proc = self.workers.pop(name)
+        proc.send_signal(signal.SIGKILL)
+        at = time.monotonic()
+        proc.wait(timeout=10)
+        return at
+
+    def stop_worker(self, name: str, grace_s: float = 60) -> None:
+        """SIGTERM (drains in-flight tasks and closes the store), SIGKILL past ``grace_s``."""
+        proc = self.workers.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    def log_tail(self, name: str, n: int = 2000) -> str:
+        try:
+            return (self.logs / f"worker-{name}.log").read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    async def poller_identities(self, queue: str, workflows: bool) -> list[str]:
+        from temporalio.api.enums.v1 import TaskQueueType
+        from temporalio.api.taskqueue.v1 import TaskQueue
+        from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+        kind = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW if workflows else TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
+        client = self.rag.client
+        resp = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind
+            ),
+            timeout=timedelta(seconds=5),
+        )
+        return [p.identity for p in resp.pollers]
+
+    def queues_of(self, roles: str) -> dict[str, bool]:
+        s = self.settings
+        table = {
+            "workflows": (s.workflow_task_queue, True),
+            "embeddings": (s.embeddings_task_queue, False),
+            "llm": (s.llm_task_queue, False),
+        }
+        return dict(table[r] for r in roles.split(","))
+
+    async def wait_ready(self, *names: str, timeout_s: float = 180) -> float:
+        """Until each named worker process polls every queue of its roles (told by the poller
+        identity, ``pid@host``: the server lists a dead worker's pollers for a while); the
+        seconds waited. Fails early when a worker exited."""
+        t0 = time.monotonic()
+        pending = {name: self.queues_of(self.roles[name]) for name in names}
+        while pending:
+            for name in list(pending):
+                proc = self.workers[name]
+                if proc.poll() is not None:
+                    raise RuntimeError(f"worker {name} exited with {proc.returncode}:\n{self.log_tail(name)}")
+                try:
+                    ok = True
+                    for queue, wf in pending[name].items():
+                        ok &= any(i.startswith(f"{proc.pid}@") for i in await self.poller_identities(queue, wf))
+                except RPCError:  # the server is still coming up
+                    ok = False
+                if ok:
+                    del pending[name]
+            if pending and time.monotonic() - t0 > timeout_s:
+                raise RuntimeError(f"workers {list(pending)} not polling after {timeout_s:.0f} s")
+            if pending:
+                await asyncio.sleep(0.3)
+        return time.monotonic() - t0
+
+    # --- CLI -------------------------------------------------------------------------------------
+
+    async def cli(self, *args: str, timeout_s: float, **env: str) -> tuple[int | None, str, float]:
+        """``ragstate ARGS`` as a user runs it: (exit code or None when it hung, output, seconds)."""
+        t0 = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            bin_path("ragstate"),
+            *args,
+            cwd=self.scratch,
+            env=self.env(RAGSTATE_LOG_LEVEL="WARNING", COLUMNS="200", **env),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
+            return proc.returncode, out.decode(errors="replace"), time.monotonic() - t0
+        except TimeoutError:
+            proc.kill()
+            out, _ = await proc.communicate()
+            return None, out.decode(errors="replace"), time.monotonic() - t0
