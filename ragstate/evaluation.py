@@ -141,27 +141,3 @@ async def evaluate(
 
     await asyncio.gather(*(one(qid, text) for qid, text in dataset.queries.items()))
     return report
-
-
-def exact_bm25_reference(dataset: BeirDataset, k1: float = 1.2, b: float = 0.75) -> dict[str, float]:
-    """rank-bm25 (BM25Okapi) over whole documents with the same analyzer: the exact reference the
-    keyword path is compared against. Needs the dev extra (rank-bm25)."""
-    from rank_bm25 import BM25Okapi
-
-    from ragstate.analyzer import analyze
-
-    ids, tokens = [], []
-    with dataset.corpus.open() as f:
-        for line in f:
-            if line.strip():
-                d = json.loads(line)
-                ids.append(str(d["_id"]))
-                tokens.append(analyze(f"{d.get('title') or ''}\n\n{d.get('text') or ''}"))
-    bm25 = BM25Okapi(tokens, k1=k1, b=b)
-    totals = {"ndcg@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
-    for qid, text in dataset.queries.items():
-        s = bm25.get_scores(analyze(text))
-        ranked = [ids[i] for i in sorted(range(len(ids)), key=lambda i: -s[i])[:100]]
-        for m, v in scores(ranked, dataset.qrels[qid]).items():
-            totals[m] += v
-    return {m: round(v / len(dataset.queries), 4) for m, v in totals.items()}

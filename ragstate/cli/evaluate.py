@@ -1,10 +1,12 @@
-"""`ragstate eval`: retrieval quality on a BEIR-layout collection, through the real workflows."""
+"""`ragstate eval`: retrieval quality on BEIR-layout collections, through the real workflows,
+with the anchor runs side by side (``--reference``) and a regression gate (``--baseline``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import time
 from pathlib import Path
 
 import typer
@@ -14,64 +16,121 @@ from ragstate.settings import Settings
 
 
 def eval_(
-    directory: Path = typer.Argument(..., help="BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv"),
-    as_json: bool = typer.Option(False, "--json", help='one JSON object: {"keyword"|"vector"|"hybrid": metrics}'),
+    directories: list[Path] = typer.Argument(
+        ..., help="one or more BEIR layouts: corpus.jsonl, queries.jsonl, qrels/test.tsv"
+    ),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help='one JSON object: for one directory {"keyword"|"vector"|"hybrid": metrics}; for several, or '
+        'with --baseline, {"collections": {name: runs}, "mean": runs, "gate": [...]}',
+    ),
     per_query: Path | None = typer.Option(None, help="write per-query metrics (JSON) here"),
-    reference: bool = typer.Option(False, help="also compute exact BM25 (rank-bm25, same analyzer)"),
+    reference: bool = typer.Option(
+        False, help="also run the anchor: exact BM25 (rank-bm25), whole-document dense, their RRF k 60"
+    ),
     depth: int | None = typer.Option(
         None, min=1, max=1000, help="candidates per branch; default: the engine's search_depth"
     ),
     data_dir: Path | None = typer.Option(None, help="default: a temporary directory"),
+    save: Path | None = typer.Option(None, help="write the per-query hybrid nDCG@10 here, as a baseline"),
+    baseline: Path | None = typer.Option(
+        None, help="compare with this baseline (from --save); exit 1 if a collection drops by more than --tolerance"
+    ),
+    tolerance: float = typer.Option(0.005, min=0.0, help="largest allowed drop of mean hybrid nDCG@10"),
 ) -> None:
     """nDCG@10, Recall@100 and MRR@10 for keyword-only, vector-only and hybrid retrieval,
-    through the real workflows on a private local stack and a fresh collection."""
+    through the real workflows on a private local stack, a fresh collection per directory."""
     import tempfile
     import uuid
 
     from ragstate.conventions import slug
+    from ragstate.eval_gate import BaselineError, compare, load_baseline, save_baseline
     from ragstate.evaluation import BeirDataset
 
+    names = [d.resolve().name for d in directories]
+    if len(set(names)) != len(names):
+        fail(f"collections are named by their directory; these repeat a name: {', '.join(map(str, directories))}")
     try:
-        dataset = BeirDataset.load(directory)
+        datasets = {name: BeirDataset.load(d) for name, d in zip(names, directories)}
+        gate_baseline = load_baseline(baseline) if baseline else None
     except (FileNotFoundError, ValueError, KeyError) as e:
         fail(str(e))
+    started = time.monotonic()
     with contextlib.ExitStack() as stack:
         root = data_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ragstate-eval-")))
-        base = cli_settings(root, f"eval-{slug(directory.resolve().name, 20)}-{uuid.uuid4().hex[:6]}")
-        settings = stack.enter_context(local_server(base))
-        report = asyncio.run(_eval(settings, dataset, depth, quiet=as_json))
-    summary = report.summary()
+        run_id = uuid.uuid4().hex[:6]
+        collections = {name: f"eval-{slug(name, 20)}-{run_id}" for name in names}
+        settings = stack.enter_context(local_server(cli_settings(root, next(iter(collections.values())))))
+        reports = asyncio.run(_eval(settings, datasets, collections, depth, quiet=as_json))
+    summaries = {name: report.summary() for name, report in reports.items()}
+    per_query_out = {name: {"per_query": r.per_query, "failures": r.failures} for name, r in reports.items()}
     if reference:
-        from ragstate.evaluation import exact_bm25_reference
+        from ragstate.evaluation_reference import mean_metrics, reference_runs
 
-        summary["bm25_exact_reference"] = exact_bm25_reference(dataset, settings.bm25_k1, settings.bm25_b)
+        for name, dataset in datasets.items():
+            if not as_json:
+                console.print(f"reference runs on {name} …")
+            runs = reference_runs(dataset, settings.bm25_k1, settings.bm25_b, settings.embedding_device)
+            summaries[name].update({run: mean_metrics(q) for run, q in runs.items()})
+            per_query_out[name]["reference"] = runs
+    verdicts = []
+    if gate_baseline is not None:
+        try:
+            verdicts = compare(gate_baseline, reports, tolerance)
+        except BaselineError as e:
+            fail(str(e))
+    if save:
+        save_baseline(save, reports, settings)
     if per_query:
-        per_query.write_text(json.dumps({"per_query": report.per_query, "failures": report.failures}, indent=1))
+        only = per_query_out[names[0]] if len(names) == 1 else per_query_out
+        per_query.write_text(json.dumps(only, indent=1))
+    elapsed = time.monotonic() - started
     if as_json:
-        print(json.dumps(summary))
-        return
-    from rich.table import Table
+        print(json.dumps(_json_out(summaries, verdicts, single=len(names) == 1 and baseline is None)))
+    else:
+        from ragstate.cli._eval_tables import print_gate, print_tables
 
-    table = Table(
-        title=f"{directory} — {len(dataset.queries)} queries, {report.documents} documents, "
-        f"{report.chunks} chunks, depth {depth or settings.search_depth}, "
-        f"query encoding {settings.query_encoding.value}"
-    )
-    for col in ("run", "nDCG@10", "Recall@100", "MRR@10"):
-        table.add_column(col)
-    for run, m in summary.items():
-        table.add_row(run, f"{m['ndcg@10']:.4f}", f"{m['recall@100']:.4f}", f"{m['mrr@10']:.4f}")
-    console.print(table)
-    for qid, err in list(report.failures.items())[:10]:
-        console.print(f"[red]query {qid} failed:[/red] {err}")
+        print_tables(console, datasets, reports, summaries, depth or settings.search_depth, settings)
+        print_gate(console, verdicts)
+        if save:
+            console.print(f"baseline written to {save}")
+        console.print(f"{len(names)} collection(s) in {elapsed:.0f} s")
+    if any(not v.passed for v in verdicts):
+        raise typer.Exit(1)
 
 
-async def _eval(settings: Settings, dataset, depth: int | None, quiet: bool):
+def _json_out(summaries: dict, verdicts: list, single: bool) -> dict:
+    from ragstate.cli._eval_tables import mean_summary
+
+    if single:
+        return next(iter(summaries.values()))
+    return {
+        "collections": summaries,
+        "mean": mean_summary(summaries),
+        "gate": [
+            {
+                "collection": v.collection,
+                "baseline": round(v.baseline, 4),
+                "current": round(v.current, 4),
+                "delta": round(v.delta, 4),
+                "ci95": [round(v.low, 4), round(v.high, 4)],
+                "passed": v.passed,
+            }
+            for v in verdicts
+        ],
+    }
+
+
+async def _eval(settings: Settings, datasets: dict, collections: dict[str, str], depth: int | None, quiet: bool):
     from ragstate.evaluation import evaluate
     from ragstate.workers.runtime import running_workers
 
     rag = await connect_client(settings)
+    reports = {}
     async with running_workers(rag.client, settings):
-        if not quiet:
-            console.print(f"ingesting {dataset.corpus} into collection {settings.collection!r} …")
-        return await evaluate(rag, dataset, settings.collection, depth=depth)
+        for name, dataset in datasets.items():
+            if not quiet:
+                console.print(f"ingesting {dataset.corpus} into collection {collections[name]!r} …")
+            reports[name] = await evaluate(rag, dataset, collections[name], depth=depth)
+    return reports
