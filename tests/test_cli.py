@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import sys
 from pathlib import Path
@@ -157,3 +158,52 @@ async def test_status_and_ask_use_the_collection_of_the_option_or_of_RAGSTATE_CO
         assert code == 0 and json.loads(out)["citations"][0]["source"] == str(doc), out
         code, out = await run_cli(settings, "ask", "--json", question)  # the default collection is empty
         assert code == 0 and json.loads(out)["citations"] == [], out
+
+
+def _commands(command, path: tuple[str, ...] = ()):
+    from typer.core import TyperGroup
+
+    yield path, command
+    if isinstance(command, TyperGroup):
+        for name, sub in sorted(command.commands.items()):
+            yield from _commands(sub, (*path, name))
+
+
+#: Python types and Typer's raw names as 0.29 prints them: `<bool>`, `<list[Path]>`, `{paths}...`.
+PYTHON_TYPES = re.compile(r"<(?:bool|str|int|float|Path|list\[[^\]]*\]|[a-z_]+)>|\{[A-Za-z_.]+\}")
+
+
+def test_every_command_help_is_conventional_and_documents_every_option():
+    """Before: `ragstate ingest --help` showed `{paths}...`, `<list[Path]>`, `--sync <bool>` and
+    options without a word of help. Every command's --help, as a person runs it (in process, wide
+    enough not to wrap), has no Python type, and every argument and option says what it is for."""
+    import typer.main
+    from typer.testing import CliRunner
+
+    from ragstate.cli import app
+
+    runner = CliRunner()
+    undocumented, typed = [], []
+    commands = list(_commands(typer.main.get_command(app)))
+    assert len(commands) > 20  # groups included: documents, collections, schedule
+    for path, command in commands:
+        result = runner.invoke(app, [*path, "--help"], terminal_width=200, env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (path, result.output)
+        typed += [f"{' '.join(path)}: {m}" for m in PYTHON_TYPES.findall(result.output)]
+        for param in command.params:
+            if not (param.help or "").strip():
+                undocumented.append(f"ragstate {' '.join(path)} {param.name}")
+    assert typed == [], typed
+    assert undocumented == [], f"options and arguments without help text: {undocumented}"
+
+
+def test_help_shows_value_names_flags_without_values_and_plain_usage():
+    from typer.testing import CliRunner
+
+    from ragstate.cli import app
+
+    out = CliRunner().invoke(app, ["schedule", "add", "--help"], terminal_width=200, env={"COLUMNS": "200"}).output
+    assert re.search(r"schedule add \[OPTIONS\] PATH\.\.\. *\n", out)
+    assert re.search(r"--every\s+INTERVAL", out) and re.search(r"--sync\s+each run", out)
+    out = CliRunner().invoke(app, ["ask", "--help"], terminal_width=200, env={"COLUMNS": "200"}).output
+    assert re.search(r"ask \[OPTIONS\] QUESTION\s*\n", out) and re.search(r"--top-k\s+INTEGER", out)

@@ -24,6 +24,7 @@ from ragstate.cli.codec import codec_server
 from ragstate.cli.collections import collections_app
 from ragstate.cli.documents import documents_app
 from ragstate.cli.evaluate import eval_
+from ragstate.cli.help import ConventionalGroup
 from ragstate.cli.ingest import ingest
 from ragstate.cli.local import demo, up, worker
 from ragstate.cli.schedule import schedule_app
@@ -33,7 +34,13 @@ from ragstate.process import exit_code, exit_now
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Durable hybrid RAG on Temporal and Qdrant.")
+# ConventionalGroup: help without Python types (`--sync`, not `--sync <bool>`; `PATHS...`).
+app = typer.Typer(
+    cls=ConventionalGroup,
+    add_completion=False,
+    no_args_is_help=True,
+    help="Durable hybrid RAG on Temporal and Qdrant.",
+)
 
 
 def _version(value: bool) -> None:

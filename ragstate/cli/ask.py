@@ -56,8 +56,10 @@ async def run_ask_stream(
 
 
 def ask(
-    question: str,
-    top_k: int | None = typer.Option(None, "--top-k"),
+    question: str = typer.Argument(..., help="the question, in quotes"),
+    top_k: int | None = typer.Option(
+        None, "--top-k", help="cite at most this many sources (default: RAGSTATE_DEFAULT_TOP_K)"
+    ),
     source: list[str] | None = typer.Option(None, "--source", help="only cite chunks from this source"),
     as_json: bool = typer.Option(
         False, "--json", help="print the RagAnswer as JSON (with --stream: each event as one JSON line)"

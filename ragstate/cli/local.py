@@ -149,7 +149,9 @@ async def _worker(settings: Settings, roles: list[str]) -> None:
 
 
 def demo(
-    data_dir: Path | None = typer.Option(None),
+    data_dir: Path | None = typer.Option(
+        None, help="where the demo keeps its server and index (default: .ragstate/demo)"
+    ),
     corpus: Path = typer.Option(
         EXAMPLE_CORPUS, help="the folder to ingest (default: the repository's examples/corpus)"
     ),

@@ -61,7 +61,7 @@ def _describe(info: ScheduleInfo) -> None:
 
 @schedule_app.command("add")
 def add(
-    paths: list[Path] = typer.Argument(..., metavar="PATH...", help="files or folders to ingest on each run"),
+    paths: list[Path] = typer.Argument(..., metavar="PATH", help="files or folders to ingest on each run"),
     every: str = typer.Option(..., "--every", metavar="INTERVAL", help="how often: 30m, 1h, 1h30m, 1d (at least 1m)"),
     sync: bool = typer.Option(
         False, "--sync", help="each run also removes the collection's documents whose files are gone"
