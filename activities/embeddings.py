@@ -32,7 +32,7 @@ class EmbeddingActivities:
         hits = open_store(self.settings, q.collection).search_dense(
             vector, q.depth, SearchFilter(sources=q.sources, doc_ids=q.doc_ids)
         )
-        return BranchResult(branch=Branch.vector, hits=hits)
+        return BranchResult(branch=Branch.vector, hits=hits, attempt=activity.info().attempt)
 
     @activity.defn(name=Activity.EMBED_CHUNKS)
     def embed_chunks(self, inp: EmbedInput) -> EmbedResult:
@@ -46,12 +46,14 @@ class EmbeddingActivities:
         # Similar lengths in one model batch: each batch is padded to its longest text, and in
         # document order that wasted about a third of the encode time on real corpora.
         todo.sort(key=lambda c: len(c.text) + len(c.title))
-        done = 0
+        # Chunks of the batch that have their vectors (an earlier attempt's included): the
+        # heartbeats carry it, so progress moves while a batch embeds, not only when it ends.
+        embedded = [sum(d.chunks for d in inp.documents) - len(todo)]
         # Background heartbeats: one encode can outlast the heartbeat timeout on a busy CPU.
-        with heartbeating():
+        with heartbeating(details=lambda: embedded[0]):
             for i in range(0, len(todo), s.embedding_batch_size):
                 batch = todo[i : i + s.embedding_batch_size]
                 vectors = self.embedder.encode([c.indexed_text() for c in batch], batch_size=s.embedding_batch_size)
                 store.set_dense({c.chunk_id: v for c, v in zip(batch, vectors)})
-                done += len(batch)
-        return EmbedResult(embedded=done)
+                embedded[0] += len(batch)
+        return EmbedResult(embedded=len(todo))

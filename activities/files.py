@@ -46,4 +46,7 @@ class FileActivities:
             skipped=found.skipped,
             collection=inp.collection or s.collection,
             routing=build_routing(s),
+            # discover() lists every batch from the cursor on: from the first page, that is all of
+            # them, so the progress total is right from the start instead of growing page by page.
+            documents_total=sum(r.documents for b in batches for r in b) if inp.cursor == 0 else None,
         )

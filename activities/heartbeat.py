@@ -6,14 +6,20 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from temporalio import activity
 
 
 @contextlib.contextmanager
-def heartbeating(every_s: float = 2.0):
+def heartbeating(every_s: float = 2.0, details: Callable[[], Any] | None = None):
     """Heartbeat every ``every_s`` from a thread while the block runs: well inside the
-    workflows' 10 s heartbeat timeouts, so a lost worker is noticed in seconds."""
+    workflows' 10 s heartbeat timeouts, so a lost worker is noticed in seconds.
+
+    ``details`` (called on the heartbeat thread) gives each heartbeat's details, e.g. how many
+    chunks are embedded so far: clients read them from the pending activity to show progress
+    between the workflow's own updates, which come only when a whole batch is done."""
     if not activity.in_activity():
         yield
         return
@@ -22,7 +28,10 @@ def heartbeating(every_s: float = 2.0):
 
     def beat() -> None:
         while not stop.wait(every_s):
-            ctx.run(activity.heartbeat)
+            if details is None:
+                ctx.run(activity.heartbeat)
+            else:
+                ctx.run(activity.heartbeat, details())
 
     t = threading.Thread(target=beat, daemon=True, name="activity-heartbeat")
     t.start()

@@ -269,6 +269,7 @@ class DiscoverPage(_Model):
     failures: list[DocumentFailure] = Field(default_factory=list)
     collection: str
     routing: Routing
+    documents_total: int | None = Field(None, description="documents of every page (set on the first page)")
     skipped_files: list[SkippedFile] = Field(default_factory=list, description="set on the first page")
     skipped: int = Field(0, description="files skipped, listed in skipped_files or not")
 
@@ -277,6 +278,9 @@ class DocumentFailure(_Model):
     doc_id: str
     source: str
     reason: str
+    retryable: bool = Field(
+        False, description="retrying may help (a batch lost with its worker); not for unreadable or too large files"
+    )
 
 
 class DocVersion(_Model):
@@ -285,6 +289,11 @@ class DocVersion(_Model):
     doc_id: str
     version: str
     chunks: int
+
+    @property
+    def documents(self) -> int:
+        """Documents it stands for: a whole file is one; a .jsonl slice, its lines that are loaded."""
+        return 1 if self.start is None or self.end is None else self.end - self.start - len(self.skip_lines)
 
 
 class ChunkBatchInput(_Model):
@@ -326,6 +335,17 @@ class IngestProgress(_Model):
     gpu_fallbacks: int = Field(0, description="embedding batches sent to the CPU queue because no GPU worker took them")
     discovery_done: bool = False
     finished: bool = False
+    # Progress by chunks embedded: the total of documents is known from discovery's first page
+    # on; the total of chunks is exact once every document is chunked (estimated until then).
+    documents_total: int | None = Field(None, description="documents discovery found; stable from the start")
+    documents_chunked: int = Field(0, description="documents loaded and chunked (or failed) so far")
+    chunks_found: int = Field(0, description="chunks of the documents chunked so far")
+    chunks_embedded: int = Field(
+        0, description="chunks with vectors; RagClient adds in-flight batches' heartbeats to the workflow's count"
+    )
+    started_at: datetime | None = None
+    chunks_per_s: float | None = Field(None, description="embedding rate since the start (set by the client)")
+    eta_s: float | None = Field(None, description="seconds left at that rate (set by the client)")
 
 
 class IngestCarry(_Model):

@@ -15,7 +15,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, TimeoutError, TimeoutType
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
     from ragstate.contracts import Activity, Query, Workflow
@@ -52,6 +52,20 @@ INGEST_RETRY = RetryPolicy(
 )
 #: A worker lost mid-batch is noticed this soon (the activities heartbeat every 2 s while working).
 INGEST_HEARTBEAT = timedelta(seconds=10)
+#: Patch id: failures of a batch that failed after its retries say whether retrying can help.
+RETRYABLE_FAILURES = "failure-retryable"
+
+
+def retry_may_help(err: ActivityError) -> bool:
+    """Whether a batch that failed after its retries may succeed later: not when an activity
+    refused it for good (a non-retryable error), yes when attempts ran out (workers lost, a
+    store or model that was down)."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ApplicationError) and cause.non_retryable:
+            return False
+        cause = getattr(cause, "cause", None)
+    return True
 
 
 @workflow.defn(name=Workflow.INGEST)
@@ -105,8 +119,9 @@ class IngestWorkflow:
 
     async def _batch(self, collection: str, refs: list[SourceRef], routing: Routing) -> None:
         p = self._carry.progress
+        indexed: ChunkBatchResult | None = None
         try:
-            indexed: ChunkBatchResult = await workflow.execute_activity(
+            indexed = await workflow.execute_activity(
                 Activity.INDEX_CHUNKS,
                 ChunkBatchInput(collection=collection, refs=refs),
                 result_type=ChunkBatchResult,
@@ -115,8 +130,13 @@ class IngestWorkflow:
                 retry_policy=INGEST_RETRY,
                 summary=f"load, chunk and BM25-index {len(refs)} sources",
             )
+            # Progress only (no commands): what is chunked, and the unchanged documents' vectors.
+            p.documents_chunked += len(indexed.documents) + len(indexed.unchanged) + len(indexed.failures)
+            p.chunks_found += sum(d.chunks for d in indexed.documents + indexed.unchanged)
+            p.chunks_embedded += sum(d.chunks for d in indexed.unchanged)
             if indexed.documents:
                 await self._embed(EmbedInput(collection=collection, documents=indexed.documents), routing)
+                p.chunks_embedded += sum(d.chunks for d in indexed.documents)
                 await workflow.execute_activity(
                     Activity.COMMIT_DOCUMENTS,
                     CommitInput(collection=collection, documents=indexed.documents),
@@ -127,16 +147,21 @@ class IngestWorkflow:
                 )
         except ActivityError as e:
             reason = f"batch failed after retries: {failure_reason(e)}"
+            # The patch marks new runs, whose results carry the flag; replayed older runs had none.
+            retryable = workflow.patched(RETRYABLE_FAILURES) and retry_may_help(e)
             self._fail(
                 [
                     DocumentFailure(
                         doc_id=r.path if r.start is None else f"{r.path}:{r.start + 1}-{r.end}",
                         source=r.path,
                         reason=reason,
+                        retryable=retryable,
                     )
                     for r in refs
                 ]
             )
+            if indexed is None:  # never chunked: done with all the same, for the progress total
+                p.documents_chunked += sum(r.documents for r in refs)
         else:
             self._fail(indexed.failures)
             p.documents += len(indexed.documents) + len(indexed.unchanged)
@@ -169,6 +194,7 @@ class IngestWorkflow:
         c = self._carry
         if c.started_at is None:
             c.started_at = workflow.now()
+        c.progress.started_at = c.started_at
         set_status("running")
 
         running: set[asyncio.Task] = set()
@@ -192,6 +218,8 @@ class IngestWorkflow:
             self._fail(page.failures)
             c.skipped_files += page.skipped_files  # unsupported files of the named folders
             c.skipped += page.skipped
+            if c.progress.documents_total is None and page.documents_total is not None:
+                c.progress.documents_total = page.documents_total  # stable from here on
             for refs in page.batches:
                 if batches_this_run >= request.batches_per_run or workflow.info().is_continue_as_new_suggested():
                     # Bounded history: finish what is in flight, then go on in a fresh run from
