@@ -489,6 +489,30 @@ class RagClient:
         self.check_size(request, "the delete request")
         return await self._lifecycle(Workflow.DELETE_DOCUMENTS, request, DeleteResult, "delete")
 
+    async def retry_failed(self, ingest_id: str) -> IngestResult | None:
+        """Ingest again, as a new ingest, the documents that failed in the finished ingest
+        ``ingest_id`` and may succeed if retried (``DocumentFailure.retryable``); None when none
+        may. :class:`RunNotFoundError` for an unknown id; :class:`RagError` while it runs."""
+        from ragstate.redrive import plan_retry
+
+        plan = await plan_retry(self.client, ingest_id)
+        return await self.ingest(plan.request) if plan.request else None
+
 
 # SyncRagClient lives in ragstate.sync_client; importable from here as before.
+def _query_details(query: RagQuery, settings: Settings) -> str:
+    """The run's static details in the UI: where it searches and how much it cites."""
+    parts = [
+        f"collection **{query.collection or settings.collection}**",
+        f"top_k {query.top_k or settings.default_top_k}",
+    ]
+    if query.sources:
+        parts.append(f"{len(query.sources)} source filter(s)")
+    if query.doc_ids:
+        parts.append(f"{len(query.doc_ids)} document filter(s)")
+    if not query.synthesize:
+        parts.append("retrieval only")
+    return ", ".join(parts)
+
+
 from ragstate.sync_client import SyncRagClient  # noqa: E402, F401 - re-exported; imported after RagClient, which it wraps
