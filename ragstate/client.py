@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from temporalio.client import (
@@ -92,6 +93,7 @@ from ragstate.models import (
     StreamEvent,
     StreamEventType,
 )
+from ragstate.outage import server_unreachable, through_outage
 from ragstate.settings import Settings
 from ragstate.temporal import connect, ui_link
 
@@ -238,6 +240,7 @@ class RagClient:
             task_queue=self.settings.workflow_task_queue,
             search_attributes=await self._attributes("query"),
             static_summary=f"Q: {query.question[:200]}",
+            static_details=_query_details(query, self.settings),
             execution_timeout=timedelta(minutes=15),
             request_eager_start=True,
         )
@@ -246,7 +249,7 @@ class RagClient:
         """Run the query workflow and wait for its answer; :class:`InvalidQueryError` for bad input."""
         handle = await self.start_query(query, workflow_id)
         try:
-            return await handle.result()
+            return await self.follow(handle, f"query {handle.id}")
         except WorkflowFailureError as e:
             message, kind = failure_of(e)
             raise error_for(message, handle.id, kind) from e
@@ -267,9 +270,18 @@ class RagClient:
         runs on to completion (:meth:`get_result` returns its answer later). Wrap the iterator
         in ``contextlib.aclosing`` to release it at once rather than when it is collected.
         """
-        handle = await self.start_query(query, workflow_id)
+        query = RagQuery(question=query) if isinstance(query, str) else query
+        handle = await self.start_query(query.model_copy(update={"stream_tokens": True}), workflow_id)
         async for event in self.stream_events(handle.id):
             yield event
+
+    async def follow(self, handle: WorkflowHandle[Any, T], what: str | None = None) -> T:
+        """A started run's result, waited for through a Temporal server restart of up to
+        ``RAGSTATE_SERVER_OUTAGE_S`` (:mod:`ragstate.outage`); then
+        :class:`~ragstate.errors.ServerUnavailableError`."""
+        return await through_outage(
+            handle.result, outage_s=self.settings.server_outage_s, what=what or f"workflow {handle.id}"
+        )
 
     async def stream_events(self, workflow_id: str, from_offset: int = 0) -> AsyncGenerator[StreamEvent, None]:
         """The events of a query run that is already started (or finished: a closed run's
@@ -280,24 +292,41 @@ class RagClient:
 
         stream = WorkflowStreamClient.create(self.client, workflow_id)
         attempt = 1
-        items = stream.subscribe(STREAM_TOPIC, from_offset, result_type=StreamEvent, poll_cooldown=STREAM_POLL_COOLDOWN)
-        try:
-            async for item in items:
-                event: StreamEvent = item.data
-                if event.type is StreamEventType.step and event.step == "synthesizing":
-                    attempt = max(attempt, int(event.detail.get("attempt", 1)))
-                elif event.type is StreamEventType.token and int(event.detail.get("attempt", 1)) < attempt:
-                    continue  # a superseded Synthesize attempt still flushing
-                yield event
-                if event.type in (StreamEventType.final, StreamEventType.error):
-                    return
-        except RPCError:
-            # A closed run whose stream cannot be read back (e.g. terminated before its first
-            # workflow task: nothing to query) still has a status; a running one re-raises.
-            if (await self.get_result(workflow_id)).state is RunState.running:
-                raise
-        finally:
-            await items.aclose()  # type: ignore[attr-defined]  # an async generator, typed as an iterator
+        offset = from_offset  # the next event to read: a subscription cut by an outage resumes there
+        down_since: float | None = None
+        while True:
+            items = stream.subscribe(STREAM_TOPIC, offset, result_type=StreamEvent, poll_cooldown=STREAM_POLL_COOLDOWN)
+            try:
+                async for item in items:
+                    down_since = None
+                    offset = item.offset + 1
+                    event: StreamEvent = item.data
+                    if event.type is StreamEventType.step and event.step == "synthesizing":
+                        attempt = max(attempt, int(event.detail.get("attempt", 1)))
+                    elif event.type is StreamEventType.token and int(event.detail.get("attempt", 1)) < attempt:
+                        continue  # a superseded Synthesize attempt still flushing
+                    yield event
+                    if event.type in (StreamEventType.final, StreamEventType.error):
+                        return
+                break
+            except RPCError as e:
+                if server_unreachable(e):
+                    # The server restarts: the run and its stream live on; wait, then resume at
+                    # `offset` (no event lost, none repeated).
+                    down_since = down_since or time.monotonic()
+                    await through_outage(
+                        self.client.count_workflows,
+                        outage_s=max(0.0, self.settings.server_outage_s - (time.monotonic() - down_since)),
+                        what=f"query {workflow_id}",
+                    )
+                    continue
+                # A closed run whose stream cannot be read back (e.g. terminated before its first
+                # workflow task: nothing to query) still has a status; a running one re-raises.
+                if (await self.get_result(workflow_id)).state is RunState.running:
+                    raise
+                break
+            finally:
+                await items.aclose()  # type: ignore[attr-defined]  # an async generator, typed as an iterator
         status = await self.get_result(workflow_id)
         if status.state is RunState.completed:
             yield StreamEvent(type=StreamEventType.final, answer=status.answer)
@@ -380,6 +409,14 @@ class RagClient:
         request = IngestRequest(paths=request) if isinstance(request, list) else request
         self.check_size(request, "the ingest request")
         where = f" ({origin})" if origin else ""
+        # Idempotent (the same id joins the running ingest), so safe to ask again through a restart.
+        return await through_outage(
+            lambda: self._start_ingest(request, where, rpc_timeout),
+            outage_s=self.settings.server_outage_s,
+            what=f"the start of ingest {self.ingest_id(request)}",
+        )
+
+    async def _start_ingest(self, request: IngestRequest, where: str, rpc_timeout: timedelta | None) -> WorkflowHandle:
         return await self.client.start_workflow(
             Workflow.INGEST,
             request,
@@ -388,6 +425,8 @@ class RagClient:
             task_queue=self.settings.workflow_task_queue,
             search_attributes=await self._attributes("ingest"),
             static_summary=f"ingest {', '.join(request.paths)[:200]}{where}",
+            static_details=f"collection **{request.collection or self.settings.collection}**"
+            + (", sync: documents whose files are gone are removed" if request.sync else ""),
             rpc_timeout=rpc_timeout,
             # The same ingest started twice (a retried CLI call, a duplicate event) joins the running
             # one; after it closed, a new run starts (re-ingesting is idempotent).
@@ -397,7 +436,7 @@ class RagClient:
 
     async def ingest(self, request: IngestRequest | list[str]) -> IngestResult:
         handle = await self.start_ingest(request)
-        return await handle.result()
+        return await self.follow(handle, f"ingest {handle.id}")
 
     async def ingest_progress(self, workflow_id: str) -> IngestProgress:
         return await self.client.get_workflow_handle(workflow_id).query(

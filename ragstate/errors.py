@@ -27,6 +27,7 @@ __all__ = [
     "RequestTooLargeError",
     "RetrievalFailedError",
     "RunNotFoundError",
+    "ServerUnavailableError",
     "error_for",
 ]
 
@@ -63,6 +64,11 @@ class LLMRejectedError(RagError):
 
 class RunNotFoundError(RagError):
     """No workflow with this id (or its history is gone: past the namespace's retention)."""
+
+
+class ServerUnavailableError(ConnectionError):
+    """The Temporal server stayed unreachable longer than ``RAGSTATE_SERVER_OUTAGE_S`` while a
+    client followed a run (:mod:`ragstate.outage`); the run itself goes on on the server."""
 
 
 class RequestTooLargeError(ValueError):

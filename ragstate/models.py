@@ -41,6 +41,11 @@ class RagQuery(_Model):
     depth: int | None = Field(
         default=None, ge=1, le=1000, description="candidates per branch before fusion; settings.search_depth when unset"
     )
+    stream_tokens: bool = Field(
+        default=False,
+        description="publish the LLM's tokens to the run's stream as they come (streaming clients set it); "
+        "a plain ask leaves them out of the history",
+    )
 
 
 class Routing(_Model):
@@ -70,6 +75,9 @@ class Routing(_Model):
         description="a Synthesize that fails for good (or no LLM worker takes) gives the extractive "
         "answer, flagged degraded, instead of failing the query",
     )
+    abstain_min_similarity: float = Field(
+        default=0.0, description="settings.abstain_min_similarity (0, runs from before it: never abstain)"
+    )
 
 
 class ParsedQuery(_Model):
@@ -84,6 +92,7 @@ class ParsedQuery(_Model):
     collection: str
     synthesize: bool = True
     routing: Routing
+    attempt: int = Field(default=1, description="the ParseQuery attempt that produced it")
 
 
 class Branch(str, enum.Enum):
@@ -100,6 +109,7 @@ class SearchHit(_Model):
 class BranchResult(_Model):
     branch: Branch
     hits: list[SearchHit]
+    attempt: int = Field(default=1, description="the activity attempt that produced it (the run's details show it)")
 
 
 class MergeInput(_Model):
@@ -127,11 +137,21 @@ class MergeResult(_Model):
         description="the fused ranking (ids and scores) of a retrieval-only query, for evaluation; empty otherwise",
     )
     candidates: int
+    attempt: int = Field(default=1, description="the activity attempt that produced it")
 
 
 class SynthesisInput(_Model):
     question: str
     sources: list[Source]
+    best_score: float | None = Field(
+        default=None, description="the vector branch's best cosine similarity (None: the branch did not answer)"
+    )
+    abstain_below: float = Field(
+        default=0.0, description="no answer (no LLM call) when best_score is below this (ragstate.abstention)"
+    )
+    stream_tokens: bool = Field(
+        default=False, description="publish the answer's tokens to the run's stream (a client subscribed)"
+    )
 
 
 class AnswerMode(str, enum.Enum):
@@ -143,6 +163,8 @@ class AnswerMode(str, enum.Enum):
 class Usage(_Model):
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_input_tokens: int = Field(default=0, description="input tokens read from the prompt cache")
+    cache_creation_input_tokens: int = Field(default=0, description="input tokens written to the prompt cache")
 
 
 class Cost(_Model):
@@ -164,6 +186,13 @@ class SynthesisResult(_Model):
     model: str | None = None
     usage: Usage = Field(default_factory=Usage)
     truncated: bool = Field(default=False, description="the LLM stopped at max_tokens: the answer may be cut short")
+    cost: Cost | None = Field(default=None, description="the LLM call's cost; None when no call was made")
+    attempt: int = Field(default=1, description="the activity attempt that produced it")
+    citations: list[Citation] | None = Field(
+        default=None, description="the cited spans (native API citations, extractive quotes); None: parse [n] markers"
+    )
+    no_answer: bool = Field(default=False, description="the sources do not contain the answer: abstained")
+    best_score: float | None = Field(default=None, description="the abstention signal (SynthesisInput.best_score)")
 
 
 class Citation(_Model):
@@ -174,6 +203,7 @@ class Citation(_Model):
     source: str
     snippet: str
     score: float
+    cited_text: list[str] = Field(default_factory=list, description="the spans of the source the answer cites")
 
 
 class StepTiming(_Model):
@@ -194,6 +224,11 @@ class RagAnswer(_Model):
     degraded_reasons: list[str] = Field(default_factory=list)
     truncated: bool = Field(default=False, description="the LLM stopped at max_tokens: the answer may be cut short")
     usage: Usage = Field(default_factory=Usage)
+    cost: Cost = Field(default_factory=Cost, description="what the answer cost (0 with the reason without an LLM call)")
+    no_answer: bool = Field(default=False, description="nothing retrieved supports an answer: the answer says so")
+    best_score: float | None = Field(
+        default=None, description="the vector branch's best cosine similarity, the abstention signal"
+    )
     timings: list[StepTiming] = Field(default_factory=list)
     ranking: list[SearchHit] = Field(default_factory=list, description="fused ranking (retrieval-only mode)")
     branch_rankings: dict[Branch, list[SearchHit]] = Field(
@@ -247,6 +282,11 @@ class SourceRef(_Model):
     #: Lines of that range not to load (0-based): records whose ``_id`` repeats an earlier one.
     skip_lines: list[int] = []
 
+    @property
+    def documents(self) -> int:
+        """Documents it stands for: a whole file is one; a .jsonl slice, its lines that are loaded."""
+        return 1 if self.start is None or self.end is None else self.end - self.start - len(self.skip_lines)
+
 
 class SkippedFile(_Model):
     """A file of a named folder that an ingest does not read (an unsupported type), and why."""
@@ -289,11 +329,6 @@ class DocVersion(_Model):
     doc_id: str
     version: str
     chunks: int
-
-    @property
-    def documents(self) -> int:
-        """Documents it stands for: a whole file is one; a .jsonl slice, its lines that are loaded."""
-        return 1 if self.start is None or self.end is None else self.end - self.start - len(self.skip_lines)
 
 
 class ChunkBatchInput(_Model):

@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         description="profile name in temporal.toml (TEMPORAL_CONFIG_FILE); overrides address/namespace/TLS",
     )
     temporal_ui_url: str = "http://localhost:8233"
+    server_outage_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="how long a client following a run (ask, ingest, a stream) keeps reconnecting to a "
+        "restarting Temporal server before it gives up",
+    )
     # Task queue names live here and nowhere else.
     workflow_task_queue: str = "ragstate"
     embeddings_task_queue: str = "ragstate-embeddings"
@@ -232,6 +238,15 @@ class Settings(BaseSettings):
     vector_weight: float = Field(default=1.0, ge=0)
     keyword_weight: float = Field(default=1.0, ge=0)
     context_token_budget: int = Field(default=3000, ge=100)
+    # Calibrated on cisi, med and npl, each one's questions asked of the others as the
+    # out-of-domain ones (bench/abstention.py): every pair >= 95 % answered, >= 80 % abstained.
+    abstain_min_similarity: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="the answer abstains (no_answer, no LLM call) when the vector branch's best cosine "
+        "similarity is below this and no source holds the question's terms; 0 never abstains",
+    )
     local_activities: bool = Field(
         default=True,
         description="run cheap steps (keyword search, merge, and in a one-process worker vector "
@@ -247,6 +262,11 @@ class Settings(BaseSettings):
     anthropic_max_tokens: int = Field(default=1024, ge=1)
     anthropic_timeout_s: float = Field(default=100.0, gt=0)
     anthropic_stream: bool = True
+    llm_prices: str | None = Field(
+        default=None,
+        description='JSON overriding the list prices (USD per million tokens) of ragstate.pricing, e.g. '
+        '{"my-model": {"input": 1.0, "output": 5.0}}',
+    )
 
     # --- logs (ragstate.logs) --------------------------------------------------
     log_format: LogFormat = LogFormat.text

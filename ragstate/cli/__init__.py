@@ -89,6 +89,10 @@ def main() -> NoReturn:
     still call into Python while it tears down, which aborted `ragstate status` with SIGABRT
     ("PyGILState_Release: thread state must be current") in 3 of 11 runs under load
     (temporalio/sdk-python#300). Output is flushed first."""
+    from rich.markup import escape
+
+    from ragstate.errors import ServerUnavailableError
+
     code: int = 0
     try:
         app()
@@ -96,4 +100,7 @@ def main() -> NoReturn:
         code = exit_code(e)
     except KeyboardInterrupt:
         code = 130
+    except ServerUnavailableError as e:  # the run goes on on the server: a message, not a traceback
+        console.print(f"[red]error:[/red] {escape(str(e))}")
+        code = 1
     exit_now(code)

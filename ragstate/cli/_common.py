@@ -32,7 +32,14 @@ def fail(message: str) -> NoReturn:
 
 
 async def connect_client(settings: Settings) -> RagClient:
+    from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+
     from ragstate.client import RagClient
+
+    # The core client's own retry warnings (one per gRPC retry while a server restarts) would
+    # bury the command's output; the client says itself, once, that it is reconnecting.
+    quiet = LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=quiet)), error_if_already_set=False)
 
     try:
         return await RagClient.connect(settings)

@@ -38,7 +38,7 @@ async def run_ask_stream(
 
     printer = None if as_json else StreamPrinter(console, question)
     handle = await rag.start_query(
-        RagQuery(question=question, top_k=top_k, sources=sources or None, collection=collection)
+        RagQuery(question=question, top_k=top_k, sources=sources or None, stream_tokens=True, collection=collection)
     )
     async for event in rag.stream_events(handle.id):
         if printer is None:

@@ -1,0 +1,198 @@
+"""Clients that ride out a Temporal server restart: ``RagClient.ask`` and ``ragstate ingest``
+keep following their run, and ``ask_stream`` resumes its stream where it was cut, with no
+event lost or repeated. Each test runs its own dev server on a persistent SQLite database,
+kills it with SIGKILL mid-run and starts it again on the same ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fake_anthropic import FakeAnthropic, ok
+from paths import EXAMPLES_CORPUS
+from pydantic import SecretStr
+from temporalio.service import RPCError, RPCStatusCode
+
+from ragstate.activities import anthropic_llm
+from ragstate.client import RagClient
+from ragstate.devserver import DevServer, free_port
+from ragstate.errors import ServerUnavailableError
+from ragstate.models import AnswerMode, StreamEventType
+from ragstate.outage import server_unreachable, through_outage
+from ragstate.settings import Settings
+from ragstate.workers.runtime import running_workers
+
+ANSWER = " ".join(f"word{i}" for i in range(40)) + " [1]."
+
+
+class RestartableServer:
+    """A dev server that can be killed -9 and started again with the same database and ports."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir, self.port, self.ui_port = data_dir, free_port(), free_port()
+        self.server = DevServer(data_dir, port=self.port, ui_port=self.ui_port).start()
+
+    @property
+    def address(self) -> str:
+        return self.server.address
+
+    def kill(self) -> None:
+        assert self.server.process is not None
+        self.server.process.kill()
+        self.server.process.wait()
+
+    def restart(self) -> None:
+        self.server = DevServer(self.data_dir, port=self.port, ui_port=self.ui_port).start()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RestartableServer]:
+    s = RestartableServer(tmp_path / "temporal")
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def outage_settings(settings: Settings, server: RestartableServer) -> Settings:
+    return settings.model_copy(update={"temporal_address": server.address, "server_outage_s": 60.0})
+
+
+@pytest.fixture(autouse=True)
+async def _close_sdk_clients():
+    yield
+    await anthropic_llm.close_llm_clients()
+
+
+async def test_ask_follows_its_run_through_a_server_restart(server: RestartableServer, outage_settings: Settings):
+    rag = await RagClient.connect(outage_settings)
+    async with running_workers(rag.client, outage_settings):
+        await rag.ingest([str(EXAMPLES_CORPUS)])
+    # No worker yet: the question waits on the server while it dies and comes back.
+    asking = asyncio.create_task(rag.ask("What is BM25?"))
+    await asyncio.sleep(1.0)
+    server.kill()
+    await asyncio.sleep(12)  # past the core client's own ~10 s of retries
+    assert not asking.done()
+    server.restart()
+    async with running_workers(rag.client, outage_settings):
+        answer = await asyncio.wait_for(asking, 60)
+    assert answer.mode is AnswerMode.offline_extractive and answer.citations
+
+
+async def test_ask_stream_resumes_without_losing_or_repeating_events(
+    server: RestartableServer, outage_settings: Settings, fake_anthropic: FakeAnthropic, monkeypatch
+):
+    import fake_anthropic as fake_module
+
+    original = fake_module._Handler._event
+
+    def slow_event(self, name: str, data: dict) -> None:
+        if name == "content_block_delta":
+            time.sleep(0.25)
+        original(self, name, data)
+
+    monkeypatch.setattr(fake_module._Handler, "_event", slow_event)
+    settings = outage_settings.model_copy(
+        update={
+            "anthropic_api_key": SecretStr("sk-ant-test"),
+            "anthropic_base_url": fake_anthropic.url,
+            "anthropic_stream": True,
+        }
+    )
+    rag = await RagClient.connect(settings)
+    async with running_workers(rag.client, settings):
+        await rag.ingest([str(EXAMPLES_CORPUS)])
+        fake_anthropic.plan(ok(ANSWER, chunks=40), ok(ANSWER, chunks=40))
+        events = []
+        killed = False
+        async with contextlib.aclosing(rag.ask_stream("What is BM25?")) as stream:
+            async for event in stream:
+                events.append(event)
+                if event.type is StreamEventType.token and not killed:
+                    killed = True
+                    server.kill()
+                    await asyncio.sleep(3)
+                    server.restart()
+
+    assert killed and events[-1].type is StreamEventType.final, [e.type for e in events]
+    answer = events[-1].answer
+    # What a consumer shows: tokens since the last `synthesizing` step (a retried attempt restarts).
+    last = max(i for i, e in enumerate(events) if e.step == "synthesizing")
+    text = "".join(e.text for e in events[last:] if e.type is StreamEventType.token)
+    assert text == answer.answer == ANSWER
+    steps = [e.step for e in events if e.type is StreamEventType.step]
+    assert steps.count("parsed") == 1 and steps.count("retrieved") == 1  # nothing read twice
+
+
+async def wait_for_run(settings: Settings, prefix: str, limit_s: float = 60) -> None:
+    rag = await RagClient.connect(settings)
+    deadline = time.monotonic() + limit_s
+    while not [w async for w in rag.client.list_workflows(f"WorkflowId STARTS_WITH '{prefix}'")]:
+        assert time.monotonic() < deadline, f"no {prefix}* run started"
+        await asyncio.sleep(0.5)
+
+
+def test_the_ingest_command_survives_a_server_restart(server: RestartableServer, outage_settings: Settings, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(60):
+        (corpus / f"doc{i}.txt").write_text(f"Document {i} about topic {i % 7}. " * 40)
+    env = {
+        **os.environ,
+        "RAGSTATE_TEMPORAL_ADDRESS": outage_settings.temporal_address,
+        "RAGSTATE_WORKFLOW_TASK_QUEUE": outage_settings.workflow_task_queue,
+        "RAGSTATE_EMBEDDINGS_TASK_QUEUE": outage_settings.embeddings_task_queue,
+        "RAGSTATE_LLM_TASK_QUEUE": outage_settings.llm_task_queue,
+        "RAGSTATE_COLLECTION": outage_settings.collection,
+        "RAGSTATE_DATA_DIR": str(outage_settings.data_dir),
+        "HF_HUB_OFFLINE": "1",
+    }
+    ragstate = [sys.executable, "-m", "ragstate.cli"]
+    ingest = subprocess.Popen(
+        [*ragstate, "ingest", str(corpus)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    asyncio.run(wait_for_run(outage_settings, "rag-ingest-"))  # started; no worker yet: it waits
+    server.kill()
+    time.sleep(12)
+    server.restart()
+    worker = subprocess.Popen([*ragstate, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        out, _ = ingest.communicate(timeout=180)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert ingest.returncode == 0, out
+    assert "Traceback" not in out and "60 documents" in out, out
+
+
+async def test_through_outage_gives_up_with_a_clear_error_and_passes_other_errors():
+    calls = 0
+
+    async def down():
+        nonlocal calls
+        calls += 1
+        raise RPCError("tcp connect error", RPCStatusCode.UNAVAILABLE, b"")
+
+    with pytest.raises(ServerUnavailableError, match="did not answer for 1 s while following query q1"):
+        await through_outage(down, outage_s=1.0, what="query q1")
+    assert calls >= 2
+
+    async def not_found():
+        raise RPCError("workflow not found", RPCStatusCode.NOT_FOUND, b"")
+
+    with pytest.raises(RPCError):
+        await through_outage(not_found, outage_s=5.0, what="query q2")
+    assert server_unreachable(RPCError("transport error", RPCStatusCode.UNKNOWN, b""))
+    assert not server_unreachable(RPCError("bad", RPCStatusCode.INVALID_ARGUMENT, b""))
