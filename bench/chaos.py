@@ -5,6 +5,7 @@ print what survived.
     python bench/chaos.py --only llm-429       # one scenario (or several: --only a --only b)
     python bench/chaos.py --json               # the results as JSON
     python bench/chaos.py --list               # the scenario names
+    python bench/chaos.py --snapshot HEAD      # on a committed revision, not the working tree
 
 It starts its own Temporal dev server (a persistent SQLite database on fixed ports, so that it
 can be SIGKILLed and started again), worker subprocesses (``python -m ragstate.workers.local``
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -32,6 +34,7 @@ import chaos_answers
 import chaos_ingest
 import chaos_inputs
 import chaos_llm
+import chaos_snapshot
 from chaos_report import Result, as_json, table
 from chaos_stack import ROOT, ChaosStack
 
@@ -103,7 +106,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
     p.add_argument("--list", action="store_true", help="print the scenario names and exit")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory (logs, databases)")
+    p.add_argument(
+        "--snapshot",
+        metavar="REV",
+        help="run on a committed revision (git archive REV) instead of the working tree, which others may be editing",
+    )
     args = p.parse_args(argv)
+    if args.snapshot and not os.environ.get(chaos_snapshot.CODE_DIR_VAR):
+        rest = list(sys.argv[1:] if argv is None else argv)
+        i = rest.index("--snapshot") if "--snapshot" in rest else -1
+        rest = rest[:i] + rest[i + 2 :] if i >= 0 else [a for a in rest if not a.startswith("--snapshot=")]
+        chaos_snapshot.reexec(ROOT, args.snapshot, rest)
     if args.list:
         print("\n".join(SCENARIOS))
         return 0
@@ -125,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept {scratch}")
         else:
             shutil.rmtree(scratch, ignore_errors=True)
+        chaos_snapshot.cleanup()
     print(as_json(results) if args.json else table(results))
     log(f"suite took {time.monotonic() - t0:.0f} s")
     return 1 if any(r.misses() for r in results) else 0

@@ -12,7 +12,7 @@ from pathlib import Path
 from chaos_report import Result
 from chaos_stack import ROOT, ChaosStack
 
-from ragstate.models import IngestProgress, IngestRequest
+from ragstate.models import IngestProgress, IngestRequest, IngestResult
 
 CISI = ROOT.parent / "shared" / "datasets" / "cisi" / "corpus.jsonl"
 #: Small batches so that a kill lands with some batches done and most not.
@@ -178,7 +178,7 @@ async def server_kill_mid_ingest(stack: ChaosStack, n_docs: int = 200, down_s: f
     p2 = await wait_batches(stack, workflow_id, p.batches_done + 1, 120)
     r.recovered(time.monotonic() - killed_at)
     r.notes.append(f"killed at batch {p.batches_done}, down {down_s:.0f} s; at batch {p2.batches_done} after restart")
-    handle = stack.rag.client.get_workflow_handle(workflow_id)
+    handle = stack.rag.client.get_workflow_handle(workflow_id, result_type=IngestResult)
     await finish_and_count(stack, r, handle, collection, corpus)
     r.attempt(not r.lost and not r.duplicated and not any(n.startswith("FAILED") for n in r.notes), "the ingest")
     code, out, took = await cli

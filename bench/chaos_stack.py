@@ -22,7 +22,9 @@ from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-for extra in (ROOT, ROOT / "tests"):  # this checkout, and the fake Messages-API server beside the tests
+# This checkout (unless --snapshot put an unpacked revision first on the path: see
+# chaos_snapshot), and the fake Messages-API server beside the tests.
+for extra in ([ROOT] if "CHAOS_CODE_DIR" not in os.environ else []) + [ROOT / "tests"]:
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
@@ -334,8 +336,12 @@ class ChaosStack:
         )
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
-            return proc.returncode, out.decode(errors="replace"), time.monotonic() - t0
+            code = proc.returncode
         except TimeoutError:
             proc.kill()
             out, _ = await proc.communicate()
-            return None, out.decode(errors="replace"), time.monotonic() - t0
+            code = None
+        text = out.decode(errors="replace")
+        with (self.logs / "cli.log").open("a", encoding="utf-8") as log:  # every command, for --keep
+            log.write(f"$ ragstate {' '.join(args)}  -> exit {code}\n{text}\n")
+        return code, text, time.monotonic() - t0
