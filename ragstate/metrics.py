@@ -54,6 +54,12 @@ def record_query(meter: MetricMeter, answer: Any) -> None:
     each degraded branch by the step that failed."""
     status = "degraded" if answer.degraded else "completed"
     meter.create_counter("ragstate_queries", "queries answered").add(1, {"mode": answer.mode.value, "status": status})
+    cost = getattr(answer, "cost", None)
+    if cost is not None and cost.usd:
+        # Counters hold integers: micro-dollars keep a cent's ten-thousandth.
+        meter.create_counter("ragstate_llm_cost_microusd", "LLM cost of the answers, in millionths of a USD").add(
+            round(cost.usd * 1e6), {"model": cost.model or "unknown"}
+        )
     degraded = meter.create_counter("ragstate_query_degraded", "answers built without a failed branch")
     for reason in answer.degraded_reasons:
         # "VectorSearch failed: <message>": the step name, not the message, keeps the series few.

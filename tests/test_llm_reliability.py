@@ -153,7 +153,9 @@ async def test_a_retry_returns_the_cached_answer_without_a_request(fake_anthropi
     assert len(list((tmp_path / "llm-cache").glob("*.json"))) == 1
 
     again = await synthesize(settings, attempt_env(2))
-    assert again == first and again.usage.output_tokens == 7
+    # The same answer, usage and cost; only the attempt that returned it differs.
+    assert again.model_copy(update={"attempt": first.attempt}) == first and again.usage.output_tokens == 7
+    assert (first.attempt, again.attempt) == (1, 2)
     assert len(fake_anthropic.requests) == 1  # the retry cost nothing
 
     # Another request (other settings) is not served from the cache.

@@ -54,10 +54,20 @@ def signal_count(history) -> int:
 async def test_a_default_query_run_lists_its_five_states_with_durations(client: Client, settings: Settings):
     rag = RagClient(client, settings)
     async with running_workers(client, settings):
-        await rag.ingest([str(EXAMPLES_CORPUS)])
+        ingested = await rag.ingest([str(EXAMPLES_CORPUS)])
+        ingest_meta = await client.get_workflow_handle(ingested.workflow_id).query(
+            "__temporal_workflow_metadata", result_type=WorkflowMetadata
+        )
         answer = await rag.ask(RagQuery(question="What is BM25?", top_k=3))
         rows, notes = await details_of(client, answer.workflow_id)
         desc = await client.get_workflow_handle(answer.workflow_id).describe()
+
+    # The ingest's details: phase, documents of the total, chunks embedded, failed, batches.
+    ingest_row = ingest_meta.current_details.splitlines()[2]
+    expected = (
+        f"| done | {ingested.documents} of {ingested.documents} | {ingested.chunks} embedded of {ingested.chunks} | 0 |"
+    )
+    assert ingest_row.startswith(expected), ingest_meta.current_details
 
     assert list(rows)[:5] == STATES, rows
     for state in STATES:

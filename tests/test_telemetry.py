@@ -127,6 +127,8 @@ async def test_one_trace_per_query_and_the_metrics_it_moves(
 
     assert sample(worker_metrics, "ragstate_queries_total", mode="llm", status="completed") == 1
     assert sample(worker_metrics, "ragstate_llm_tokens_total", direction="output") == 9
+    # The answer's cost, totalled in micro-dollars by model (the fake answers as the model asked).
+    assert sample(worker_metrics, "ragstate_llm_cost_microusd_total") > 0
     assert sample(worker_metrics, "ragstate_ingested_documents_total", outcome="indexed") == ingested.documents
     assert sample(worker_metrics, "ragstate_ingested_chunks_total") == ingested.chunks
     assert sample(worker_metrics, "ragstate_step_duration_count", step="Synthesize", status="ok") == 1

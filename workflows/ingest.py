@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         StoreStats,
     )
     from ragstate.workflows.failures import failure_reason
+    from ragstate.workflows.ingest_details import ingest_details
 
 MAX_KEPT_FAILURES = 1000
 INGEST_RETRY = RetryPolicy(
@@ -76,6 +77,10 @@ class IngestWorkflow:
     @workflow.query(name=Query.INGEST_PROGRESS)
     def progress(self) -> IngestProgress:
         return self._carry.progress
+
+    def _show(self, phase: str) -> None:
+        """The run's current details in the UI: documents, chunks, failed, batches, rate."""
+        workflow.set_current_details(ingest_details(self._carry.progress, workflow.now(), phase=phase))
 
     def _fail(self, failures: list[DocumentFailure]) -> None:
         c = self._carry
@@ -168,6 +173,7 @@ class IngestWorkflow:
             p.unchanged += len(indexed.unchanged)
             p.chunks += sum(d.chunks for d in indexed.documents + indexed.unchanged)
         p.batches_done += 1
+        self._show("indexing")
 
     async def _prune(self, request: IngestRequest, collection: str) -> int:
         """Sync: remove the documents under the ingested paths whose files are gone. The activity
@@ -196,6 +202,7 @@ class IngestWorkflow:
             c.started_at = workflow.now()
         c.progress.started_at = c.started_at
         set_status("running")
+        self._show("discovering")
 
         running: set[asyncio.Task] = set()
         batches_this_run = 0
@@ -240,6 +247,7 @@ class IngestWorkflow:
         if running:
             await workflow.wait(running)
         c.progress.discovery_done = True
+        self._show("pruning" if request.sync else "optimizing")
         removed = await self._prune(request, page.collection) if request.sync else 0
 
         stats: StoreStats = await workflow.execute_activity(
@@ -252,6 +260,7 @@ class IngestWorkflow:
             summary="build search indexes",
         )
         c.progress.finished = True
+        self._show("done")
         set_status("completed" if not c.progress.failed else "completed-with-failures")
         workflow.logger.info("ingest done: %s documents, %s chunks in store", c.progress.documents, stats.chunks)
         return IngestResult(
