@@ -9,6 +9,13 @@ flagged ``truncated``; a refusal or an unexpected stop reason fails the step, no
 an answer. The activity heartbeats every :data:`HEARTBEAT_EVERY_S` while it waits on the API.
 Without an API key the answer is extractive and labelled ``offline-extractive``.
 
+Sources and citations (:mod:`ragstate.activities.llm_request`): the packed chunks go to the
+API as ``search_result`` blocks with citations enabled, and the answer's citations are the
+spans the API says it cited; ``[n]`` markers are inserted into the answer text from them. The
+system prompt and the sources are marked for prompt caching (a retry reads them from the
+cache). When nothing retrieved supports an answer (:mod:`ragstate.abstention`) no call is
+made and the answer says the sources do not contain it (``no_answer``).
+
 Paid once: a completed answer is written to :mod:`ragstate.activities.llm_cache` before the
 activity returns, and a retry (attempt > 1) returns it from there without calling the API.
 
@@ -37,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 
+from ragstate.abstention import abstains, no_answer
 from ragstate.activities.llm_cache import AnswerCache, request_key
 from ragstate.activities.llm_errors import (
     check_stop_reason,
@@ -46,9 +54,9 @@ from ragstate.activities.llm_errors import (
     unavailable,
 )
 from ragstate.activities.llm_fallback import extractive_answer
-from ragstate.citations import SYSTEM_PROMPT, build_prompt
+from ragstate.activities.llm_request import CitedStream, answer_of, build_request, usage_of
 from ragstate.contracts import STREAM_TOPIC, Activity
-from ragstate.models import AnswerMode, StreamEvent, StreamEventType, SynthesisInput, SynthesisResult, Usage
+from ragstate.models import AnswerMode, StreamEvent, StreamEventType, SynthesisInput, SynthesisResult
 from ragstate.settings import Settings
 
 if TYPE_CHECKING:
@@ -236,18 +244,21 @@ class _AnswerStream:
 
 
 async def _streamed_message(
-    client: anthropic.AsyncAnthropic, request: dict[str, Any], answer_stream: _AnswerStream
+    client: anthropic.AsyncAnthropic, request: dict[str, Any], answer_stream: _AnswerStream, shown: CitedStream
 ) -> Message:
-    """The answer streamed, each text delta published; a stream that ends before
-    ``message_stop`` (cleanly or by a closed connection) is a transient failure, not an answer."""
+    """The answer streamed, each text delta published (as rendered: with the ``[n]`` markers of
+    its block's citations); a stream that ends before ``message_stop`` (cleanly or by a closed
+    connection) is a transient failure, not an answer."""
     received = 0
     finished = False
     async with client.messages.stream(**request) as stream:
         async for event in stream:
             if event.type == "text":
                 activity.heartbeat()
-                answer_stream.text(event.text)
+                answer_stream.text(shown.text(event.snapshot))
                 received += len(event.text)
+            elif event.type == "content_block_stop":
+                answer_stream.text(shown.block_stop(event.content_block))
             elif event.type == "message_stop":
                 finished = True
         if not finished:
@@ -273,16 +284,16 @@ class AnthropicActivities:
         import anthropic
 
         client = llm_client(s, api_key)
-        request: dict[str, Any] = dict(
-            model=s.anthropic_model,
-            max_tokens=s.anthropic_max_tokens,
-            system=SYSTEM_PROMPT,
-            messages=[{"role": "user", "content": build_prompt(inp.question, inp.sources)}],
-        )
+        request = build_request(s, inp)
         info = activity.info()
         key = request_key(request, attempt_of=f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}")
         try:
             async with _heartbeating(HEARTBEAT_EVERY_S), _AnswerStream() as answer_stream:
+                if abstains(inp):  # nothing to answer from: no call
+                    log.info("no answer: best similarity %s below %s", inp.best_score, inp.abstain_below)
+                    result = no_answer(inp, AnswerMode.llm)
+                    answer_stream.text(result.answer)
+                    return result
                 # Only a retry reads the cache: an earlier attempt may have finished and died
                 # before its result was recorded.
                 if activity.info().attempt > 1 and (cached := self.cache.get(key)) is not None:
@@ -293,10 +304,10 @@ class AnthropicActivities:
                     answer_stream.text(cached.answer)
                     return cached
                 if s.anthropic_stream:
-                    message = await _streamed_message(client, request, answer_stream)
+                    message = await _streamed_message(client, request, answer_stream, CitedStream(inp.sources))
                 else:
                     message = await client.messages.create(**request)
-                text = "".join(block.text for block in message.content if block.type == "text").strip()
+                text, citations = answer_of(message, inp.sources)
                 truncated = check_stop_reason(message.stop_reason, text)
                 if not s.anthropic_stream:
                     answer_stream.text(text)
@@ -304,8 +315,10 @@ class AnthropicActivities:
                     answer=text,
                     mode=AnswerMode.llm,
                     model=message.model,
-                    usage=Usage(input_tokens=message.usage.input_tokens, output_tokens=message.usage.output_tokens),
+                    usage=usage_of(message.usage),
                     truncated=truncated,
+                    citations=citations,
+                    best_score=inp.best_score,
                 )
                 # Before the last tokens are flushed (up to seconds): a worker lost from here
                 # on has paid for its answer, and the retry finds it.

@@ -8,6 +8,21 @@ Stdlib only (``http.server`` in a background thread on 127.0.0.1, a free port). 
 
 Responses are scripted: :meth:`FakeAnthropic.plan` queues them, one per request, and
 when nothing is planned the server answers with :data:`DEFAULT_ANSWER` (which cites ``[1]``).
+
+Native citations: when the request's user message holds ``search_result`` blocks with
+citations enabled, the planned text's ``[n]`` markers are not sent as text. The answer is
+split at them into text blocks, as the real API answers: the text before a marker is a block
+whose ``citations`` are ``search_result_location`` citations of the n-th search result (the
+content block of that result sharing the most words with it is the cited span; a marker
+naming no result cites nothing), the rest are blocks without citations. Streamed, each block
+is ``content_block_start``, its ``text_delta``s, one ``citations_delta`` per citation, then
+``content_block_stop``. :attr:`RecordedRequest.prompt` shows search results as ``[n] title``
+and their text, so a test reads the prompt as the model would.
+
+Prompt caching: a request with ``cache_control`` breakpoints caches its prefix up to the last
+one (system, then messages); the first such request reports that prefix's word count as
+``cache_creation_input_tokens``, a later one with the same prefix as ``cache_read_input_tokens``,
+and ``input_tokens`` counts only the rest, as the real API does.
 Errors carry the real body ``{"type": "error", "error": {"type": ..., "message": ...}}``
 with the matching status (and ``retry-after`` when asked). Every request is recorded
 (headers, JSON body, arrival time) so a test can check what the SDK sent and how often.
@@ -41,6 +56,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import re
 import socket
 import threading
 import time
@@ -243,8 +259,9 @@ class RecordedRequest:
 
     @property
     def prompt(self) -> str:
-        """The text of the user messages, joined."""
+        """The text of the user messages, joined; a search result as ``[n] title`` and its text."""
         out = []
+        results = 0
         for m in (self.body or {}).get("messages", []) if isinstance(self.body, dict) else []:
             if m.get("role") != "user":
                 continue
@@ -252,8 +269,24 @@ class RecordedRequest:
             if isinstance(content, str):
                 out.append(content)
             elif isinstance(content, list):
-                out.extend(b.get("text", "") for b in content if isinstance(b, dict))
+                for b in content:
+                    if isinstance(b, dict) and b.get("type") == "search_result":
+                        results += 1
+                        out.append(f"[{results}] {b.get('title', '')}\n{_result_text(b)}")
+                    elif isinstance(b, dict):
+                        out.append(b.get("text", ""))
         return "\n".join(out)
+
+    @property
+    def search_results(self) -> list[dict]:
+        """The ``search_result`` blocks of the user messages, in order (their index is the
+        ``search_result_index`` a citation names)."""
+        out = []
+        for m in (self.body or {}).get("messages", []) if isinstance(self.body, dict) else []:
+            content = m.get("content") if m.get("role") == "user" else None
+            if isinstance(content, list):
+                out.extend(b for b in content if isinstance(b, dict) and b.get("type") == "search_result")
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,6 +299,79 @@ def _key_from(headers: dict[str, str]) -> str | None:
         return key
     scheme, _, token = headers.get("authorization", "").partition(" ")
     return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def _result_text(block: dict) -> str:
+    return " ".join(c.get("text", "") for c in block.get("content", []) if isinstance(c, dict))
+
+
+_MARKERS = re.compile(r"\s*((?:\[\d+(?:\s*[,;]\s*\d+)*\])+)")
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def _citation(results: list[dict], index: int, claim: str) -> dict:
+    """A ``search_result_location`` citation of ``results[index]``: its content block sharing
+    the most words with ``claim`` (the first on a tie)."""
+    result = results[index]
+    content = [c.get("text", "") for c in result.get("content", [])] or [""]
+    best = max(range(len(content)), key=lambda i: (len(_words(content[i]) & _words(claim)), -i))
+    return {
+        "type": "search_result_location",
+        "cited_text": content[best],
+        "search_result_index": index,
+        "source": result.get("source", ""),
+        "title": result.get("title"),
+        "start_block_index": best,
+        "end_block_index": best + 1,
+    }
+
+
+def _answer_blocks(text: str, results: list[dict]) -> list[dict]:
+    """The planned text as the API's text blocks: split at ``[n]`` markers into cited blocks
+    when the request has search results, else one block as planned."""
+    if not results:
+        return [{"type": "text", "text": text}]
+    blocks: list[dict] = []
+    pos = 0
+    for m in _MARKERS.finditer(text):
+        claim = text[pos : m.start()]
+        numbers = dict.fromkeys(int(n) for n in re.findall(r"\d+", m.group(1)))
+        cites = [_citation(results, n - 1, claim) for n in numbers if 1 <= n <= len(results)]
+        if claim or not blocks:
+            blocks.append({"type": "text", "text": claim, "citations": cites})
+        else:  # markers right after markers: the same claim
+            blocks[-1]["citations"].extend(cites)
+        pos = m.end()
+    if pos < len(text) or not blocks:
+        blocks.append({"type": "text", "text": text[pos:], "citations": []})
+    for b in blocks:
+        if not b["citations"]:
+            b["citations"] = None  # the API leaves an uncited block's citations null
+    return [b for b in blocks if b["text"] or b["citations"]]
+
+
+def _prefix_words(body: dict) -> tuple[str, int] | None:
+    """The request's cached prefix (up to its last ``cache_control`` breakpoint, system first,
+    then messages) as a key and its word count; None without a breakpoint."""
+    parts: list[Any] = []
+    upto: list[Any] | None = None
+    system = body.get("system")
+    blocks = [b for b in system if isinstance(b, dict)] if isinstance(system, list) else []
+    for m in body.get("messages", []):
+        content = m.get("content") if isinstance(m, dict) else None
+        if isinstance(content, list):
+            blocks.extend(b for b in content if isinstance(b, dict))
+    for b in blocks:
+        parts.append(b)
+        if b.get("cache_control"):
+            upto = list(parts)
+    if upto is None:
+        return None
+    words = sum(len((b.get("text") or _result_text(b) + " " + b.get("title", "")).split()) for b in upto)
+    return json.dumps(upto, sort_keys=True), words
 
 
 def _error_body(etype: str, message: str, request_id: str) -> dict:
@@ -364,22 +470,31 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(status, _error_body(etype, message, self._request_id()), headers)
 
     def _message(self, body: dict, planned: Planned) -> dict:
-        prompt = RecordedRequest("POST", "", {}, body, 0).prompt
+        request = RecordedRequest("POST", "", {}, body, 0)
+        input_tokens = max(1, len(request.prompt.split()) + len(request.system.split()))
+        cached = created = 0
+        if (prefix := _prefix_words(body)) is not None:
+            key, words = prefix
+            if self.server.fake._cache_prefix(key):
+                cached = words
+            else:
+                created = words
+            input_tokens = max(1, input_tokens - words)
         return {
             "id": f"msg_fake{next(_ids):06d}",
             "type": "message",
             "role": "assistant",
             "model": planned.model or body.get("model"),
-            "content": [{"type": "text", "text": planned.text}],
+            "content": _answer_blocks(planned.text, request.search_results),
             "stop_reason": planned.stop_reason,
             "stop_sequence": None,
             "usage": {
-                "input_tokens": planned.input_tokens
-                if planned.input_tokens is not None
-                else max(1, len(prompt.split())),
+                "input_tokens": planned.input_tokens if planned.input_tokens is not None else input_tokens,
                 "output_tokens": planned.output_tokens
                 if planned.output_tokens is not None
                 else max(1, len(planned.text.split())),
+                "cache_creation_input_tokens": created,
+                "cache_read_input_tokens": cached,
             },
         }
 
@@ -404,21 +519,32 @@ class _Handler(BaseHTTPRequestHandler):
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {"input_tokens": final["usage"]["input_tokens"], "output_tokens": 1},
+            "usage": {**final["usage"], "output_tokens": 1},
         }
         self._event("message_start", {"type": "message_start", "message": start})
-        self._event(
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        )
         self._event("ping", {"type": "ping"})
-        pieces = _split(planned.text, planned.chunks if planned.kind in ("ok", "cut") else 1)
+        blocks = final["content"] or [{"type": "text", "text": "", "citations": None}]
+        # (block index, text delta): each block in about `chunks` deltas; a cut ends after some.
+        deltas = [
+            (i, piece)
+            for i, block in enumerate(blocks)
+            for piece in _split(block["text"], planned.chunks if planned.kind in ("ok", "cut") else 1)
+        ]
         if planned.kind == "cut":
-            pieces = pieces[: planned.deltas_before_end]
-        for piece in pieces:
+            deltas = deltas[: planned.deltas_before_end]
+        open_block = None
+        for i, piece in deltas:
+            if i != open_block:
+                if open_block is not None:
+                    self._finish_block(open_block, blocks[open_block])
+                self._event(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}},
+                )
+                open_block = i
             self._event(
                 "content_block_delta",
-                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+                {"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": piece}},
             )
         if planned.kind == "drop" or (planned.kind == "cut" and not self._chunked):
             return self._drop()
@@ -429,7 +555,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "error", _error_body(planned.error_type or "api_error", planned.message or "", self._request_id())
             )
         else:
-            self._event("content_block_stop", {"type": "content_block_stop", "index": 0})
+            if open_block is not None:
+                self._finish_block(open_block, blocks[open_block])
             self._event(
                 "message_delta",
                 {
@@ -440,6 +567,19 @@ class _Handler(BaseHTTPRequestHandler):
             )
             self._event("message_stop", {"type": "message_stop"})
         self._chunk(b"")  # end of the chunked body
+
+    def _finish_block(self, index: int, block: dict) -> None:
+        """A text block's citations (one ``citations_delta`` each), then its end."""
+        for citation in block.get("citations") or []:
+            self._event(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "citations_delta", "citation": citation},
+                },
+            )
+        self._event("content_block_stop", {"type": "content_block_stop", "index": index})
 
     def _drop(self) -> None:
         """Cut the connection without an answer (or mid-stream)."""
@@ -474,6 +614,7 @@ class FakeAnthropic:
         self._lock = threading.Lock()
         self._planned: deque[Planned] = deque()
         self._requests: list[RecordedRequest] = []
+        self._cached: set[str] = set()  # prompt-cache prefixes written
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -534,6 +675,7 @@ class FakeAnthropic:
         with self._lock:
             self._planned.clear()
             self._requests.clear()
+            self._cached.clear()
 
     def _next(self) -> Planned:
         with self._lock:
@@ -542,6 +684,13 @@ class FakeAnthropic:
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self._requests.append(request)
+
+    def _cache_prefix(self, key: str) -> bool:
+        """Whether ``key`` was cached before (a read); it is cached from now on."""
+        with self._lock:
+            hit = key in self._cached
+            self._cached.add(key)
+            return hit
 
 
 @pytest.fixture

@@ -428,3 +428,66 @@ async def test_workflow_fails_at_once_on_a_400(client: Client, settings: Setting
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
     ]
     assert [s.attempt for s in started] == [1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Native citations, prompt caching and abstention (real SDK, fake server)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_native_citations_from_search_result_blocks(fake_anthropic: FakeAnthropic, monkeypatch, stream: bool):
+    published: list[str] = []
+    original = anthropic_llm._AnswerStream.text
+    monkeypatch.setattr(
+        anthropic_llm._AnswerStream, "text", lambda self, delta: (published.append(delta), original(self, delta))[1]
+    )
+    # The fake turns the markers into text blocks carrying search_result_location citations.
+    fake_anthropic.plan(ok("BM25 ranks by term frequency [1], dense retrieval by cosine similarity [2][1].", chunks=3))
+    result = await synthesize(llm_settings(fake_anthropic, anthropic_stream=stream))
+
+    [req] = fake_anthropic.requests
+    blocks = req.body["messages"][0]["content"]
+    assert [b["type"] for b in blocks] == ["search_result", "search_result", "text"]
+    assert blocks[0]["title"] == "BM25 basics" and blocks[0]["source"] == "bm25.md"
+    assert blocks[0]["citations"] == {"enabled": True}
+    assert blocks[0]["content"][0] == {"type": "text", "text": SOURCES[0].text.split(". ")[0] + "."}
+    # Prompt caching: the system prompt and the last search result end cached prefixes.
+    assert req.body["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert blocks[1]["cache_control"] == {"type": "ephemeral"} and "cache_control" not in blocks[0]
+
+    assert result.answer == "BM25 ranks by term frequency [1], dense retrieval by cosine similarity [2][1]."
+    assert [c.number for c in result.citations] == [1, 2]
+    bm25, dense = result.citations
+    assert (bm25.chunk_id, bm25.doc_id, dense.chunk_id) == ("c1", "d1", "c2")
+    assert bm25.cited_text == ["BM25 ranks documents by term frequency and inverse document frequency."]
+    assert dense.cited_text == ["Nearest neighbours are found by cosine similarity."]
+    assert result.usage.cache_creation_input_tokens > 0 and result.usage.cache_read_input_tokens == 0
+    if stream:  # what streams joins to exactly the rendered answer, markers included
+        assert "".join(published).strip() == result.answer and len(published) > 3
+
+
+async def test_a_second_call_over_the_same_sources_reads_the_prompt_cache(fake_anthropic: FakeAnthropic):
+    first = await synthesize(llm_settings(fake_anthropic))
+    second = await synthesize(llm_settings(fake_anthropic))
+    created = first.usage.cache_creation_input_tokens
+    assert created > 0 and second.usage.cache_read_input_tokens == created
+    assert second.usage.cache_creation_input_tokens == 0
+    assert second.usage.input_tokens < first.usage.input_tokens + created
+
+
+async def test_an_answer_without_citations_cites_nothing(fake_anthropic: FakeAnthropic):
+    fake_anthropic.plan(ok("The sources do not contain the answer."))
+    result = await synthesize(llm_settings(fake_anthropic))
+    assert result.answer == "The sources do not contain the answer." and result.citations == []
+
+
+@pytest.mark.parametrize("with_key", [True, False], ids=["llm", "offline"])
+async def test_below_the_threshold_no_call_is_made(fake_anthropic: FakeAnthropic, with_key: bool):
+    settings = llm_settings(fake_anthropic) if with_key else llm_settings(fake_anthropic, anthropic_api_key=None)
+    inp = synthesis_input().model_copy(update={"best_score": 0.12, "abstain_below": 0.5, "question": "capital?"})
+    result = await ActivityEnvironment().run(AnthropicActivities(settings).synthesize, inp)
+    assert result.no_answer and result.best_score == 0.12 and result.citations == []
+    assert result.mode is (AnswerMode.llm if with_key else AnswerMode.offline_extractive)
+    assert "do not contain the answer" in result.answer
+    assert fake_anthropic.requests == []

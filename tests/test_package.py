@@ -32,6 +32,7 @@ WORKFLOW_SAFE_RAGSTATE_MODULES = (
     "ragstate.models",
     "ragstate.conventions",
     "ragstate.citations",
+    "ragstate.abstention",  # pure: models and the analyzer, like citations
     "ragstate.workflows",
 )
 

@@ -36,6 +36,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.workflow_streams import WorkflowStream
 
+    from ragstate.abstention import best_similarity
     from ragstate.citations import citations_for
     from ragstate.contracts import STREAM_TOPIC, Activity, ErrorType, Query, Workflow
     from ragstate.conventions import set_status
@@ -126,7 +127,9 @@ class RagQueryWorkflow:
         parsed = await self._parse_query(query, local=local)
         retrieval = await self._retrieve(parsed, local=local)
         merged = await self._merge(parsed, retrieval, local=local)
-        synthesis = await self._synthesize(parsed, merged, local=local, stream_tokens=query.stream_tokens)
+        synthesis = await self._synthesize(
+            parsed, merged, local=local, stream_tokens=query.stream_tokens, best_score=best_similarity(retrieval.vector)
+        )
         return self._done(parsed, retrieval, merged, synthesis)
 
     async def _parse_query(self, query: RagQuery, *, local: bool) -> ParsedQuery:
@@ -209,7 +212,7 @@ class RagQueryWorkflow:
         )
 
     async def _synthesize(
-        self, parsed: ParsedQuery, merged: MergeResult, *, local: bool, stream_tokens: bool
+        self, parsed: ParsedQuery, merged: MergeResult, *, local: bool, stream_tokens: bool, best_score: float | None
     ) -> SynthesisResult:
         """The answer from the sources (skipped for retrieval only)."""
         if not parsed.synthesize:
@@ -217,7 +220,13 @@ class RagQueryWorkflow:
             return SynthesisResult(answer="", mode=AnswerMode.retrieval_only)
         self._publish(StreamEventType.step, step="synthesizing", detail={"sources": len(merged.sources)})
         routing = parsed.routing
-        inp = SynthesisInput(question=parsed.question, sources=merged.sources, stream_tokens=stream_tokens)
+        inp = SynthesisInput(
+            question=parsed.question,
+            sources=merged.sources,
+            stream_tokens=stream_tokens,
+            best_score=best_score,  # abstention (ragstate.abstention): below the threshold, no answer
+            abstain_below=routing.abstain_min_similarity,
+        )
         try:
             # Local only for offline extractive synthesis in a worker that serves the LLM role.
             synthesis: SynthesisResult = await self._steps.run(
@@ -276,7 +285,9 @@ class RagQueryWorkflow:
         answer = RagAnswer(
             question=parsed.question,
             answer=synthesis.answer,
-            citations=citations_for(synthesis.answer, merged.sources),
+            citations=citations_for(synthesis.answer, merged.sources, synthesis.citations),
+            no_answer=synthesis.no_answer,
+            best_score=synthesis.best_score,
             mode=synthesis.mode,
             model=synthesis.model,
             degraded=bool(reasons),
