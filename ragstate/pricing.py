@@ -24,6 +24,8 @@ from ragstate.models import Cost, Usage
 __all__ = ["DEFAULT_PRICES", "PRICES_TAKEN", "Price", "llm_cost", "no_llm_cost", "price_table"]
 
 PRICES_TAKEN: Final = "2026-12-01"
+#: A 5-minute prompt-cache write costs this many times the model's input price.
+CACHE_WRITE_MULTIPLIER: Final = 1.25
 
 Price = Mapping[str, float]  # {"input": USD per MTok, "output": USD per MTok, "cache_read": ...}
 
@@ -69,7 +71,16 @@ def llm_cost(model: str, usage: Usage, table: Mapping[str, Mapping[str, float]] 
             model=model,
             reason=f"no price for model {model!r}: set RAGSTATE_LLM_PRICES to count its cost",
         )
-    input_usd = usage.input_tokens * price.get("input", 0.0) / 1e6
+    base = price.get("input", 0.0)
+    # Prompt caching: reads at the cache-read price, writes (5-minute cache) at 1.25x the input
+    # price, as the pricing page lists them; ``input_tokens`` counts only the uncached rest.
+    cache_read = price.get("cache_read", base * 0.1)
+    cache_write = price.get("cache_write", base * CACHE_WRITE_MULTIPLIER)
+    input_usd = (
+        usage.input_tokens * base
+        + usage.cache_read_input_tokens * cache_read
+        + usage.cache_creation_input_tokens * cache_write
+    ) / 1e6
     output_usd = usage.output_tokens * price.get("output", 0.0) / 1e6
     return Cost(
         usd=round(input_usd + output_usd, 8),

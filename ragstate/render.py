@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ragstate.contracts import Activity
-from ragstate.models import AnswerMode, DocumentList, IngestResult, RagAnswer, StreamEvent, StreamEventType
+from ragstate.models import AnswerMode, Cost, DocumentList, IngestResult, RagAnswer, StreamEvent, StreamEventType
 
 MODE_LABEL = {
     AnswerMode.llm: "LLM ({model})",
@@ -47,6 +47,9 @@ def _print_mode(console: Console, answer: RagAnswer) -> None:
         console.print(f"[yellow]degraded: {'; '.join(answer.degraded_reasons)}[/yellow]")
     if answer.truncated:
         console.print("[yellow]truncated: the LLM stopped at its token limit (RAGSTATE_ANTHROPIC_MAX_TOKENS)[/yellow]")
+    if answer.no_answer:
+        best = f" (best similarity {answer.best_score:.2f})" if answer.best_score is not None else ""
+        console.print(f"[yellow]no answer: nothing retrieved supports one{best}[/yellow]")
 
 
 def print_answer_details(console: Console, answer: RagAnswer, ui_link: str | None = None) -> None:
@@ -64,8 +67,19 @@ def print_answer_details(console: Console, answer: RagAnswer, ui_link: str | Non
     console.print(f"[dim]steps: {steps}[/dim]")
     if answer.usage.input_tokens or answer.usage.output_tokens:
         console.print(f"[dim]tokens: {answer.usage.input_tokens} in, {answer.usage.output_tokens} out[/dim]")
+    console.print(f"[dim]cost: {describe_cost(answer.cost)}[/dim]", highlight=False)
     if ui_link:
         console.print(f"[dim]Temporal UI:[/dim] {ui_link}")
+
+
+def describe_cost(cost: Cost) -> str:
+    """``$0.0033 (claude-sonnet-5-5, list prices of 2026-12-01)``, or 0 with the reason."""
+    if not cost.priced:
+        return f"unknown ({cost.reason})"
+    if cost.usd == 0 and cost.reason:
+        return f"$0 ({cost.reason})"
+    taken = f", list prices of {cost.prices_taken}" if cost.prices_taken else ""
+    return f"${cost.usd:.4f} ({cost.model or 'LLM'}{taken})"
 
 
 class StreamPrinter:

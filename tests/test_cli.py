@@ -207,3 +207,17 @@ def test_help_shows_value_names_flags_without_values_and_plain_usage():
     assert re.search(r"--every\s+INTERVAL", out) and re.search(r"--sync\s+each run", out)
     out = CliRunner().invoke(app, ["ask", "--help"], terminal_width=200, env={"COLUMNS": "200"}).output
     assert re.search(r"ask \[OPTIONS\] QUESTION\s*\n", out) and re.search(r"--top-k\s+INTEGER", out)
+
+
+async def test_ask_prints_the_answers_cost_and_json_carries_it(client: Client, settings: Settings):
+    """Offline mode costs nothing and says why, in the text output and in --json."""
+    from paths import EXAMPLES_CORPUS
+
+    async with running_workers(client, settings):
+        await RagClient(client, settings).ingest([str(EXAMPLES_CORPUS)])
+        code, out = await run_cli(settings, "ask", "--json", "What is BM25?")
+        assert code == 0, out
+        cost = json.loads(out)["cost"]
+        assert cost["usd"] == 0 and cost["priced"] and "offline extractive mode" in cost["reason"]
+        code, out = await run_cli(settings, "ask", "What is BM25?")
+    assert code == 0 and "cost: $0 (offline extractive mode: no LLM call" in " ".join(out.split()), out

@@ -119,7 +119,9 @@ async def test_offline_answer_health_and_readiness(stack: Stack):
     assert body["mode"] == "offline-extractive"
     assert body["citations"] and body["citations"][0]["title"] == "Reciprocal rank fusion"
     assert len(body["citations"]) <= 3
-    assert body["usage"] == {"input_tokens": 0, "output_tokens": 0}
+    assert body["usage"]["input_tokens"] == 0 and body["usage"]["output_tokens"] == 0
+    assert body["cost"]["usd"] == 0 and "offline extractive mode" in body["cost"]["reason"]
+    assert body["no_answer"] is False and body["best_score"] > 0.5
     assert body["degraded"] is False and body["degraded_reasons"] == []
     assert body["workflow_id"].startswith("rag-query-how-does-reciprocal-rank-fusion")
     assert body["workflow_id"] in body["ui_link"] and body["run_id"] in body["ui_link"]
@@ -132,7 +134,9 @@ async def test_llm_answer(stack: Stack, fake: FakeAnthropic):
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["mode"], body["answer"]) == ("llm", ANSWER)
-    assert body["usage"] == {"input_tokens": 321, "output_tokens": 17}
+    assert (body["usage"]["input_tokens"], body["usage"]["output_tokens"]) == (321, 17)
+    # claude-sonnet-5-5 list prices, $2 / $10 per million tokens (cached input tokens aside).
+    assert body["cost"]["priced"] and body["cost"]["usd"] > 0
     assert [c["number"] for c in body["citations"]] == [1]
     assert body["citations"][0]["title"] == "Reciprocal rank fusion"
     assert fake.requests[-1].api_key == "sk-test"

@@ -496,3 +496,22 @@ def test_handlers_import_without_torch(tmp_path: Path):
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"heavy": [], "workflows": True}
+
+
+def test_the_lambda_worker_with_otel_counts_ragstate_metrics_and_traces_the_llm_call():
+    """RAGSTATE_LAMBDA_OTEL: the ADOT runtime's meter carries ragstate's metrics too, and the
+    LLM span is on (the global tracer provider apply_defaults installs), as on other workers.
+    In a child process: apply_defaults sets the process's global tracer provider."""
+    probe = """
+from temporalio.contrib.aws.lambda_worker import LambdaWorkerConfig
+from ragstate.metrics import ObservingInterceptor
+from ragstate.settings import Settings
+from ragstate.workers import aws_lambda
+aws_lambda._apply_otel(LambdaWorkerConfig())
+[observing] = aws_lambda._observing(Settings(_env_file=None))
+assert isinstance(observing, ObservingInterceptor)
+assert observing.steps is not None and observing.trace_llm
+print("observing")
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "observing", done.stderr

@@ -35,3 +35,10 @@ def test_overrides_extend_and_replace_the_table():
 def test_no_llm_call_costs_zero_with_its_reason():
     cost = no_llm_cost("offline extractive mode: no LLM call")
     assert cost.usd == 0 and cost.priced and cost.reason == "offline extractive mode: no LLM call"
+
+
+def test_cached_input_tokens_are_priced_at_the_cache_prices():
+    usage = Usage(input_tokens=1_000, cache_read_input_tokens=10_000, cache_creation_input_tokens=2_000)
+    # claude-sonnet-4-5: $3 input, $0.30 cache read, 1.25 x $3 cache write, per million tokens.
+    cost = llm_cost("claude-sonnet-4-5", usage)
+    assert cost.input_usd == pytest.approx((1_000 * 3 + 10_000 * 0.30 + 2_000 * 3.75) / 1e6)

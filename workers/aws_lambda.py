@@ -196,6 +196,23 @@ def _apply_otel(config: LambdaWorkerConfig) -> None:
     config.shutdown_hooks.extend(_otel["hooks"])
 
 
+def _observing(settings: Settings) -> list:
+    """ragstate's own metrics (through the ADOT runtime's meter, so they go where the SDK's go)
+    and the LLM span (under the global tracer provider apply_defaults installed), as on every
+    other worker shape (:func:`ragstate.telemetry.worker_interceptors`)."""
+    from temporalio.common import MetricMeter
+
+    from ragstate.metrics import ObservingInterceptor
+    from ragstate.telemetry import tracing_active
+
+    runtime = _otel.get("runtime")
+    meter = runtime.metric_meter if runtime is not None else None
+    if meter is MetricMeter.noop:
+        meter = None
+    trace_llm = tracing_active()
+    return [ObservingInterceptor(settings, meter, trace_llm)] if meter is not None or trace_llm else []
+
+
 def build_handler(
     settings: Settings | None = None, environ: Mapping[str, str] | None = None
 ) -> Callable[[Any, Any], None]:
@@ -244,6 +261,7 @@ def build_handler(
             config.shutdown_hooks.append(_close_llm_clients)
         if settings.lambda_otel:
             _apply_otel(config)
+            wc["interceptors"] = [*wc.get("interceptors", []), *_observing(settings)]
         if others:
             shared = {
                 k: v

@@ -63,30 +63,21 @@ with workflow.unsafe.imports_passed_through():
         llm_fallback_applies,
         succeeded,
     )
-    from ragstate.workflows.query_details import hit_figures, no_llm_call_reason, outcome_notes, synthesis_figures
+    from ragstate.workflows.query_details import (
+        hit_figures,
+        no_llm_call_reason,
+        outcome_notes,
+        question_hash,
+        synthesis_figures,
+    )
+    from ragstate.workflows.query_policies import (
+        LLM_FALLBACK_PATCH,
+        LLM_HEARTBEAT,
+        LLM_RETRY,
+        LOCAL_STEPS_PATCH,
+        SEARCH_RETRY,
+    )
     from ragstate.workflows.query_steps import QuerySteps, Retrieval
-
-# Step Functions `Retry: MaxAttempts 2` = three attempts in all, with backoff.
-SEARCH_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0, maximum_attempts=3)
-LLM_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=6,
-    non_retryable_error_types=[ErrorType.LLM_REQUEST_REJECTED],
-)
-
-
-#: Patch id: ParseQuery always, and per the routing ParseQuery returns, KeywordSearch, Merge,
-#: VectorSearch and offline Synthesize run as local activities. Histories from before the patch
-#: keep replaying the all-regular path.
-LOCAL_STEPS_PATCH = "local-cheap-steps"
-#: Patch id: a Synthesize that fails for good (or that no LLM worker starts) is followed by the
-#: ExtractiveAnswer local activity. Runs from before it failed the query there.
-LLM_FALLBACK_PATCH = "llm-extractive-fallback"
-#: A lost LLM worker is noticed this soon (the activity heartbeats every 2 s), and with
-#: LLM_RETRY's first interval (2 s) the answer is asked again within 15 s.
-LLM_HEARTBEAT = timedelta(seconds=10)
 
 
 # Not sandboxed: a fresh sandbox per run re-imports this package's modules, about 11 ms of
@@ -304,8 +295,19 @@ class RagQueryWorkflow:
             workflow_id=info.workflow_id,
             run_id=info.run_id,
         )
-        for line in outcome_notes(answer, total_ms=sum(t.duration_ms for t in self._steps.timings)):
+        total_ms = sum(t.duration_ms for t in self._steps.timings)
+        for line in outcome_notes(answer, total_ms=total_ms):
             self._steps.details.note(line)
+        workflow.logger.info(
+            "query %s: %s, mode %s, %.0f ms, tokens %d in / %d out, cost $%.4f",
+            question_hash(parsed.question),
+            "degraded" if answer.degraded else "completed",
+            answer.mode.value,
+            total_ms,
+            answer.usage.input_tokens,
+            answer.usage.output_tokens,
+            answer.cost.usd,
+        )
         self._publish(StreamEventType.final, answer=answer)
         return answer
 

@@ -24,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from temporalio import workflow
@@ -157,3 +158,8 @@ def outcome_notes(answer: RagAnswer, *, total_ms: float) -> list[str]:
     if answer.truncated:
         lines.append("truncated: the LLM stopped at max_tokens; the answer may be cut short")
     return lines
+
+
+def question_hash(question: str) -> str:
+    """What the logs name a question by: never its text (it may be private)."""
+    return hashlib.sha256(question.encode("utf-8", "surrogatepass")).hexdigest()[:12]

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ragstate.models import AnswerMode, Citation, RagAnswer, StepTiming, Usage
+from ragstate.models import AnswerMode, Citation, Cost, RagAnswer, StepTiming, Usage
 
 MAX_INGEST_PATHS = 1000
 #: Request bodies may ask for at most this budget; the gateway caps it further at max_timeout_s.
@@ -51,6 +51,9 @@ class QueryResponse(BaseModel):
     degraded: bool
     degraded_reasons: list[str]
     truncated: bool = False  # the LLM stopped at its token limit: the answer may be cut short
+    no_answer: bool = False  # the sources do not contain the answer: abstained
+    best_score: float | None = None  # the abstention signal: the vector branch's best similarity
+    cost: Cost
     timings: list[StepTiming]
     workflow_id: str
     run_id: str
@@ -68,6 +71,9 @@ class QueryResponse(BaseModel):
             degraded=answer.degraded,
             degraded_reasons=answer.degraded_reasons,
             truncated=answer.truncated,
+            no_answer=answer.no_answer,
+            best_score=answer.best_score,
+            cost=answer.cost,
             timings=answer.timings,
             workflow_id=answer.workflow_id,
             run_id=answer.run_id,

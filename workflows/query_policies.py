@@ -1,0 +1,33 @@
+"""The query workflow's retry policies, heartbeat and patch ids: what its history depends on,
+kept in one place so a change to any of them is seen as one (and patched where it must be)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+from ragstate.contracts import ErrorType
+
+__all__ = ["LLM_FALLBACK_PATCH", "LLM_HEARTBEAT", "LLM_RETRY", "LOCAL_STEPS_PATCH", "SEARCH_RETRY"]
+
+# Step Functions `Retry: MaxAttempts 2` = three attempts in all, with backoff.
+SEARCH_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0, maximum_attempts=3)
+LLM_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=6,
+    non_retryable_error_types=[ErrorType.LLM_REQUEST_REJECTED],
+)
+
+#: Patch id: ParseQuery always, and per the routing ParseQuery returns, KeywordSearch, Merge,
+#: VectorSearch and offline Synthesize run as local activities. Histories from before the patch
+#: keep replaying the all-regular path.
+LOCAL_STEPS_PATCH = "local-cheap-steps"
+#: Patch id: a Synthesize that fails for good (or that no LLM worker starts) is followed by the
+#: ExtractiveAnswer local activity. Runs from before it failed the query there.
+LLM_FALLBACK_PATCH = "llm-extractive-fallback"
+#: A lost LLM worker is noticed this soon (the activity heartbeats every 2 s), and with
+#: LLM_RETRY's first interval (2 s) the answer is asked again within 15 s.
+LLM_HEARTBEAT = timedelta(seconds=10)
