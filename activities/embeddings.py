@@ -9,11 +9,19 @@ from __future__ import annotations
 from temporalio import activity
 
 from ragstate.activities.heartbeat import heartbeating
+from ragstate.chunking import sentences
 from ragstate.contracts import Activity
 from ragstate.embedding import get_embedder
 from ragstate.models import Branch, BranchResult, EmbedInput, EmbedResult, ParsedQuery
 from ragstate.settings import QueryEncoding, Settings
 from ragstate.store import SearchFilter, open_store
+
+
+def sentence_by_sentence(question: str, s: Settings) -> bool:
+    """Whether the vector branch embeds ``question`` sentence by sentence (their mean)."""
+    if s.query_encoding is QueryEncoding.auto:
+        return len(sentences(question)) >= s.query_sentences_min
+    return s.query_encoding is QueryEncoding.sentences
 
 
 class EmbeddingActivities:
@@ -26,8 +34,8 @@ class EmbeddingActivities:
 
     @activity.defn(name=Activity.VECTOR_SEARCH)
     def vector_search(self, q: ParsedQuery) -> BranchResult:
-        """Embed the question (sentence by sentence, by default) and search the dense vectors."""
-        by_sentence = self.settings.query_encoding is QueryEncoding.sentences
+        """Embed the question (settings.query_encoding) and search the dense vectors."""
+        by_sentence = sentence_by_sentence(q.question, self.settings)
         vector = self.embedder.encode_query(q.question, by_sentence=by_sentence)
         hits = open_store(self.settings, q.collection).search_dense(
             vector, q.depth, SearchFilter(sources=q.sources, doc_ids=q.doc_ids)

@@ -60,8 +60,10 @@ class FusionMethod(Choice):
 class QueryEncoding(Choice):
     """How the vector branch embeds a question: ``sentences`` embeds each sentence and searches
     with their normalised mean (a one-sentence question is unchanged); ``whole`` embeds the
-    question as one text."""
+    question as one text; ``auto`` embeds it whole unless it has at least
+    ``query_sentences_min`` sentences (an information need of several separate requests)."""
 
+    auto = "auto"
     sentences = "sentences"
     whole = "whole"
 
@@ -225,18 +227,25 @@ class Settings(BaseSettings):
     )
     default_top_k: int = Field(default=8, ge=1)
     max_top_k: int = Field(default=50, ge=1)
-    # Chosen on CISI with the queries split in two halves, keeping only what helped both halves
-    # (docs/performance.md, "Retrieval"): document-level fusion, 100 candidates, RRF k 20.
-    search_depth: int = Field(default=100, ge=1, description="candidates (chunks) taken from each branch before fusion")
+    # Chosen on cisi, med and npl together, by leave-one-collection-out (bench/loco_retrieval.py,
+    # docs/performance.md, "Retrieval"): document-level fusion of each branch's 200 best chunks,
+    # scores min-max normalised within each branch and added, the keyword branch weighing 0.7.
+    # RRF (k 20, equal weights), fitted to CISI alone, fell below the anchor on med.
+    search_depth: int = Field(default=200, ge=1, description="candidates (chunks) taken from each branch before fusion")
     fusion_unit: FusionUnit = FusionUnit.document
     # A question of several sentences asks for several things; one embedding of the whole
-    # question blurs them, the mean of its sentences' embeddings keeps each (CISI: vector
-    # nDCG@10 0.422 -> 0.438, both halves of the queries up; docs/performance.md, "Retrieval").
-    query_encoding: QueryEncoding = QueryEncoding.sentences
-    fusion_method: FusionMethod = FusionMethod.rrf
-    rrf_k: int = Field(default=20, ge=1, description="RRF constant: score = weight / (k + rank)")
+    # question blurs them, the mean of its sentences' embeddings keeps each. Short questions of
+    # two or three sentences (med's "x. a method of interest is y.") read better whole.
+    query_encoding: QueryEncoding = QueryEncoding.auto
+    query_sentences_min: int = Field(
+        default=4,
+        ge=2,
+        description="query_encoding=auto: from this many sentences a question is embedded sentence by sentence",
+    )
+    fusion_method: FusionMethod = FusionMethod.minmax
+    rrf_k: int = Field(default=20, ge=1, description="RRF constant (fusion_method=rrf): score = weight / (k + rank)")
     vector_weight: float = Field(default=1.0, ge=0)
-    keyword_weight: float = Field(default=1.0, ge=0)
+    keyword_weight: float = Field(default=0.7, ge=0)
     context_token_budget: int = Field(default=3000, ge=100)
     # Calibrated on cisi, med and npl, each one's questions asked of the others as the
     # out-of-domain ones (bench/abstention.py): every pair >= 95 % answered, >= 80 % abstained.

@@ -8,7 +8,7 @@ import pytest
 from test_embedding import SlowModel
 
 from ragstate import embedding
-from ragstate.activities.embeddings import EmbeddingActivities
+from ragstate.activities.embeddings import EmbeddingActivities, sentence_by_sentence
 from ragstate.activities.query_parsing import build_routing
 from ragstate.models import Branch, ParsedQuery
 from ragstate.settings import QueryEncoding, Settings
@@ -17,8 +17,8 @@ from ragstate.store import close_stores
 
 def test_query_encoding_names_the_choices():
     assert Settings(query_encoding="whole", _env_file=None).query_encoding is QueryEncoding.whole
-    assert Settings(_env_file=None).query_encoding is QueryEncoding.sentences
-    with pytest.raises(ValueError, match="choose one of \\['sentences', 'whole'\\]"):
+    assert Settings(_env_file=None).query_encoding is QueryEncoding.auto
+    with pytest.raises(ValueError, match="choose one of \\['auto', 'sentences', 'whole'\\]"):
         QueryEncoding("tokens")
 
 
@@ -27,6 +27,8 @@ def test_query_encoding_names_the_choices():
     [
         ("sentences", ["What is BM25?", "How is it tuned?"]),
         ("whole", ["What is BM25? How is it tuned?"]),
+        # auto: two sentences are under query_sentences_min (4), so the question goes whole.
+        ("auto", ["What is BM25? How is it tuned?"]),
     ],
 )
 def test_vector_search_encodes_the_question_as_configured(tmp_path, monkeypatch, encoding, expected_pass):
@@ -42,6 +44,14 @@ def test_vector_search_encodes_the_question_as_configured(tmp_path, monkeypatch,
     finally:
         close_stores()
     assert model.passes == [expected_pass]
+
+
+def test_auto_encoding_splits_questions_of_several_sentences():
+    s = Settings(query_sentences_min=2, _env_file=None)
+    assert sentence_by_sentence("What is BM25? How is it tuned?", s)
+    assert not sentence_by_sentence("What is BM25?", s)
+    assert not sentence_by_sentence("What is BM25? How is it tuned?", Settings(_env_file=None))
+    assert sentence_by_sentence("What is BM25?", Settings(query_encoding="sentences", _env_file=None))
 
 
 def test_vector_search_encodes_through_the_query_path(tmp_path, monkeypatch):
