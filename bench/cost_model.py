@@ -304,7 +304,7 @@ def main() -> None:
     ap.add_argument("--model", default=MODEL, choices=sorted(DEFAULT_PRICES))
     args = ap.parse_args()
     q, prefix = args.queries, max(args.input_tokens - QUESTION_TOKENS, 0)
-    print(f"# {q:,} queries, {args.documents:,} documents; {args.model}; LLM prices of {PRICES_TAKEN}")
+    print(f"{q:,} queries, {args.documents:,} documents; {args.model}; LLM prices of {PRICES_TAKEN}")
 
     print(
         f"\n### LLM tokens per answer (offline mode: $0)\n\n| model | typical answer | x {q:,} | budget-full answer | typical, per MTok |\n|---|---|---|---|---|"
