@@ -13,6 +13,7 @@ from ragstate.activities.heartbeat import heartbeating
 from ragstate.bm25 import Bm25Encoder
 from ragstate.chunking import chunk_text
 from ragstate.contracts import Activity
+from ragstate.dedupe import distinct_texts
 from ragstate.documents import Document, DocumentError, load
 from ragstate.fusion import fuse_hits, pack_to_budget
 from ragstate.models import (
@@ -79,6 +80,7 @@ class QdrantActivities:
         head = fused[: q.top_k * 2]
         chunks = self.store(q.collection).get([h.chunk_id for h in head])
         present = [(chunks[h.chunk_id], h.score) for h in head if h.chunk_id in chunks]
+        present = distinct_texts(present, text=lambda p: p[0].text)  # the same text is cited once
         packed = pack_to_budget([c.text for c, _ in present], s.context_token_budget, q.top_k)
         sources = [
             Source(
