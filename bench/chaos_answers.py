@@ -86,6 +86,7 @@ async def server_kill_under_load(
     state: dict[str, float] = {}
     asked: list[str] = []
     failures: dict[str, int] = {}
+    refused: list[float] = []  # `ragstate ask` runs started while the server was down
 
     def failed(kind: str) -> None:
         failures[kind] = failures.get(kind, 0) + 1
@@ -113,15 +114,28 @@ async def server_kill_under_load(
         while time.monotonic() - start < duration_s:
             q = question("cli")
             asked.append(q)
-            code, out, _ = await stack.cli("ask", q, timeout_s=ANSWER_TIMEOUT_S)
+            started = time.monotonic()
+            code, out, took = await stack.cli("ask", q, timeout_s=ANSWER_TIMEOUT_S)
             if code is None:
                 r.hangs += 1
                 failed("ragstate ask: no answer in 60 s")
+            elif code != 0 and refused_clearly(out, took) and down_at(started):
+                # Started while the server was down: a prompt, clear refusal is the right answer
+                # (following a run through an outage is what must survive); counted apart.
+                refused.append(took)
+                r.attempt(True)
             elif code != 0:
                 failed(f"ragstate ask: exit {code}: {' '.join(out.split())[-120:]}")
                 await asyncio.sleep(0.5)
             else:
                 r.attempt(True)
+
+    def down_at(t: float) -> bool:
+        """Whether the server was down (or had only just come back) at ``t``."""
+        return "killed" in state and state["killed"] <= t <= state.get("restarted", t) + 1.0
+
+    def refused_clearly(out: str, took: float) -> bool:
+        return took < 15 and "Traceback" not in out and "RAGSTATE_TEMPORAL_ADDRESS" in out
 
     async def chaos() -> None:
         await asyncio.sleep(kill_at_s)
@@ -142,5 +156,10 @@ async def server_kill_under_load(
         r.notes.append("FAILED: no RagClient answer after the restart")
     r.notes.append(f"server down {down_s:.0f} s at {kill_at_s:.0f} s of {duration_s:.0f} s")
     r.notes += [f"{n} x {kind}" for kind, n in failures.items()]
+    if refused:
+        r.notes.append(
+            f"{len(refused)} `ragstate ask` started while the server was down: refused in "
+            f"{max(refused):.1f} s with the server's address (exit 1), not waited for"
+        )
     await stack.reconnect()
     return r
