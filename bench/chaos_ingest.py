@@ -91,13 +91,22 @@ async def wait_batches(stack: ChaosStack, workflow_id: str, at_least: int, timeo
     raise TimeoutError(f"the ingest did not reach {at_least} batches in {timeout_s:.0f} s")
 
 
-async def rescheduled_after(stack: ChaosStack, workflow_id: str, killed_at: float, done_before: int) -> float:
-    """Seconds from the kill until the server has given the lost step to another attempt (a
-    pending activity on attempt 2 or more), or the ingest has moved on, whichever comes first."""
+async def attempts(stack: ChaosStack, workflow_id: str) -> dict[str, int]:
+    """The attempt of each pending activity of the ingest's latest run, by activity id."""
+    desc = await stack.rag.client.get_workflow_handle(workflow_id).describe()
+    return {a.activity_id: a.attempt for a in desc.raw_description.pending_activities}
+
+
+async def rescheduled_after(
+    stack: ChaosStack, workflow_id: str, killed_at: float, done_before: int, before: dict[str, int]
+) -> float:
+    """Seconds from the kill until the server has given a lost step another attempt (a pending
+    activity on a later attempt than ``before``, taken just before the kill), or the ingest has
+    moved on, whichever comes first."""
     while time.monotonic() - killed_at < 120:
         try:
-            desc = await stack.rag.client.get_workflow_handle(workflow_id).describe()
-            if any(a.attempt > 1 for a in desc.raw_description.pending_activities):
+            now = await attempts(stack, workflow_id)
+            if any(attempt > before.get(aid, 1) for aid, attempt in now.items()):
                 return time.monotonic() - killed_at
         except Exception:
             pass
@@ -140,9 +149,10 @@ async def worker_kill_mid_ingest(stack: ChaosStack, kills: int = 2, n_docs: int 
         if p.finished:
             r.notes.append(f"the ingest finished before kill {k + 1}")
             break
+        before = await attempts(stack, handle.id)
         killed_at = stack.kill_worker("main")
         stack.start_worker("main")
-        took = await rescheduled_after(stack, handle.id, killed_at, p.batches_done)
+        took = await rescheduled_after(stack, handle.id, killed_at, p.batches_done, before)
         r.recovered(took)
         await stack.wait_ready("main")
         p2 = await wait_batches(stack, handle.id, p.batches_done + 1, 120)
