@@ -43,6 +43,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
+from temporalio.service import RPCError
 
 from ragstate.abstention import abstains, no_answer
 from ragstate.activities.llm_cache import AnswerCache, request_key
@@ -57,6 +58,8 @@ from ragstate.activities.llm_fallback import extractive_answer
 from ragstate.activities.llm_request import CitedStream, answer_of, build_request, usage_of
 from ragstate.contracts import STREAM_TOPIC, Activity
 from ragstate.models import AnswerMode, StreamEvent, StreamEventType, SynthesisInput, SynthesisResult
+from ragstate.outage import server_unreachable, through_outage
+from ragstate.pricing import llm_cost, price_table
 from ragstate.settings import Settings
 
 if TYPE_CHECKING:
@@ -76,6 +79,9 @@ HEARTBEAT_EVERY_S = 2.0
 STREAM_BATCH_INTERVAL = timedelta(milliseconds=100)
 #: The longest an attempt waits, before returning, for its last tokens to reach the workflow.
 STREAM_FLUSH_TIMEOUT_S = 5.0
+#: How long the last tokens wait for a restarting server before the answer goes without them
+#: (the ``final`` event still carries it whole).
+STREAM_OUTAGE_S = 30.0
 # The SDK is imported on first use: it is most of a light worker's cold start (about 0.9 s).
 _clients: dict[tuple, tuple[asyncio.AbstractEventLoop, anthropic.AsyncAnthropic]] = {}
 
@@ -154,7 +160,8 @@ class _AnswerStream:
     activity returns (which is stripped): leading whitespace is dropped and trailing
     whitespace is held back until more text follows it."""
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool) -> None:
+        self._enabled = enabled  # a client subscribed: otherwise the tokens stay out of the history
         self._client: WorkflowStreamClient | None = None
         self._topic: TopicHandle[StreamEvent] | None = None
         self._wake = asyncio.Event()
@@ -167,7 +174,7 @@ class _AnswerStream:
     async def __aenter__(self) -> _AnswerStream:
         try:
             info = activity.info()
-            if info.is_local:
+            if info.is_local or not self._enabled:
                 # A local activity runs inside its workflow's task: a signal from it would land after
                 # the workflow had moved on (the workflow publishes local answers itself).
                 return self
@@ -218,6 +225,15 @@ class _AnswerStream:
             self._wake.clear()
             try:
                 await client.flush()
+            except RPCError as e:
+                if not server_unreachable(e):
+                    self._broken = True
+                    log.warning("stopped streaming answer tokens to workflow %s: %r", activity.info().workflow_id, e)
+                    return
+                # The server restarts: the batch stays pending and is resent (deduplicated by the
+                # publisher's sequence), so subscribers lose no token.
+                log.info("answer tokens held while the Temporal server is unreachable: %s", e.message)
+                self._wake.set()
             except Exception as e:
                 self._broken = True
                 log.warning("stopped streaming answer tokens to workflow %s: %r", activity.info().workflow_id, e)
@@ -238,7 +254,13 @@ class _AnswerStream:
         try:
             # Every token reaches the workflow's stream before the activity's result (and so
             # before the final event); a batch cut off by the cancel above is resent (deduplicated).
-            await asyncio.wait_for(client.flush(), STREAM_FLUSH_TIMEOUT_S)
+            # Through a server restart too (the answer is held until then anyway: its result
+            # cannot be recorded either); each try is bounded, the whole by STREAM_OUTAGE_S.
+            await through_outage(
+                lambda: asyncio.wait_for(client.flush(), STREAM_FLUSH_TIMEOUT_S),
+                outage_s=STREAM_OUTAGE_S,
+                what="answer tokens",
+            )
         except Exception as e:
             log.warning("could not flush answer tokens to workflow %s: %r", activity.info().workflow_id, e)
 
@@ -270,6 +292,7 @@ class AnthropicActivities:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.cache = AnswerCache(settings.llm_cache_path, settings.llm_cache_ttl_s)
+        self.prices = price_table(settings.llm_prices)
 
     @activity.defn(name=Activity.SYNTHESIZE)
     async def synthesize(self, inp: SynthesisInput) -> SynthesisResult:
@@ -288,7 +311,7 @@ class AnthropicActivities:
         info = activity.info()
         key = request_key(request, attempt_of=f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}")
         try:
-            async with _heartbeating(HEARTBEAT_EVERY_S), _AnswerStream() as answer_stream:
+            async with _heartbeating(HEARTBEAT_EVERY_S), _AnswerStream(inp.stream_tokens) as answer_stream:
                 if abstains(inp):  # nothing to answer from: no call
                     log.info("no answer: best similarity %s below %s", inp.best_score, inp.abstain_below)
                     result = no_answer(inp, AnswerMode.llm)
@@ -302,7 +325,7 @@ class AnthropicActivities:
                         activity.info().attempt,
                     )
                     answer_stream.text(cached.answer)
-                    return cached
+                    return cached.model_copy(update={"attempt": activity.info().attempt})
                 if s.anthropic_stream:
                     message = await _streamed_message(client, request, answer_stream, CitedStream(inp.sources))
                 else:
@@ -311,20 +334,26 @@ class AnthropicActivities:
                 truncated = check_stop_reason(message.stop_reason, text)
                 if not s.anthropic_stream:
                     answer_stream.text(text)
+                usage = usage_of(message.usage)
                 result = SynthesisResult(
                     answer=text,
                     mode=AnswerMode.llm,
                     model=message.model,
-                    usage=usage_of(message.usage),
+                    usage=usage,
                     truncated=truncated,
                     citations=citations,
                     best_score=inp.best_score,
+                    cost=llm_cost(message.model, usage, self.prices),
+                    attempt=info.attempt,
                 )
                 # Before the last tokens are flushed (up to seconds): a worker lost from here
                 # on has paid for its answer, and the retry finds it.
                 self.cache.put(key, result)
         except anthropic.AnthropicError as e:
-            raise to_application_error(e) from e
+            failure = to_application_error(e)
+            # One line per failed attempt (the worker itself logs benign failures only at DEBUG).
+            log.warning("Synthesize attempt %s failed: %s", activity.info().attempt, failure.message)
+            raise failure from e
         except _transport_error() as e:
             raise unavailable(f"the Anthropic API stream broke off: {e!r}") from e
         return result
