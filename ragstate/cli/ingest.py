@@ -141,7 +141,7 @@ async def _retry_failed(rag, ingest_id: str) -> int:
 
 def ingest(
     paths: list[Path] = typer.Argument(None, help="files or folders (.txt .md .html .jsonl)"),
-    collection: str | None = typer.Option(None),
+    collection: str | None = typer.Option(None, metavar="NAME", help="the collection (default: RAGSTATE_COLLECTION)"),
     sync: bool = typer.Option(
         False, "--sync", help="afterwards, remove the collection's documents under these paths whose files are gone"
     ),
