@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from ragstate.activities.query_parsing import build_routing
-from ragstate.contracts import Activity
+from ragstate.contracts import Activity, ErrorType
 from ragstate.discovery import discover_all
-from ragstate.models import DiscoverInput, DiscoverPage, SourceRef
+from ragstate.models import DiscoverInput, DiscoverPage, GateSet, SourceRef
 from ragstate.settings import Settings
 
 # Keep each page far below Temporal's payload limits (2 MB hard, 256 KB advised), and small
 # enough in batches that the workflow's continue-as-new check between pages comes often.
 PAGE_BYTES = 100_000
 PAGE_BATCHES = 50
+#: Judged queries a re-index gate reads at most: each runs twice through the query workflow.
+MAX_GATE_QUERIES = 500
 
 
 class FileActivities:
@@ -50,3 +55,27 @@ class FileActivities:
             # them, so the progress total is right from the start instead of growing page by page.
             documents_total=sum(r.documents for b in batches for r in b) if inp.cursor == 0 else None,
         )
+
+    @activity.defn(name=Activity.LOAD_GATE)
+    def load_gate(self, directory: str) -> GateSet:
+        """The judged queries of a BEIR-layout folder (queries.jsonl, qrels/test.tsv; its corpus
+        is the collection's business), for a re-index's evaluation gate."""
+        from ragstate.evaluation import BeirDataset
+
+        try:
+            data = BeirDataset.load(Path(directory))
+        except (OSError, ValueError, KeyError) as e:
+            raise ApplicationError(
+                f"gate {directory}: {e}", type=ErrorType.INVALID_REQUEST, non_retryable=True
+            ) from None
+        if not data.queries:
+            raise ApplicationError(
+                f"gate {directory}: no judged queries", type=ErrorType.INVALID_REQUEST, non_retryable=True
+            )
+        if len(data.queries) > MAX_GATE_QUERIES:
+            raise ApplicationError(
+                f"gate {directory}: {len(data.queries)} judged queries, at most {MAX_GATE_QUERIES}: use a slice",
+                type=ErrorType.INVALID_REQUEST,
+                non_retryable=True,
+            )
+        return GateSet(queries=data.queries, qrels={q: data.qrels[q] for q in data.queries})

@@ -8,11 +8,12 @@ from __future__ import annotations
 import hashlib
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from ragstate.activities.heartbeat import heartbeating
 from ragstate.bm25 import Bm25Encoder
 from ragstate.chunking import chunk_text
-from ragstate.contracts import Activity
+from ragstate.contracts import Activity, ErrorType
 from ragstate.dedupe import distinct_texts
 from ragstate.documents import Document, DocumentError, load
 from ragstate.fusion import fuse_hits, pack_to_budget
@@ -25,16 +26,21 @@ from ragstate.models import (
     CommitResult,
     DocumentFailure,
     DocVersion,
+    IndexParams,
     MergeInput,
     MergeResult,
     ParsedQuery,
+    ReindexPlan,
+    ReindexPlanInput,
     Source,
     StatsRequest,
     StoreStats,
+    SwitchInput,
 )
 from ragstate.settings import Settings
-from ragstate.store import ChunkRecord, SearchFilter, chunk_id, open_store
+from ragstate.store import ChunkRecord, SearchFilter, check_collection_name, chunk_id, open_store
 from ragstate.store.base import indexed_text
+from ragstate.store.versions import drop_version, exists, live_version, read_params, switch, version_name, write_params
 
 UPSERT_BATCH = 256
 
@@ -47,13 +53,32 @@ class QdrantActivities:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.bm25 = Bm25Encoder(settings.bm25_k1, settings.bm25_b, settings.bm25_avg_len)
-        # Chunking and BM25 parameters are part of a chunk's version: changing them re-indexes.
-        params = f"{settings.chunk_tokens}/{settings.chunk_overlap}/{self.bm25}"
-        self._params_tag = hashlib.blake2b(params.encode(), digest_size=3).hexdigest()
+        self._params_tag = self._tag(IndexParams())
 
-    def chunk_version(self, doc: Document) -> str:
+    def index_params(self, collection: str | None) -> IndexParams:
+        """The parameters a collection's version was made with (a re-index records them), every
+        field set: unset ones are the worker's settings."""
+        s = self.settings
+        recorded = IndexParams(**read_params(s, live_version(s, collection or s.collection)))
+        return IndexParams(
+            chunk_tokens=recorded.chunk_tokens or s.chunk_tokens,
+            chunk_overlap=s.chunk_overlap if recorded.chunk_overlap is None else recorded.chunk_overlap,
+            titles=recorded.titles is not False,
+        )
+
+    def _tag(self, p: IndexParams) -> str:
+        # Chunking and BM25 parameters are part of a chunk's version: changing them re-indexes.
+        # The default parameters keep the tag they always had (no re-index on upgrade).
+        s = self.settings
+        overlap = s.chunk_overlap if p.chunk_overlap is None else p.chunk_overlap
+        params = f"{p.chunk_tokens or s.chunk_tokens}/{overlap}/{self.bm25}" + (
+            "/no-titles" if p.titles is False else ""
+        )
+        return hashlib.blake2b(params.encode(), digest_size=3).hexdigest()
+
+    def chunk_version(self, doc: Document, params: IndexParams | None = None) -> str:
         """The version recorded on a document's chunks: its content and the indexing parameters."""
-        return f"{doc.version}-{self._params_tag}"
+        return f"{doc.version}-{self._tag(params) if params else self._params_tag}"
 
     def store(self, collection: str | None):
         return open_store(self.settings, collection)
@@ -103,20 +128,23 @@ class QdrantActivities:
     def index_chunks(self, inp: ChunkBatchInput) -> ChunkBatchResult:
         """Load, chunk and write one batch with its BM25 vectors; dense vectors come next."""
         result = ChunkBatchResult(documents=[])
+        params = self.index_params(inp.collection)
         with heartbeating():
-            self._index_refs(inp.refs, self.store(inp.collection), result)
+            self._index_refs(inp.refs, self.store(inp.collection), result, params)
         return result
 
-    def _index_refs(self, refs: list, store, result: ChunkBatchResult) -> None:
+    def _index_refs(self, refs: list, store, result: ChunkBatchResult, params: IndexParams) -> None:
         s = self.settings
+        size, overlap = params.chunk_tokens or s.chunk_tokens, params.chunk_overlap or 0
         pending: list[ChunkRecord] = []
         for ref in refs:
             for item in load(ref, s.max_document_bytes):
                 if isinstance(item, DocumentError):
                     result.failures.append(item.failure)
                     continue
-                version = self.chunk_version(item)
-                chunks = chunk_text(item.text, s.chunk_tokens, s.chunk_overlap)
+                version = self.chunk_version(item, params)
+                chunks = chunk_text(item.text, size, min(overlap, size - 1))
+                title = item.title if params.titles is not False else ""  # titles=false: text alone
                 if not chunks:
                     result.failures.append(
                         DocumentFailure(
@@ -138,11 +166,11 @@ class QdrantActivities:
                             chunk_id=chunk_id(item.doc_id, version, c.position),
                             doc_id=item.doc_id,
                             version=version,
-                            title=item.title,
+                            title=title,
                             text=c.text,
                             source=item.source,
                             position=c.position,
-                            sparse=self.bm25.encode_document(indexed_text(item.title, c.text)),
+                            sparse=self.bm25.encode_document(indexed_text(title, c.text)),
                         )
                     )
                 result.documents.append(ref_)
@@ -177,3 +205,58 @@ class QdrantActivities:
             chunks=counts.chunks,
             documents=counts.documents,
         )
+
+
+class ReindexActivities:
+    """The store side of a blue/green re-index (workflows/reindex.py): plan a new version beside
+    the live one, switch the name to it, drop a version no longer used."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.indexing = QdrantActivities(settings)
+
+    def all(self) -> tuple:
+        return (self.plan_reindex, self.switch_collection, self.drop_collection_version)
+
+    @activity.defn(name=Activity.PLAN_REINDEX)
+    def plan_reindex(self, inp: ReindexPlanInput) -> ReindexPlan:
+        """Creates the new version (empty, with its parameters recorded) and lists the sources
+        to build it from: those of the live version's documents."""
+        s, name = self.settings, inp.request.collection
+        try:
+            check_collection_name(name)
+        except ValueError as e:
+            raise _refused(str(e)) from None
+        live = live_version(s, name)
+        if not exists(s, live):
+            raise _refused(f"no collection {name!r} to re-index")
+        sources = sorted({d.source for d in open_store(s, live).list_documents()})
+        if not sources:
+            raise _refused(f"collection {name!r} has no documents")
+        wanted = inp.request.params.model_dump(exclude_none=True)
+        params = self.indexing.index_params(name).model_copy(update=wanted)
+        size = params.chunk_tokens or s.chunk_tokens
+        if (params.chunk_overlap or 0) >= size:
+            if "chunk_overlap" in wanted:
+                raise _refused("chunk_overlap must be smaller than chunk_tokens")
+            params.chunk_overlap = size // 5  # the defaults' 40 of 200
+        new = version_name(name, inp.tag)
+        open_store(s, new)  # creates it: the build's first batch then finds its parameters
+        write_params(s, new, params.model_dump())
+        return ReindexPlan(collection=name, live=live, new=new, sources=sources, params=params)
+
+    @activity.defn(name=Activity.SWITCH_COLLECTION)
+    def switch_collection(self, inp: SwitchInput) -> str:
+        """Point the name at the new version (atomic); returns the version it served before."""
+        return switch(self.settings, inp.collection, inp.target)
+
+    @activity.defn(name=Activity.DROP_COLLECTION_VERSION)
+    def drop_collection_version(self, physical: str) -> bool:
+        try:
+            return drop_version(self.settings, physical)
+        except ValueError as e:
+            raise _refused(str(e)) from None
+
+
+def _refused(message: str) -> ApplicationError:
+    return ApplicationError(message, type=ErrorType.INVALID_REQUEST, non_retryable=True)

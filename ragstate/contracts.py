@@ -41,6 +41,7 @@ class Workflow:
     DELETE_DOCUMENTS: Final = "DeleteDocuments"
     LIST_COLLECTIONS: Final = "ListCollections"
     DROP_COLLECTION: Final = "DropCollection"
+    REINDEX: Final = "Reindex"
 
 
 class Activity:
@@ -64,6 +65,10 @@ class Activity:
     DELETE_DOCUMENTS: Final = "DeleteDocuments"
     LIST_COLLECTIONS: Final = "ListCollections"
     DROP_COLLECTION: Final = "DropCollection"
+    PLAN_REINDEX: Final = "PlanReindex"
+    SWITCH_COLLECTION: Final = "SwitchCollection"
+    DROP_COLLECTION_VERSION: Final = "DropCollectionVersion"
+    LOAD_GATE: Final = "LoadGate"
 
 
 class Query:
@@ -71,6 +76,7 @@ class Query:
 
     INGEST_PROGRESS: Final = "progress"
     QUERY_TIMINGS: Final = "timings"
+    REINDEX_STATE: Final = "reindex_state"
 
 
 class ErrorType:

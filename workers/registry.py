@@ -161,7 +161,7 @@ def worker_specs(settings: Settings, roles: Iterable[str], replace: Sequence[Cal
         from ragstate.activities.files import FileActivities
         from ragstate.activities.lifecycle import LifecycleActivities
         from ragstate.activities.llm_fallback import extractive_answer
-        from ragstate.activities.qdrant import QdrantActivities
+        from ragstate.activities.qdrant import QdrantActivities, ReindexActivities
         from ragstate.activities.query_parsing import QueryParsingActivities
         from ragstate.workflows import ALL_WORKFLOWS
 
@@ -187,6 +187,8 @@ def worker_specs(settings: Settings, roles: Iterable[str], replace: Sequence[Cal
                     q.store_stats,
                     extractive_answer,  # the query's fallback when Synthesize fails for good
                     *LifecycleActivities(settings).all(),  # sync pruning, documents and collections
+                    *ReindexActivities(settings).all(),  # blue/green re-index (workflows/reindex.py)
+                    f.load_gate,
                     *also_local,
                 ),
             ),

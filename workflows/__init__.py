@@ -11,9 +11,10 @@ from ragstate.workflows.lifecycle import (
     ListDocumentsWorkflow,
 )
 from ragstate.workflows.query import RagQueryWorkflow
+from ragstate.workflows.reindex import ReindexWorkflow
 from ragstate.workflows.stats import StoreStatsWorkflow
 
-ALL_WORKFLOWS = [RagQueryWorkflow, IngestWorkflow, StoreStatsWorkflow, *LIFECYCLE_WORKFLOWS]
+ALL_WORKFLOWS = [RagQueryWorkflow, IngestWorkflow, StoreStatsWorkflow, ReindexWorkflow, *LIFECYCLE_WORKFLOWS]
 
 __all__ = [
     "ALL_WORKFLOWS",
@@ -23,5 +24,6 @@ __all__ = [
     "ListCollectionsWorkflow",
     "ListDocumentsWorkflow",
     "RagQueryWorkflow",
+    "ReindexWorkflow",
     "StoreStatsWorkflow",
 ]

@@ -70,7 +70,15 @@ def _key(settings: Settings, collection: str) -> tuple:
 
 
 def open_store(settings: Settings, collection: str | None = None) -> ChunkStore:
+    """The store of ``collection`` (settings.collection when None): of the version it points at,
+    after a re-index (:mod:`ragstate.store.versions`)."""
     collection = collection or settings.collection
+    if settings.store_backend is StoreBackend.edge:
+        from ragstate.store.versions import edge_target
+
+        # One small read per call, so a switch is seen by the next activity; a Qdrant server
+        # resolves its aliases itself.
+        collection = edge_target(settings.data_dir / "qdrant-edge", collection)
     key = _key(settings, collection)
     with _lock:
         store = _stores.get(key)
@@ -120,13 +128,24 @@ def list_collections(settings: Settings) -> list[str]:
 
 def drop_collection(settings: Settings, name: str) -> bool:
     """Delete a collection with every chunk in it (closing it first if this process has it
-    open); False when there was none. ValueError for a name no collection can have.
+    open); False when there was none. ValueError for a name no collection can have. A name a
+    re-index made a pointer loses the pointer and the version it points at.
 
     Example::
 
         drop_collection(Settings(), "scratch")   # -> True
     """
     check_collection_name(name)
+    from ragstate.store.versions import remove_pointer
+
+    target = remove_pointer(settings, name)
+    if target != name:
+        return drop_physical(settings, target)
+    return drop_physical(settings, name)
+
+
+def drop_physical(settings: Settings, name: str) -> bool:
+    """Delete one physical collection (no pointer is followed); False when there was none."""
     with _lock:
         store = _stores.pop(_key(settings, name), None)
         if store is not None:

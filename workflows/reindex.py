@@ -1,0 +1,131 @@
+"""Blue/green re-index: build a new version of a collection beside the live one (the ingest
+workflow, as a child, from the live version's sources and with new indexing parameters),
+optionally gate it on nDCG@10, switch the collection's name to it atomically, and drop the old
+version after a grace period.
+
+Queries keep using the live version throughout: they name the collection, and its pointer
+(a Qdrant alias, or the embedded store's pointer file) moves only at the switch. The gate runs
+every judged query through the query workflow's retrieval path (children, retrieval only) on
+both versions and scores the fused ranking with :mod:`ragstate.evaluation`'s functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from ragstate.contracts import Activity, Query, Workflow
+    from ragstate.evaluation import document_ranking, ndcg_at
+    from ragstate.models import (
+        GateSet,
+        IngestRequest,
+        IngestResult,
+        RagAnswer,
+        RagQuery,
+        ReindexPlan,
+        ReindexPlanInput,
+        ReindexRequest,
+        ReindexResult,
+        SwitchInput,
+    )
+
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5
+)
+
+
+@workflow.defn(name=Workflow.REINDEX)
+class ReindexWorkflow:
+    def __init__(self) -> None:
+        self._state = ReindexResult()
+
+    @workflow.query(name=Query.REINDEX_STATE)
+    def state(self) -> ReindexResult:
+        return self._state
+
+    async def _step(self, activity: str, arg, result_type, summary: str, minutes: int = 5):
+        return await workflow.execute_activity(
+            activity,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=timedelta(minutes=minutes),
+            retry_policy=STEP_RETRY,
+            summary=summary,
+        )
+
+    async def _ndcg(self, gate: GateSet, collection: str, side: str, concurrency: int) -> float:
+        """Mean nDCG@10 of the fused ranking over the judged queries (a failed query scores 0)."""
+        slots = asyncio.Semaphore(concurrency)
+        base = workflow.info().workflow_id
+
+        async def one(i: int, qid: str) -> float:
+            async with slots:
+                try:
+                    answer: RagAnswer = await workflow.execute_child_workflow(
+                        Workflow.QUERY,
+                        RagQuery(question=gate.queries[qid], collection=collection, synthesize=False),
+                        id=f"{base}-gate-{side}-{i}",
+                        result_type=RagAnswer,
+                        execution_timeout=timedelta(minutes=5),
+                        static_summary=f"gate query {qid} on {collection}",
+                    )
+                except ChildWorkflowError:
+                    return 0.0
+            return ndcg_at(document_ranking(answer.ranking), gate.qrels.get(qid, {}))
+
+        scores = await asyncio.gather(*(one(i, qid) for i, qid in enumerate(sorted(gate.queries))))
+        return round(sum(scores) / len(scores), 4) if scores else 0.0
+
+    @workflow.run
+    async def run(self, request: ReindexRequest) -> ReindexResult:
+        s = self._state
+        s.collection = request.collection
+        plan: ReindexPlan = await self._step(
+            Activity.PLAN_REINDEX,
+            ReindexPlanInput(request=request, tag=workflow.uuid4().hex[:8]),
+            ReindexPlan,
+            f"plan a new version of {request.collection}",
+        )
+        s.live, s.new, s.params, s.phase = plan.live, plan.new, plan.params, "building"
+        built: IngestResult = await workflow.execute_child_workflow(
+            Workflow.INGEST,
+            IngestRequest(paths=plan.sources, collection=plan.new),
+            id=f"{workflow.info().workflow_id}-build",
+            result_type=IngestResult,
+            static_summary=f"build {plan.new} beside {plan.live}",
+        )
+        s.documents, s.chunks, s.failed = built.documents, built.chunks, built.failed
+        if request.gate:
+            s.phase = "gating"
+            gate: GateSet = await self._step(Activity.LOAD_GATE, request.gate, GateSet, f"read the gate {request.gate}")
+            s.live_ndcg = await self._ndcg(gate, plan.live, "live", request.gate_concurrency)
+            s.new_ndcg = await self._ndcg(gate, plan.new, "new", request.gate_concurrency)
+            if s.new_ndcg < s.live_ndcg - request.tolerance:
+                s.phase = "refused"
+                s.reason = (
+                    f"nDCG@10 {s.new_ndcg:.4f} of the new version is below the live {s.live_ndcg:.4f} "
+                    f"minus the tolerance {request.tolerance}: kept the live version"
+                )
+                await self._step(Activity.DROP_COLLECTION_VERSION, plan.new, bool, f"drop {plan.new}")
+                return s
+        previous: str = await self._step(
+            Activity.SWITCH_COLLECTION,
+            SwitchInput(collection=plan.collection, target=plan.new),
+            str,
+            f"switch {plan.collection} to {plan.new}",
+        )
+        s.switched, s.phase = True, "switched"
+        s.reason = f"{plan.collection} now serves {plan.new}"
+        # Queries that resolved the old version just before the switch finish on it meanwhile.
+        await workflow.sleep(timedelta(seconds=request.grace_s))
+        if previous != plan.new:
+            s.old_dropped = await self._step(
+                Activity.DROP_COLLECTION_VERSION, previous, bool, f"drop the old version {previous}"
+            )
+        s.phase = "done"
+        return s
