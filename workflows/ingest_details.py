@@ -4,9 +4,8 @@ updated as each batch ends. Setting the details issues no command (nothing to pa
 
 Example (what the UI shows mid-run)::
 
-    | documents | chunks | failed | batches | rate |
-    |---|---|---|---|---|
-    | 640 of 1460 (120 unchanged) | 9,812 embedded of ~22,000 | 0 | 3 of 6 | 5.2 documents/s |
+    | phase    | documents                   | chunks                    | failed | batches | rate            |
+    | indexing | 640 of 1460 (120 unchanged) | 9,812 embedded of ~22,000 | 0      | 3 of 6+ | 5.2 documents/s |
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ragstate.models import IngestProgress
+from ragstate.workflows.query_details import fixed_width_table
 
 
 def ingest_details(p: IngestProgress, now: datetime, *, phase: str) -> str:
@@ -26,12 +26,9 @@ def ingest_details(p: IngestProgress, now: datetime, *, phase: str) -> str:
     batches = f"{p.batches_done} of {p.batches_discovered}" + ("" if p.discovery_done else "+")
     elapsed = (now - p.started_at).total_seconds() if p.started_at else 0.0
     rate = f"{p.documents_chunked / elapsed:.1f} documents/s" if elapsed > 0 and p.documents_chunked else ""
-    lines = [
-        "| phase | documents | chunks | failed | batches | rate |",
-        "|---|---|---|---|---|---|",
-        f"| {phase} | {p.documents}{total}{unchanged} | {p.chunks_embedded:,} embedded{chunk_total} "
-        f"| {p.failed} | {batches} | {rate} |",
-    ]
+    row = [phase, f"{p.documents}{total}{unchanged}", f"{p.chunks_embedded:,} embedded{chunk_total}"]
+    row += [str(p.failed), batches, rate]
+    lines = [fixed_width_table(["phase", "documents", "chunks", "failed", "batches", "rate"], [row])]
     if p.gpu_fallbacks:
         lines += ["", f"- {p.gpu_fallbacks} embedding batches went to the CPU queue: no GPU worker took them"]
     return "\n".join(lines)

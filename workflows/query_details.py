@@ -1,14 +1,13 @@
 """What a query run shows in the Temporal UI while it runs and after: its *current details*
 (``workflow.set_current_details``, read through the ``__temporal_workflow_metadata`` query), a
-Markdown table like the Step Functions console's graph, one row per state:
+table like the Step Functions console's graph, one row per state (in a code block, padded):
 
-    | state | status | duration | attempts | figures |
-    |---|---|---|---|---|
-    | ParseQuery | ok | 3 ms | 1 | 4 terms, top_k 5 |
-    | VectorSearch | ok | 41 ms | 1 | 100 hits |
-    | KeywordSearch | ok | 12 ms | 1 | 87 hits |
-    | Merge | ok | 2 ms | 1 | 5 sources packed of 150 |
-    | Synthesize | ok | 1.9 s | 2 | llm claude-sonnet-5-5, 812 in / 96 out, $0.0026 |
+    | state         | status | duration | attempts | figures                                          |
+    | ParseQuery    | ok     | 3 ms     | 1        | 4 terms, top_k 5, depth 100                      |
+    | VectorSearch  | ok     | 41 ms    | 1        | 100 hits                                         |
+    | KeywordSearch | ok     | 12 ms    | 1        | 87 hits                                          |
+    | Merge         | ok     | 2 ms     | 1        | 5 sources packed of 150 candidates               |
+    | Synthesize    | ok     | 1.9 s    | 2        | llm claude-sonnet-5-5, 812 in / 96 out, $0.0026  |
 
 followed by the answer's mode, cost and any degraded reason. Default (local-activity) runs
 record every cheap step when the workflow task completes, so the UI's timeline cannot show
@@ -60,6 +59,15 @@ def format_duration(ms: float) -> str:
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
 
 
+def fixed_width_table(header: list[str], rows: list[list[str]]) -> str:
+    """A pipe table padded to its columns, in a code block: the UI renders Markdown tables
+    without cell padding (the columns run together), a code block keeps them apart, and it
+    reads the same in ``temporal workflow describe``."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in [header, *rows]]
+    return "\n".join(["```", *lines, "```"])
+
+
 def _cell(text: str) -> str:
     """A table cell: a ``|`` or a line break in a reason would break the row."""
     return text.replace("|", "/").replace("\n", " ").strip()
@@ -104,8 +112,8 @@ class RunDetails:
         self.publish()
 
     def render(self) -> str:
-        lines = ["| state | status | duration | attempts | figures |", "|---|---|---|---|---|"]
-        lines += ["| " + " | ".join(_cell(c) for c in row.cells()) + " |" for row in self.rows.values()]
+        rows = [[_cell(c) for c in row.cells()] for row in self.rows.values()]
+        lines = [fixed_width_table(["state", "status", "duration", "attempts", "figures"], rows)]
         if self.notes:
             lines.append("")
             lines += [f"- {_cell(n)}" for n in self.notes]
