@@ -22,7 +22,7 @@ from ragstate.settings import Settings
 from ragstate.workers.runtime import running_workers
 
 STATES = ["ParseQuery", "VectorSearch", "KeywordSearch", "Merge", "Synthesize"]
-ROW = re.compile(r"^\| (\w+) +\| (\w+) +\| ([^|]*)\| ([^|]*)\| ([^|]*)\|$")
+ROW = re.compile(r"^\| (\w+)\s+\| (\w+)\s+\| ([^|]*)\| ([^|]*)\| ([^|]*)\|$")
 ANSWER = "BM25 ranks documents by term frequency and inverse document frequency [1]."
 
 

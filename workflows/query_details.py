@@ -1,6 +1,6 @@
 """What a query run shows in the Temporal UI while it runs and after: its *current details*
 (``workflow.set_current_details``, read through the ``__temporal_workflow_metadata`` query), a
-table like the Step Functions console's graph, one row per state (in a code block, padded):
+Markdown table like the Step Functions console's graph, one row per state:
 
     | state         | status | duration | attempts | figures                                          |
     | ParseQuery    | ok     | 3 ms     | 1        | 4 terms, top_k 5, depth 100                      |
@@ -60,12 +60,14 @@ def format_duration(ms: float) -> str:
 
 
 def fixed_width_table(header: list[str], rows: list[list[str]]) -> str:
-    """A pipe table padded to its columns, in a code block: the UI renders Markdown tables
-    without cell padding (the columns run together), a code block keeps them apart, and it
-    reads the same in ``temporal workflow describe``."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in [header, *rows]]
-    return "\n".join(["```", *lines, "```"])
+    """A Markdown table whose cells end in no-break spaces: the UI renders tables without cell
+    padding (the columns ran together), and a code block would cut long rows off."""
+    gap = "\u00a0" * 4
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c + gap for c in cells) + " |"
+
+    return "\n".join([line(header), "|" + "---|" * len(header), *(line(r) for r in rows)])
 
 
 def _cell(text: str) -> str:
