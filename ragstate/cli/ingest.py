@@ -39,7 +39,9 @@ async def _already_running(rag, workflow_id: str) -> bool:
     return desc.status == WorkflowExecutionStatus.RUNNING
 
 
-async def run_ingest(rag, paths: list[str], collection: str | None, sync: bool = False, request=None) -> int:
+async def run_ingest(
+    rag, paths: list[str], collection: str | None, sync: bool = False, request=None, summarize: bool = False
+) -> int:
     """Run an ingest (``request``, or one of ``paths``) with a progress bar; returns how many
     documents failed. Interrupted (Ctrl-C), it says the ingest goes on and how to follow it."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -50,7 +52,7 @@ async def run_ingest(rag, paths: list[str], collection: str | None, sync: bool =
     from ragstate.models import IngestRequest
     from ragstate.render import print_ingest
 
-    request = request or IngestRequest(paths=paths, collection=collection, sync=sync)
+    request = request or IngestRequest(paths=paths, collection=collection, sync=sync, summarize=summarize)
     joined = await _already_running(rag, rag.ingest_id(request))
     handle = await rag.start_ingest(request)
     if joined:
@@ -103,7 +105,7 @@ async def run_ingest(rag, paths: list[str], collection: str | None, sync: bool =
         result_task.cancel()
         console.print(
             f"\ninterrupted: the ingest goes on on the server (workflow {handle.id}). Follow it by running "
-            f"the same `ragstate ingest` again (it joins the running ingest), with `ragstate status`, or in "
+            f"the same `ragstate ingest` again (it joins the running ingest and shows its progress), or in "
             f"the Temporal UI: {rag.ui_link(handle.id)}"
         )
         raise
@@ -145,6 +147,13 @@ def ingest(
     sync: bool = typer.Option(
         False, "--sync", help="afterwards, remove the collection's documents under these paths whose files are gone"
     ),
+    summarize: bool = typer.Option(
+        False,
+        "--summarize",
+        help="afterwards, a summary of each document by the LLM (extractive offline), stored with it, "
+        "searchable and shown by `documents list`; more than RAGSTATE_SUMMARY_BATCH_MIN go through the "
+        "Message Batches API (half the price)",
+    ),
     retry_failed: str | None = typer.Option(
         None,
         "--retry-failed",
@@ -175,7 +184,7 @@ def ingest(
         rag = await connect_client(cli_settings())
         if retry_failed:
             return await _retry_failed(rag, retry_failed)
-        return await run_ingest(rag, named, collection, sync)
+        return await run_ingest(rag, named, collection, sync, summarize=summarize)
 
     try:
         failed = asyncio.run(run())
