@@ -86,7 +86,7 @@ async def server_kill_under_load(
     state: dict[str, float] = {}
     asked: list[str] = []
     failures: dict[str, int] = {}
-    refused: list[float] = []  # `ragstate ask` runs started while the server was down
+    refused: list[float] = []  # `ragstate ask` runs that connected while the server was down
 
     def failed(kind: str) -> None:
         failures[kind] = failures.get(kind, 0) + 1
@@ -119,8 +119,8 @@ async def server_kill_under_load(
             if code is None:
                 r.hangs += 1
                 failed("ragstate ask: no answer in 60 s")
-            elif code != 0 and refused_clearly(out, took) and down_at(started):
-                # Started while the server was down: a prompt, clear refusal is the right answer
+            elif code != 0 and refused_clearly(out, took) and down_during(started, started + took):
+                # It connected while the server was down: a prompt, clear refusal is the right answer
                 # (following a run through an outage is what must survive); counted apart.
                 refused.append(took)
                 r.attempt(True)
@@ -130,9 +130,11 @@ async def server_kill_under_load(
             else:
                 r.attempt(True)
 
-    def down_at(t: float) -> bool:
-        """Whether the server was down (or had only just come back) at ``t``."""
-        return "killed" in state and state["killed"] <= t <= state.get("restarted", t) + 1.0
+    def down_during(t0: float, t1: float) -> bool:
+        """Whether the server was down (or had only just come back) at some time in [t0, t1]."""
+        if "killed" not in state:
+            return False
+        return t0 <= state.get("restarted", t1) + 1.0 and state["killed"] <= t1
 
     def refused_clearly(out: str, took: float) -> bool:
         return took < 15 and "Traceback" not in out and "RAGSTATE_TEMPORAL_ADDRESS" in out
@@ -158,7 +160,7 @@ async def server_kill_under_load(
     r.notes += [f"{n} x {kind}" for kind, n in failures.items()]
     if refused:
         r.notes.append(
-            f"{len(refused)} `ragstate ask` started while the server was down: refused in "
+            f"{len(refused)} `ragstate ask` connecting while the server was down: refused in "
             f"{max(refused):.1f} s with the server's address (exit 1), not waited for"
         )
     await stack.reconnect()
