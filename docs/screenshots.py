@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,13 +100,18 @@ async def encrypted_query(out_dir: Path) -> None:
         await asyncio.to_thread(screenshot, url, out_dir / "encrypted-query-no-codec.png")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def take_screenshots(take: Callable[[Path], Awaitable[None]], description: str) -> None:
+    """The command line of a screenshot script: ``--out`` (docs/img), then ``take(out)``."""
+    parser = argparse.ArgumentParser(description=description.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    asyncio.run(encrypted_query(args.out))
+    asyncio.run(take(args.out))
+
+
+def main() -> None:
+    take_screenshots(encrypted_query, __doc__ or "")
 
 
 if __name__ == "__main__":

@@ -14,14 +14,12 @@ workers still running (the UI reads a run's current details through a query a wo
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-from screenshots import ROOT, screenshot, stack
+from screenshots import ROOT, screenshot, stack, take_screenshots
 
 QUESTION = "What do the BM25 parameters k1 and b control?"
 
@@ -86,12 +84,7 @@ async def take(out_dir: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    asyncio.run(take(args.out))
+    take_screenshots(take, __doc__ or "")
 
 
 if __name__ == "__main__":
