@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from ragstate.activities.attempts import current_attempt
 from ragstate.activities.heartbeat import heartbeating
 from ragstate.chunking import sentences
 from ragstate.contracts import Activity
@@ -40,7 +41,7 @@ class EmbeddingActivities:
         hits = open_store(self.settings, q.collection).search_dense(
             vector, q.depth, SearchFilter(sources=q.sources, doc_ids=q.doc_ids)
         )
-        return BranchResult(branch=Branch.vector, hits=hits, attempt=activity.info().attempt)
+        return BranchResult(branch=Branch.vector, hits=hits, attempt=current_attempt())
 
     @activity.defn(name=Activity.EMBED_CHUNKS)
     def embed_chunks(self, inp: EmbedInput) -> EmbedResult:

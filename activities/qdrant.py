@@ -10,6 +10,7 @@ import hashlib
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from ragstate.activities.attempts import current_attempt
 from ragstate.activities.heartbeat import heartbeating
 from ragstate.bm25 import Bm25Encoder
 from ragstate.chunking import chunk_text
@@ -88,7 +89,7 @@ class QdrantActivities:
     @activity.defn(name=Activity.KEYWORD_SEARCH)
     def keyword_search(self, q: ParsedQuery) -> BranchResult:
         hits = self.store(q.collection).search_sparse(self.bm25.encode_terms(q.terms), q.depth, search_filter(q))
-        return BranchResult(branch=Branch.keyword, hits=hits)
+        return BranchResult(branch=Branch.keyword, hits=hits, attempt=current_attempt())
 
     @activity.defn(name=Activity.MERGE)
     def merge(self, inp: MergeInput) -> MergeResult:
@@ -101,7 +102,7 @@ class QdrantActivities:
         ]
         fused = fuse_hits(branches, k=s.rrf_k, unit=s.fusion_unit, method=s.fusion_method)
         if not q.synthesize:  # retrieval only (evaluation): the ranking is the answer
-            return MergeResult(sources=[], ranking=fused[: q.depth], candidates=len(fused))
+            return MergeResult(sources=[], ranking=fused[: q.depth], candidates=len(fused), attempt=current_attempt())
         head = fused[: q.top_k * 2]
         chunks = self.store(q.collection).get([h.chunk_id for h in head])
         present = [(chunks[h.chunk_id], h.score) for h in head if h.chunk_id in chunks]
@@ -120,7 +121,7 @@ class QdrantActivities:
             for i, ((c, score), text) in enumerate(zip(present, packed))
         ]
         # No ranking here: nothing reads it, and it would be up to `depth` hits in the history.
-        return MergeResult(sources=sources, ranking=[], candidates=len(fused))
+        return MergeResult(sources=sources, ranking=[], candidates=len(fused), attempt=current_attempt())
 
     # --- ingestion side -------------------------------------------------------------------------
 

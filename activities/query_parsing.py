@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from ragstate.activities.attempts import current_attempt
 from ragstate.analyzer import analyze
 from ragstate.contracts import Activity, ErrorType
 from ragstate.models import ParsedQuery, RagQuery, Routing
@@ -62,5 +63,5 @@ class QueryParsingActivities:
             collection=query.collection or s.collection,
             synthesize=query.synthesize,
             routing=build_routing(s, self.in_process_roles),
-            attempt=activity.info().attempt,
+            attempt=current_attempt(),
         )
