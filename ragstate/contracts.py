@@ -42,6 +42,7 @@ class Workflow:
     LIST_COLLECTIONS: Final = "ListCollections"
     DROP_COLLECTION: Final = "DropCollection"
     REINDEX: Final = "Reindex"
+    SUMMARIZE_DOCUMENTS: Final = "SummarizeDocuments"
 
 
 class Activity:
@@ -69,6 +70,13 @@ class Activity:
     SWITCH_COLLECTION: Final = "SwitchCollection"
     DROP_COLLECTION_VERSION: Final = "DropCollectionVersion"
     LOAD_GATE: Final = "LoadGate"
+    # The summarize stage (workflows/summarize.py)
+    PLAN_SUMMARIES: Final = "PlanSummaries"
+    EXTRACTIVE_SUMMARIES: Final = "ExtractiveSummaries"
+    SUMMARIZE_DOCUMENT: Final = "SummarizeDocument"
+    CREATE_SUMMARY_BATCH: Final = "CreateSummaryBatch"
+    POLL_SUMMARY_BATCH: Final = "PollSummaryBatch"
+    COLLECT_SUMMARY_BATCH: Final = "CollectSummaryBatch"
 
 
 class Query:

@@ -270,6 +270,11 @@ class IngestRequest(_Model):
         description="afterwards, remove the collection's documents under these paths "
         "whose files are gone (IngestResult.removed)",
     )
+    summarize: bool = Field(
+        default=False,
+        description="afterwards, a summary of each document by the LLM (extractive offline), stored "
+        "with it and searchable (the SummarizeDocuments child workflow; IngestResult.summaries)",
+    )
     carry: IngestCarry | None = Field(default=None, description="set by continue-as-new only")
 
 
@@ -395,6 +400,19 @@ class IngestCarry(_Model):
     skipped: int = 0
 
 
+class SummarizeResult(_Model):
+    """What the summarize stage did (the SummarizeDocuments child workflow of an ingest)."""
+
+    mode: str | None = Field(None, description="llm, batch or extractive; None when nothing needed a summary")
+    summarized: int = 0
+    already: int = Field(0, description="documents whose version had its summary already")
+    failed: int = 0
+    failures: list[DocumentFailure] = Field(default_factory=list, description="the first 100, with their reasons")
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+    batch_ids: list[str] = Field(default_factory=list, description="the Message Batches made")
+
+
 class IngestResult(_Model):
     documents: int
     unchanged: int = 0
@@ -406,6 +424,7 @@ class IngestResult(_Model):
     removed: int = Field(0, description="documents removed by a sync because their files are gone")
     skipped: int = Field(0, description="files of the named folders not read (unsupported types)")
     skipped_files: list[SkippedFile] = Field(default_factory=list, description="those files, each with its reason")
+    summaries: SummarizeResult | None = Field(None, description="the summarize stage (IngestRequest.summarize)")
     duration_ms: float = 0.0
     workflow_id: str = ""
 
@@ -498,6 +517,18 @@ class PruneInput(_Model):
     roots: list[str] | None = None
 
 
+class SummaryRecord(_Model):
+    """A document's summary as stored with it (ragstate.summaries): text, how it was made and
+    what it cost."""
+
+    text: str
+    mode: str = Field(description="llm (a Messages API call), batch (Message Batches API) or extractive (offline)")
+    model: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    cost: Cost = Field(default_factory=Cost)
+    summarized_at: str | None = Field(None, description="UTC, ISO 8601")
+
+
 class DocumentSummary(_Model):
     doc_id: str
     title: str
@@ -505,6 +536,7 @@ class DocumentSummary(_Model):
     version: str
     chunks: int
     ingested_at: str | None = Field(None, description="when this version was indexed (UTC, ISO 8601)")
+    summary: SummaryRecord | None = Field(None, description="the summary of this version, when one was made")
 
 
 class ListDocumentsRequest(_Model):

@@ -26,6 +26,8 @@ __all__ = ["DEFAULT_PRICES", "PRICES_TAKEN", "Price", "llm_cost", "no_llm_cost",
 PRICES_TAKEN: Final = "2026-12-01"
 #: A 5-minute prompt-cache write costs this many times the model's input price.
 CACHE_WRITE_MULTIPLIER: Final = 1.25
+#: The Message Batches API bills every token at this share of the list price.
+BATCH_MULTIPLIER: Final = 0.5
 
 Price = Mapping[str, float]  # {"input": USD per MTok, "output": USD per MTok, "cache_read": ...}
 
@@ -61,8 +63,11 @@ def _price_for(model: str, table: Mapping[str, Mapping[str, float]]) -> Mapping[
     return table[max(prefixes, key=len)] if prefixes else None
 
 
-def llm_cost(model: str, usage: Usage, table: Mapping[str, Mapping[str, float]] | None = None) -> Cost:
-    """The cost of one LLM call's tokens at ``model``'s list price."""
+def llm_cost(
+    model: str, usage: Usage, table: Mapping[str, Mapping[str, float]] | None = None, *, batch: bool = False
+) -> Cost:
+    """The cost of one LLM call's tokens at ``model``'s list price; ``batch``: a request of a
+    Message Batch, at :data:`BATCH_MULTIPLIER` of it."""
     price = _price_for(model, table if table is not None else DEFAULT_PRICES)
     if price is None:
         return Cost(
@@ -82,6 +87,8 @@ def llm_cost(model: str, usage: Usage, table: Mapping[str, Mapping[str, float]] 
         + usage.cache_creation_input_tokens * cache_write
     ) / 1e6
     output_usd = usage.output_tokens * price.get("output", 0.0) / 1e6
+    if batch:
+        input_usd, output_usd = input_usd * BATCH_MULTIPLIER, output_usd * BATCH_MULTIPLIER
     return Cost(
         usd=round(input_usd + output_usd, 8),
         input_usd=round(input_usd, 8),

@@ -131,6 +131,14 @@ def print_ingest(console: Console, result: IngestResult, ui_link: str | None = N
         f"ingested {count(result.documents, 'document')} ({result.unchanged} unchanged), "
         f"{count(result.chunks, 'chunk')}, {result.failed} failed{removed}, in {result.duration_ms / 1000:.1f} s"
     )
+    if (sm := result.summaries) is not None:
+        console.print(
+            f"summarized {count(sm.summarized, 'document')} ({sm.mode or 'none needed'}; {sm.already} had one), "
+            f"{sm.failed} failed, {sm.usage.input_tokens + sm.usage.output_tokens} tokens, ${sm.cost_usd:.6f}"
+            + (f", batches {', '.join(sm.batch_ids)}" if sm.batch_ids else "")
+        )
+        for f in sm.failures[:10]:
+            console.print(f"  [red]not summarized[/red] {escape(f.doc_id)}: {escape(f.reason)}", highlight=False)
     for f in result.failures[:20]:
         console.print(f"  [red]failed[/red] {f.doc_id}: {f.reason}")
     if result.failed > 20:
@@ -148,10 +156,15 @@ def print_documents(console: Console, listing: DocumentList) -> None:
     """``ragstate documents list``: one row per document, then how many there are."""
     if listing.documents:
         table = Table(show_lines=False, expand=False)
-        for col in ("doc id", "title", "source", "chunks", "version", "ingested at"):
+        summaries = any(d.summary for d in listing.documents)  # a column only when there are some
+        columns = ["doc id", "title", "source", "chunks", "version", "ingested at"] + ["summary"] * summaries
+        for col in columns:
             table.add_column(col, overflow="fold")
         for d in listing.documents:
-            table.add_row(d.doc_id, d.title, d.source, str(d.chunks), d.version, d.ingested_at or "")
+            row = [d.doc_id, d.title, d.source, str(d.chunks), d.version, d.ingested_at or ""]
+            if summaries:
+                row.append(f"[{d.summary.mode}] {d.summary.text[:160]}" if d.summary else "")
+            table.add_row(*row)
         console.print(table)
     shown = "" if len(listing.documents) == listing.total else f" ({len(listing.documents)} shown)"
     console.print(f"{count(listing.total, 'document')} in collection {listing.collection!r}{shown}")

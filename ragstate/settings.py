@@ -271,6 +271,16 @@ class Settings(BaseSettings):
     anthropic_max_tokens: int = Field(default=1024, ge=1)
     anthropic_timeout_s: float = Field(default=100.0, gt=0)
     anthropic_stream: bool = True
+    # --- document summaries (ingest --summarize; workflows/summarize.py) ---------------
+    summary_batch_min: int = Field(
+        default=20, ge=1, description="a summarize run of more documents than this uses the Message Batches API"
+    )
+    summary_poll_s: float = Field(default=30.0, gt=0, description="first wait between two polls of a batch")
+    summary_poll_max_s: float = Field(default=300.0, gt=0, description="the wait between polls grows to this")
+    summary_max_tokens: int = Field(default=300, ge=16, description="the longest LLM summary")
+    summary_input_chars: int = Field(default=24_000, ge=500, description="of each document, the LLM reads this much")
+    summary_page_docs: int = Field(default=1000, ge=1, le=10_000, description="documents per page (and per batch)")
+    sqs_summarize: bool = Field(default=False, description="the SQS handler's ingests of S3 events summarize")
     llm_prices: str | None = Field(
         default=None,
         description='JSON overriding the list prices (USD per million tokens) of ragstate.pricing, e.g. '

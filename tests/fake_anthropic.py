@@ -32,6 +32,9 @@ is how SDK 2.x sends ``api_key``) or without ``anthropic-version``, or without
 ``model``/``max_tokens``/``messages``, is refused (401/400) before the plan is consulted;
 set :attr:`FakeAnthropic.api_key` to also refuse any other key with 401.
 
+Message Batches (``POST /v1/messages/batches``, ``GET .../{id}``, ``GET .../{id}/results``):
+:mod:`fake_anthropic_batches`, on :attr:`FakeAnthropic.batches`.
+
 Broken and unusual answers, for the activity's checks: :func:`cut` ends a stream after some
 deltas without ``message_stop``, either cleanly (the chunked body is terminated as if the
 answer were whole) or by closing a body framed by the connection (``connection: close``, no
@@ -66,6 +69,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import fake_anthropic_batches
 import pytest
 
 DEFAULT_ANSWER = "According to the sources, the answer is in the first passage [1]."
@@ -398,6 +402,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._record(None)
+        if self.path.startswith("/v1/messages/batches/"):
+            return fake_anthropic_batches.get(self)  # a batch, or its results (JSONL)
         self._send_error(404, "not_found_error", f"{self.path} not found")
 
     def do_POST(self) -> None:
@@ -410,6 +416,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._record(body)
         fake = self.server.fake
 
+        if self.path.split("?")[0] == "/v1/messages/batches":
+            return fake_anthropic_batches.create(self, body)
         if self.path.split("?")[0] != "/v1/messages":
             return self._send_error(404, "not_found_error", f"{self.path} not found")
         key = _key_from({k.lower(): v for k, v in self.headers.items()})
@@ -615,6 +623,8 @@ class FakeAnthropic:
         self._planned: deque[Planned] = deque()
         self._requests: list[RecordedRequest] = []
         self._cached: set[str] = set()  # prompt-cache prefixes written
+        #: The Message Batches made (POST /v1/messages/batches) and how soon they end.
+        self.batches = fake_anthropic_batches.BatchBook()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -676,6 +686,7 @@ class FakeAnthropic:
             self._planned.clear()
             self._requests.clear()
             self._cached.clear()
+        self.batches.clear()
 
     def _next(self) -> Planned:
         with self._lock:

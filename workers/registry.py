@@ -158,11 +158,13 @@ def worker_specs(settings: Settings, roles: Iterable[str], replace: Sequence[Cal
             if role in roles
         ]
     if "workflows" in roles:
+        from ragstate.activities.anthropic_batches import BatchActivities
         from ragstate.activities.files import FileActivities
         from ragstate.activities.lifecycle import LifecycleActivities
         from ragstate.activities.llm_fallback import extractive_answer
         from ragstate.activities.qdrant import QdrantActivities, ReindexActivities
         from ragstate.activities.query_parsing import QueryParsingActivities
+        from ragstate.activities.summaries import SummaryActivities
         from ragstate.workflows import ALL_WORKFLOWS
 
         # Steps of other roles served by this process may run as local activities of the query
@@ -189,6 +191,9 @@ def worker_specs(settings: Settings, roles: Iterable[str], replace: Sequence[Cal
                     *LifecycleActivities(settings).all(),  # sync pruning, documents and collections
                     *ReindexActivities(settings).all(),  # blue/green re-index (workflows/reindex.py)
                     f.load_gate,
+                    # ingest --summarize (workflows/summarize.py): next to the store, which they read
+                    *SummaryActivities(settings).all(),
+                    *BatchActivities(settings).all(),
                     *also_local,
                 ),
             ),

@@ -13,7 +13,9 @@ waiting for it. A record body is one of:
   wrapped in an SNS notification, or an EventBridge ``Object Created`` event: each object key
   becomes a path through ``RAGSTATE_SQS_S3_PATH`` (default ``/mnt/documents/{key}``; also
   ``{bucket}``), the place where workers read the bucket (an EFS mount, say). S3's
-  ``s3:TestEvent`` and object removals are acknowledged and skipped.
+  ``s3:TestEvent`` and object removals are acknowledged and skipped. With
+  ``RAGSTATE_SQS_SUMMARIZE=true`` these ingests also summarize each document (a JSON body says
+  ``"summarize": true`` itself).
 
 Idempotency: the workflow id is :meth:`ragstate.client.RagClient.ingest_id` of the paths and
 collection, started with ``id_conflict_policy=USE_EXISTING`` (a duplicate delivery while the
@@ -107,7 +109,7 @@ def parse_body(text: str, settings: Settings, s3_template: str = S3_PATH_TEMPLAT
     except (KeyError, TypeError) as e:
         raise RecordError(f"S3 event without bucket name or object key: {e!r}") from None
     if paths is not None:
-        return IngestRequest(paths=paths) if paths else None
+        return IngestRequest(paths=paths, summarize=settings.sqs_summarize) if paths else None
     if "paths" not in body:
         raise RecordError(f"unknown body: expected {{'paths': [...]}} or an S3 event, got keys {sorted(body)[:10]}")
     if "carry" in body:

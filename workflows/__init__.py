@@ -13,8 +13,16 @@ from ragstate.workflows.lifecycle import (
 from ragstate.workflows.query import RagQueryWorkflow
 from ragstate.workflows.reindex import ReindexWorkflow
 from ragstate.workflows.stats import StoreStatsWorkflow
+from ragstate.workflows.summarize import SummarizeDocumentsWorkflow
 
-ALL_WORKFLOWS = [RagQueryWorkflow, IngestWorkflow, StoreStatsWorkflow, ReindexWorkflow, *LIFECYCLE_WORKFLOWS]
+ALL_WORKFLOWS = [
+    RagQueryWorkflow,
+    IngestWorkflow,
+    StoreStatsWorkflow,
+    ReindexWorkflow,
+    SummarizeDocumentsWorkflow,
+    *LIFECYCLE_WORKFLOWS,
+]
 
 __all__ = [
     "ALL_WORKFLOWS",
@@ -26,4 +34,5 @@ __all__ = [
     "RagQueryWorkflow",
     "ReindexWorkflow",
     "StoreStatsWorkflow",
+    "SummarizeDocumentsWorkflow",
 ]

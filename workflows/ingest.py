@@ -40,9 +40,13 @@ with workflow.unsafe.imports_passed_through():
         SourceRef,
         StatsRequest,
         StoreStats,
+        SummarizeResult,
     )
     from ragstate.workflows.failures import failure_reason
     from ragstate.workflows.ingest_details import ingest_details
+# Not passed through: it must share the sandbox's own copy of ragstate.models (ragstate/__init__
+# imports that one inside the sandbox).
+from ragstate.summary_models import SummarizeRequest
 
 MAX_KEPT_FAILURES = 1000
 INGEST_RETRY = RetryPolicy(
@@ -249,6 +253,15 @@ class IngestWorkflow:
         c.progress.discovery_done = True
         self._show("pruning" if request.sync else "optimizing")
         removed = await self._prune(request, page.collection) if request.sync else 0
+        summaries = None
+        if request.summarize and workflow.patched("summarize-stage"):  # workflows/summarize.py
+            self._show("summarizing")
+            summaries = await workflow.execute_child_workflow(
+                Workflow.SUMMARIZE_DOCUMENTS,
+                SummarizeRequest(collection=page.collection, paths=request.paths, roots=request.roots),
+                id=f"{workflow.info().workflow_id}-summarize",
+                result_type=SummarizeResult,
+            )
 
         stats: StoreStats = await workflow.execute_activity(
             Activity.OPTIMIZE_STORE,
@@ -274,6 +287,7 @@ class IngestWorkflow:
             removed=removed,
             skipped=c.skipped,
             skipped_files=c.skipped_files,
+            summaries=summaries,
             duration_ms=(workflow.now() - c.started_at).total_seconds() * 1000,
             workflow_id=workflow.info().workflow_id,
         )

@@ -81,4 +81,6 @@ def ingest_request(body: IngestBody, roots: list[Path]) -> IngestRequest:
         paths.append(str(full))
     if body.collection is not None and not COLLECTION_NAME.match(body.collection):
         raise _invalid("collection must be 1-64 letters, digits, '-' or '_', starting with a letter or digit")
-    return IngestRequest(paths=paths, collection=body.collection, roots=[str(r) for r in roots])
+    return IngestRequest(
+        paths=paths, collection=body.collection, roots=[str(r) for r in roots], summarize=body.summarize
+    )

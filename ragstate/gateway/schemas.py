@@ -92,6 +92,9 @@ class IngestBody(BaseModel):
         pattern=COLLECTION_NAME.pattern,
         description="letters, digits, '-' and '_'; the default collection when unset",
     )
+    summarize: bool = Field(
+        default=False, description="afterwards, a summary of each document, stored with it (GET /v1/documents)"
+    )
 
 
 class IngestAccepted(BaseModel):

@@ -25,8 +25,23 @@ DENSE = "dense"
 SPARSE = "bm25"
 INDEXED_KEYWORDS = ("doc_id", "source", "version")
 _CHUNK_NS = uuid.UUID("6f1c9a52-2b7e-4d0a-9a57-0c6a1f3d2e11")
-#: What list_documents reads of each chunk: never the text.
-_DOCUMENT_KEYS = ["doc_id", "version", "title", "source", "position", "ingested_at"]
+#: What list_documents reads of each chunk: never the text (a summary point's record, short, yes).
+_DOCUMENT_KEYS = ["doc_id", "version", "title", "source", "position", "ingested_at", "summary"]
+#: A document's summary is one more point of the document: version ``<version>#summary``,
+#: position -1 (so it never counts as a document's first chunk), the summary's record in its
+#: payload. A new version of the document removes it with the old chunks (delete_stale).
+SUMMARY_MARK = "#summary"
+SUMMARY_POSITION = -1
+
+
+def summary_version(version: str) -> str:
+    """The version recorded on the summary point of a document version."""
+    return version + SUMMARY_MARK
+
+
+def summary_chunk_id(doc_id: str, version: str) -> str:
+    """The id of the summary point of a document version (deterministic: rewriting replaces it)."""
+    return chunk_id(doc_id, summary_version(version), SUMMARY_POSITION)
 
 
 def chunk_id(doc_id: str, version: str, position: int) -> str:
@@ -63,9 +78,12 @@ class ChunkRecord:
     dense: list[float] | None = None
     #: When this version was indexed (UTC, ISO 8601): what `ragstate documents list` shows.
     ingested_at: str = field(default_factory=_now)
+    #: A summary point's record (SummaryRecord as a dict); None for the document's own chunks.
+    summary: dict | None = None
 
     def payload(self) -> dict:
-        return {
+        extra = {"summary": self.summary} if self.summary is not None else {}
+        return extra | {
             "doc_id": self.doc_id,
             "version": self.version,
             "title": self.title,
@@ -110,6 +128,7 @@ class DocumentInfo:
     version: str
     chunks: int
     ingested_at: str | None = None
+    summary: dict | None = None  # the record of this version's summary point, when it has one
 
 
 @dataclass(frozen=True)
@@ -155,9 +174,10 @@ class FilterDialect:
         return self.filter(must=must, must_not=has_dense if dense is False else None)
 
     def stale(self, doc_id: str, keep_version: str):
+        """Chunks of ``doc_id`` of other versions (the kept version's summary is kept too)."""
         return self.filter(
             must=[self.condition("doc_id", self.match_value(doc_id))],
-            must_not=[self.condition("version", self.match_value(keep_version))],
+            must_not=[self.condition("version", self.match_any([keep_version, summary_version(keep_version)]))],
         )
 
     def first_chunks(self):
@@ -240,6 +260,13 @@ class ChunkStore(abc.ABC):
         flt = self.filters.version(doc_id, version, False if without_dense else None)
         return sorted((stored_chunk(r) for r in self._points(flt)), key=lambda c: c.position)
 
+    def summary_of(self, doc_id: str, version: str) -> dict | None:
+        """The record of a document version's summary point (ragstate.models.SummaryRecord as a
+        dict); None when it has none."""
+        for record in self._points(self.filters.version(doc_id, summary_version(version)), ["summary"]):
+            return record.payload.get("summary") or None
+        return None
+
     def count_version(self, doc_id: str, version: str, with_dense: bool = False) -> int:
         return self._count(self.filters.version(doc_id, version, True if with_dense else None))
 
@@ -266,9 +293,13 @@ class ChunkStore(abc.ABC):
             [d.doc_id for d in store.list_documents("/data/corpus/")]
         """
         versions: dict[str, dict[str, list]] = {}  # doc id -> version -> [chunks, payload of position 0]
+        summaries: dict[tuple[str, str], dict] = {}  # (doc id, version summarized) -> its record
         for record in self._points(None, _DOCUMENT_KEYS):
             p = record.payload
             if source_prefix and not p["source"].startswith(source_prefix):
+                continue
+            if p["version"].endswith(SUMMARY_MARK):
+                summaries[(p["doc_id"], p["version"][: -len(SUMMARY_MARK)])] = p.get("summary") or {}
                 continue
             entry = versions.setdefault(p["doc_id"], {}).setdefault(p["version"], [0, None])
             entry[0] += 1
@@ -289,6 +320,7 @@ class ChunkStore(abc.ABC):
                     version=version,
                     chunks=chunks,
                     ingested_at=first.get("ingested_at"),
+                    summary=summaries.get((doc_id, version)),
                 )
             )
         return sorted(documents, key=lambda d: (d.source, d.doc_id))
