@@ -150,7 +150,7 @@ class BatchActivities:
             return json.loads(record.read_text())["batch_id"]
         s = self.settings
         store = self.summaries.store(inp.collection)
-        requests = []
+        requests: list[Any] = []  # batch_create_params.Request dicts
         for doc in inp.documents:
             stored = self.summaries.read(store, doc)
             if isinstance(stored, StoredDocument):

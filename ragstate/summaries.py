@@ -97,7 +97,8 @@ def extractive_summary(title: str, text: str, max_sentences: int = 3, max_chars:
         return sum(freq[w] for w in words) / (len(words) + 3) if words else 0.0  # +3: long ones need more
 
     best = sorted(range(1, len(parts)), key=lambda i: (-score(parts[i]), i))[: max_sentences - 1]
-    chosen, size = [], 0
+    chosen: list[str] = []
+    size = 0
     for i in [0, *sorted(best)]:
         if chosen and size + len(parts[i]) > max_chars:
             break

@@ -35,6 +35,13 @@ LIGHT = {
     Activity.LIST_COLLECTIONS,
     Activity.DROP_COLLECTION,
     Activity.EXTRACTIVE_ANSWER,
+    # the summarize stage (workflows/summarize.py), next to the store
+    Activity.PLAN_SUMMARIES,
+    Activity.EXTRACTIVE_SUMMARIES,
+    Activity.SUMMARIZE_DOCUMENT,
+    Activity.CREATE_SUMMARY_BATCH,
+    Activity.POLL_SUMMARY_BATCH,
+    Activity.COLLECT_SUMMARY_BATCH,
 }
 MODEL = {Activity.VECTOR_SEARCH, Activity.EMBED_CHUNKS}
 
