@@ -28,7 +28,7 @@ from ragstate.models import Branch, IngestRequest, IngestResult, RagQuery, Usage
 from ragstate.pricing import llm_cost
 from ragstate.settings import Settings
 from ragstate.store.base import summary_chunk_id
-from ragstate.summaries import SUMMARY_SYSTEM
+from ragstate.summaries import SUMMARY_SYSTEM, custom_id
 from ragstate.workers import sqs_ingest
 from ragstate.workers.runtime import running_workers
 
@@ -223,3 +223,26 @@ async def test_sqs_s3_events_summarize_when_configured(client: Client, settings:
         assert result.summaries is not None and result.summaries.summarized == 1, result
         (doc,) = (await rag.documents()).documents
         assert doc.summary is not None and doc.summary.mode == "extractive"
+
+
+def test_creating_a_batch_again_returns_the_batch_already_made(settings: Settings, tmp_path: Path, fake_anthropic):
+    """A retried CreateSummaryBatch (its worker lost after the API answered) makes no second
+    batch; another page (another key) makes its own."""
+    from ragstate.activities.anthropic_batches import BatchActivities
+    from ragstate.activities.qdrant import QdrantActivities
+    from ragstate.models import ChunkBatchInput, SourceRef
+    from ragstate.summary_models import SummaryBatchInput
+
+    settings = with_key(settings, fake_anthropic.url)
+    docs = corpus(tmp_path, n=2)
+    indexed = QdrantActivities(settings).index_chunks(
+        ChunkBatchInput(collection=settings.collection, refs=[SourceRef(path=str(p)) for p in sorted(docs.iterdir())])
+    )
+    acts = BatchActivities(settings)
+    page = SummaryBatchInput(collection=settings.collection, key="wf/run/0", documents=indexed.documents)
+    first = acts.create_summary_batch(page)
+    assert acts.create_summary_batch(page) == first and len(fake_anthropic.batches.created) == 1
+    (made,) = fake_anthropic.batches.created
+    assert [r["custom_id"] for r in made.requests] == [custom_id(d.doc_id, d.version) for d in indexed.documents]
+    other = acts.create_summary_batch(page.model_copy(update={"key": "wf/run/1"}))
+    assert other != first and len(fake_anthropic.batches.created) == 2
