@@ -246,3 +246,42 @@ def test_creating_a_batch_again_returns_the_batch_already_made(settings: Setting
     assert [r["custom_id"] for r in made.requests] == [custom_id(d.doc_id, d.version) for d in indexed.documents]
     other = acts.create_summary_batch(page.model_copy(update={"key": "wf/run/1"}))
     assert other != first and len(fake_anthropic.batches.created) == 2
+
+
+@pytest.mark.timeout(300)
+async def test_a_bulk_run_waits_for_its_batch_across_a_server_restart(
+    tmp_path: Path, settings: Settings, fake_anthropic
+):
+    from test_outage import RestartableServer
+
+    server = RestartableServer(tmp_path / "temporal")
+    try:
+        settings = with_key(
+            settings,
+            fake_anthropic.url,
+            temporal_address=server.address,
+            server_outage_s=60.0,
+            summary_batch_min=1,
+            summary_poll_s=0.3,
+            summary_poll_max_s=1.0,
+        )
+        docs = corpus(tmp_path, n=2)
+        fake_anthropic.batches.hold = True
+        rag = await RagClient.connect(settings)
+        async with running_workers(rag.client, settings):
+            handle = await rag.start_ingest(IngestRequest(paths=[str(docs)], summarize=True))
+            for _ in range(600):
+                if (made := fake_anthropic.batches.created) and made[0].polls >= 1:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("no batch was created and polled")
+        server.kill()  # while the workflow waits for the batch on its timer
+        server.restart()
+        fake_anthropic.batches.hold = False
+        async with running_workers(rag.client, settings):
+            result = await asyncio.wait_for(rag.follow(handle), 120)
+        assert len(fake_anthropic.batches.created) == 1
+        assert result.summaries is not None and (result.summaries.mode, result.summaries.summarized) == ("batch", 2)
+    finally:
+        server.stop()
