@@ -100,6 +100,15 @@ async def recover_stack(stack: ChaosStack, log: Callable[[str], None]) -> None:
         stack.stop_worker(name)
 
 
+def quiet_core_logs() -> None:
+    """The driver's Temporal client warns on stdout at every call it retries while the server is
+    down, which the suite does on purpose; errors only, so that stdout stays the table (or JSON)."""
+    from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+
+    quiet = LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=quiet)))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", action="append", metavar="SCENARIO", help="run only this scenario (repeatable)")
@@ -124,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         p.error(f"unknown scenario {', '.join(unknown)}: choose from {', '.join(SCENARIOS)}")
+    quiet_core_logs()
     scratch = Path(tempfile.mkdtemp(prefix="ragstate-chaos-"))
 
     def log(line: str) -> None:
