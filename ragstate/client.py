@@ -31,6 +31,7 @@ LLM step is waiting out a rate limit, and for how long.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
@@ -180,6 +181,16 @@ class RagClient:
             timeout=timedelta(seconds=5),
         )
         return len(resp.pollers)
+
+    async def pollers_within(self, task_queue: str, within_s: float, workflows: bool = False) -> int:
+        """:meth:`pollers`, asked again for up to ``within_s`` while there are none: a server
+        that just restarted lists no poller until the workers' next poll reaches it."""
+        deadline = time.monotonic() + within_s
+        while True:
+            count = await self.pollers(task_queue, workflows)
+            if count or time.monotonic() >= deadline:
+                return count
+            await asyncio.sleep(0.5)
 
     def check_size(self, value: BaseModel, what: str) -> None:
         """:class:`RequestTooLargeError` when ``value`` would be a workflow input over the limit."""

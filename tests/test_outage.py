@@ -125,6 +125,9 @@ async def test_ask_stream_resumes_without_losing_or_repeating_events(
                     server.kill()
                     await asyncio.sleep(3)
                     server.restart()
+                    # A restarted server lists no poller until the workers poll again; `ask`
+                    # looks for a few seconds before it says no worker runs.
+                    assert await rag.pollers_within(settings.workflow_task_queue, 15, workflows=True) >= 1
 
     assert killed and events[-1].type is StreamEventType.final, [e.type for e in events]
     answer = events[-1].answer

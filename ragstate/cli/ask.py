@@ -55,6 +55,10 @@ async def run_ask_stream(
             fail(f"{escape(event.error or 'the query failed')} ({event.error_type}; workflow {rag.ui_link(handle.id)})")
 
 
+#: How long `ask` looks for a workflow worker before it says there is none.
+POLLER_GRACE_S = 5.0
+
+
 def ask(
     question: str = typer.Argument(..., help="the question, in quotes"),
     top_k: int | None = typer.Option(
@@ -86,8 +90,9 @@ def ask(
 
     async def run() -> None:
         rag = await connect_client(settings)
-        # Without a workflow worker the question would wait in silence; say so at once instead.
-        if not await rag.pollers(settings.workflow_task_queue, workflows=True):
+        # Without a workflow worker the question would wait in silence; say so within seconds
+        # instead (a restarted server lists no poller until the workers poll again: look twice).
+        if not await rag.pollers_within(settings.workflow_task_queue, POLLER_GRACE_S, workflows=True):
             fail(
                 f"no worker polls task queue {settings.workflow_task_queue!r}: start one with `ragstate up` "
                 "(one machine) or `ragstate worker` (an existing server), then ask again"
