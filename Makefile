@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # torch first, pinned: its CPU wheel; an unpinned torch would pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install dev demo test lint format typecheck up bench chaos clean
+.PHONY: install dev demo test lint format typecheck up bench chaos clean eval-gate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,15 @@ up: install
 ## make chaos CHAOS_ARGS="--only llm-429"   (--list for the names, --json for JSON).
 chaos: dev
 	HF_HUB_OFFLINE=1 PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/chaos.py $(CHAOS_ARGS)
+
+## Retrieval regression gate: `ragstate eval` on the shared collections against the committed
+## baseline; exit 1 when a collection's hybrid nDCG@10 drops by more than 0.005 (a paired
+## bootstrap interval per collection is printed). About 16 minutes on 2 CPUs (npl: 11k documents),
+## so outside `make test`. After a deliberate change: add --save bench/baselines/retrieval.json.
+DATASETS ?= ../shared/datasets
+eval-gate: dev
+	HF_HUB_OFFLINE=1 $(BIN)/ragstate eval $(DATASETS)/cisi $(DATASETS)/med $(DATASETS)/npl \
+		--baseline bench/baselines/retrieval.json --tolerance 0.005
 
 clean:
 	rm -rf $(VENV) .ragstate build
