@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ragstate.models import Branch, RagQuery, SearchHit
+from ragstate.models import Branch, RagQuery
+from ragstate.ranking_metrics import document_ranking, mrr_at, ndcg_at, recall_at, scores  # noqa: F401 - re-exported
 
 RUNS = ("keyword", "vector", "hybrid")
 
@@ -57,39 +57,7 @@ class BeirDataset:
         return cls(root=root, queries=queries, qrels=qrels)
 
 
-# --- metrics ------------------------------------------------------------------------------------
-
-
-def ndcg_at(ranked: list[str], rels: dict[str, int], k: int = 10) -> float:
-    """nDCG with linear graded gains (as trec_eval's ndcg_cut)."""
-    dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
-    ideal = sorted((g for g in rels.values() if g > 0), reverse=True)[:k]
-    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
-    return dcg / idcg if idcg > 0 else 0.0
-
-
-def recall_at(ranked: list[str], rels: dict[str, int], k: int = 100) -> float:
-    relevant = {d for d, g in rels.items() if g > 0}
-    return len(relevant.intersection(ranked[:k])) / len(relevant) if relevant else 0.0
-
-
-def mrr_at(ranked: list[str], rels: dict[str, int], k: int = 10) -> float:
-    for i, d in enumerate(ranked[:k]):
-        if rels.get(d, 0) > 0:
-            return 1.0 / (i + 1)
-    return 0.0
-
-
-def document_ranking(hits: list[SearchHit]) -> list[str]:
-    """Documents in the order of their best chunk."""
-    seen: dict[str, None] = {}
-    for h in hits:
-        seen.setdefault(h.doc_id, None)
-    return list(seen)
-
-
-def scores(ranked: list[str], rels: dict[str, int]) -> dict[str, float]:
-    return {"ndcg@10": ndcg_at(ranked, rels), "recall@100": recall_at(ranked, rels), "mrr@10": mrr_at(ranked, rels)}
+# --- metrics (pure, in ragstate.ranking_metrics so workflows may use them) ---------------------
 
 
 @dataclass

@@ -283,7 +283,7 @@ class Settings(BaseSettings):
     sqs_summarize: bool = Field(default=False, description="the SQS handler's ingests of S3 events summarize")
     llm_prices: str | None = Field(
         default=None,
-        description='JSON overriding the list prices (USD per million tokens) of ragstate.pricing, e.g. '
+        description="JSON overriding the list prices (USD per million tokens) of ragstate.pricing, e.g. "
         '{"my-model": {"input": 1.0, "output": 5.0}}',
     )
 

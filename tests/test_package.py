@@ -33,6 +33,8 @@ WORKFLOW_SAFE_RAGSTATE_MODULES = (
     "ragstate.conventions",
     "ragstate.citations",
     "ragstate.abstention",  # pure: models and the analyzer, like citations
+    "ragstate.ranking_metrics",  # pure: nDCG and friends over ids (the re-index gate)
+    "ragstate.summary_models",  # models of the summarize stage
     "ragstate.workflows",
 )
 

@@ -42,6 +42,11 @@ LIGHT = {
     Activity.CREATE_SUMMARY_BATCH,
     Activity.POLL_SUMMARY_BATCH,
     Activity.COLLECT_SUMMARY_BATCH,
+    # blue/green re-index (workflows/reindex.py)
+    Activity.PLAN_REINDEX,
+    Activity.SWITCH_COLLECTION,
+    Activity.DROP_COLLECTION_VERSION,
+    Activity.LOAD_GATE,
 }
 MODEL = {Activity.VECTOR_SEARCH, Activity.EMBED_CHUNKS}
 
@@ -64,6 +69,8 @@ def test_each_role_registers_its_steps_on_its_queue(settings: Settings):
         Workflow.DELETE_DOCUMENTS,
         Workflow.LIST_COLLECTIONS,
         Workflow.DROP_COLLECTION,
+        Workflow.REINDEX,
+        Workflow.SUMMARIZE_DOCUMENTS,
     }
     assert not any(s.workflows for role, s in specs.items() if role != "workflows")
     assert specs["llm"].options == {

@@ -20,7 +20,6 @@ from temporalio.exceptions import ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from ragstate.contracts import Activity, Query, Workflow
-    from ragstate.evaluation import document_ranking, ndcg_at
     from ragstate.models import (
         GateSet,
         IngestRequest,
@@ -33,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         ReindexResult,
         SwitchInput,
     )
+    from ragstate.ranking_metrics import document_ranking, ndcg_at
 
 STEP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5

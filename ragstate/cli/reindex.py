@@ -5,6 +5,7 @@ version after a grace period."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -13,7 +14,13 @@ from ragstate.cli._common import cli_settings, connect_client, console, fail
 
 #: Exit code when the gate kept the live version.
 EXIT_REFUSED = 3
-_SETTABLE = {"chunk_tokens": int, "chunk_overlap": int, "titles": lambda v: v.lower() in ("1", "true", "yes", "on")}
+
+
+def _flag(value: str) -> bool:
+    return value.lower() in ("1", "true", "yes", "on")
+
+
+_SETTABLE: dict[str, Callable[[str], object]] = {"chunk_tokens": int, "chunk_overlap": int, "titles": _flag}
 
 
 def parse_sets(items: list[str]) -> dict:
@@ -85,7 +92,7 @@ def reindex(
             await asyncio.wait([done], timeout=2.0)
             try:
                 state = await handle.query(Query.REINDEX_STATE, result_type=ReindexResult)
-            except Exception:  # noqa: BLE001 - the first query can precede the first workflow task
+            except Exception:
                 continue
             if state.phase in ("switched", "refused"):
                 break
