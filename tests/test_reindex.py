@@ -5,6 +5,7 @@ keep answering from the live version, and the old version goes after the grace p
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,30 +20,17 @@ from ragstate.store import close_stores
 from ragstate.store.versions import exists, live_version, read_params
 from ragstate.workers.runtime import running_workers
 
-CISI = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cisi"
-QUERIES, DOCS = 8, 150
+#: The first 8 judged CISI queries, their relevant documents and others up to 150 documents,
+#: committed (a fresh clone has no ../shared/datasets): made from the BEIR CISI set by taking,
+#: for each of those queries, up to 12 judged documents, then the first unjudged ones.
+SLICE = Path(__file__).resolve().parent / "data" / "cisi-slice"
 
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
 
 
 def beir_slice(out: Path) -> Path:
-    """The first judged CISI queries, their relevant documents and others up to DOCS."""
-    qrels: dict[str, dict[str, int]] = {}
-    for line in (CISI / "qrels" / "test.tsv").read_text().splitlines()[1:]:
-        qid, did, grade = line.split("\t")[:3]
-        qrels.setdefault(qid, {})[did] = int(float(grade))
-    picked = sorted(qrels, key=int)[:QUERIES]
-    wanted = {d for q in picked for d in list(qrels[q])[:12]}
-    corpus = [json.loads(line) for line in (CISI / "corpus.jsonl").read_text().splitlines() if line.strip()]
-    kept = [d for d in corpus if d["_id"] in wanted]
-    kept += [d for d in corpus if d["_id"] not in wanted][: max(0, DOCS - len(kept))]
-    ids = {d["_id"] for d in kept}
-    (out / "qrels").mkdir(parents=True)
-    (out / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in kept))
-    queries = [json.loads(line) for line in (CISI / "queries.jsonl").read_text().splitlines() if line.strip()]
-    (out / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries if q["_id"] in picked))
-    rows = [f"{q}\t{d}\t{g}" for q in picked for d, g in qrels[q].items() if d in ids]
-    (out / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(rows) + "\n")
+    """A copy of the committed slice the test may write beside."""
+    shutil.copytree(SLICE, out)
     return out
 
 
