@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 from temporalio import activity
 from temporalio.testing import ActivityEnvironment
@@ -151,3 +152,37 @@ async def test_expected_failures_log_one_line_without_a_traceback(client, settin
     retry_line = "Synthesize attempt 1 failed: Anthropic API answered 429"
     retried = [r for r in warned if r.getMessage().startswith(retry_line)]
     assert len(retried) == 1, [r.getMessage() for r in warned]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["worker", "--roles", "workflows"], ["serve", "--port", "{port}"], ["-m", "ragstate.workers.light"]],
+    ids=["worker", "gateway", "light-worker"],
+)
+async def test_every_line_of_a_worker_and_the_gateway_is_json(command, settings: Settings, tmp_path: Path):
+    """RAGSTATE_LOG_FORMAT=json: what a worker entry point and `ragstate serve` write from start
+    to a signalled stop is JSON, line by line (the SDK's and uvicorn's lines included)."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("RAGSTATE_")},
+        "RAGSTATE_LOG_FORMAT": "json",
+        "RAGSTATE_DATA_DIR": str(tmp_path),
+        "RAGSTATE_TEMPORAL_ADDRESS": settings.temporal_address,
+        "RAGSTATE_WORKFLOW_TASK_QUEUE": settings.workflow_task_queue,
+        "HF_HUB_OFFLINE": "1",
+    }
+    args = [a.replace("{port}", str(free_port())) for a in command]
+    program = sys.executable if args[0] == "-m" else str(Path(sys.executable).with_name("ragstate"))
+    process = await asyncio.create_subprocess_exec(
+        program, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    try:
+        await asyncio.sleep(8)  # started, connected, polling or listening
+        assert process.returncode is None, await process.stdout.read() if process.stdout else b""
+        process.send_signal(signal.SIGTERM)
+        out, _ = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+    lines = [line for line in out.splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # raises on any line that is not JSON
+    assert records and all("message" in r for r in records), out
