@@ -114,7 +114,10 @@ def _walk(paths: list[str]) -> Iterator[tuple[Path, str | None, bool]]:
             found = False
             # rglob does not descend into symlinked folders, so a link loop cannot trap the walk.
             for f in sorted(p.rglob("*")):
-                if any(part.startswith(".") for part in f.relative_to(p).parts) or not f.is_file():
+                if any(part.startswith(".") for part in f.relative_to(p).parts) or f.is_dir():
+                    continue
+                if not f.is_file():  # a FIFO, a socket, a link loop or a dangling link: say so
+                    yield f, _named_path_problem(f) or "not a regular file", True
                     continue
                 if f.suffix.lower() in SUPPORTED:
                     found = True

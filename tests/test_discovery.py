@@ -266,3 +266,16 @@ def test_examples_corpus_loads_cleanly():
     html_doc = next(i for i in items if i.source.endswith(".html"))
     assert "<" not in html_doc.text
     assert len({i.doc_id for i in items}) == len(items)
+
+
+def test_a_fifo_and_a_symlink_loop_inside_a_folder_are_listed_as_skipped(tmp_path):
+    """Before: a folder walk passed over them without a word (named on the command line, each
+    already had its reason)."""
+    write(tmp_path / "good.txt", "A good document about walruses.")
+    os.mkfifo(tmp_path / "pipe.txt")
+    (tmp_path / "loop.txt").symlink_to(tmp_path / "loop.txt")
+    found = discover_all([str(tmp_path)], batch_docs=8)
+    assert [r.path for b in found.batches for r in b] == [str((tmp_path / "good.txt").resolve())]
+    reasons = {Path(s.path).name: s.reason for s in found.skipped_files}
+    assert reasons == {"loop.txt": "a symbolic link loop", "pipe.txt": "not a regular file: a FIFO (named pipe)"}
+    assert not found.failures and found.skipped == 2
