@@ -29,29 +29,16 @@ pairs that involve it.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import os
 from pathlib import Path
 
 import numpy as np
+from _retrieval_data import _embeddings  # the same cache files as the retrieval bench
 
 ANSWERED_TARGET = 0.95
 ABSTAINED_TARGET = 0.80
 GRID = np.round(np.arange(0.0, 1.0, 0.005), 3)
-
-
-def _embeddings(key: str, texts: list[str], cache: Path) -> np.ndarray:
-    """Unit vectors of ``texts``, cached by content (bench/_retrieval_data.py's file names)."""
-    path = cache / f"{key}-{hashlib.blake2b(chr(0).join(texts).encode(), digest_size=6).hexdigest()}.npy"
-    if path.exists():
-        return np.load(path)
-    from ragstate.embedding import get_embedder
-
-    arr = np.asarray(get_embedder("cpu").encode(texts, batch_size=64), dtype=np.float32)
-    cache.mkdir(parents=True, exist_ok=True)
-    np.save(path, arr)
-    return arr
 
 
 def chunk_vectors(root: Path, cache: Path) -> np.ndarray:
