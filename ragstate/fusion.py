@@ -45,7 +45,8 @@ def normalised_score_fusion(
 ) -> list[tuple[T, float]]:
     """CombSUM of each list's scores after normalising them within that list, best first.
 
-    ``minmax`` maps a list's scores to [0, 1] (its worst candidate 0, its best 1); ``zscore``
+    ``max`` divides each score by the list's best (a score at or below 0 counts 0), so a
+    candidate close to the best stays close to 1 however far the worst candidate lies; ``minmax`` maps a list's scores to [0, 1] (its worst candidate 0, its best 1); ``zscore``
     measures each score above the list's worst in standard deviations, so a branch whose best
     hits stand far above the rest of its candidates (a confident branch) weighs more for that
     query. An item a list does not hold gets 0 from it: as low as that list's worst candidate.
@@ -58,7 +59,7 @@ def normalised_score_fusion(
         [('b', 1.5), ('a', 1.0), ('c', 0.0), ('d', 0.0)]
     """
     if method is FusionMethod.rrf:
-        raise ValueError("normalised_score_fusion takes minmax or zscore; rrf is reciprocal_rank_fusion")
+        raise ValueError("normalised_score_fusion takes max, minmax or zscore; rrf is reciprocal_rank_fusion")
     totals: dict[T, float] = {}
     for items, weight in rankings:
         if weight < 0:
@@ -69,6 +70,11 @@ def normalised_score_fusion(
         if not best:
             continue
         values = list(best.values())
+        if method is FusionMethod.max:
+            top = max(values)
+            for item, score in best.items():
+                totals[item] = totals.get(item, 0.0) + weight * (max(score, 0.0) / top if top > 0 else 1.0)
+            continue
         lo = min(values)
         if method is FusionMethod.minmax:
             spread = max(values) - lo
@@ -95,6 +101,7 @@ def fuse_hits(
     k: int = 60,
     unit: FusionUnit = FusionUnit.document,
     method: FusionMethod = FusionMethod.rrf,
+    other_chunks: Sequence[float] = (),
 ) -> list[SearchHit]:
     """Fuse the branches' (hits, weight) lists by ``method``, best first.
 
@@ -102,6 +109,10 @@ def fuse_hits(
     document ranks, and scores, as its best chunk), so a document split into many chunks counts
     once per branch instead of crowding out the others; each document is then represented by
     its chunk with the best chunk-level fused score. With ``unit=chunk`` chunks are fused.
+
+    ``other_chunks[i]`` (document unit; 0 when absent) gives branch i whole-document evidence:
+    half its weight ranks documents by their best chunk, the other half by
+    :func:`document_evidence` (the best chunk plus that share of the document's other chunks).
 
     Example::
 
@@ -121,16 +132,36 @@ def fuse_hits(
     for chunk_id, _ in chunks:  # best first: the first chunk seen per document wins
         best_chunk.setdefault(doc_of[chunk_id], chunk_id)
     # A document keeps its best chunk's place (rrf) or score (normalised); the ranks behind close up.
-    docs = fuse([(_by_document(hits), w) for hits, w in branches], method, k)
+    shares = list(other_chunks) + [0.0] * (len(branches) - len(other_chunks))
+    lists: list[tuple[Sequence[tuple[str, float]], float]] = []
+    for (hits, w), share in zip(branches, shares):
+        per_doc = [(h.doc_id, h.score) for h in hits]
+        if share > 0:
+            lists += [(document_evidence(per_doc, 0.0), w / 2), (document_evidence(per_doc, share), w / 2)]
+        else:
+            lists.append((document_evidence(per_doc, 0.0), w))
+    docs = fuse(lists, method, k)
     return [SearchHit(chunk_id=best_chunk[doc], doc_id=doc, score=score) for doc, score in docs]
 
 
-def _by_document(hits: Sequence[SearchHit]) -> list[tuple[str, float]]:
-    """(document, its best chunk's score) in the order of each document's first (best) hit."""
-    best: dict[str, float] = {}
-    for h in hits:
-        best[h.doc_id] = max(h.score, best.get(h.doc_id, -math.inf))
-    return list(best.items())
+def document_evidence(hits: Iterable[tuple[T, float]], other_chunks: float = 0.0) -> list[tuple[T, float]]:
+    """(document, score) best first from (document, chunk score) pairs of one branch: a
+    document's best chunk score plus ``other_chunks`` times the sum of its other chunks' scores
+    (0: the best chunk alone). Ties keep the order of each document's first hit.
+
+    Example::
+
+        >>> document_evidence([("a", 3.0), ("b", 2.5), ("a", 1.0)], other_chunks=0.25)
+        [('a', 3.25), ('b', 2.5)]
+    """
+    chunks: dict[T, list[float]] = {}
+    for doc, score in hits:
+        chunks.setdefault(doc, []).append(float(score))
+    scored = {}
+    for doc, scores in chunks.items():
+        scores.sort(reverse=True)
+        scored[doc] = scores[0] + other_chunks * sum(scores[1:]) if other_chunks else scores[0]
+    return sorted(scored.items(), key=lambda kv: -kv[1])
 
 
 def pack_to_budget(texts: Sequence[str], budget_tokens: int, max_items: int) -> list[str]:

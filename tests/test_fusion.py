@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from ragstate.chunking import count_tokens
-from ragstate.fusion import fuse_hits, normalised_score_fusion, pack_to_budget, reciprocal_rank_fusion
+from ragstate.fusion import (
+    document_evidence,
+    fuse_hits,
+    normalised_score_fusion,
+    pack_to_budget,
+    reciprocal_rank_fusion,
+)
 from ragstate.models import SearchHit
 from ragstate.settings import FusionMethod, FusionUnit, Settings
 
@@ -95,6 +101,47 @@ def test_minmax_fusion_adds_scores_scaled_to_each_list():
     assert fused == pytest.approx({"a": 1.0 + 0.5 * 5 / 25, "b": 0.75, "c": 0.0 + 0.5, "d": 0.0})
     # The rank alone cannot see that b is nearly as close as a; the scores can.
     assert [i for i, _ in normalised_score_fusion([(dense, 1.0), (bm25, 0.5)])] == ["a", "b", "c", "d"]
+
+
+def test_max_fusion_scores_each_candidate_as_a_share_of_its_lists_best():
+    dense = [("a", 0.80), ("b", 0.70), ("c", 0.40), ("e", -0.1)]
+    bm25 = [("c", 30.0), ("a", 10.0), ("d", 5.0)]
+    fused = dict(normalised_score_fusion([(dense, 1.0), (bm25, 0.5)], FusionMethod.max))
+    # c is half as close as a in cosine, so it keeps 0.5 of the dense weight (min-max: 0); a
+    # score below 0 counts 0, never less.
+    assert fused == pytest.approx({"a": 1.0 + 0.5 / 3, "b": 0.875, "c": 0.5 + 0.5, "d": 0.5 / 6, "e": 0.0})
+    assert [i for i, _ in normalised_score_fusion([(dense, 1.0), (bm25, 0.5)], FusionMethod.max)][:2] == ["a", "c"]
+    assert Settings(fusion_method="max").fusion_method is FusionMethod.max
+
+
+def test_document_evidence_adds_a_share_of_a_documents_other_chunks():
+    hits = [("a", 3.0), ("b", 2.5), ("a", 1.0), ("a", 0.6)]
+    assert document_evidence(hits) == [("a", 3.0), ("b", 2.5)]  # the best chunk alone
+    assert [d for d, _ in document_evidence(hits, 0.25)] == ["a", "b"]
+    assert [v for _, v in document_evidence(hits, 0.25)] == pytest.approx([3.4, 2.5])
+    assert document_evidence([("b", 1.0), ("a", 1.0)], 0.5) == [("b", 1.0), ("a", 1.0)]  # ties keep first seen
+
+
+def test_whole_document_evidence_lifts_a_document_matching_in_several_chunks():
+    vector = [SearchHit(chunk_id=c, doc_id=c[0], score=s) for c, s in (("b1", 0.60), ("a1", 0.58))]
+    # Keyword: b's one chunk matches best; a matches nearly as well in three chunks.
+    keyword = [
+        SearchHit(chunk_id=c, doc_id=c[0], score=s) for c, s in (("b1", 10.0), ("a1", 9.0), ("a2", 8.0), ("a3", 8.0))
+    ]
+    best_chunk = fuse_hits([(vector, 1.0), (keyword, 1.0)], method=FusionMethod.max)
+    assert [h.doc_id for h in best_chunk] == ["b", "a"]
+    whole = fuse_hits([(vector, 1.0), (keyword, 1.0)], method=FusionMethod.max, other_chunks=[0.0, 0.25])
+    assert [(h.doc_id, h.chunk_id) for h in whole] == [("a", "a1"), ("b", "b1")]
+    # a: 0.58/0.6 + 0.5 * 0.9 + 0.5 * 1 (13 of 13);  b: 1 + 0.5 * 1 + 0.5 * 10/13
+    assert [h.score for h in whole] == pytest.approx([0.58 / 0.6 + 0.45 + 0.5, 1.5 + 5 / 13])
+    # Chunk-unit fusion has no documents to add up: the shares change nothing there.
+    chunks = fuse_hits([(vector, 1.0), (keyword, 1.0)], unit=FusionUnit.chunk, method=FusionMethod.max)
+    assert (
+        fuse_hits(
+            [(vector, 1.0), (keyword, 1.0)], unit=FusionUnit.chunk, method=FusionMethod.max, other_chunks=[0.0, 0.25]
+        )
+        == chunks
+    )
 
 
 def test_zscore_fusion_measures_each_score_above_its_lists_worst_in_standard_deviations():
