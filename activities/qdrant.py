@@ -95,12 +95,21 @@ class QdrantActivities:
     def merge(self, inp: MergeInput) -> MergeResult:
         """Fusion of the branches (settings.fusion_method), then the best chunks packed into the context budget."""
         s, q = self.settings, inp.query
-        branches = [
-            (b.hits, weight)
-            for b, weight in ((inp.vector, s.vector_weight), (inp.keyword, s.keyword_weight))
+        searched = [
+            (b.hits, weight, other_chunks)
+            for b, weight, other_chunks in (
+                (inp.vector, s.vector_weight, 0.0),
+                (inp.keyword, s.keyword_weight, s.keyword_other_chunks),
+            )
             if b is not None
         ]
-        fused = fuse_hits(branches, k=s.rrf_k, unit=s.fusion_unit, method=s.fusion_method)
+        fused = fuse_hits(
+            [(hits, weight) for hits, weight, _ in searched],
+            k=s.rrf_k,
+            unit=s.fusion_unit,
+            method=s.fusion_method,
+            other_chunks=[other for _, _, other in searched],
+        )
         if not q.synthesize:  # retrieval only (evaluation): the ranking is the answer
             return MergeResult(sources=[], ranking=fused[: q.depth], candidates=len(fused), attempt=current_attempt())
         head = fused[: q.top_k * 2]

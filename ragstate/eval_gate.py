@@ -35,6 +35,7 @@ RETRIEVAL_SETTINGS = (
     "rrf_k",
     "vector_weight",
     "keyword_weight",
+    "keyword_other_chunks",
     "chunk_tokens",
     "chunk_overlap",
     "bm25_k1",

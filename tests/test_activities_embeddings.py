@@ -17,7 +17,7 @@ from ragstate.store import close_stores
 
 def test_query_encoding_names_the_choices():
     assert Settings(query_encoding="whole", _env_file=None).query_encoding is QueryEncoding.whole
-    assert Settings(_env_file=None).query_encoding is QueryEncoding.auto
+    assert Settings(_env_file=None).query_encoding is QueryEncoding.whole
     with pytest.raises(ValueError, match="choose one of \\['auto', 'sentences', 'whole'\\]"):
         QueryEncoding("tokens")
 
@@ -47,10 +47,11 @@ def test_vector_search_encodes_the_question_as_configured(tmp_path, monkeypatch,
 
 
 def test_auto_encoding_splits_questions_of_several_sentences():
-    s = Settings(query_sentences_min=2, _env_file=None)
+    s = Settings(query_encoding="auto", query_sentences_min=2, _env_file=None)
     assert sentence_by_sentence("What is BM25? How is it tuned?", s)
     assert not sentence_by_sentence("What is BM25?", s)
-    assert not sentence_by_sentence("What is BM25? How is it tuned?", Settings(_env_file=None))
+    assert not sentence_by_sentence("What is BM25? How is it tuned?", Settings(query_encoding="auto", _env_file=None))
+    assert not sentence_by_sentence("One. Two. Three. Four?", Settings(_env_file=None))  # whole by default
     assert sentence_by_sentence("What is BM25?", Settings(query_encoding="sentences", _env_file=None))
 
 

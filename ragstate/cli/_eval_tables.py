@@ -40,7 +40,8 @@ def print_tables(console: Console, datasets, reports, summaries, depth: int, set
     table = Table(
         title=f"nDCG@10 — fusion {settings.fusion_method.value}"
         + (f" k {settings.rrf_k}" if settings.fusion_method.value == "rrf" else "")
-        + f", weights vector {settings.vector_weight} / keyword {settings.keyword_weight}, "
+        + f", weights vector {settings.vector_weight} / keyword {settings.keyword_weight}"
+        + f" (other chunks {settings.keyword_other_chunks}), "
         f"query encoding {settings.query_encoding.value}"
     )
     table.add_column("collection")
