@@ -21,7 +21,8 @@ files as bench/_retrieval_data.py, so either computes them once).
     python bench/abstention.py ../shared/datasets/cisi ../shared/datasets/med ../shared/datasets/npl
 
 Prints, per pair, the threshold's in-domain answered % and out-of-domain abstained %, the
-feasible threshold range, the chosen threshold (the middle of that range), and a
+feasible threshold range, the chosen threshold (the highest that still answers 96 % of every
+pair's in-domain questions, see :func:`choose`), and a
 leave-one-collection-out check: the threshold chosen without a collection, applied to the
 pairs that involve it.
 """
@@ -38,6 +39,9 @@ from _retrieval_data import _embeddings  # the same cache files as the retrieval
 
 ANSWERED_TARGET = 0.95
 ABSTAINED_TARGET = 0.80
+#: Kept above the answer target when choosing: one question in a hundred, for the noise of a
+#: few dozen questions per collection.
+ANSWER_MARGIN = 0.01
 GRID = np.round(np.arange(0.0, 1.0, 0.005), 3)
 
 
@@ -122,22 +126,19 @@ def rates(in_domain: np.ndarray, out_of_domain: np.ndarray, threshold: float) ->
 
 
 def choose(pairs: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]) -> tuple[float, float | None, float | None]:
-    """(threshold, feasible low, feasible high): the middle of the thresholds that meet both
-    targets on every pair; without one, the threshold with the smallest worst shortfall."""
-    feasible = [
-        t
-        for t in GRID
-        if all(a >= ANSWERED_TARGET and o >= ABSTAINED_TARGET for a, o in (rates(i, x, t) for i, x in pairs.values()))
-    ]
-    if feasible:
-        return round(float((feasible[0] + feasible[-1]) / 2), 3), float(feasible[0]), float(feasible[-1])
-
-    def shortfall(t: float) -> float:
-        return max(
-            max(ANSWERED_TARGET - a, ABSTAINED_TARGET - o) for a, o in (rates(i, x, t) for i, x in pairs.values())
-        )
-
-    return float(min(GRID, key=shortfall)), None, None
+    """(threshold, feasible low, feasible high). The threshold is the highest at which every
+    pair still answers :data:`ANSWERED_TARGET` plus :data:`ANSWER_MARGIN` of its in-domain
+    questions: the most out-of-domain questions withheld that the answer target allows. The
+    in-domain side is what transfers: a collection's own questions find chunks about as close
+    on every collection (median best cosine 0.68-0.72 here), while how close an out-of-domain
+    question comes depends on how near the two domains lie (0.20-0.42), so the middle of the
+    range both targets allow moved with the collections it was chosen on (leave-one-out fell
+    to 50 % abstained). The feasible range (both targets on every pair) is reported beside it."""
+    rate = {t: [rates(i, x, t) for i, x in pairs.values()] for t in GRID}
+    feasible = [t for t in GRID if all(a >= ANSWERED_TARGET and o >= ABSTAINED_TARGET for a, o in rate[t])]
+    answering = [t for t in GRID if all(a >= ANSWERED_TARGET + ANSWER_MARGIN for a, _ in rate[t])]
+    lo, hi = (float(feasible[0]), float(feasible[-1])) if feasible else (None, None)
+    return float(answering[-1]) if answering else 0.0, lo, hi
 
 
 def main() -> None:
@@ -172,7 +173,8 @@ def main() -> None:
         f"signal: best cosine of the vector branch (query encoding {encoding}); setting now {s.abstain_min_similarity}"
     )
     print("feasible range: " + (f"{lo:.3f} .. {hi:.3f}" if lo is not None else "none (closest shown)"))
-    print(f"threshold: {threshold:.3f}" + ("" if args.threshold is not None else " (chosen: middle of the range)"))
+    chosen_how = f" (chosen: the highest answering >= {ANSWERED_TARGET + ANSWER_MARGIN:.0%} of every pair)"
+    print(f"threshold: {threshold:.3f}" + ("" if args.threshold is not None else chosen_how))
     header = f"{'corpus':<8} {'questions':<10} {'threshold':>9} {'in-domain answered':>19} {'OOD abstained':>14}"
     print(f"\n{header}  {'answered by similarity alone':>28}  ok")
     for (a, b), (ind, ood) in pairs.items():

@@ -56,7 +56,7 @@ async def test_extractive_fallback_abstains_with_the_same_rule():
 
 
 async def test_out_of_domain_question_abstains_offline(client: Client, settings: Settings):
-    assert settings.anthropic_key() is None and settings.abstain_min_similarity == 0.5
+    assert settings.anthropic_key() is None and settings.abstain_min_similarity == 0.525
     rag = RagClient(client, settings)
     async with running_workers(client, settings):
         await rag.ingest([str(EXAMPLES_CORPUS)])
