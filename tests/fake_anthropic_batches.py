@@ -7,7 +7,8 @@ through the real SDK (``client.messages.batches.create/retrieve/results``).
   :attr:`BatchBook.polls_to_end` looks (and while :attr:`BatchBook.hold` is False) it has
   ended: each request is answered then, from the fake's plan like ``POST /v1/messages`` (an
   ``ok`` as a ``succeeded`` result with its message, an ``error`` as an ``errored`` result with
-  the error body), the counts move to succeeded/errored and ``results_url`` is set;
+  the error body; from :attr:`BatchBook.expire_from` on, ``expired``), the counts move to
+  succeeded/errored/expired and ``results_url`` is set;
 - ``GET /v1/messages/batches/{id}/results``: the results as JSONL, one
   ``{"custom_id", "result"}`` per line (the order reversed, as the real API does not promise
   the request order); 404 before the batch has ended.
@@ -55,6 +56,9 @@ class BatchBook:
         self.polls_to_end = 2
         #: While True, no batch ends, however often it is looked at.
         self.hold = False
+        #: Requests from this position on (0-based, in request order) end ``expired``: the
+        #: batch ran past its 24 hours before reaching them. None: every request is answered.
+        self.expire_from: int | None = None
         self.batches: dict[str, FakeBatch] = {}
         self._lock = threading.Lock()
 
@@ -67,6 +71,7 @@ class BatchBook:
     def clear(self) -> None:
         with self._lock:
             self.batches.clear()
+        self.expire_from = None
 
 
 def _shape(batch: FakeBatch, base_url: str) -> dict:
@@ -159,6 +164,10 @@ def get(handler: Any) -> None:
         batch.polls += 1
         ends = batch.ended_at is None and not book.hold and batch.polls >= book.polls_to_end
     if ends:
-        batch.results = [{"custom_id": r["custom_id"], "result": _answer(handler, r)} for r in batch.requests]
+        cut = len(batch.requests) if book.expire_from is None else book.expire_from
+        batch.results = [
+            {"custom_id": r["custom_id"], "result": _answer(handler, r) if i < cut else {"type": "expired"}}
+            for i, r in enumerate(batch.requests)
+        ]
         batch.ended_at = datetime.now(UTC)
     handler._send_json(200, _shape(batch, handler.server.fake.url))

@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from fake_anthropic import error
 from pydantic import SecretStr
 from temporalio.client import Client
 from test_cli import run_cli
@@ -189,6 +190,38 @@ async def test_a_bulk_run_waits_for_one_message_batch_across_a_worker_restart(
         assert s is not None and s.mode == "batch", d
         assert s.cost.usd == pytest.approx(llm_cost(s.model or "", s.usage).usd / 2) and s.cost.usd > 0
     assert sm.cost_usd == pytest.approx(sum(d.summary.cost.usd for d in listing.documents))
+
+
+async def test_errored_and_expired_batch_requests_are_failures_with_their_reason_and_the_rest_is_kept(
+    client: Client, settings: Settings, tmp_path: Path, fake_anthropic
+):
+    settings = with_key(settings, fake_anthropic.url, summary_batch_min=2, summary_poll_s=0.3, summary_poll_max_s=1.0)
+    docs = corpus(tmp_path, n=4)
+    # The first request of the batch is refused by the API, the last one expires unanswered.
+    fake_anthropic.plan(error(529, "Overloaded"))
+    fake_anthropic.batches.expire_from = 3
+    rag = RagClient(client, settings)
+    async with running_workers(client, settings):
+        result = await asyncio.wait_for(rag.ingest(IngestRequest(paths=[str(docs)], summarize=True)), 120)
+        listing = await rag.documents()
+    assert (result.documents, result.failed) == (4, 0)  # every document is indexed all the same
+    sm = result.summaries
+    assert sm is not None and (sm.mode, sm.summarized, sm.failed) == ("batch", 2, 2), sm
+    batch = fake_anthropic.batches.created[0]
+    first, last = (custom_id_doc(batch.requests[i]["custom_id"], listing) for i in (0, 3))
+    reasons = {f.doc_id: f.reason for f in sm.failures}
+    assert reasons == {
+        first: "batch request errored: overloaded_error: Overloaded",
+        last: "batch request expired",
+    }, reasons
+    summarized = {d.doc_id for d in listing.documents if d.summary is not None}
+    assert len(summarized) == 2 and not summarized & {first, last}
+    assert len(fake_anthropic.batches.created) == 1  # not retried as a second batch
+
+
+def custom_id_doc(cid: str, listing) -> str:
+    """The document a batch request's custom id stands for."""
+    return next(d.doc_id for d in listing.documents if custom_id(d.doc_id, d.version) == cid)
 
 
 @pytest.mark.timeout(300)
