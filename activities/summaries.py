@@ -32,9 +32,16 @@ from ragstate.models import DocumentFailure, DocVersion, SummaryRecord
 from ragstate.pricing import no_llm_cost
 from ragstate.settings import Settings
 from ragstate.store import ChunkRecord, ChunkStore, open_store, source_under
-from ragstate.store.base import SUMMARY_POSITION, indexed_text, summary_chunk_id, summary_version
+from ragstate.store.base import SUMMARY_POSITION, content_version, indexed_text, summary_chunk_id, summary_version
 from ragstate.summaries import EXTRACTIVE, document_text, extractive_summary, summary_title
-from ragstate.summary_models import SummaryPlan, SummaryPlanInput, SummaryWork, SummaryWritten
+from ragstate.summary_models import (
+    SummaryCopied,
+    SummaryCopyInput,
+    SummaryPlan,
+    SummaryPlanInput,
+    SummaryWork,
+    SummaryWritten,
+)
 
 __all__ = ["StoredDocument", "SummaryActivities", "SummaryStore"]
 
@@ -104,7 +111,7 @@ class SummaryActivities:
 
     def all(self) -> list[Callable]:
         """What the workflow worker registers."""
-        return [self.plan_summaries, self.extractive_summaries]
+        return [self.plan_summaries, self.extractive_summaries, self.copy_summaries]
 
     @activity.defn(name=Activity.PLAN_SUMMARIES)
     def plan_summaries(self, inp: SummaryPlanInput) -> SummaryPlan:
@@ -156,3 +163,22 @@ class SummaryActivities:
                 )
                 out.written.append(self.summaries.write(store, stored, record))
         return out
+
+    @activity.defn(name=Activity.COPY_SUMMARIES)
+    def copy_summaries(self, inp: SummaryCopyInput) -> SummaryCopied:
+        """Write the summaries of ``inp.source`` into ``inp.target`` for the document versions
+        the target holds (a re-index re-chunks documents, it does not change them, so their
+        summaries stay true and are not paid for again). Idempotent: summary point ids are
+        deterministic."""
+        source, target = self.summaries.store(inp.source), self.summaries.store(inp.target)
+        written = []
+        with heartbeating():
+            rebuilt = {d.doc_id: d for d in target.list_documents()}
+            for info in source.list_documents():
+                now = rebuilt.get(info.doc_id)
+                if not info.summary or now is None or content_version(now.version) != content_version(info.version):
+                    continue  # no summary, or the document is gone or changed since: nothing true to carry
+                doc = DocVersion(doc_id=now.doc_id, version=now.version, chunks=now.chunks)
+                stored = StoredDocument(doc, info.title, now.source, text="")
+                written.append(self.summaries.write(target, stored, SummaryRecord.model_validate(info.summary)))
+        return SummaryCopied(written=written, embeddings_task_queue=self.settings.embeddings_task_queue)

@@ -73,6 +73,7 @@ class Activity:
     # The summarize stage (workflows/summarize.py)
     PLAN_SUMMARIES: Final = "PlanSummaries"
     EXTRACTIVE_SUMMARIES: Final = "ExtractiveSummaries"
+    COPY_SUMMARIES: Final = "CopySummaries"
     SUMMARIZE_DOCUMENT: Final = "SummarizeDocument"
     CREATE_SUMMARY_BATCH: Final = "CreateSummaryBatch"
     POLL_SUMMARY_BATCH: Final = "PollSummaryBatch"

@@ -641,6 +641,7 @@ class ReindexResult(_Model):
     failed: int = 0
     live_ndcg: float | None = None
     new_ndcg: float | None = None
+    summaries: int = Field(0, description="document summaries carried over to the new version, not made again")
     switched: bool = False
     old_dropped: bool = False
     reason: str = ""

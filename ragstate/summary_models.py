@@ -15,6 +15,8 @@ __all__ = [
     "SummaryBatchInput",
     "SummaryBatchStatus",
     "SummaryCollectInput",
+    "SummaryCopied",
+    "SummaryCopyInput",
     "SummaryDocInput",
     "SummaryPlan",
     "SummaryPlanInput",
@@ -104,3 +106,18 @@ class SummaryWritten(_Model):
     failures: list[DocumentFailure] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
+
+
+class SummaryCopyInput(_Model):
+    """Carry the summaries of collection version ``source`` over to ``target`` (a re-index):
+    each summary whose document version ``target`` also holds."""
+
+    source: str
+    target: str
+
+
+class SummaryCopied(_Model):
+    """The summary points written to the target: they wait for dense vectors (EmbedChunks)."""
+
+    written: list[DocVersion] = Field(default_factory=list)
+    embeddings_task_queue: str

@@ -1,6 +1,7 @@
 """Blue/green re-index on the real dev server: a new version is built beside the live one, the
 gate switches to an equal index and refuses a worse one (tiny chunks without titles), queries
-keep answering from the live version, and the old version goes after the grace period."""
+keep answering from the live version, the old version goes after the grace period, and the
+documents' summaries come along."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from test_cli import run_cli
 
 from ragstate.client import RagClient
 from ragstate.contracts import Workflow
-from ragstate.models import IndexParams, RagQuery, ReindexRequest, ReindexResult
+from ragstate.models import Branch, IndexParams, IngestRequest, RagQuery, ReindexRequest, ReindexResult
 from ragstate.settings import Settings, StoreBackend
 from ragstate.store import close_stores
+from ragstate.store.base import summary_chunk_id
 from ragstate.store.versions import exists, live_version, read_params
 from ragstate.workers.runtime import running_workers
 
@@ -104,3 +106,33 @@ async def test_the_gate_switches_to_an_equal_index_and_refuses_a_worse_one(clien
         still = await rag.ask(RagQuery(question=json.loads(question)["text"], synthesize=False))
         assert [h.chunk_id for h in still.ranking] == [h.chunk_id for h in after_switch.ranking]
         assert (await rag.stats()).chunks == first.chunks
+
+
+@pytest.mark.timeout(600)
+async def test_a_reindex_keeps_the_documents_summaries_without_making_them_again(
+    client: Client, settings: Settings, tmp_path: Path
+):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in {
+        "bm25.md": "# BM25\n\nBM25 ranks documents by term frequency. It saturates term frequency with k1.",
+        "fusion.md": "# Fusion\n\nReciprocal rank fusion sums one over k plus rank. Fusion combines rankings.",
+    }.items():
+        (docs / name).write_text(text)
+    rag = RagClient(client, settings)
+    async with running_workers(client, settings):
+        first = await rag.ingest(IngestRequest(paths=[str(docs)], summarize=True))
+        assert first.summaries is not None and first.summaries.summarized == 2, first.summaries
+        before = {d.doc_id: d.summary for d in (await rag.documents()).documents}
+
+        result = await reindex(
+            client, settings, ReindexRequest(collection=settings.collection, params=IndexParams(chunk_tokens=64))
+        )
+        assert result.switched and result.summaries == 2, result
+        after = {d.doc_id: d for d in (await rag.documents()).documents}
+        assert {doc_id: d.summary for doc_id, d in after.items()} == before  # the same records, not made again
+        bm25 = next(d for d in after.values() if d.source.endswith("bm25.md"))
+        answer = await rag.ask(RagQuery(question=bm25.summary.text, synthesize=False))
+        summary_id = summary_chunk_id(bm25.doc_id, bm25.version)
+        for branch in (Branch.keyword, Branch.vector):  # embedded again in the new version
+            assert summary_id in [h.chunk_id for h in answer.branch_rankings[branch]], branch

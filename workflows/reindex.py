@@ -16,11 +16,13 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ChildWorkflowError
+from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from ragstate.contracts import Activity, Query, Workflow
     from ragstate.models import (
+        EmbedInput,
+        EmbedResult,
         GateSet,
         IngestRequest,
         IngestResult,
@@ -33,10 +35,14 @@ with workflow.unsafe.imports_passed_through():
         SwitchInput,
     )
     from ragstate.ranking_metrics import document_ranking, ndcg_at
+# Not passed through, as in workflows/summarize.py: built on the sandbox's copy of ragstate.models.
+from ragstate.summary_models import SummaryCopied, SummaryCopyInput
 
 STEP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5
 )
+#: Runs from before summaries were carried over replay without the step.
+PATCH_KEEP_SUMMARIES = "reindex-keeps-summaries"
 
 
 @workflow.defn(name=Workflow.REINDEX)
@@ -81,6 +87,32 @@ class ReindexWorkflow:
         scores = await asyncio.gather(*(one(i, qid) for i, qid in enumerate(sorted(gate.queries))))
         return round(sum(scores) / len(scores), 4) if scores else 0.0
 
+    async def _keep_summaries(self, live: str, new: str) -> int:
+        """The live version's document summaries, written into the new version and embedded
+        (the documents are the same, only re-chunked: nothing is summarized again)."""
+        copied: SummaryCopied = await self._step(
+            Activity.COPY_SUMMARIES,
+            SummaryCopyInput(source=live, target=new),
+            SummaryCopied,
+            f"carry the summaries of {live} over to {new}",
+        )
+        if not copied.written:
+            return 0
+        try:
+            await workflow.execute_activity(
+                Activity.EMBED_CHUNKS,
+                EmbedInput(collection=new, documents=copied.written),
+                task_queue=copied.embeddings_task_queue,
+                result_type=EmbedResult,
+                start_to_close_timeout=timedelta(minutes=30),
+                heartbeat_timeout=timedelta(seconds=10),
+                retry_policy=STEP_RETRY,
+                summary=f"embed {len(copied.written)} summaries",
+            )
+        except ActivityError as e:  # still found by keyword search, as after an ingest
+            workflow.logger.warning("summaries carried over but not embedded: %s", e)
+        return len(copied.written)
+
     @workflow.run
     async def run(self, request: ReindexRequest) -> ReindexResult:
         s = self._state
@@ -100,6 +132,8 @@ class ReindexWorkflow:
             static_summary=f"build {plan.new} beside {plan.live}",
         )
         s.documents, s.chunks, s.failed = built.documents, built.chunks, built.failed
+        if workflow.patched(PATCH_KEEP_SUMMARIES):
+            s.summaries = await self._keep_summaries(plan.live, plan.new)
         if request.gate:
             s.phase = "gating"
             gate: GateSet = await self._step(Activity.LOAD_GATE, request.gate, GateSet, f"read the gate {request.gate}")

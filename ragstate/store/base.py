@@ -49,6 +49,12 @@ def chunk_id(doc_id: str, version: str, position: int) -> str:
     return str(uuid.uuid5(_CHUNK_NS, f"{doc_id}\x00{version}\x00{position}"))
 
 
+def content_version(version: str) -> str:
+    """The document-content part of a chunk version, ``<content hash>-<indexing parameters tag>``
+    (activities/qdrant.py, ``chunk_version``): the same document re-chunked keeps it."""
+    return version.rsplit("-", 1)[0]
+
+
 def indexed_text(title: str, text: str) -> str:
     """What BM25 and the embedding model see: the title travels with every chunk."""
     return f"{title}\n\n{text}" if title else text
