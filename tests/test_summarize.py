@@ -219,6 +219,32 @@ async def test_errored_and_expired_batch_requests_are_failures_with_their_reason
     assert len(fake_anthropic.batches.created) == 1  # not retried as a second batch
 
 
+async def test_a_run_of_several_pages_makes_one_batch_per_page_and_adds_them_up(
+    client: Client, settings: Settings, tmp_path: Path, fake_anthropic
+):
+    settings = with_key(
+        settings,
+        fake_anthropic.url,
+        summary_batch_min=1,
+        summary_page_docs=2,
+        summary_poll_s=0.2,
+        summary_poll_max_s=0.5,
+    )
+    docs = corpus(tmp_path, n=4)
+    rag = RagClient(client, settings)
+    async with running_workers(client, settings):
+        result = await asyncio.wait_for(rag.ingest(IngestRequest(paths=[str(docs)], summarize=True)), 120)
+        listing = await rag.documents()
+    sm = result.summaries
+    batches = fake_anthropic.batches.created
+    assert sm is not None and (sm.mode, sm.summarized, sm.failed) == ("batch", 4, 0), sm
+    assert [len(b.requests) for b in batches] == [2, 2] and sm.batch_ids == [b.id for b in batches]
+    asked = [r["custom_id"] for b in batches for r in b.requests]
+    assert len(set(asked)) == 4  # each document in exactly one page
+    assert all(d.summary is not None and d.summary.mode == "batch" for d in listing.documents)
+    assert sm.cost_usd == pytest.approx(sum(d.summary.cost.usd for d in listing.documents)) and sm.cost_usd > 0
+
+
 def custom_id_doc(cid: str, listing) -> str:
     """The document a batch request's custom id stands for."""
     return next(d.doc_id for d in listing.documents if custom_id(d.doc_id, d.version) == cid)
