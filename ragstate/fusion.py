@@ -46,10 +46,12 @@ def normalised_score_fusion(
     """CombSUM of each list's scores after normalising them within that list, best first.
 
     ``max`` divides each score by the list's best (a score at or below 0 counts 0), so a
-    candidate close to the best stays close to 1 however far the worst candidate lies; ``minmax`` maps a list's scores to [0, 1] (its worst candidate 0, its best 1); ``zscore``
+    candidate close to the best stays close to 1 however far the worst candidate lies;
+    ``minmax`` maps a list's scores to [0, 1] (its worst candidate 0, its best 1); ``zscore``
     measures each score above the list's worst in standard deviations, so a branch whose best
     hits stand far above the rest of its candidates (a confident branch) weighs more for that
-    query. An item a list does not hold gets 0 from it: as low as that list's worst candidate.
+    query. An item a list does not hold gets 0 from it: as low as (or, for ``max``, below) that
+    list's worst candidate.
     Raw scores are not comparable across branches (cosine vs BM25), their spread within one
     list is. An id repeated within one list counts once, with its best score.
 
