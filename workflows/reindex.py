@@ -21,8 +21,6 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError
 with workflow.unsafe.imports_passed_through():
     from ragstate.contracts import Activity, Query, Workflow
     from ragstate.models import (
-        EmbedInput,
-        EmbedResult,
         GateSet,
         IngestRequest,
         IngestResult,
@@ -37,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from ragstate.ranking_metrics import document_ranking, ndcg_at
 # Not passed through, as in workflows/summarize.py: built on the sandbox's copy of ragstate.models.
 from ragstate.summary_models import SummaryCopied, SummaryCopyInput
+from ragstate.workflows.summarize import embed_summaries
 
 STEP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5
@@ -99,16 +98,7 @@ class ReindexWorkflow:
         if not copied.written:
             return 0
         try:
-            await workflow.execute_activity(
-                Activity.EMBED_CHUNKS,
-                EmbedInput(collection=new, documents=copied.written),
-                task_queue=copied.embeddings_task_queue,
-                result_type=EmbedResult,
-                start_to_close_timeout=timedelta(minutes=30),
-                heartbeat_timeout=timedelta(seconds=10),
-                retry_policy=STEP_RETRY,
-                summary=f"embed {len(copied.written)} summaries",
-            )
+            await embed_summaries(new, copied.written, copied.embeddings_task_queue, STEP_RETRY)
         except ActivityError as e:  # still found by keyword search, as after an ingest
             workflow.logger.warning("summaries carried over but not embedded: %s", e)
         return len(copied.written)

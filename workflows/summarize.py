@@ -242,16 +242,7 @@ class SummarizeDocumentsWorkflow:
     async def _embed(self, plan: SummaryPlan, written: list[DocVersion]) -> None:
         """Dense vectors for the summary points; without them they are still keyword-searchable."""
         try:
-            await workflow.execute_activity(
-                Activity.EMBED_CHUNKS,
-                EmbedInput(collection=plan.collection, documents=written),
-                task_queue=plan.embeddings_task_queue,
-                result_type=EmbedResult,
-                start_to_close_timeout=timedelta(minutes=30),
-                heartbeat_timeout=timedelta(seconds=10),
-                retry_policy=RETRY,
-                summary=f"embed {len(written)} summaries",
-            )
+            await embed_summaries(plan.collection, written, plan.embeddings_task_queue, RETRY)
         except ActivityError as e:
             workflow.logger.warning("summaries not embedded (keyword search still finds them): %s", e)
             self._fail(
@@ -260,3 +251,18 @@ class SummarizeDocumentsWorkflow:
                     for d in written
                 ]
             )
+
+
+async def embed_summaries(collection: str, written: list[DocVersion], task_queue: str, retry: RetryPolicy) -> None:
+    """EmbedChunks on the embeddings queue for summary points just written (an ingest's
+    summarize stage, a re-index carrying them over); raises its ActivityError."""
+    await workflow.execute_activity(
+        Activity.EMBED_CHUNKS,
+        EmbedInput(collection=collection, documents=written),
+        task_queue=task_queue,
+        result_type=EmbedResult,
+        start_to_close_timeout=timedelta(minutes=30),
+        heartbeat_timeout=timedelta(seconds=10),
+        retry_policy=retry,
+        summary=f"embed {len(written)} summaries",
+    )
