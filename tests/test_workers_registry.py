@@ -38,6 +38,7 @@ LIGHT = {
     # the summarize stage (workflows/summarize.py), next to the store
     Activity.PLAN_SUMMARIES,
     Activity.EXTRACTIVE_SUMMARIES,
+    Activity.COPY_SUMMARIES,  # a re-index carries summaries over
     Activity.SUMMARIZE_DOCUMENT,
     Activity.CREATE_SUMMARY_BATCH,
     Activity.POLL_SUMMARY_BATCH,
