@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -97,6 +98,16 @@ async def test_progress_counts_chunks_embedded_inside_a_batch_with_a_stable_tota
     assert chunks_total(final) == (result.chunks, True)
 
 
+def with_default_sigint(program: str) -> list[str]:
+    """``program`` run with SIGINT at its default: a shell starts background jobs (``make test &``)
+    with SIGINT ignored, a child inherits that, and Python then never turns it into
+    KeyboardInterrupt, so the Ctrl-C this test sends would be lost."""
+    restore = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    return [sys.executable, "-c", restore, program]
+
+
 async def _wait_running(client: Client, workflow_id: str, limit_s: float = 30) -> None:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
@@ -118,7 +129,7 @@ async def test_ctrl_c_says_the_ingest_goes_on_and_running_it_again_joins_it(
     workflow_id = rag.ingest_id(IngestRequest(paths=[str(path)]))
     async with running_workers(client, settings, replace=[SlowEmbedding(settings).embed_chunks]):
         first = await asyncio.create_subprocess_exec(
-            RAGSTATE,
+            *with_default_sigint(RAGSTATE),
             "ingest",
             str(path),
             env=cli_env(settings),

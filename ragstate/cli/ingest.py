@@ -89,10 +89,6 @@ async def run_ingest(
                         rate=f"{p.chunks_per_s:.1f} chunks/s, {_eta(p.eta_s)}" if p.chunks_per_s else "",
                     )
                 bar.refresh()
-                # Ctrl-C cancels this task; landing inside the progress query it can come back as
-                # an RPCError (suppressed above), and the ingest would be followed to its end.
-                if (current := asyncio.current_task()) is not None and current.cancelling():
-                    raise asyncio.CancelledError
                 await asyncio.wait([result_task], timeout=POLL_S)
             result = result_task.result()
             bar.update(
