@@ -4,9 +4,8 @@ scores (bench/_retrieval_data.py).
 
 Every setting of the grid is scored (hybrid nDCG@10) on every collection, with the same fusion
 code the Merge activity runs (``ragstate.fusion.fuse`` and ``document_evidence``) over each
-branch's top ``depth`` chunks collapsed to documents. For each fold, the setting is chosen on the other collections only
-(largest mean gain over the anchor there, among the settings that beat the anchor and the best
-branch on each of them) and its score on the held-out collection is printed next to that
+branch's top ``depth`` chunks collapsed to documents. For each fold, the setting is chosen on the
+other collections only, by each rule of ``--choose`` in turn (see :func:`choose`), and its score on the held-out collection is printed next to that
 collection's anchor and best branch. A default is worth shipping only if it holds on every fold.
 The anchor is the issue's: rank-bm25 and all-MiniLM-L6-v2 over whole documents, RRF k 60.
 Figures of record come from ``ragstate eval``, which runs the real workflows.
@@ -20,7 +19,7 @@ import argparse
 import itertools
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -117,9 +116,15 @@ def grid(
 def choose(
     settings: list[Setting], table: dict[Setting, list[float]], cols: list[Collection], train: list[int], rule: str
 ):
-    """The setting with the largest gain over the anchor on ``train`` (``rule``: the smallest
-    gain among the training collections, ``min``, or their mean, ``mean``), preferring those
-    that beat the anchor and the best branch on each training collection."""
+    """The setting a fold picks from the ``train`` collections by ``rule``:
+
+    - ``min``: the largest smallest gain over the anchor, ``mean``: the largest mean gain, both
+      preferring settings that beat the anchor and the best branch on each training collection;
+    - ``margin``: the largest smallest margin over the better of the anchor and the best branch;
+    - ``plateau``: as ``margin``, each setting judged by its worst keyword-weight neighbour too
+      (the weights next to its own in the grid, same family), so a pick sits on a plateau
+      rather than on a peak one collection's quirks made.
+    """
 
     def margin(s: Setting) -> float:
         return min(table[s][i] - max(cols[i].anchor, cols[i].best_branch(s)) for i in train)
@@ -128,6 +133,17 @@ def choose(
         gains = [table[s][i] - cols[i].anchor for i in train]
         return min(gains) if rule == "min" else float(np.mean(gains))
 
+    if rule == "margin":
+        return max(settings, key=margin)
+    if rule == "plateau":
+        weights = sorted({s.keyword_weight for s in settings})
+
+        def neighbours(s: Setting) -> list[Setting]:
+            i = weights.index(s.keyword_weight)
+            near = [replace(s, keyword_weight=w) for w in weights[max(i - 1, 0) : i + 2]]
+            return [n for n in near if n in table]
+
+        return max(settings, key=lambda s: min(margin(n) for n in neighbours(s)))
     return max(settings, key=lambda s: (margin(s) >= 0, gain(s)))
 
 
@@ -152,10 +168,9 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument(
         "--choose",
-        choices=("min", "mean"),
-        default="min",
-        help="a fold's pick: the largest smallest gain over the anchor on the training collections (min), "
-        "or the largest mean gain",
+        default="min,mean,margin,plateau",
+        help="rules, comma-separated, each reported (see choose()): min, the largest smallest gain over the "
+        "anchor on the training collections; mean, the largest mean gain; margin; plateau",
     )
     ap.add_argument("--top", type=int, default=10, help="settings printed by mean gain over the anchor")
     args = ap.parse_args()
@@ -186,20 +201,26 @@ def main() -> None:
 
     if len(cols) < 2:
         return
-    print(
-        f"\nleave one collection out ({args.choose} gain): the setting chosen on the others, scored on the held-out one"
-    )
+    for rule in args.choose.split(","):
+        leave_one_out(settings, table, cols, rule)
+
+
+def leave_one_out(
+    settings: list[Setting], table: dict[Setting, list[float]], cols: list[Collection], rule: str
+) -> None:
+    """Print each fold's pick by ``rule`` (see :func:`choose`), scored on its held-out collection."""
+    print(f"\nleave one collection out ({rule}): the setting chosen on the others, scored on the held-out one")
     print(f"{'held out':10} {'chosen on the others':46} {'hybrid':>7} {'anchor':>7} {'branch':>7}  holds")
     held = []
     for h, c in enumerate(cols):
-        s = choose(settings, table, cols, [i for i in range(len(cols)) if i != h], args.choose)
+        s = choose(settings, table, cols, [i for i in range(len(cols)) if i != h], rule)
         v = table[s][h]
         ok = v >= c.anchor and v >= c.best_branch(s)
         held.append(v - c.anchor)
         print(f"{c.p.name:10} {s!s:46} {v:7.4f} {c.anchor:7.4f} {c.best_branch(s):7.4f}  {'yes' if ok else 'NO'}")
     print(f"held-out mean gain over the anchor: {np.mean(held):+.4f}")
-    s = choose(settings, table, cols, list(range(len(cols))), args.choose)
-    print(f"\nchosen on all: {s}: " + ", ".join(f"{n} {v:.4f}" for n, v in zip(names, table[s])))
+    s = choose(settings, table, cols, list(range(len(cols))), rule)
+    print(f"chosen on all: {s}: " + ", ".join(f"{c.p.name} {v:.4f}" for c, v in zip(cols, table[s])))
 
 
 if __name__ == "__main__":
