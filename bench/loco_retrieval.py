@@ -5,8 +5,9 @@ scores (bench/_retrieval_data.py).
 Every setting of the grid is scored (hybrid nDCG@10) on every collection, with the same fusion
 code the Merge activity runs (``ragstate.fusion.fuse`` and ``document_evidence``) over each
 branch's top ``depth`` chunks collapsed to documents. For each fold, the setting is chosen on the
-other collections only, by each rule of ``--choose`` in turn (see :func:`choose`), and its score on the held-out collection is printed next to that
-collection's anchor and best branch. A default is worth shipping only if it holds on every fold.
+other collections only, by each rule of ``--choose`` in turn (see :func:`choose`), and its score
+on the held-out collection is printed next to that collection's anchor and best branch. A
+default is worth shipping only if it holds on every fold.
 The anchor is the issue's: rank-bm25 and all-MiniLM-L6-v2 over whole documents, RRF k 60.
 Figures of record come from ``ragstate eval``, which runs the real workflows.
 
@@ -113,6 +114,10 @@ def grid(
     return out
 
 
+#: How a fold may pick its setting (see :func:`choose`).
+RULES = ("min", "mean", "margin", "plateau")
+
+
 def choose(
     settings: list[Setting], table: dict[Setting, list[float]], cols: list[Collection], train: list[int], rule: str
 ):
@@ -168,12 +173,15 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument(
         "--choose",
-        default="min,mean,margin,plateau",
+        default=",".join(RULES),
         help="rules, comma-separated, each reported (see choose()): min, the largest smallest gain over the "
         "anchor on the training collections; mean, the largest mean gain; margin; plateau",
     )
     ap.add_argument("--top", type=int, default=10, help="settings printed by mean gain over the anchor")
     args = ap.parse_args()
+    rules = args.choose.split(",")
+    if unknown := [r for r in rules if r not in RULES]:
+        ap.error(f"--choose: unknown rule(s) {', '.join(unknown)}; choose from {', '.join(RULES)}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     other_chunks = [float(f) for f in args.other_chunks.split(",")]
     cols = [Collection(prepare(d, args.cache), args.depth, other_chunks) for d in args.directories]
@@ -201,7 +209,7 @@ def main() -> None:
 
     if len(cols) < 2:
         return
-    for rule in args.choose.split(","):
+    for rule in rules:
         leave_one_out(settings, table, cols, rule)
 
 
