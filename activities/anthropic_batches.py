@@ -11,7 +11,7 @@ before it starts waiting.
 
 Temporal owns retries: the SDK's ``max_retries`` is 0 and failures are mapped as for
 Synthesize (:func:`ragstate.activities.llm_errors.to_application_error`). Usage and cost are
-recorded per document (a batch request at :data:`ragstate.pricing.BATCH_MULTIPLIER`).
+recorded per document (a batch request at :data:`ragstate.answers.pricing.BATCH_MULTIPLIER`).
 
 Example::
 
@@ -34,18 +34,18 @@ from ragstate.activities.heartbeat import heartbeating
 from ragstate.activities.llm_errors import check_stop_reason, rejected, to_application_error
 from ragstate.activities.llm_request import usage_of
 from ragstate.activities.summaries import StoredDocument, SummaryStore
+from ragstate.answers.pricing import llm_cost, price_table
 from ragstate.contracts import Activity
+from ragstate.ingest.summaries import custom_id, summary_params
 from ragstate.models import DocumentFailure, SummaryRecord
-from ragstate.pricing import llm_cost, price_table
-from ragstate.settings import Settings
-from ragstate.summaries import custom_id, summary_params
-from ragstate.summary_models import (
+from ragstate.models.summaries import (
     SummaryBatchInput,
     SummaryBatchStatus,
     SummaryCollectInput,
     SummaryDocInput,
     SummaryWritten,
 )
+from ragstate.settings import Settings
 
 if TYPE_CHECKING:
     import anthropic

@@ -13,7 +13,7 @@ Sources and citations (:mod:`ragstate.activities.llm_request`): the packed chunk
 API as ``search_result`` blocks with citations enabled, and the answer's citations are the
 spans the API says it cited; ``[n]`` markers are inserted into the answer text from them. The
 system prompt and the sources are marked for prompt caching (a retry reads them from the
-cache). When nothing retrieved supports an answer (:mod:`ragstate.abstention`) no call is
+cache). When nothing retrieved supports an answer (:mod:`ragstate.answers.abstention`) no call is
 made and the answer says the sources do not contain it (``no_answer``).
 
 Paid once: a completed answer is written to :mod:`ragstate.activities.llm_cache` before the
@@ -45,7 +45,6 @@ from typing import TYPE_CHECKING, Any
 from temporalio import activity
 from temporalio.service import RPCError
 
-from ragstate.abstention import abstains, no_answer
 from ragstate.activities.llm_cache import AnswerCache, request_key
 from ragstate.activities.llm_errors import (
     check_stop_reason,
@@ -56,11 +55,12 @@ from ragstate.activities.llm_errors import (
 )
 from ragstate.activities.llm_fallback import extractive_answer
 from ragstate.activities.llm_request import CitedStream, answer_of, build_request, usage_of
+from ragstate.answers.abstention import abstains, no_answer
+from ragstate.answers.pricing import llm_cost, price_table
 from ragstate.contracts import STREAM_TOPIC, Activity
 from ragstate.models import AnswerMode, StreamEvent, StreamEventType, SynthesisInput, SynthesisResult
-from ragstate.outage import server_unreachable, through_outage
-from ragstate.pricing import llm_cost, price_table
 from ragstate.settings import Settings
+from ragstate.temporal.outage import server_unreachable, through_outage
 
 if TYPE_CHECKING:
     import anthropic

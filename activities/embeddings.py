@@ -10,10 +10,10 @@ from temporalio import activity
 
 from ragstate.activities.attempts import current_attempt
 from ragstate.activities.heartbeat import heartbeating
-from ragstate.chunking import sentences
 from ragstate.contracts import Activity
-from ragstate.embedding import get_embedder
+from ragstate.ingest.chunking import sentences
 from ragstate.models import Branch, BranchResult, EmbedInput, EmbedResult, ParsedQuery
+from ragstate.retrieval.embedding import get_embedder
 from ragstate.settings import QueryEncoding, Settings
 from ragstate.store import SearchFilter, open_store
 

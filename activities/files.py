@@ -9,7 +9,7 @@ from temporalio.exceptions import ApplicationError
 
 from ragstate.activities.query_parsing import build_routing
 from ragstate.contracts import Activity, ErrorType
-from ragstate.discovery import discover_all
+from ragstate.ingest.discovery import discover_all
 from ragstate.models import DiscoverInput, DiscoverPage, GateSet, SourceRef
 from ragstate.settings import Settings
 
@@ -60,7 +60,7 @@ class FileActivities:
     def load_gate(self, directory: str) -> GateSet:
         """The judged queries of a BEIR-layout folder (queries.jsonl, qrels/test.tsv; its corpus
         is the collection's business), for a re-index's evaluation gate."""
-        from ragstate.evaluation import BeirDataset
+        from ragstate.evaluation.beir import BeirDataset
 
         try:
             data = BeirDataset.load(Path(directory))

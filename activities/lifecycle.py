@@ -21,8 +21,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ragstate.contracts import Activity, ErrorType
-from ragstate.discovery import discover
-from ragstate.documents import JSONL_SUFFIXES
+from ragstate.ingest.discovery import discover
+from ragstate.ingest.documents import JSONL_SUFFIXES
 from ragstate.models import (
     CollectionList,
     CollectionRequest,

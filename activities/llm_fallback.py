@@ -1,19 +1,19 @@
 """ExtractiveAnswer: the query's answer when Synthesize fails for good or no LLM worker takes it.
 
-The quoted sentences of offline mode (:func:`ragstate.citations.extractive_answer`), from the
+The quoted sentences of offline mode (:func:`ragstate.answers.citations.extractive_answer`), from the
 sources the workflow already holds, with the same citation shape as the LLM's native
 citations (each quoted sentence is the cited span): it needs no API and no model, so it runs
 as a local activity of the workflow worker, which every deployment has. The workflow flags the
 answer ``degraded`` with the LLM step's failure as the reason (``RAGSTATE_LLM_FALLBACK=extractive``).
-When nothing retrieved supports an answer (:mod:`ragstate.abstention`) it quotes nothing.
+When nothing retrieved supports an answer (:mod:`ragstate.answers.abstention`) it quotes nothing.
 """
 
 from __future__ import annotations
 
 from temporalio import activity
 
-from ragstate.abstention import abstains, no_answer
-from ragstate.citations import extractive_answer as quoted_sentences
+from ragstate.answers.abstention import abstains, no_answer
+from ragstate.answers.citations import extractive_answer as quoted_sentences
 from ragstate.contracts import Activity
 from ragstate.models import AnswerMode, SynthesisInput, SynthesisResult
 

@@ -1,7 +1,7 @@
 """The Messages API request Synthesize sends, and what its answer becomes.
 
 Request: the system prompt and the packed chunks as ``search_result`` blocks with citations
-enabled (:func:`ragstate.citations.user_content`). Prompt caching: ``cache_control:
+enabled (:func:`ragstate.answers.citations.user_content`). Prompt caching: ``cache_control:
 {"type": "ephemeral"}`` on the system prompt and on the last search result, so a retried
 Synthesize, or another question over the same sources, reads that prefix from the cache
 (billed at a tenth of the input price) instead of paying for it again; the cache read and
@@ -11,7 +11,7 @@ breakpoint), so the markers cost nothing when they do not pay.
 
 Answer: the text blocks and their ``search_result_location`` citations become the rendered
 answer (``[n]`` markers inserted where cited blocks end) and its citations
-(:func:`ragstate.citations.native_answer`). :class:`CitedStream` does the same while the
+(:func:`ragstate.answers.citations.native_answer`). :class:`CitedStream` does the same while the
 answer streams, so the token events join to exactly the returned answer.
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ragstate.citations import Cited, cite_block, native_answer, stable_prefix, system_blocks, user_content
+from ragstate.answers.citations import Cited, cite_block, native_answer, stable_prefix, system_blocks, user_content
 from ragstate.models import Citation, Source, SynthesisInput, Usage
 from ragstate.settings import Settings
 

@@ -12,12 +12,10 @@ from temporalio.exceptions import ApplicationError
 
 from ragstate.activities.attempts import current_attempt
 from ragstate.activities.heartbeat import heartbeating
-from ragstate.bm25 import Bm25Encoder
-from ragstate.chunking import chunk_text
+from ragstate.answers.dedupe import distinct_texts
 from ragstate.contracts import Activity, ErrorType
-from ragstate.dedupe import distinct_texts
-from ragstate.documents import Document, DocumentError, load
-from ragstate.fusion import fuse_hits, pack_to_budget
+from ragstate.ingest.chunking import chunk_text
+from ragstate.ingest.documents import Document, DocumentError, load
 from ragstate.models import (
     Branch,
     BranchResult,
@@ -38,6 +36,8 @@ from ragstate.models import (
     StoreStats,
     SwitchInput,
 )
+from ragstate.retrieval.bm25 import Bm25Encoder
+from ragstate.retrieval.fusion import fuse_hits, pack_to_budget
 from ragstate.settings import Settings
 from ragstate.store import ChunkRecord, SearchFilter, check_collection_name, chunk_id, open_store
 from ragstate.store.base import indexed_text

@@ -6,11 +6,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from ragstate.activities.attempts import current_attempt
-from ragstate.analyzer import analyze
 from ragstate.contracts import Activity, ErrorType
 from ragstate.models import ParsedQuery, RagQuery, Routing
+from ragstate.models.validation import InvalidQuery, validate
+from ragstate.retrieval.analyzer import analyze
 from ragstate.settings import LlmFallback, Settings
-from ragstate.validation import InvalidQuery, validate
 
 
 def build_routing(s: Settings, in_process_roles: frozenset[str] = frozenset()) -> Routing:

@@ -26,15 +26,11 @@ from temporalio import activity
 
 from ragstate.activities.heartbeat import heartbeating
 from ragstate.activities.lifecycle import documents_under
-from ragstate.bm25 import Bm25Encoder
+from ragstate.answers.pricing import no_llm_cost
 from ragstate.contracts import Activity
+from ragstate.ingest.summaries import EXTRACTIVE, document_text, extractive_summary, summary_title
 from ragstate.models import DocumentFailure, DocVersion, SummaryRecord
-from ragstate.pricing import no_llm_cost
-from ragstate.settings import Settings
-from ragstate.store import ChunkRecord, ChunkStore, open_store, source_under
-from ragstate.store.base import SUMMARY_POSITION, content_version, indexed_text, summary_chunk_id, summary_version
-from ragstate.summaries import EXTRACTIVE, document_text, extractive_summary, summary_title
-from ragstate.summary_models import (
+from ragstate.models.summaries import (
     SummaryCopied,
     SummaryCopyInput,
     SummaryPlan,
@@ -42,6 +38,10 @@ from ragstate.summary_models import (
     SummaryWork,
     SummaryWritten,
 )
+from ragstate.retrieval.bm25 import Bm25Encoder
+from ragstate.settings import Settings
+from ragstate.store import ChunkRecord, ChunkStore, open_store, source_under
+from ragstate.store.base import SUMMARY_POSITION, content_version, indexed_text, summary_chunk_id, summary_version
 
 __all__ = ["StoredDocument", "SummaryActivities", "SummaryStore"]
 

@@ -1,6 +1,6 @@
 """One BEIR collection prepared for in-process retrieval experiments, cached on disk.
 
-Mirrors what the engine indexes: documents read by ``ragstate.documents.load``, chunked by
+Mirrors what the engine indexes: documents read by ``ragstate.ingest.documents.load``, chunked by
 ``chunk_text`` with the default chunk size and overlap, BM25 as the engine's sparse vectors
 (saturated tf with the fixed ``bm25_avg_len``, Qdrant's IDF), chunk embeddings of
 ``indexed_text(title, text)`` by the packaged model. Also what the anchor needs: whole-document
@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from ragstate.analyzer import analyze
-from ragstate.chunking import chunk_text, sentences
-from ragstate.documents import Document, load
-from ragstate.evaluation import BeirDataset
+from ragstate.evaluation.beir import BeirDataset
+from ragstate.ingest.chunking import chunk_text, sentences
+from ragstate.ingest.documents import Document, load
 from ragstate.models import SourceRef
+from ragstate.retrieval.analyzer import analyze
 from ragstate.settings import Settings
 from ragstate.store.base import indexed_text
 
@@ -63,7 +63,7 @@ def _embeddings(key: str, texts: list[str], cache: Path) -> np.ndarray:
     path = cache / f"{key}-{hashlib.blake2b(chr(0).join(texts).encode(), digest_size=6).hexdigest()}.npy"
     if path.exists():
         return np.load(path)
-    from ragstate.embedding import get_embedder
+    from ragstate.retrieval.embedding import get_embedder
 
     arr = np.asarray(get_embedder("cpu").encode(texts, batch_size=64), dtype=np.float32)
     cache.mkdir(parents=True, exist_ok=True)

@@ -53,7 +53,7 @@ def machine_header(title: str) -> list[str]:
         import sentence_transformers
         import torch
 
-        import ragstate.embedding  # noqa: F401 - its OpenMP settings, before torch loads here too
+        import ragstate.retrieval.embedding  # noqa: F401 - its OpenMP settings, before torch loads here too
 
         lines.append(
             f"versions: torch {torch.__version__} (intra-op threads {torch.get_num_threads()}, "
@@ -149,8 +149,8 @@ class SyntheticCorpus:
 def corpus_prefix(src: Path, dst: Path, n_chunks: int, settings: Settings) -> tuple[Path, int, int]:
     """Copy the first documents of a real corpus.jsonl until they hold ``n_chunks`` chunks
     (all of it when ``n_chunks`` is 0 or larger than the corpus); returns (path, docs, chunks)."""
-    from ragstate.chunking import chunk_text
-    from ragstate.documents import DocumentError, _jsonl_record
+    from ragstate.ingest.chunking import chunk_text
+    from ragstate.ingest.documents import DocumentError, _jsonl_record
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     docs = chunks = 0
@@ -173,8 +173,8 @@ def corpus_prefix(src: Path, dst: Path, n_chunks: int, settings: Settings) -> tu
 def engine_batches(path: Path, settings: Settings, batch_docs: int) -> list[list[str]]:
     """The exact texts EmbedChunks encodes, grouped as the workflow's batches: documents loaded
     as IndexChunks loads them, chunked with the settings' parameters, title prepended."""
-    from ragstate.chunking import chunk_text
-    from ragstate.documents import Document, load
+    from ragstate.ingest.chunking import chunk_text
+    from ragstate.ingest.documents import Document, load
     from ragstate.models import SourceRef
     from ragstate.store.base import indexed_text
 
@@ -342,7 +342,7 @@ class LocalStack:
         self.worker_log = self.data_dir / "worker.log"
 
     def __enter__(self) -> LocalStack:
-        from ragstate.devserver import DevServer, free_port
+        from ragstate.temporal.devserver import DevServer, free_port
 
         try:
             self.server = DevServer(self.data_dir, port=free_port(), ui_port=free_port()).start()
@@ -387,7 +387,7 @@ class LocalStack:
         )
 
     async def connect(self):
-        from ragstate.temporal import connect
+        from ragstate.temporal.connection import connect
 
         return await connect(self.settings)
 

@@ -21,8 +21,8 @@ import statistics
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ragstate.devserver import free_port
 from ragstate.settings import Settings
+from ragstate.temporal.devserver import free_port
 
 #: Throughput runs in blocks, ABBA: each mode twice, in mirrored order, so a drift over the run
 #: (a growing history database, a warming cache) weighs on both modes alike.

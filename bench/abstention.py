@@ -3,7 +3,7 @@
 The signal is the vector branch's best raw cosine similarity between the question and any
 chunk of the collection: independent of fusion (RRF or score-normalised) and of the other
 branch, comparable across collections and questions. A question below the threshold is still
-answered when one chunk holds its terms (:func:`ragstate.abstention.covered`); here over every
+answered when one chunk holds its terms (:func:`ragstate.answers.abstention.covered`); here over every
 chunk of the collection, in the engine over the sources packed for the answer (a subset), so
 the "OOD abstained" figures are lower bounds of the engine's, and the "answered by similarity
 alone" column is a lower bound of its in-domain answered share. For every ordered pair (A, B) of the
@@ -12,7 +12,7 @@ and B's questions against A's chunks are out-of-domain (they should abstain). Ta
 pair: at least 95 % of in-domain questions answered, at least 80 % of out-of-domain ones
 abstained, with one threshold for every collection.
 
-Mirrors the engine: documents read by ``ragstate.documents.load``, chunked with the default
+Mirrors the engine: documents read by ``ragstate.ingest.documents.load``, chunked with the default
 chunk size and overlap, chunks embedded as ``indexed_text(title, text)`` by the packaged
 model, questions encoded as ``settings.query_encoding`` says (``--query-encoding`` to
 override). Everything runs in-process; embeddings are cached under ``--cache`` (the same
@@ -47,9 +47,9 @@ GRID = np.round(np.arange(0.0, 1.0, 0.005), 3)
 
 def chunk_vectors(root: Path, cache: Path) -> np.ndarray:
     """The collection's chunk embeddings, as ingest indexes them."""
-    from ragstate.chunking import chunk_text
-    from ragstate.documents import Document, load
-    from ragstate.evaluation import BeirDataset
+    from ragstate.evaluation.beir import BeirDataset
+    from ragstate.ingest.chunking import chunk_text
+    from ragstate.ingest.documents import Document, load
     from ragstate.models import SourceRef
     from ragstate.settings import Settings
     from ragstate.store.base import indexed_text
@@ -64,8 +64,8 @@ def chunk_vectors(root: Path, cache: Path) -> np.ndarray:
 
 def question_vectors(root: Path, cache: Path, encoding: str) -> np.ndarray:
     """The collection's questions encoded as the vector branch encodes them."""
-    from ragstate.chunking import sentences
-    from ragstate.evaluation import BeirDataset
+    from ragstate.evaluation.beir import BeirDataset
+    from ragstate.ingest.chunking import sentences
 
     ds = BeirDataset.load(root)
     questions = [ds.queries[q] for q in ds.queries]
@@ -81,15 +81,15 @@ def question_vectors(root: Path, cache: Path, encoding: str) -> np.ndarray:
 
 def covered_chunks(root: Path, questions_root: Path) -> np.ndarray:
     """Per question of ``questions_root``: whether a chunk of ``root`` holds the terms
-    :func:`ragstate.abstention.terms_needed` asks (title and text, as indexed)."""
+    :func:`ragstate.answers.abstention.terms_needed` asks (title and text, as indexed)."""
     from scipy import sparse
 
-    from ragstate.abstention import terms_needed
-    from ragstate.analyzer import analyze
-    from ragstate.chunking import chunk_text
-    from ragstate.documents import Document, load
-    from ragstate.evaluation import BeirDataset
+    from ragstate.answers.abstention import terms_needed
+    from ragstate.evaluation.beir import BeirDataset
+    from ragstate.ingest.chunking import chunk_text
+    from ragstate.ingest.documents import Document, load
     from ragstate.models import SourceRef
+    from ragstate.retrieval.analyzer import analyze
     from ragstate.settings import Settings
     from ragstate.store.base import indexed_text
 

@@ -53,8 +53,8 @@ def check_store(stack: ChaosStack, collection: str, corpus: Path) -> tuple[int, 
     """(expected, lost, duplicated) chunks: a chunk without its dense vector counts as lost. The
     embedded store has one owner, so the main worker must be stopped first."""
     from ragstate.activities.qdrant import QdrantActivities
-    from ragstate.chunking import chunk_text
-    from ragstate.documents import load
+    from ragstate.ingest.chunking import chunk_text
+    from ragstate.ingest.documents import load
     from ragstate.models import SourceRef
     from ragstate.store.edge import EdgeStore
 
@@ -176,7 +176,7 @@ async def server_kill_mid_ingest(stack: ChaosStack, n_docs: int = 200, down_s: f
     collection = f"{stack.settings.collection}-skill"
     await stack.wait_ready("main")
     cli = asyncio.create_task(stack.cli("ingest", str(corpus), "--collection", collection, timeout_s=240))
-    from ragstate.conventions import ingest_workflow_id
+    from ragstate.temporal.conventions import ingest_workflow_id
 
     workflow_id = ingest_workflow_id([str(corpus)], collection, False)
     p = await wait_batches(stack, workflow_id, 2, 180)

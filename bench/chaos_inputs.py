@@ -152,7 +152,7 @@ async def bad_files(stack: ChaosStack) -> Result:
 async def bad_http(stack: ChaosStack) -> Result:
     """`ragstate serve` on a free port, every request of :func:`chaos_http.bad_requests`: each
     answered within its timeout with the expected status class and never a 500."""
-    from ragstate.devserver import free_port, port_open
+    from ragstate.temporal.devserver import free_port, port_open
 
     r = Result("bad HTTP input")
     await stack.wait_ready("main", "llm")

@@ -35,8 +35,8 @@ from pydantic import SecretStr  # noqa: E402
 from temporalio.service import RPCError  # noqa: E402
 
 from ragstate.client import RagClient  # noqa: E402
-from ragstate.devserver import DevServer, free_port  # noqa: E402
 from ragstate.settings import Settings  # noqa: E402
+from ragstate.temporal.devserver import DevServer, free_port  # noqa: E402
 
 KEY = "sk-ant-chaos-0123456789"
 MODEL = "claude-chaos-model"

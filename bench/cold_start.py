@@ -9,7 +9,7 @@ already pulled). Reported per phase, p50 over the runs:
 - ``spawn→ready``: measured outside, from ``Popen`` to the child's ready line (interpreter
   start included): the number to hold against the 1 s target;
 - ``import``: ``import ragstate.workers.light`` (settings, client, runtime; no activities yet);
-- ``connect``: ``ragstate.temporal.connect``;
+- ``connect``: ``ragstate.temporal.connection.connect``;
 - ``build``: ``build_workers`` for the roles (imports the activity modules and workflows and
   validates the workflows in the sandbox);
 - ``import-only``: a separate child that only runs ``import ragstate.workers.light``, spawn to exit.
@@ -44,7 +44,7 @@ t0 = time.perf_counter()
 import asyncio, json, sys
 from ragstate.workers.light import heavy_modules_loaded
 from ragstate.settings import Settings
-from ragstate.temporal import connect
+from ragstate.temporal.connection import connect
 from ragstate.workers.runtime import build_workers
 t1 = time.perf_counter()
 
@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--importtime", action="store_true", help="also list the slowest imports of one run")
     args = parser.parse_args()
 
-    from ragstate.devserver import DevServer, free_port
+    from ragstate.temporal.devserver import DevServer, free_port
 
     with (
         tempfile.TemporaryDirectory(prefix="ragstate-cold-") as tmp,

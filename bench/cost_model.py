@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from ragstate.pricing import DEFAULT_PRICES, PRICES_TAKEN
+from ragstate.answers.pricing import DEFAULT_PRICES, PRICES_TAKEN
 from ragstate.settings import Settings
 
 # --- measured (docs/performance.md; 2 cores, x86, dev server + worker on the same machine) ----

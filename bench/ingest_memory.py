@@ -61,7 +61,7 @@ def rss():
     with open(f"/proc/{os.getpid()}/status") as f:
         return {k: int(v.split()[0]) * 1024 for k, v in (l.split(":", 1) for l in f) if k in ("VmRSS", "RssAnon", "RssFile")}
 from ragstate.store.edge import EdgeStore
-from ragstate.bm25 import Bm25Encoder
+from ragstate.retrieval.bm25 import Bm25Encoder
 before = rss()
 store = EdgeStore(sys.argv[1])
 n = store.counts().chunks

@@ -10,7 +10,7 @@ What it measures (target: workflow >= 85% of raw):
 - corpus: a seeded synthetic BEIR-style corpus.jsonl (English-like text drawn from the
   model's own vocabulary, each document 120-180 tokens, so exactly one chunk with the default
   chunk size), or the first documents of a real ``--corpus`` holding ``--chunks`` chunks.
-- raw: the packaged model loaded through ``ragstate.embedding.get_embedder`` in this process,
+- raw: the packaged model loaded through ``ragstate.retrieval.embedding.get_embedder`` in this process,
   one warm-up call, then one timed ``SentenceTransformer.encode`` over exactly the texts
   EmbedChunks embeds (documents loaded as IndexChunks loads them, ``chunk_text`` with the
   settings' chunk parameters, ``indexed_text(title, text)``), ``batch_size`` =
@@ -196,7 +196,7 @@ def bench(args, settings: Settings, tmp: Path) -> None:
     texts = [t for b in batches for t in b]
     n = len(texts)
 
-    from ragstate.embedding import get_embedder
+    from ragstate.retrieval.embedding import get_embedder
 
     t0 = time.perf_counter()
     embedder = get_embedder(settings.embedding_device)

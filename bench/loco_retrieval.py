@@ -3,7 +3,7 @@ weights, the keyword branch's whole-document evidence, query encoding), in-proce
 scores (bench/_retrieval_data.py).
 
 Every setting of the grid is scored (hybrid nDCG@10) on every collection, with the same fusion
-code the Merge activity runs (``ragstate.fusion.fuse`` and ``document_evidence``) over each
+code the Merge activity runs (``ragstate.retrieval.fusion.fuse`` and ``document_evidence``) over each
 branch's top ``depth`` chunks collapsed to documents. For each fold, the setting is chosen on the
 other collections only, by each rule of ``--choose`` in turn (see :func:`choose`), and its score
 on the held-out collection is printed next to that collection's anchor and best branch. A
@@ -28,8 +28,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _retrieval_data import DEFAULT_CACHE, Prepared, prepare
 
-from ragstate.evaluation import ndcg_at
-from ragstate.fusion import document_evidence, fuse
+from ragstate.evaluation.beir import ndcg_at
+from ragstate.retrieval.fusion import document_evidence, fuse
 from ragstate.settings import FusionMethod
 
 

@@ -152,11 +152,11 @@ async def main(args) -> None:
     import temporalio
 
     from ragstate.client import RagClient
-    from ragstate.devserver import DevServer, free_port
     from ragstate.models import IngestRequest, RagQuery
+    from ragstate.observability.telemetry import shutdown_tracing
     from ragstate.settings import Settings
-    from ragstate.telemetry import shutdown_tracing
-    from ragstate.temporal import connect
+    from ragstate.temporal.connection import connect
+    from ragstate.temporal.devserver import DevServer, free_port
     from ragstate.workers.runtime import build_workers
 
     print(
@@ -176,7 +176,7 @@ async def main(args) -> None:
         client = await connect(settings)
         rag = RagClient(client, settings)
         clock = ActivityClock()
-        from ragstate.embedding import get_embedder
+        from ragstate.retrieval.embedding import get_embedder
 
         get_embedder(settings.embedding_device)
         workers = build_workers(client, settings, interceptors=[clock])

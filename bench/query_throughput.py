@@ -103,9 +103,9 @@ async def main(args) -> None:
 
     from ragstate.client import RagClient
     from ragstate.models import IngestRequest, RagQuery
+    from ragstate.observability.telemetry import shutdown_tracing
     from ragstate.settings import Settings
-    from ragstate.telemetry import shutdown_tracing
-    from ragstate.temporal import connect
+    from ragstate.temporal.connection import connect
 
     print(
         f"cores: {os.cpu_count()}  temporalio {temporalio.__version__}  clients: {args.clients}  "

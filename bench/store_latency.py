@@ -65,9 +65,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ragstate.analyzer import STOP_WORDS, analyze  # noqa: E402
-from ragstate.bm25 import Bm25Encoder  # noqa: E402
-from ragstate.fusion import reciprocal_rank_fusion  # noqa: E402
+from ragstate.retrieval.analyzer import STOP_WORDS, analyze  # noqa: E402
+from ragstate.retrieval.bm25 import Bm25Encoder  # noqa: E402
+from ragstate.retrieval.fusion import reciprocal_rank_fusion  # noqa: E402
 from ragstate.store.base import ChunkRecord, chunk_id, indexed_text  # noqa: E402
 
 DIM = 384

@@ -127,8 +127,8 @@ async def main(args) -> None:
     from ragstate.activities import anthropic_llm
     from ragstate.client import RagClient
     from ragstate.contracts import SEARCH_ATTRIBUTES
-    from ragstate.devserver import temporal_cli
     from ragstate.settings import Settings
+    from ragstate.temporal.devserver import temporal_cli
     from ragstate.workers.runtime import running_workers
 
     if args.batch_ms is not None:

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from ragstate.analyzer import analyze
-from ragstate.chunking import chunk_text
-from ragstate.evaluation import BeirDataset, scores
-from ragstate.fusion import reciprocal_rank_fusion
+from ragstate.evaluation.beir import BeirDataset, scores
+from ragstate.ingest.chunking import chunk_text
+from ragstate.retrieval.analyzer import analyze
+from ragstate.retrieval.fusion import reciprocal_rank_fusion
 from ragstate.settings import QueryEncoding
 from ragstate.store.base import indexed_text
 
@@ -73,7 +73,7 @@ def main() -> None:
     except ValueError as e:
         ap.error(str(e))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from ragstate.embedding import get_embedder
+    from ragstate.retrieval.embedding import get_embedder
 
     ds = BeirDataset.load(args.directory)
     docs = load_corpus(ds)

@@ -51,7 +51,7 @@ def screenshot(url: str, out: Path, wait_ms: int = 12_000, size: str = "1500,110
 
 @contextlib.contextmanager
 def stack(data: Path, codec_port: int | None) -> Iterator[tuple[object, int]]:
-    from ragstate.devserver import DevServer, free_port
+    from ragstate.temporal.devserver import DevServer, free_port
 
     ui_port = free_port()
     extra = ["--ui-codec-endpoint", f"http://127.0.0.1:{codec_port}"] if codec_port else []
@@ -62,13 +62,13 @@ def stack(data: Path, codec_port: int | None) -> Iterator[tuple[object, int]]:
 async def encrypted_query(out_dir: Path) -> None:
     import uvicorn
 
-    from ragstate.api_keys import ApiKeys
     from ragstate.client import RagClient
-    from ragstate.codec import codec_for, new_key_spec
-    from ragstate.codec_server import create_codec_app
-    from ragstate.devserver import free_port
+    from ragstate.security.api_keys import ApiKeys
+    from ragstate.security.codec import codec_for, new_key_spec
+    from ragstate.security.codec_server import create_codec_app
     from ragstate.settings import Settings
-    from ragstate.temporal import connect
+    from ragstate.temporal.connection import connect
+    from ragstate.temporal.devserver import free_port
     from ragstate.workers.runtime import running_workers
 
     codec_port = free_port()

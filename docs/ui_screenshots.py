@@ -36,7 +36,7 @@ async def take(out_dir: Path) -> None:
 
     from ragstate.client import RagClient
     from ragstate.settings import Settings
-    from ragstate.temporal import connect
+    from ragstate.temporal.connection import connect
     from ragstate.workers.runtime import running_workers
 
     with (

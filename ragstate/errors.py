@@ -68,7 +68,7 @@ class RunNotFoundError(RagError):
 
 class ServerUnavailableError(ConnectionError):
     """The Temporal server stayed unreachable longer than ``RAGSTATE_SERVER_OUTAGE_S`` while a
-    client followed a run (:mod:`ragstate.outage`); the run itself goes on on the server."""
+    client followed a run (:mod:`ragstate.temporal.outage`); the run itself goes on on the server."""
 
 
 class RequestTooLargeError(ValueError):

@@ -14,8 +14,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from ragstate.contracts import SEARCH_ATTRIBUTES
-from ragstate.devserver import temporal_cli
 from ragstate.settings import Settings
+from ragstate.temporal.devserver import temporal_cli
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Tests must never pick up a developer's real key: offline mode unless a test sets one.

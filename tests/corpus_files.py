@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ragstate.documents import Document, load
+from ragstate.ingest.documents import Document, load
 from ragstate.models import SourceRef
 
 

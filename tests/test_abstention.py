@@ -1,4 +1,4 @@
-"""Answers that abstain: the rule (ragstate.abstention), and through the real workflow on the
+"""Answers that abstain: the rule (ragstate.answers.abstention), and through the real workflow on the
 dev server in offline mode, a question the example corpus cannot answer comes back
 ``no_answer`` with its best similarity and no citations, while questions it can answer
 (including a short keyword one that embeds poorly) are answered with citations."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 from paths import EXAMPLES_CORPUS
 from temporalio.client import Client
 
-from ragstate.abstention import NO_ANSWER, abstains, best_similarity, covered, terms_needed
 from ragstate.activities.llm_fallback import extractive_answer
+from ragstate.answers.abstention import NO_ANSWER, abstains, best_similarity, covered, terms_needed
 from ragstate.client import RagClient
 from ragstate.models import AnswerMode, Branch, BranchResult, SearchHit, Source, SynthesisInput
 from ragstate.settings import Settings

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from test_embedding import SlowModel
 
-from ragstate import embedding
 from ragstate.activities.embeddings import EmbeddingActivities, sentence_by_sentence
 from ragstate.activities.query_parsing import build_routing
 from ragstate.models import Branch, ParsedQuery
+from ragstate.retrieval import embedding
 from ragstate.settings import QueryEncoding, Settings
 from ragstate.store import close_stores
 

@@ -1,4 +1,4 @@
-"""Unit tests of ragstate.analyzer: normalisation, tokenizing, stop words, stemming and term indexes."""
+"""Unit tests of ragstate.retrieval.analyzer: normalisation, tokenizing, stop words, stemming and term indexes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 import sys
 import zlib
 
-from ragstate.analyzer import STOP_WORDS, analyze, term_counts, term_index, tokenize
+from ragstate.retrieval.analyzer import STOP_WORDS, analyze, term_counts, term_index, tokenize
 
 
 def test_lowercases_and_drops_stop_words():
@@ -53,7 +53,7 @@ def test_term_index_is_stable_32_bit(tmp_path):
     assert term_index("café") == zlib.crc32("café".encode())
     for t in ("run", "bm25", "café", "x" * 500, "日本語"):
         assert 0 <= term_index(t) < 2**32
-    code = "from ragstate.analyzer import term_index; print(term_index('retrieval'), term_index('qdrant'))"
+    code = "from ragstate.retrieval.analyzer import term_index; print(term_index('retrieval'), term_index('qdrant'))"
     # From an empty folder, so that the installed package is imported, not the repository's.
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -80,7 +80,7 @@ def test_stemming_from_many_threads_gives_each_word_its_own_stem():
 
     import snowballstemmer
 
-    from ragstate import analyzer
+    from ragstate.retrieval import analyzer
 
     rng = random.Random(5)
     words = [

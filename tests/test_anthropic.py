@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
 
     from ragstate.activities import anthropic_llm
     from ragstate.activities.anthropic_llm import AnthropicActivities, retry_after
-    from ragstate.citations import SYSTEM_PROMPT, cited_numbers
+    from ragstate.answers.citations import SYSTEM_PROMPT, cited_numbers
     from ragstate.contracts import ErrorType
     from ragstate.models import AnswerMode, Source, SynthesisInput, SynthesisResult
     from ragstate.settings import Settings

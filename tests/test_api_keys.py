@@ -1,10 +1,10 @@
-"""ragstate.api_keys: constant-time key checks and the refusal to serve unguarded beyond loopback."""
+"""ragstate.security.api_keys: constant-time key checks and the refusal to serve unguarded beyond loopback."""
 
 from __future__ import annotations
 
 import pytest
 
-from ragstate.api_keys import ApiKeys, UnsafeBind, check_bind, is_loopback
+from ragstate.security.api_keys import ApiKeys, UnsafeBind, check_bind, is_loopback
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ import pytest
 from paths import EXAMPLES_CORPUS
 from rank_bm25 import BM25Okapi
 
-from ragstate.analyzer import STOP_WORDS, analyze, term_index
-from ragstate.bm25 import Bm25Encoder
+from ragstate.retrieval.analyzer import STOP_WORDS, analyze, term_index
+from ragstate.retrieval.bm25 import Bm25Encoder
 from ragstate.store.base import ChunkRecord, chunk_id
 
 K1, B = 1.2, 0.75

@@ -1,4 +1,4 @@
-"""Unit tests of ragstate.chunking: token counting, sentence splitting and chunking with overlap."""
+"""Unit tests of ragstate.ingest.chunking: token counting, sentence splitting and chunking with overlap."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from ragstate.chunking import Chunk, chunk_text, count_tokens, sentences
+from ragstate.ingest.chunking import Chunk, chunk_text, count_tokens, sentences
 
 WORDS = [
     "alpha",

@@ -1,9 +1,9 @@
-"""Unit tests of ragstate.citations: search-result blocks, native citations and their rendered
+"""Unit tests of ragstate.answers.citations: search-result blocks, native citations and their rendered
 markers, the marker fallback, the streamed rendering and the extractive answer."""
 
 from __future__ import annotations
 
-from ragstate.citations import (
+from ragstate.answers.citations import (
     SYSTEM_PROMPT,
     citations_for,
     cite_block,

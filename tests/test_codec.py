@@ -1,4 +1,4 @@
-"""ragstate.codec: AES-256-GCM payload encryption, key rotation, and its errors."""
+"""ragstate.security.codec: AES-256-GCM payload encryption, key rotation, and its errors."""
 
 from __future__ import annotations
 
@@ -8,8 +8,15 @@ import os
 import pytest
 from temporalio.api.common.v1 import Payload
 
-from ragstate.codec import COMPRESSION_KEY, ENCODING, EncryptionCodec, PayloadKeyError, data_converter, parse_keys
 from ragstate.models import RagQuery
+from ragstate.security.codec import (
+    COMPRESSION_KEY,
+    ENCODING,
+    EncryptionCodec,
+    PayloadKeyError,
+    data_converter,
+    parse_keys,
+)
 from ragstate.settings import Settings
 
 

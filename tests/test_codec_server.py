@@ -1,4 +1,4 @@
-"""ragstate.codec_server: Temporal's remote codec protocol, behind a credential, with CORS for the UI."""
+"""ragstate.security.codec_server: Temporal's remote codec protocol, behind a credential, with CORS for the UI."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from ragstate.api_keys import ApiKeys
-from ragstate.codec import EncryptionCodec, parse_keys
-from ragstate.codec_server import create_codec_app
+from ragstate.security.api_keys import ApiKeys
+from ragstate.security.codec import EncryptionCodec, parse_keys
+from ragstate.security.codec_server import create_codec_app
 
 UI = "http://localhost:8233"
 KEY = "codec-key-123"

@@ -1,4 +1,4 @@
-"""The same text under two paths is cited once per answer: ragstate.dedupe, then an answer
+"""The same text under two paths is cited once per answer: ragstate.answers.dedupe, then an answer
 through the real ingest and search on the dev server."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from temporalio.testing import ActivityEnvironment
 
 from ragstate.activities.qdrant import QdrantActivities
 from ragstate.activities.query_parsing import build_routing
+from ragstate.answers.dedupe import content_hash, distinct_texts
 from ragstate.client import RagClient
-from ragstate.dedupe import content_hash, distinct_texts
 from ragstate.models import Branch, BranchResult, MergeInput, ParsedQuery, RagQuery
 from ragstate.settings import Settings
 from ragstate.workers.runtime import running_workers

@@ -1,4 +1,4 @@
-"""ragstate.discovery: what an ingest reads, and every path it cannot read reported with its
+"""ragstate.ingest.discovery: what an ingest reads, and every path it cannot read reported with its
 reason while the rest go on (unit tests, then the ingest workflow on a real dev server)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from paths import EXAMPLES_CORPUS
 from temporalio.client import Client
 
 from ragstate.client import RagClient
-from ragstate.discovery import MAX_SKIPPED_LISTED, discover, discover_all, printable
-from ragstate.documents import Document, load
+from ragstate.ingest.discovery import MAX_SKIPPED_LISTED, discover, discover_all, printable
+from ragstate.ingest.documents import Document, load
 from ragstate.settings import Settings
 from ragstate.workers.runtime import running_workers
 

@@ -1,4 +1,4 @@
-"""Unit tests of ragstate.documents (loading text, Markdown, HTML and BEIR .jsonl files) and of the
+"""Unit tests of ragstate.ingest.documents (loading text, Markdown, HTML and BEIR .jsonl files) and of the
 discovery that feeds it."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import pytest
 from corpus_files import beir, only_doc, write
 
-from ragstate.documents import Document, DocumentError, load
+from ragstate.ingest.documents import Document, DocumentError, load
 from ragstate.models import SourceRef
 
 

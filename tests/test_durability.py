@@ -15,9 +15,9 @@ from temporalio.client import Client
 from test_workers import worker_env
 
 from ragstate.activities.qdrant import QdrantActivities
-from ragstate.chunking import chunk_text
 from ragstate.client import RagClient
-from ragstate.documents import load
+from ragstate.ingest.chunking import chunk_text
+from ragstate.ingest.documents import load
 from ragstate.models import IngestRequest, SourceRef
 from ragstate.settings import Settings
 from ragstate.store.edge import EdgeStore

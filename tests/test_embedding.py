@@ -1,4 +1,4 @@
-"""ragstate/embedding.py: questions sharing forward passes (``Embedder.encode_query``), a
+"""ragstate/retrieval/embedding.py: questions sharing forward passes (``Embedder.encode_query``), a
 question of several sentences, errors reaching the caller, and the OpenMP wait policy set on
 import. The model is a stand-in: no torch needed."""
 
@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ragstate.embedding import Embedder
+from ragstate.retrieval.embedding import Embedder
 
 
 class SlowModel:
@@ -74,7 +74,7 @@ def test_embedding_module_stops_openmp_spinning_unless_told_otherwise(preset, ex
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     if preset:
         env["OMP_WAIT_POLICY"] = preset
-    code = "import os, sys, ragstate.embedding; print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
+    code = "import os, sys, ragstate.retrieval.embedding; print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True
     ).stdout.split()

@@ -16,13 +16,13 @@ from pydantic import SecretStr
 from temporalio.api.common.v1 import Payloads
 from temporalio.worker import Replayer
 
-from ragstate.api_keys import ApiKeys
 from ragstate.client import RagClient
-from ragstate.codec import codec_for, data_converter
-from ragstate.codec_server import create_codec_app
-from ragstate.devserver import DevServer, free_port
+from ragstate.security.api_keys import ApiKeys
+from ragstate.security.codec import codec_for, data_converter
+from ragstate.security.codec_server import create_codec_app
 from ragstate.settings import Settings
-from ragstate.temporal import connect
+from ragstate.temporal.connection import connect
+from ragstate.temporal.devserver import DevServer, free_port
 from ragstate.workers.runtime import running_workers
 from ragstate.workflows import ALL_WORKFLOWS
 

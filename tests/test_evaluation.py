@@ -14,8 +14,8 @@ import pytest
 from temporalio.client import Client
 
 from ragstate.client import RagClient
-from ragstate.eval_gate import BaselineError, compare, load_baseline, save_baseline
-from ragstate.evaluation import RUNS, BeirDataset, EvalReport, evaluate, mrr_at, ndcg_at, recall_at
+from ragstate.evaluation.beir import RUNS, BeirDataset, EvalReport, evaluate, mrr_at, ndcg_at, recall_at
+from ragstate.evaluation.gate import BaselineError, compare, load_baseline, save_baseline
 from ragstate.settings import Settings
 from ragstate.workers.runtime import running_workers
 

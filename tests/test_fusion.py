@@ -1,19 +1,19 @@
-"""Unit tests of ragstate.fusion: reciprocal rank and score-normalised fusion (by chunk and by
+"""Unit tests of ragstate.retrieval.fusion: reciprocal rank and score-normalised fusion (by chunk and by
 document) and packing to a budget."""
 
 from __future__ import annotations
 
 import pytest
 
-from ragstate.chunking import count_tokens
-from ragstate.fusion import (
+from ragstate.ingest.chunking import count_tokens
+from ragstate.models import SearchHit
+from ragstate.retrieval.fusion import (
     document_evidence,
     fuse_hits,
     normalised_score_fusion,
     pack_to_budget,
     reciprocal_rank_fusion,
 )
-from ragstate.models import SearchHit
 from ragstate.settings import FusionMethod, FusionUnit, Settings
 
 

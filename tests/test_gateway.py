@@ -24,12 +24,12 @@ from paths import EXAMPLES_CORPUS
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from ragstate import gateway_lambda
 from ragstate.activities.anthropic_llm import close_llm_clients
 from ragstate.client import RagClient
 from ragstate.contracts import Activity, ErrorType
 from ragstate.errors import LLMRateLimitedError, LLMUnavailableError, RunNotFoundError
 from ragstate.gateway import GatewaySettings, IngestAccepted, QueryResponse, create_app
+from ragstate.gateway import aws_lambda as gateway_lambda
 from ragstate.models import IngestRequest, IngestStatus, QueryStatus, RagAnswer, RunState, StreamEvent
 from ragstate.settings import LlmFallback, Settings
 from ragstate.workers.runtime import running_workers

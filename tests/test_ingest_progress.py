@@ -19,9 +19,9 @@ from test_cli import RAGSTATE, cli_env
 
 from ragstate.activities.embeddings import EmbeddingActivities
 from ragstate.client import RagClient
-from ragstate.embedding import get_embedder
-from ragstate.ingest_progress import chunks_total, live_progress, with_rate
+from ragstate.client.ingest_progress import chunks_total, live_progress, with_rate
 from ragstate.models import IngestProgress, IngestRequest
+from ragstate.retrieval.embedding import get_embedder
 from ragstate.settings import Settings
 from ragstate.workers.runtime import running_workers
 

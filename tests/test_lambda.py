@@ -31,9 +31,9 @@ from test_workers import ACTIVITY, WORKFLOW, EntryPoint, lambda_handler_cases, p
 
 from ragstate.activities import anthropic_llm
 from ragstate.client import RagClient
-from ragstate.conventions import ingest_workflow_id
 from ragstate.models import AnswerMode, Branch, BranchResult, EmbedInput, EmbedResult, IngestResult, ParsedQuery
 from ragstate.settings import Settings, WorkflowVersioning
+from ragstate.temporal.conventions import ingest_workflow_id
 from ragstate.workers import aws_lambda, lambda_setup, sqs_ingest
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:ragstate-ingest"
@@ -504,7 +504,7 @@ def test_the_lambda_worker_with_otel_counts_ragstate_metrics_and_traces_the_llm_
     In a child process: apply_defaults sets the process's global tracer provider."""
     probe = """
 from temporalio.contrib.aws.lambda_worker import LambdaWorkerConfig
-from ragstate.metrics import ObservingInterceptor
+from ragstate.observability.metrics import ObservingInterceptor
 from ragstate.settings import Settings
 from ragstate.workers import aws_lambda
 aws_lambda._apply_otel(LambdaWorkerConfig())

@@ -13,10 +13,10 @@ from paths import EXAMPLES_CORPUS
 from temporalio.client import Client, WorkflowFailureError
 from test_sync import run_cli_in
 
+from ragstate.cli.render import count
 from ragstate.client import RagClient
 from ragstate.contracts import ErrorType, Workflow
 from ragstate.models import Branch, IngestRequest, RagQuery
-from ragstate.render import count
 from ragstate.settings import Settings
 
 EXAMPLE_DOCS = 8  # 5 files + 3 records in faq.jsonl

@@ -32,10 +32,10 @@ from test_workers import worker_env
 
 from ragstate.activities import anthropic_llm
 from ragstate.activities.anthropic_llm import AnthropicActivities
+from ragstate.cli.render import print_answer
 from ragstate.client import InvalidQueryError, RagClient, RagError
 from ragstate.contracts import ErrorType
 from ragstate.models import AnswerMode, RagAnswer, SynthesisInput, SynthesisResult
-from ragstate.render import print_answer
 from ragstate.settings import LlmFallback, Settings
 from ragstate.workers.runtime import build_workers, running_workers
 from ragstate.workflows.query import LLM_RETRY

@@ -1,4 +1,4 @@
-"""ragstate.logs: JSON lines with Temporal's context, secrets redacted, and `ragstate up` in JSON."""
+"""ragstate.observability.logs: JSON lines with Temporal's context, secrets redacted, and `ragstate up` in JSON."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from pydantic import SecretStr
 from temporalio import activity
 from temporalio.testing import ActivityEnvironment
 
-from ragstate.devserver import free_port
-from ragstate.logs import JsonFormatter, RedactSecrets, secrets_of
+from ragstate.observability.logs import JsonFormatter, RedactSecrets, secrets_of
 from ragstate.settings import Settings
+from ragstate.temporal.devserver import free_port
 
 
 class Capture(logging.Handler):

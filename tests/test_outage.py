@@ -22,11 +22,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from ragstate.activities import anthropic_llm
 from ragstate.client import RagClient
-from ragstate.devserver import DevServer, free_port
 from ragstate.errors import ServerUnavailableError
 from ragstate.models import AnswerMode, StreamEventType
-from ragstate.outage import server_unreachable, through_outage
 from ragstate.settings import Settings
+from ragstate.temporal.devserver import DevServer, free_port
+from ragstate.temporal.outage import server_unreachable, through_outage
 from ragstate.workers.runtime import running_workers
 
 ANSWER = " ".join(f"word{i}" for i in range(40)) + " [1]."

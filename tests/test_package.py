@@ -30,11 +30,11 @@ INSTALLED_UNDER_RAGSTATE = ("workflows", "activities", "workers")
 WORKFLOW_SAFE_RAGSTATE_MODULES = (
     "ragstate.contracts",
     "ragstate.models",
-    "ragstate.conventions",
-    "ragstate.citations",
-    "ragstate.abstention",  # pure: models and the analyzer, like citations
-    "ragstate.ranking_metrics",  # pure: nDCG and friends over ids (the re-index gate)
-    "ragstate.summary_models",  # models of the summarize stage
+    "ragstate.temporal.conventions",
+    "ragstate.answers.citations",
+    "ragstate.answers.abstention",  # pure: models and the analyzer, like citations
+    "ragstate.evaluation.ranking_metrics",  # pure: nDCG and friends over ids (the re-index gate)
+    "ragstate.models.summaries",  # models of the summarize stage
     "ragstate.workflows",
 )
 
@@ -163,6 +163,110 @@ def test_workflows_import_only_sandbox_safe_modules():
         if not allowed(name)
     ]
     assert not hits, "\n".join(hits)
+
+
+def module_name(path: Path) -> str:
+    """The dotted name a source file is installed as (a package's ``__init__`` is the package)."""
+    parts = installed_package(path)
+    return ".".join(parts if path.name == "__init__.py" else [*parts, path.stem])
+
+
+def runtime_imports(path: Path) -> Iterator[tuple[int, str]]:
+    """Like :func:`imported_names`, less what sits under ``if TYPE_CHECKING:`` (never executed)."""
+    tree = parse(path)
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for stmt in node.body
+        for inner in ast.walk(stmt)
+    }
+    typing_lines = {getattr(node, "lineno", None) for node in ast.walk(tree) if id(node) in typing_only}
+    for line, name in imported_names(path):
+        if line not in typing_lines:
+            yield line, name
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the ragstate modules it runs when imported, at any depth (imports inside
+    functions count: they run too, later). Importing ``a.b.c`` also runs the ``__init__`` of ``a.b``,
+    which counts unless the importer lives inside ``a.b`` (its own package has begun importing by
+    then); a name taken from a package's ``__init__`` always counts."""
+    files = python_files(RAGSTATE, *(ROOT / name for name in INSTALLED_UNDER_RAGSTATE))
+    modules = {module_name(path): path for path in files if path.name != "__main__.py"}
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        own_packages = {".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 1)}
+        if path.name == "__init__.py":
+            own_packages.add(module)
+        targets: set[str] = set()
+        for _, name in runtime_imports(path):
+            parts = name.split(".")
+            prefixes = [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+            target = next((p for p in prefixes if p in modules), None)
+            if target is None:
+                continue
+            steps = target.split(".")
+            packages = {".".join(steps[:i]) for i in range(2, len(steps))}  # "ragstate" itself: always loaded
+            targets |= {target} | {p for p in packages if p in modules and p not in own_packages}
+        graph[module] = targets - {module}
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+    return cycles
+
+
+def test_import_cycles_are_found():
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_package_has_no_import_cycle():
+    """No cycle between ragstate's modules, also not through imports inside functions: each
+    part can be read, tested and replaced from the bottom up (docs/architecture.md)."""
+    graph = import_graph()
+    assert "ragstate.models.query" in graph["ragstate.models"], "the graph must see the package's own imports"
+    cycles = import_cycles(graph)
+    assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(cycle) for cycle in cycles)
 
 
 # --- names from the contracts module --------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""ragstate.pricing: token costs from the price table, and never a silent 0."""
+"""ragstate.answers.pricing: token costs from the price table, and never a silent 0."""
 
 from __future__ import annotations
 
 import pytest
 
+from ragstate.answers.pricing import DEFAULT_PRICES, llm_cost, no_llm_cost, price_table
 from ragstate.models import Usage
-from ragstate.pricing import DEFAULT_PRICES, llm_cost, no_llm_cost, price_table
 
 
 def test_cost_is_tokens_times_list_price():

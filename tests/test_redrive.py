@@ -14,8 +14,8 @@ from test_cli import run_cli
 from ragstate.activities.qdrant import QdrantActivities
 from ragstate.client import RagClient, RunNotFoundError
 from ragstate.contracts import Activity
+from ragstate.ingest.redrive import plan_retry
 from ragstate.models import ChunkBatchInput, IngestRequest
-from ragstate.redrive import plan_retry
 from ragstate.settings import Settings
 from ragstate.workers.runtime import running_workers
 

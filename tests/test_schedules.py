@@ -17,9 +17,7 @@ from temporalio.client import Client, ScheduleOverlapPolicy
 from test_cli import run_cli
 
 from ragstate.client import RagClient
-from ragstate.devserver import temporal_cli
-from ragstate.models import IngestRequest, IngestResult
-from ragstate.schedules import (
+from ragstate.ingest.schedules import (
     PREFIX,
     ScheduleInfo,
     ScheduleNotFoundError,
@@ -28,7 +26,9 @@ from ragstate.schedules import (
     parse_every,
     schedule_id,
 )
+from ragstate.models import IngestRequest, IngestResult
 from ragstate.settings import Settings
+from ragstate.temporal.devserver import temporal_cli
 from ragstate.workers.runtime import running_workers
 
 

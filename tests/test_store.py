@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from ragstate.bm25 import Bm25Encoder, SparseVec
+from ragstate.retrieval.bm25 import Bm25Encoder, SparseVec
 from ragstate.store.base import ChunkRecord, SearchFilter, StoredChunk, chunk_id
 from ragstate.store.edge import EdgeStore
 from ragstate.store.qdrant_server import QdrantServerStore, connect

@@ -22,14 +22,14 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from test_cli import run_cli
 
+from ragstate.answers.pricing import llm_cost
 from ragstate.client import RagClient
 from ragstate.gateway.inputs import ingest_request
 from ragstate.gateway.schemas import IngestBody
+from ragstate.ingest.summaries import SUMMARY_SYSTEM, custom_id
 from ragstate.models import Branch, IngestRequest, IngestResult, RagQuery, Usage
-from ragstate.pricing import llm_cost
 from ragstate.settings import Settings
 from ragstate.store.base import summary_chunk_id
-from ragstate.summaries import SUMMARY_SYSTEM, custom_id
 from ragstate.workers import sqs_ingest
 from ragstate.workers.runtime import running_workers
 
@@ -290,7 +290,7 @@ def test_creating_a_batch_again_returns_the_batch_already_made(settings: Setting
     from ragstate.activities.anthropic_batches import BatchActivities
     from ragstate.activities.qdrant import QdrantActivities
     from ragstate.models import ChunkBatchInput, SourceRef
-    from ragstate.summary_models import SummaryBatchInput
+    from ragstate.models.summaries import SummaryBatchInput
 
     settings = with_key(settings, fake_anthropic.url)
     docs = corpus(tmp_path, n=2)

@@ -1,5 +1,5 @@
-"""Traces and metrics (ragstate.telemetry, ragstate.metrics, ragstate.gateway.metrics): one trace
-per query from the HTTP request to the Anthropic call, ragstate's and the SDK's metrics on a
+"""Traces and metrics (ragstate.observability.telemetry and .metrics, ragstate.gateway.metrics):
+one trace per query from the HTTP request to the Anthropic call, ragstate's and the SDK's metrics on a
 worker's Prometheus endpoint, the gateway's /metrics, and nothing at all when unconfigured."""
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from pydantic import SecretStr
 from temporalio.client import Client
 
 from ragstate.client import RagClient
-from ragstate.devserver import free_port
 from ragstate.settings import Settings
-from ragstate.temporal import connect
+from ragstate.temporal.connection import connect
+from ragstate.temporal.devserver import free_port
 from ragstate.workers.runtime import running_workers
 
 _exporter = InMemorySpanExporter()
@@ -164,7 +164,7 @@ if sys.argv[1] == "hide-extra":
     sys.meta_path.insert(0, Hide())
 from ragstate.gateway import create_app
 from ragstate.settings import Settings
-from ragstate.telemetry import configure_tracing, metrics_runtime, tracing_interceptors
+from ragstate.observability.telemetry import configure_tracing, metrics_runtime, tracing_interceptors
 import httpx
 async def metrics_status():
     transport = httpx.ASGITransport(app=create_app(Settings(_env_file=None)))
@@ -198,7 +198,7 @@ def test_nothing_is_traced_or_served_unless_configured(extra, endpoint, expected
 
 
 async def test_workers_get_no_telemetry_interceptor_when_both_are_off(client: Client, settings: Settings):
-    from ragstate.telemetry import worker_interceptors
+    from ragstate.observability.telemetry import worker_interceptors
 
     # The session's client has the SDK's default runtime (no metrics); tracing may be on in this
     # process (the span fixture), so only the metrics half is asserted off here.
@@ -211,11 +211,11 @@ async def test_an_opentelemetry_plugin_replaces_ragstates_own_telemetry(settings
     neither (each step would be traced twice)."""
     from temporalio.contrib.opentelemetry import OpenTelemetryPlugin
 
-    import ragstate.temporal
+    import ragstate.temporal.connection
 
     calls = []
-    monkeypatch.setattr(ragstate.temporal, "tracing_interceptors", lambda: calls.append("tracing") or [])
-    monkeypatch.setattr(ragstate.temporal, "metrics_runtime", lambda s: calls.append("metrics"))
+    monkeypatch.setattr(ragstate.temporal.connection, "tracing_interceptors", lambda: calls.append("tracing") or [])
+    monkeypatch.setattr(ragstate.temporal.connection, "metrics_runtime", lambda s: calls.append("metrics"))
     await connect(settings, [OpenTelemetryPlugin()])
     assert calls == []
     await connect(settings)

@@ -1,12 +1,12 @@
-"""Unit tests of ragstate.validation: question normalisation and the query limits."""
+"""Unit tests of ragstate.models.validation: question normalisation and the query limits."""
 
 from __future__ import annotations
 
 import pytest
 
 from ragstate.models import RagQuery
+from ragstate.models.validation import MAX_FILTER_VALUES, InvalidQuery, normalise_question, validate
 from ragstate.settings import Settings
-from ragstate.validation import MAX_FILTER_VALUES, InvalidQuery, normalise_question, validate
 
 
 @pytest.fixture

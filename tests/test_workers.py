@@ -36,9 +36,9 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from ragstate.activities.query_parsing import build_routing
 from ragstate.contracts import Activity, Workflow
-from ragstate.devserver import free_port
 from ragstate.models import ParsedQuery, Source, StatsRequest, StoreStats, SynthesisInput
 from ragstate.settings import Settings
+from ragstate.temporal.devserver import free_port
 
 
 @dataclass(frozen=True)
@@ -399,7 +399,7 @@ def test_light_worker_never_imports_torch(temporal_address: str, tmp_path: Path)
         "import asyncio, json, sys\n"
         "import ragstate.workers.light, ragstate.workers.embeddings, ragstate.workers.llm, ragstate.workers.cloud_run\n"
         "from ragstate.settings import Settings\n"
-        "from ragstate.temporal import connect\n"
+        "from ragstate.temporal.connection import connect\n"
         "from ragstate.workers.runtime import build_workers\n"
         "async def main():\n"
         "    s = Settings(temporal_address=sys.argv[1], _env_file=None)\n"

@@ -20,9 +20,9 @@ from temporalio.common import RetryPolicy
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from test_workers import ACTIVITY, REVISION, SOURCES, http_answer, http_get, pollers, stop, wait_for, worker_env
 
-from ragstate.devserver import free_port
 from ragstate.models import AnswerMode, SynthesisInput, SynthesisResult
 from ragstate.settings import Settings
+from ragstate.temporal.devserver import free_port
 
 KEY = "sk-ant-test-deploy"
 

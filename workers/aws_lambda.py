@@ -199,11 +199,11 @@ def _apply_otel(config: LambdaWorkerConfig) -> None:
 def _observing(settings: Settings) -> list:
     """ragstate's own metrics (through the ADOT runtime's meter, so they go where the SDK's go)
     and the LLM span (under the global tracer provider apply_defaults installed), as on every
-    other worker shape (:func:`ragstate.telemetry.worker_interceptors`)."""
+    other worker shape (:func:`ragstate.observability.telemetry.worker_interceptors`)."""
     from temporalio.common import MetricMeter
 
-    from ragstate.metrics import ObservingInterceptor
-    from ragstate.telemetry import tracing_active
+    from ragstate.observability.metrics import ObservingInterceptor
+    from ragstate.observability.telemetry import tracing_active
 
     runtime = _otel.get("runtime")
     meter = runtime.metric_meter if runtime is not None else None

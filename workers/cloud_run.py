@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from temporalio.worker import Worker
 
 from ragstate.settings import Settings
-from ragstate.temporal import connect as temporal_connect
+from ragstate.temporal.connection import connect as temporal_connect
 from ragstate.workers.light import LIGHT_ROLES
 from ragstate.workers.registry import ALL_ROLES, add_roles_option
 from ragstate.workers.runtime import (

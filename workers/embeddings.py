@@ -31,7 +31,7 @@ QUEUE_ROLES = {"cpu": ["embeddings"], "gpu": ["gpu-embeddings"], "both": ["embed
 
 
 async def main(settings: Settings, roles: Sequence[str]) -> None:
-    from ragstate.temporal import connect
+    from ragstate.temporal.connection import connect
 
     client = await connect(settings)
     queues = [task_queue(settings, role) for role in roles]
@@ -63,7 +63,7 @@ def parser() -> argparse.ArgumentParser:
 def cli(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     configure_logging()
-    from ragstate.embedding import resolve_device
+    from ragstate.retrieval.embedding import resolve_device
 
     settings = Settings(**({"embedding_device": args.device} if args.device else {}))
     if settings.embedding_device != "auto":  # auto needs torch to decide: checked when the model loads

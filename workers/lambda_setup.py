@@ -75,7 +75,7 @@ def connect_config(settings: Settings, environ: Mapping[str, str] = os.environ) 
     """Keyword arguments for ``Client.connect`` (see the module docstring for the order)."""
     from temporalio.envconfig import ClientConfigProfile
 
-    from ragstate.codec import data_converter
+    from ragstate.security.codec import data_converter
 
     cfg: dict[str, Any] | None = None
     if settings.temporal_profile:

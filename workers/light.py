@@ -40,7 +40,7 @@ def _warn_if_heavy(state: str, _workers: list[Worker]) -> None:
 
 
 async def main(roles: Sequence[str] = LIGHT_ROLES, settings: Settings | None = None) -> None:
-    from ragstate.temporal import connect
+    from ragstate.temporal.connection import connect
 
     settings = settings or Settings()
     client = await connect(settings)

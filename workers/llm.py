@@ -47,7 +47,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 async def main(settings: Settings) -> None:
-    from ragstate.temporal import connect
+    from ragstate.temporal.connection import connect
 
     client = await connect(settings)
     log.info(

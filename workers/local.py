@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 
 from ragstate.settings import Settings
-from ragstate.temporal import connect
+from ragstate.temporal.connection import connect
 from ragstate.workers.registry import ALL_ROLES, ROLES, add_roles_option
 from ragstate.workers.runtime import configure_logging, entry_point_parser, run_and_exit, serve
 

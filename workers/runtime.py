@@ -5,7 +5,7 @@ those specs into workers, runs them until SIGTERM and drains them.
 
 Example::
 
-    client = await ragstate.temporal.connect(settings)
+    client = await ragstate.temporal.connection.connect(settings)
     async with running_workers(client, settings, {"workflows", "embeddings", "llm"}):
         ...
 """
@@ -26,8 +26,8 @@ from typing import NoReturn
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
+from ragstate.observability.telemetry import shutdown_tracing, worker_interceptors
 from ragstate.settings import Settings
-from ragstate.telemetry import shutdown_tracing, worker_interceptors
 from ragstate.workers.registry import ALL_ROLES, EMBEDDING_ROLES, ROLES, worker_specs
 
 __all__ = [
@@ -54,7 +54,7 @@ def build_workers(
 ) -> list[Worker]:
     """Workers for the given roles. ``replace`` swaps in activities with the same names (fault
     injection in tests, custom implementations in deployments); ``interceptors`` go to every
-    worker (benchmarks, tests), after telemetry's (:func:`ragstate.telemetry.worker_interceptors`:
+    worker (benchmarks, tests), after telemetry's (:func:`ragstate.observability.telemetry.worker_interceptors`:
     ragstate's metrics and the LLM span, when metrics or tracing are on)."""
     specs = worker_specs(settings, roles, replace)
     interceptors = [*worker_interceptors(client, settings), *interceptors]
@@ -84,7 +84,7 @@ async def running_workers(
     """Run workers until the block exits; loads the model first so the first query is not slow."""
     roles = set(roles)
     if warm_model and roles & EMBEDDING_ROLES:
-        from ragstate.embedding import get_embedder
+        from ragstate.retrieval.embedding import get_embedder
 
         await asyncio.to_thread(get_embedder, settings.embedding_device)
     workers = build_workers(client, settings, roles, replace=replace)
@@ -153,8 +153,8 @@ def entry_point_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
 
 def configure_logging() -> None:
     """Every worker process logs the same way as the rest of ragstate: RAGSTATE_LOG_FORMAT
-    (text or json) and RAGSTATE_LOG_LEVEL, secrets redacted (:mod:`ragstate.logs`)."""
-    from ragstate.logs import configure_logging as configure
+    (text or json) and RAGSTATE_LOG_LEVEL, secrets redacted (:mod:`ragstate.observability.logs`)."""
+    from ragstate.observability.logs import configure_logging as configure
 
     configure(Settings())
 
@@ -165,7 +165,7 @@ def run_and_exit(main: Coroutine) -> NoReturn:
     threads can still call into Python while it tears down and abort the process with
     "PyGILState_Release: thread state must be current" (SIGABRT instead of exit 0;
     temporalio/sdk-python#300), which an orchestrator would count as a crash."""
-    from ragstate.process import exit_code, exit_now
+    from ragstate.temporal.process import exit_code, exit_now
 
     code = 0
     try:

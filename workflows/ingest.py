@@ -19,7 +19,6 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError,
 
 with workflow.unsafe.imports_passed_through():
     from ragstate.contracts import Activity, Query, Workflow
-    from ragstate.conventions import set_status
     from ragstate.models import (
         ChunkBatchInput,
         ChunkBatchResult,
@@ -42,11 +41,12 @@ with workflow.unsafe.imports_passed_through():
         StoreStats,
         SummarizeResult,
     )
+    from ragstate.temporal.conventions import set_status
     from ragstate.workflows.failures import failure_reason
     from ragstate.workflows.ingest_details import ingest_details
 # Not passed through: it must share the sandbox's own copy of ragstate.models (ragstate/__init__
 # imports that one inside the sandbox).
-from ragstate.summary_models import SummarizeRequest
+from ragstate.models.summaries import SummarizeRequest
 
 MAX_KEPT_FAILURES = 1000
 INGEST_RETRY = RetryPolicy(

@@ -36,10 +36,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.workflow_streams import WorkflowStream
 
-    from ragstate.abstention import best_similarity
-    from ragstate.citations import citations_for
+    from ragstate.answers.abstention import best_similarity
+    from ragstate.answers.citations import citations_for
     from ragstate.contracts import STREAM_TOPIC, Activity, ErrorType, Query, Workflow
-    from ragstate.conventions import set_status
     from ragstate.models import (
         AnswerMode,
         BranchResult,
@@ -55,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         SynthesisInput,
         SynthesisResult,
     )
+    from ragstate.temporal.conventions import set_status
     from ragstate.workflows.failures import (
         degraded_reasons,
         ends_run,
@@ -215,7 +215,7 @@ class RagQueryWorkflow:
             question=parsed.question,
             sources=merged.sources,
             stream_tokens=stream_tokens,
-            best_score=best_score,  # abstention (ragstate.abstention): below the threshold, no answer
+            best_score=best_score,  # abstention (ragstate.answers.abstention): below the threshold, no answer
             abstain_below=routing.abstain_min_similarity,
         )
         try:

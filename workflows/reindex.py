@@ -6,7 +6,7 @@ version after a grace period.
 Queries keep using the live version throughout: they name the collection, and its pointer
 (a Qdrant alias, or the embedded store's pointer file) moves only at the switch. The gate runs
 every judged query through the query workflow's retrieval path (children, retrieval only) on
-both versions and scores the fused ranking with :mod:`ragstate.evaluation`'s functions.
+both versions and scores the fused ranking with :mod:`ragstate.evaluation.beir`'s functions.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from ragstate.contracts import Activity, Query, Workflow
+    from ragstate.evaluation.ranking_metrics import document_ranking, ndcg_at
     from ragstate.models import (
         GateSet,
         IngestRequest,
@@ -32,9 +33,8 @@ with workflow.unsafe.imports_passed_through():
         ReindexResult,
         SwitchInput,
     )
-    from ragstate.ranking_metrics import document_ranking, ndcg_at
 # Not passed through, as in workflows/summarize.py: built on the sandbox's copy of ragstate.models.
-from ragstate.summary_models import SummaryCopied, SummaryCopyInput
+from ragstate.models.summaries import SummaryCopied, SummaryCopyInput
 from ragstate.workflows.summarize import embed_summaries
 
 STEP_RETRY = RetryPolicy(

@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from ragstate.workflows.failures import failure_reason
 # Not passed through: its classes must be built on the sandbox's own copy of ragstate.models
 # (which ragstate/__init__ imports inside the sandbox), or a DocVersion of one is not one of the other.
-from ragstate.summary_models import (
+from ragstate.models.summaries import (
     SummarizeRequest,
     SummaryBatchInput,
     SummaryBatchStatus,

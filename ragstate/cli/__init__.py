@@ -31,7 +31,7 @@ from ragstate.cli.reindex import reindex
 from ragstate.cli.schedule import schedule_app
 from ragstate.cli.serve import serve
 from ragstate.cli.status import register_search_attributes, status
-from ragstate.process import exit_code, exit_now
+from ragstate.temporal.process import exit_code, exit_now
 
 __all__ = ["app", "main"]
 
@@ -61,7 +61,7 @@ def _main(
     """Durable hybrid RAG on Temporal and Qdrant."""
     from pydantic import ValidationError
 
-    from ragstate.logs import configure_logging
+    from ragstate.observability.logs import configure_logging
 
     try:
         settings = cli_settings()

@@ -54,7 +54,7 @@ async def connect_client(settings: Settings) -> RagClient:
 def local_server(settings: Settings) -> Iterator[Settings]:
     """A dev server on the usual ports when they are free (else free ones), with settings
     pointing at it."""
-    from ragstate.devserver import DevServer, free_port, port_open
+    from ragstate.temporal.devserver import DevServer, free_port, port_open
 
     port = 7233 if not port_open("127.0.0.1", 7233) else free_port()
     ui_port = 8233 if not port_open("127.0.0.1", 8233) else free_port()

@@ -12,9 +12,9 @@ from ragstate.cli._common import cli_settings, connect_client, console, fail
 async def run_ask(
     rag, question: str, top_k: int | None, sources: list[str] | None, as_json: bool, collection: str | None = None
 ) -> None:
+    from ragstate.cli.render import print_answer
     from ragstate.client import InvalidQueryError, RagError
     from ragstate.models import RagQuery
-    from ragstate.render import print_answer
 
     try:
         answer = await rag.ask(RagQuery(question=question, top_k=top_k, sources=sources or None, collection=collection))
@@ -32,9 +32,9 @@ async def run_ask_stream(
     rag, question: str, top_k: int | None, sources: list[str] | None, as_json: bool, collection: str | None = None
 ) -> None:
     """Steps and answer text as they come, then citations; with --json one event per line."""
+    from ragstate.cli.render import StreamPrinter
     from ragstate.contracts import ErrorType
     from ragstate.models import RagQuery, StreamEventType
-    from ragstate.render import StreamPrinter
 
     printer = None if as_json else StreamPrinter(console, question)
     handle = await rag.start_query(
@@ -75,7 +75,7 @@ def ask(
 ) -> None:
     """Ask a question through the query workflow and print the answer with citations."""
 
-    from ragstate.discovery import printable
+    from ragstate.ingest.discovery import printable
 
     if printable(question) != question:
         fail(f"the question is not valid UTF-8 text: {printable(question)!r}")

@@ -1,4 +1,4 @@
-"""`ragstate codec-server`: decrypted payloads for the Temporal UI and CLI (ragstate.codec_server)."""
+"""`ragstate codec-server`: decrypted payloads for the Temporal UI and CLI (ragstate.security.codec_server)."""
 
 from __future__ import annotations
 
@@ -23,16 +23,16 @@ def codec_server(
 ) -> None:
     """Serve Temporal's remote codec protocol (/encode, /decode) with the payload keys, so the
     web UI (`--ui-codec-endpoint`) shows decrypted payloads to those holding a credential."""
-    from ragstate.codec import codec_for, new_key_spec
+    from ragstate.security.codec import codec_for, new_key_spec
 
     if new_key:
         print(new_key_spec())
         return
     import uvicorn
 
-    from ragstate.api_keys import ApiKeys, UnsafeBind, check_bind
-    from ragstate.codec_server import DEFAULT_CORS_ORIGINS, create_codec_app
     from ragstate.gateway import GatewaySettings
+    from ragstate.security.api_keys import ApiKeys, UnsafeBind, check_bind
+    from ragstate.security.codec_server import DEFAULT_CORS_ORIGINS, create_codec_app
 
     codec = codec_for(cli_settings())
     if codec is None:

@@ -24,7 +24,7 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="print the DocumentList as JSON"),
 ) -> None:
     """List the documents of a collection (through the ListDocuments workflow)."""
-    from ragstate.render import print_documents
+    from ragstate.cli.render import print_documents
 
     async def run():
         rag = await connect_client(cli_settings())
@@ -43,7 +43,7 @@ def delete(
     collection: str | None = typer.Option(None, help="the collection (default: RAGSTATE_COLLECTION)"),
 ) -> None:
     """Delete documents by id, source file or folder (through the DeleteDocuments workflow)."""
-    from ragstate.render import count
+    from ragstate.cli.render import count
 
     async def run():
         rag = await connect_client(cli_settings())

@@ -44,9 +44,9 @@ def eval_(
     import tempfile
     import uuid
 
-    from ragstate.conventions import slug
-    from ragstate.eval_gate import BaselineError, compare, load_baseline, save_baseline
-    from ragstate.evaluation import BeirDataset
+    from ragstate.evaluation.beir import BeirDataset
+    from ragstate.evaluation.gate import BaselineError, compare, load_baseline, save_baseline
+    from ragstate.temporal.conventions import slug
 
     names = [d.resolve().name for d in directories]
     if len(set(names)) != len(names):
@@ -66,7 +66,7 @@ def eval_(
     summaries = {name: report.summary() for name, report in reports.items()}
     per_query_out = {name: {"per_query": r.per_query, "failures": r.failures} for name, r in reports.items()}
     if reference:
-        from ragstate.evaluation_reference import mean_metrics, reference_runs
+        from ragstate.evaluation.reference import mean_metrics, reference_runs
 
         for name, dataset in datasets.items():
             if not as_json:
@@ -123,7 +123,7 @@ def _json_out(summaries: dict, verdicts: list, single: bool) -> dict:
 
 
 async def _eval(settings: Settings, datasets: dict, collections: dict[str, str], depth: int | None, quiet: bool):
-    from ragstate.evaluation import evaluate
+    from ragstate.evaluation.beir import evaluate
     from ragstate.workers.runtime import running_workers
 
     rag = await connect_client(settings)

@@ -48,9 +48,9 @@ async def run_ingest(
     from temporalio.client import WorkflowQueryFailedError
     from temporalio.service import RPCError
 
-    from ragstate.ingest_progress import chunks_total, live_progress
+    from ragstate.cli.render import print_ingest
+    from ragstate.client.ingest_progress import chunks_total, live_progress
     from ragstate.models import IngestRequest
-    from ragstate.render import print_ingest
 
     request = request or IngestRequest(paths=paths, collection=collection, sync=sync, summarize=summarize)
     joined = await _already_running(rag, rag.ingest_id(request))
@@ -121,7 +121,7 @@ async def run_ingest(
 async def _retry_failed(rag, ingest_id: str) -> int:
     """``--retry-failed``: the retryable failures of ``ingest_id`` as a new ingest."""
     from ragstate.errors import RagError
-    from ragstate.redrive import plan_retry
+    from ragstate.ingest.redrive import plan_retry
 
     try:
         plan = await plan_retry(rag.client, ingest_id)
@@ -167,7 +167,7 @@ def ingest(
     Exit codes: 0 every document ingested; 1 the ingest could not run; 2 it ran, and some
     documents failed (each listed with its reason); 130 interrupted (Ctrl-C): the ingest goes on
     on the server, and running the same command again joins it."""
-    from ragstate.discovery import printable
+    from ragstate.ingest.discovery import printable
 
     if retry_failed and (paths or sync):
         fail("--retry-failed takes no paths and no --sync: it retries what that ingest failed on")

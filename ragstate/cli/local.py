@@ -47,9 +47,9 @@ def up(
     """Run the local stack in the foreground: Temporal dev server (SQLite under the data
     directory, UI, search attributes registered) and one worker serving every task queue; with
     payload keys set, a codec server too, so the UI shows decrypted payloads."""
-    from ragstate.codec import codec_for
-    from ragstate.devserver import DevServer
-    from ragstate.logs import configure_logging
+    from ragstate.observability.logs import configure_logging
+    from ragstate.security.codec import codec_for
+    from ragstate.temporal.devserver import DevServer
 
     settings = cli_settings(data_dir)
     configure_logging(settings)  # a long-running process: INFO lines (or RAGSTATE_LOG_LEVEL) are its output
@@ -81,7 +81,7 @@ def up(
 
 
 async def _serve(settings: Settings, codec_port: int | None, ui_port: int) -> None:
-    from ragstate.temporal import connect
+    from ragstate.temporal.connection import connect
     from ragstate.workers.runtime import ROLES, serve
 
     codec = _codec_server(settings, codec_port, ui_port) if codec_port else None
@@ -100,13 +100,13 @@ def _codec_server(settings: Settings, port: int, ui_port: int) -> Any:
     try:
         import uvicorn
 
-        from ragstate.codec_server import create_codec_app
+        from ragstate.security.codec_server import create_codec_app
     except ImportError as e:
         log.warning("no codec server (%s): pip install 'ragstate[gateway]'", e)
         return None
-    from ragstate.api_keys import ApiKeys
-    from ragstate.codec import codec_for
     from ragstate.gateway import GatewaySettings
+    from ragstate.security.api_keys import ApiKeys
+    from ragstate.security.codec import codec_for
 
     class BesideWorker(uvicorn.Server):
         @contextlib.contextmanager
@@ -134,7 +134,7 @@ def worker(
         chosen = parse_roles(roles, ALL_ROLES)
     except argparse.ArgumentTypeError as e:
         raise typer.BadParameter(str(e), param_hint="--roles") from None
-    from ragstate.logs import configure_logging
+    from ragstate.observability.logs import configure_logging
 
     settings = cli_settings()
     configure_logging(settings)

@@ -1,5 +1,5 @@
 """`ragstate schedule add|list|pause|resume|trigger|delete`: re-ingest or sync folders on a
-Temporal Schedule (ragstate/schedules.py), visible on the UI's Schedules page.
+Temporal Schedule (ragstate/ingest/schedules.py), visible on the UI's Schedules page.
 
 ragstate schedule add docs/ --every 1h --sync     # the same roots again: that schedule, updated
 ragstate schedule list
@@ -21,7 +21,7 @@ from ragstate.cli._common import cli_settings, connect_client, console, fail
 
 if TYPE_CHECKING:
     from ragstate.client import RagClient
-    from ragstate.schedules import ScheduleInfo
+    from ragstate.ingest.schedules import ScheduleInfo
 
 T = TypeVar("T")
 
@@ -34,7 +34,7 @@ ID_HELP = "the schedule's id (`ragstate schedule list` shows them)"
 
 def _run(action: Callable[[RagClient], Awaitable[T]]) -> T:
     """Connect, run ``action``, and turn a missing schedule into a clear error."""
-    from ragstate.schedules import ScheduleNotFoundError
+    from ragstate.ingest.schedules import ScheduleNotFoundError
 
     async def run() -> T:
         return await action(await connect_client(cli_settings()))
@@ -69,9 +69,9 @@ def add(
     collection: str | None = typer.Option(None, metavar="NAME", help="the collection (default: RAGSTATE_COLLECTION)"),
 ) -> None:
     """Ingest (or sync) PATHs on a schedule; the same PATHs and collection again update it."""
-    from ragstate.discovery import printable
+    from ragstate.ingest.discovery import printable
+    from ragstate.ingest.schedules import add_schedule, parse_every
     from ragstate.models import IngestRequest
-    from ragstate.schedules import add_schedule, parse_every
     from ragstate.store import check_collection_name
 
     try:
@@ -93,7 +93,7 @@ def add(
 @schedule_app.command("list")
 def list_(as_json: bool = typer.Option(False, "--json", help="print the schedules as a JSON list")) -> None:
     """The ragstate schedules of the namespace (Temporal lists them a moment after a change)."""
-    from ragstate.schedules import list_schedules
+    from ragstate.ingest.schedules import list_schedules
 
     found = _run(list_schedules)
     if as_json:
@@ -111,7 +111,7 @@ def pause(
     note: str | None = typer.Option(None, "--note", metavar="TEXT", help="why (shown in the UI and in the list)"),
 ) -> None:
     """Stop a schedule's runs until it is resumed (a run already going finishes)."""
-    from ragstate.schedules import pause_schedule
+    from ragstate.ingest.schedules import pause_schedule
 
     _describe(_run(lambda rag: pause_schedule(rag, schedule_id, note)))
 
@@ -119,7 +119,7 @@ def pause(
 @schedule_app.command("resume")
 def resume(schedule_id: str = typer.Argument(..., metavar="ID", help=ID_HELP)) -> None:
     """Let a paused schedule run again."""
-    from ragstate.schedules import resume_schedule
+    from ragstate.ingest.schedules import resume_schedule
 
     _describe(_run(lambda rag: resume_schedule(rag, schedule_id)))
 
@@ -127,7 +127,7 @@ def resume(schedule_id: str = typer.Argument(..., metavar="ID", help=ID_HELP)) -
 @schedule_app.command("trigger")
 def trigger(schedule_id: str = typer.Argument(..., metavar="ID", help=ID_HELP)) -> None:
     """Run a schedule now (nothing starts while one of its runs is still going)."""
-    from ragstate.schedules import trigger_schedule
+    from ragstate.ingest.schedules import trigger_schedule
 
     _run(lambda rag: trigger_schedule(rag, schedule_id))
     console.print(f"triggered {schedule_id} (`ragstate schedule list` shows the run)")
@@ -136,7 +136,7 @@ def trigger(schedule_id: str = typer.Argument(..., metavar="ID", help=ID_HELP)) 
 @schedule_app.command("delete")
 def delete(schedule_id: str = typer.Argument(..., metavar="ID", help=ID_HELP)) -> None:
     """Delete a schedule; a run already going finishes, and the index stays as it is."""
-    from ragstate.schedules import delete_schedule
+    from ragstate.ingest.schedules import delete_schedule
 
     _run(lambda rag: delete_schedule(rag, schedule_id))
     console.print(f"deleted schedule {schedule_id}")

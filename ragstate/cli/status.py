@@ -57,7 +57,7 @@ async def _connect_for_json(settings: Settings) -> Any:
 
 async def _status(settings: Settings, collection: str | None, as_json: bool) -> dict[str, Any]:
     """The status as a dict (what --json prints); without --json, printed as it is found."""
-    from ragstate.render import count
+    from ragstate.cli.render import count
 
     say = (lambda _text: None) if as_json else console.print
     temporal: dict[str, Any] = {

@@ -58,7 +58,7 @@ or build it in code::
 
     app = create_app(settings, rag_client_factory=RagClient.connect, gateway=GatewaySettings(api_keys="k"))
 
-The same app runs as an AWS Lambda function URL handler: :mod:`ragstate.gateway_lambda`.
+The same app runs as an AWS Lambda function URL handler: :mod:`ragstate.gateway.aws_lambda`.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ from ragstate.gateway.schemas import (
     QueryResponse,
 )
 from ragstate.gateway.service import DEADLINE_SCOPE_KEY, Gateway, RagClientFactory
-from ragstate.gateway.settings import GatewaySettings
+from ragstate.settings.gateway import GatewaySettings
 
 __all__ = [
     "DEADLINE_SCOPE_KEY",

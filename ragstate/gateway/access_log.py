@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 
-from ragstate.logs import REDACTED
+from ragstate.observability.logs import REDACTED
 
 __all__ = ["MaskQueryStrings", "hide_query_secrets", "masked_query"]
 

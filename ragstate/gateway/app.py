@@ -16,7 +16,6 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Security
 from fastapi.security import APIKeyHeader, HTTPBearer
 
-from ragstate.api_keys import ApiKeys, UnsafeBind, check_bind
 from ragstate.gateway.access_log import hide_query_secrets
 from ragstate.gateway.errors import add_exception_handlers
 from ragstate.gateway.guard import Guard
@@ -24,10 +23,11 @@ from ragstate.gateway.metrics import instrument
 from ragstate.gateway.routes import health, v1
 from ragstate.gateway.schemas import MAX_INGEST_PATHS, documented_errors
 from ragstate.gateway.service import Gateway, RagClientFactory, default_factory
-from ragstate.gateway.settings import GatewaySettings
-from ragstate.logs import configure_logging
+from ragstate.models.validation import MAX_FILTER_VALUES
+from ragstate.observability.logs import configure_logging
+from ragstate.security.api_keys import ApiKeys, UnsafeBind, check_bind
 from ragstate.settings import Settings
-from ragstate.validation import MAX_FILTER_VALUES
+from ragstate.settings.gateway import GatewaySettings
 
 DESCRIPTION = "HTTP gateway: the query and ingest workflows behind a small JSON API (FastAPI)."
 
@@ -85,7 +85,7 @@ def _constrain(prop: dict, **keywords: Any) -> None:
 
 def _patch_openapi(app: FastAPI, settings: Settings) -> None:
     """400 (not 422) is what invalid input gets; and the schema states this deployment's limits
-    (ParseQuery's rules, checked by :func:`ragstate.validation.validate`)."""
+    (ParseQuery's rules, checked by :func:`ragstate.models.validation.validate`)."""
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

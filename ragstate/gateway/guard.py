@@ -17,8 +17,8 @@ from typing import Any
 
 from starlette.datastructures import Headers
 
-from ragstate.api_keys import ApiKeys
 from ragstate.gateway.errors import ApiError, GatewayError
+from ragstate.security.api_keys import ApiKeys
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -70,7 +70,7 @@ class CappedBody:
 
 
 class Guard:
-    """API key on every path but the open ones (:class:`~ragstate.api_keys.ApiKeys`: Bearer or
+    """API key on every path but the open ones (:class:`~ragstate.security.api_keys.ApiKeys`: Bearer or
     ``x-api-key``, constant time against every key); and the body-size cap."""
 
     def __init__(self, app: Any, keys: list[str], max_body_bytes: int):

@@ -1,5 +1,5 @@
 """Request bodies checked and turned into workflow inputs, before anything starts: the query by
-ParseQuery's own rules (:func:`ragstate.validation.validate`), ingest paths against the roots
+ParseQuery's own rules (:func:`ragstate.models.validation.validate`), ingest paths against the roots
 the gateway may read (none configured: no ingest).
 
 Example::
@@ -18,8 +18,8 @@ from ragstate.contracts import ErrorType
 from ragstate.gateway.errors import ApiError, GatewayError
 from ragstate.gateway.schemas import COLLECTION_NAME, MAX_INGEST_PATHS, IngestBody, QueryRequest
 from ragstate.models import IngestRequest, RagQuery
+from ragstate.models.validation import InvalidQuery, validate
 from ragstate.settings import Settings
-from ragstate.validation import InvalidQuery, validate
 
 
 def _invalid(message: str) -> ApiError:
@@ -28,7 +28,7 @@ def _invalid(message: str) -> ApiError:
 
 def check_text(value: str, name: str, control: bool = True) -> None:
     """Strings go into workflow history as JSON: no lone surrogates; and, with ``control``, no
-    control characters (the question's own rules are :func:`ragstate.validation.validate`'s)."""
+    control characters (the question's own rules are :func:`ragstate.models.validation.validate`'s)."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -29,8 +29,8 @@ UNMATCHED = "unmatched"
 
 def instrument(app: FastAPI) -> None:
     """Add ``/metrics`` and the request metrics (when ``prometheus_client`` is installed) and the
-    FastAPI tracing middleware (when :func:`ragstate.telemetry.configure_tracing` is on)."""
-    from ragstate.telemetry import configure_tracing
+    FastAPI tracing middleware (when :func:`ragstate.observability.telemetry.configure_tracing` is on)."""
+    from ragstate.observability.telemetry import configure_tracing
 
     if configure_tracing("ragstate-gateway"):
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor

@@ -29,9 +29,9 @@ from ragstate.errors import error_for
 from ragstate.gateway.errors import ApiError, GatewayError
 from ragstate.gateway.inputs import ingest_request, rag_query
 from ragstate.gateway.schemas import IngestAccepted, IngestBody, QueryRequest, QueryResponse
-from ragstate.gateway.settings import GatewaySettings
 from ragstate.models import IngestStatus, QueryStatus, RagQuery, RunState
 from ragstate.settings import Settings
+from ragstate.settings.gateway import GatewaySettings
 
 #: Scope key an adapter (e.g. the Lambda handler) sets to a ``time.monotonic()`` deadline: time
 #: budgets and streams end before it, so the answer (504, an error event) still gets out.

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ragstate.bm25 import SparseVec
 from ragstate.models import SearchHit
+from ragstate.retrieval.bm25 import SparseVec
 
 DENSE = "dense"
 SPARSE = "bm25"

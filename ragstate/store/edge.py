@@ -12,7 +12,7 @@ from pathlib import Path
 
 import qdrant_edge as qe
 
-from ragstate.bm25 import SparseVec
+from ragstate.retrieval.bm25 import SparseVec
 from ragstate.store.base import (
     DENSE,
     INDEXED_KEYWORDS,

@@ -9,7 +9,7 @@ import warnings
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
-from ragstate.bm25 import SparseVec
+from ragstate.retrieval.bm25 import SparseVec
 from ragstate.store.base import (
     DENSE,
     INDEXED_KEYWORDS,

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragstate.settings import Settings, StoreBackend
+from ragstate.store.registry import drop_physical, qdrant_client
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient
@@ -70,9 +71,7 @@ def _write_atomically(path: Path, data: dict) -> None:
 
 
 def _server(settings: Settings) -> QdrantClient:
-    from ragstate.store import _qdrant_client
-
-    return _qdrant_client(settings)
+    return qdrant_client(settings)
 
 
 def _aliases(client: QdrantClient) -> dict[str, str]:
@@ -135,8 +134,6 @@ def remove_pointer(settings: Settings, name: str) -> str:
 
 def drop_version(settings: Settings, physical: str) -> bool:
     """Delete one physical version (never the one its name points at); False when it is gone."""
-    from ragstate.store import drop_physical
-
     if live_version(settings, base_name(physical)) == physical:
         raise ValueError(f"{physical!r} is the live version of {base_name(physical)!r}: switch away from it first")
     if settings.store_backend is StoreBackend.edge:

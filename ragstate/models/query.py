@@ -1,0 +1,227 @@
+"""Models of the query side: the question, each step's input and output, and the answer.
+
+They travel through workflow history: ids, scores and short texts, never vectors."""
+
+from __future__ import annotations
+
+import enum
+
+from pydantic import Field
+
+from ragstate.models.base import _Model
+
+
+class RagQuery(_Model):
+    """A question for :class:`ragstate.workflows.query.RagQueryWorkflow`.
+
+    Example::
+
+        await client.execute_workflow(
+            RagQueryWorkflow.run, RagQuery(question="What is BM25?", top_k=5),
+            id="rag-query-demo", task_queue="ragstate")
+    """
+
+    question: str
+    top_k: int | None = Field(default=None, description="sources to cite; settings.default_top_k when unset")
+    sources: list[str] | None = Field(default=None, description="only chunks whose source is one of these")
+    doc_ids: list[str] | None = Field(default=None, description="only chunks of these documents")
+    collection: str | None = Field(default=None, description="settings.collection when unset")
+    synthesize: bool = Field(default=True, description="False stops after retrieval (evaluation)")
+    depth: int | None = Field(
+        default=None, ge=1, le=1000, description="candidates per branch before fusion; settings.search_depth when unset"
+    )
+    stream_tokens: bool = Field(
+        default=False,
+        description="publish the LLM's tokens to the run's stream as they come (streaming clients set it); "
+        "a plain ask leaves them out of the history",
+    )
+
+
+class Routing(_Model):
+    """Task queues for the steps that run elsewhere, resolved from the worker's settings by the
+    first activity and so recorded in history: workflows never read the environment."""
+
+    embeddings_task_queue: str
+    llm_task_queue: str
+    local_steps: bool = Field(default=False, description="KeywordSearch and Merge as local activities")
+    vector_search_local: bool = Field(
+        default=False, description="the workflow worker has the model: run VectorSearch as a local activity"
+    )
+    synthesize_local: bool = Field(
+        default=False, description="offline extractive synthesis in the workflow worker: a local activity"
+    )
+    gpu_embeddings_task_queue: str | None = Field(
+        default=None, description="ingest embeds here first when set, falling back to embeddings_task_queue"
+    )
+    gpu_fallback_after_s: float = 30.0
+    schedule_to_start_s: float | None = Field(
+        default=None,
+        description="a step on a remote queue that no worker starts in this time fails (its branch "
+        "degrades the answer); None (runs from before the setting): no bound",
+    )
+    llm_fallback_extractive: bool = Field(
+        default=False,
+        description="a Synthesize that fails for good (or no LLM worker takes) gives the extractive "
+        "answer, flagged degraded, instead of failing the query",
+    )
+    abstain_min_similarity: float = Field(
+        default=0.0, description="settings.abstain_min_similarity (0, runs from before it: never abstain)"
+    )
+
+
+class ParsedQuery(_Model):
+    """Output of ParseQuery: validated, normalised and ready for both search branches."""
+
+    question: str
+    top_k: int
+    depth: int = Field(description="candidates each branch returns before fusion")
+    terms: list[str] = Field(description="analyzed keyword terms (lowercased, stemmed, no stop words)")
+    sources: list[str] | None = None
+    doc_ids: list[str] | None = None
+    collection: str
+    synthesize: bool = True
+    routing: Routing
+    attempt: int = Field(default=1, description="the ParseQuery attempt that produced it")
+
+
+class Branch(str, enum.Enum):
+    vector = "vector"
+    keyword = "keyword"
+
+
+class SearchHit(_Model):
+    chunk_id: str
+    doc_id: str
+    score: float
+
+
+class BranchResult(_Model):
+    branch: Branch
+    hits: list[SearchHit]
+    attempt: int = Field(default=1, description="the activity attempt that produced it (the run's details show it)")
+
+
+class MergeInput(_Model):
+    query: ParsedQuery
+    vector: BranchResult | None = None
+    keyword: BranchResult | None = None
+
+
+class Source(_Model):
+    """One numbered passage given to the LLM; ``[number]`` in the answer cites it."""
+
+    number: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    source: str
+    text: str
+    score: float
+
+
+class MergeResult(_Model):
+    sources: list[Source]
+    ranking: list[SearchHit] = Field(
+        default_factory=list,
+        description="the fused ranking (ids and scores) of a retrieval-only query, for evaluation; empty otherwise",
+    )
+    candidates: int
+    attempt: int = Field(default=1, description="the activity attempt that produced it")
+
+
+class SynthesisInput(_Model):
+    question: str
+    sources: list[Source]
+    best_score: float | None = Field(
+        default=None, description="the vector branch's best cosine similarity (None: the branch did not answer)"
+    )
+    abstain_below: float = Field(
+        default=0.0, description="no answer (no LLM call) when best_score is below this (ragstate.answers.abstention)"
+    )
+    stream_tokens: bool = Field(
+        default=False, description="publish the answer's tokens to the run's stream (a client subscribed)"
+    )
+
+
+class AnswerMode(str, enum.Enum):
+    llm = "llm"
+    offline_extractive = "offline-extractive"
+    retrieval_only = "retrieval-only"
+
+
+class Usage(_Model):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = Field(default=0, description="input tokens read from the prompt cache")
+    cache_creation_input_tokens: int = Field(default=0, description="input tokens written to the prompt cache")
+
+
+class Cost(_Model):
+    """What an answer cost in USD (:mod:`ragstate.answers.pricing`); 0 with a ``reason`` when no LLM
+    call was made, ``priced=False`` when the model's price is unknown."""
+
+    usd: float = 0.0
+    input_usd: float = 0.0
+    output_usd: float = 0.0
+    model: str | None = None
+    priced: bool = True
+    reason: str | None = None
+    prices_taken: str | None = Field(default=None, description="the date the list prices were read")
+
+
+class SynthesisResult(_Model):
+    answer: str
+    mode: AnswerMode
+    model: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    truncated: bool = Field(default=False, description="the LLM stopped at max_tokens: the answer may be cut short")
+    cost: Cost | None = Field(default=None, description="the LLM call's cost; None when no call was made")
+    attempt: int = Field(default=1, description="the activity attempt that produced it")
+    citations: list[Citation] | None = Field(
+        default=None, description="the cited spans (native API citations, extractive quotes); None: parse [n] markers"
+    )
+    no_answer: bool = Field(default=False, description="the sources do not contain the answer: abstained")
+    best_score: float | None = Field(default=None, description="the abstention signal (SynthesisInput.best_score)")
+
+
+class Citation(_Model):
+    number: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    source: str
+    snippet: str
+    score: float
+    cited_text: list[str] = Field(default_factory=list, description="the spans of the source the answer cites")
+
+
+class StepTiming(_Model):
+    step: str
+    duration_ms: float
+    status: str = "ok"
+
+
+class RagAnswer(_Model):
+    """What a question returns: the answer, its numbered citations and how it was produced."""
+
+    question: str
+    answer: str
+    citations: list[Citation]
+    mode: AnswerMode
+    model: str | None = None
+    degraded: bool = False
+    degraded_reasons: list[str] = Field(default_factory=list)
+    truncated: bool = Field(default=False, description="the LLM stopped at max_tokens: the answer may be cut short")
+    usage: Usage = Field(default_factory=Usage)
+    cost: Cost = Field(default_factory=Cost, description="what the answer cost (0 with the reason without an LLM call)")
+    no_answer: bool = Field(default=False, description="nothing retrieved supports an answer: the answer says so")
+    best_score: float | None = Field(
+        default=None, description="the vector branch's best cosine similarity, the abstention signal"
+    )
+    timings: list[StepTiming] = Field(default_factory=list)
+    ranking: list[SearchHit] = Field(default_factory=list, description="fused ranking (retrieval-only mode)")
+    branch_rankings: dict[Branch, list[SearchHit]] = Field(
+        default_factory=dict, description="each branch's own ranking (retrieval-only mode)"
+    )
+    workflow_id: str = ""
+    run_id: str = ""

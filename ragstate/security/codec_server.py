@@ -1,0 +1,99 @@
+"""A remote codec server (Temporal's codec protocol), so that the Temporal web UI and the
+``temporal`` CLI show decrypted payloads to people who hold a credential.
+
+    ragstate codec-server                       # 127.0.0.1:8081, keys from RAGSTATE_PAYLOAD_KEYS
+    temporal server start-dev --ui-codec-endpoint http://127.0.0.1:8081
+    temporal workflow show -w ID --codec-endpoint http://127.0.0.1:8081 --codec-auth "Bearer $KEY"
+
+Endpoints: ``POST /encode`` and ``POST /decode``, each taking and returning
+``{"payloads": [{"metadata": {...}, "data": "..."}]}`` (protobuf JSON of ``Payloads``);
+``GET /healthz``. CORS answers the UI's origins (``RAGSTATE_CODEC_CORS_ORIGINS``, default the
+local UI, ``http://localhost:8233``), including the ``X-Namespace`` and ``Authorization``
+headers it sends.
+
+Credential: the gateway's API keys (``RAGSTATE_GATEWAY_API_KEYS`` or ``_API_KEYS_FILE``) as
+``Authorization: Bearer <key>`` or ``x-api-key``; with no keys configured it serves loopback only
+(a non-loopback address is refused unless ``--insecure``). Temporal Cloud's UI passes the
+user's access token as the bearer token when "Pass access token" is on.
+
+Example::
+
+    app = create_codec_app(EncryptionCodec(parse_keys(spec)), ApiKeys(["k"]), ["http://localhost:8233"])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payloads
+
+from ragstate.security.api_keys import ApiKeys
+from ragstate.security.codec import EncryptionCodec, PayloadKeyError
+
+log = logging.getLogger("ragstate.codec_server")
+
+DEFAULT_CORS_ORIGINS = ("http://localhost:8233", "http://127.0.0.1:8233")
+#: Far above what a history page asks for at once, far below what would hurt the process.
+MAX_BODY_BYTES = 8_000_000
+
+
+def _error(status: int, kind: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
+
+
+def create_codec_app(
+    codec: EncryptionCodec,
+    keys: ApiKeys,
+    cors_origins: Sequence[str] = DEFAULT_CORS_ORIGINS,
+) -> FastAPI:
+    """The codec server as a FastAPI app."""
+    app = FastAPI(title="ragstate codec server", version="1", docs_url=None, redoc_url=None, openapi_url=None)
+    # CORS outermost: a preflight (OPTIONS, no credential) is answered before the key check.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(cors_origins),
+        allow_credentials=True,
+        allow_methods=["POST", "GET", "OPTIONS"],
+        allow_headers=["content-type", "x-namespace", "authorization", "x-api-key"],
+    )
+
+    async def convert(request: Request, decode: bool) -> JSONResponse:
+        if not keys.allows(request.headers):
+            return _error(401, "Unauthorized", "missing or wrong credential: send 'Authorization: Bearer <key>'")
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return _error(413, "RequestTooLarge", f"bodies are limited to {MAX_BODY_BYTES} bytes")
+        try:
+            payloads = json_format.Parse(body or b"{}", Payloads()).payloads
+        except json_format.ParseError as e:
+            return _error(400, "InvalidRequest", f"not a Payloads JSON body: {e}")
+        try:
+            converted = await (codec.decode(payloads) if decode else codec.encode(payloads))
+        except PayloadKeyError as e:
+            return _error(422, "PayloadKeyError", str(e))
+        log.info(
+            "%s %d payloads (namespace %s)",
+            "decoded" if decode else "encoded",
+            len(converted),
+            request.headers.get("x-namespace", "?"),
+        )
+        return JSONResponse(json_format.MessageToDict(Payloads(payloads=converted)))
+
+    @app.post("/decode")
+    async def decode(request: Request) -> JSONResponse:
+        return await convert(request, decode=True)
+
+    @app.post("/encode")
+    async def encode(request: Request) -> JSONResponse:
+        return await convert(request, decode=False)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
