@@ -20,6 +20,7 @@ from ragstate.client import InvalidQueryError, RagClient, RagError
 from ragstate.contracts import RAG_STATUS
 from ragstate.models import AnswerMode, IngestRequest, ParsedQuery, RagQuery
 from ragstate.settings import Settings
+from ragstate.workers.registry import workflow_runner
 from ragstate.workers.runtime import running_workers
 from ragstate.workflows import ALL_WORKFLOWS
 
@@ -217,7 +218,10 @@ async def test_replay_recorded_and_committed_histories(client: Client):
         for h in histories[: len(_RECORDED)]:
             kind = "ingest" if h.workflow_id.startswith("rag-ingest") else "query"
             (HISTORIES / f"{kind}-{tag}.json").write_text(h.to_json())
-    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
+    # The workers' own runner: the sandbox with ragstate's shared modules passed through.
+    replayer = Replayer(
+        workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=workflow_runner()
+    )
     failures = {}
     for history in histories:
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)

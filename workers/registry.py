@@ -23,12 +23,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import pkgutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio.activity import _Definition
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import ragstate
 from ragstate.settings import Settings
 
 ROLES = ("workflows", "embeddings", "llm")
@@ -46,6 +49,23 @@ def activity_name(fn: Callable) -> str:
     if defn.name is None:
         raise ValueError(f"{fn!r} is a dynamic activity: it has no name to register or replace")
     return defn.name
+
+
+def passthrough_modules() -> tuple[str, ...]:
+    """Every ragstate package but the workflows: what a workflow may import from them
+    (contracts, models, conventions, pure helpers; the rule is tests/test_package.py's) is
+    stateless and deterministic, so the sandbox can share the worker's loaded copy instead of
+    importing pydantic models and settings again for every run."""
+    found = (m.name for m in pkgutil.iter_modules(ragstate.__path__, "ragstate."))
+    return tuple(sorted(name for name in found if name != "ragstate.workflows"))
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The workflow sandbox with ragstate's shared modules passed through. The workflow modules
+    themselves stay inside it: each run imports them afresh (no state leaks between runs) and
+    their calls are checked (no clock, randomness, I/O or threads outside ``workflow.*``)."""
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*passthrough_modules())
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 def task_queue(settings: Settings, role: str) -> str:
@@ -196,6 +216,7 @@ def worker_specs(settings: Settings, roles: Iterable[str], replace: Sequence[Cal
                     *BatchActivities(settings).all(),
                     *also_local,
                 ),
+                options={"workflow_runner": workflow_runner()},
             ),
         )
     replacements = {activity_name(fn): fn for fn in replace}

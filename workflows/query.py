@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         ParsedQuery,
         RagAnswer,
         RagQuery,
+        SearchHit,
         StepTiming,
         StreamEvent,
         StreamEventType,
@@ -80,13 +81,18 @@ with workflow.unsafe.imports_passed_through():
     from ragstate.workflows.query_steps import QuerySteps, Retrieval
 
 
-# Not sandboxed: a fresh sandbox per run re-imports this package's modules, about 11 ms of
-# worker CPU per query, a fifth of the worker's whole share (bench/query_throughput.py). What
-# the sandbox would guard is kept by hand here: this module imports only temporalio, stdlib
-# and ragstate's contracts, models and helpers (passed through, as a sandbox would), keeps no
-# global state, and the committed replay histories (tests/histories) check determinism. The
-# long-running ingest workflow keeps the sandbox.
-@workflow.defn(name=Workflow.QUERY, sandboxed=False)
+def _best_hit_per_document(hits: list[SearchHit]) -> list[SearchHit]:
+    """The first hit of each document, in ranking order (the document ranking, with its chunk)."""
+    first: dict[str, SearchHit] = {}
+    for hit in hits:
+        first.setdefault(hit.doc_id, hit)
+    return list(first.values())
+
+
+# Sandboxed like every workflow: the worker passes ragstate's shared modules through
+# (ragstate.workers.registry.workflow_runner), so a run re-imports only the workflow modules;
+# bench/query_throughput.py --sandbox both measures what that costs against no sandbox.
+@workflow.defn(name=Workflow.QUERY)
 class RagQueryWorkflow:
     def __init__(self) -> None:
         self._steps = QuerySteps()  # timings and the run's details table in the UI
@@ -121,7 +127,13 @@ class RagQueryWorkflow:
         synthesis = await self._synthesize(
             parsed, merged, local=local, stream_tokens=query.stream_tokens, best_score=best_similarity(retrieval.vector)
         )
-        return self._done(parsed, retrieval, merged, synthesis)
+        answer = self._done(parsed, retrieval, merged, synthesis)
+        if query.ranked_documents and not parsed.synthesize:
+            # Only the result is smaller (no command changes: no patch): the parent's history
+            # holds it, 200 x 600 hits for a 100-question re-index gate otherwise.
+            answer.ranking = _best_hit_per_document(answer.ranking)[: query.ranked_documents]
+            answer.branch_rankings = {}
+        return answer
 
     async def _parse_query(self, query: RagQuery, *, local: bool) -> ParsedQuery:
         """The question validated and normalised, with the routing of the steps that follow."""
