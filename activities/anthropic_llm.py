@@ -319,7 +319,7 @@ class AnthropicActivities:
                     return result
                 # Only a retry reads the cache: an earlier attempt may have finished and died
                 # before its result was recorded.
-                if activity.info().attempt > 1 and (cached := self.cache.get(key)) is not None:
+                if activity.info().attempt > 1 and (cached := await self.cache.load(key)) is not None:
                     log.info(
                         "Synthesize attempt %s: the answer of an earlier attempt, from the cache",
                         activity.info().attempt,
@@ -348,7 +348,7 @@ class AnthropicActivities:
                 )
                 # Before the last tokens are flushed (up to seconds): a worker lost from here
                 # on has paid for its answer, and the retry finds it.
-                self.cache.put(key, result)
+                await self.cache.store(key, result)
         except anthropic.AnthropicError as e:
             failure = to_application_error(e)
             # One line per failed attempt (the worker itself logs benign failures only at DEBUG).

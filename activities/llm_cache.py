@@ -17,12 +17,16 @@ Example::
 
     cache = AnswerCache(settings.llm_cache_path, settings.llm_cache_ttl_s)
     key = request_key(request, attempt_of=f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}")
-    result = cache.get(key) or await ask_the_api(request)
-    cache.put(key, result)
+    result = await cache.load(key) or await ask_the_api(request)
+    await cache.store(key, result)
+
+In an async activity use ``load`` and ``store``: they run ``get`` and ``put`` (stat, read,
+write, fsync, rename, directory scan) on a thread, never on the worker's event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -64,6 +68,15 @@ class AnswerCache:
 
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.json"
+
+    async def load(self, key: str) -> SynthesisResult | None:
+        """:meth:`get` on a thread: an fsync or a scan of a shared (network) volume can take
+        long, and on the event loop it would stall every task of the worker meanwhile."""
+        return await asyncio.to_thread(self.get, key)
+
+    async def store(self, key: str, result: SynthesisResult) -> None:
+        """:meth:`put` on a thread (see :meth:`load`)."""
+        await asyncio.to_thread(self.put, key, result)
 
     def get(self, key: str) -> SynthesisResult | None:
         path = self._path(key)
