@@ -123,7 +123,7 @@ async def main(args) -> None:
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
-    import ragstate.client as client_module
+    import ragstate.client.queries as client_module
     from ragstate.activities import anthropic_llm
     from ragstate.client import RagClient
     from ragstate.contracts import SEARCH_ATTRIBUTES
@@ -227,6 +227,6 @@ if __name__ == "__main__":
         "--poll-ms",
         type=float,
         default=None,
-        help="subscriber poll cooldown (default: ragstate.client.STREAM_POLL_COOLDOWN)",
+        help="subscriber poll cooldown (default: ragstate.client.queries.STREAM_POLL_COOLDOWN)",
     )
     asyncio.run(main(parser.parse_args()))

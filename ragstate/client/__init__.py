@@ -13,7 +13,8 @@ Modules: :mod:`.rag_client` (the client), :mod:`.sync` (its blocking wrapper),
 here because ``ragstate.client`` was their home before :mod:`ragstate.errors`.
 """
 
-from ragstate.client.rag_client import NOT_FOUND, RagClient
+from ragstate.client.base import NOT_FOUND
+from ragstate.client.rag_client import RagClient
 from ragstate.client.sync import SyncRagClient
 from ragstate.errors import (
     InvalidQueryError,
