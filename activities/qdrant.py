@@ -40,7 +40,7 @@ from ragstate.retrieval.bm25 import Bm25Encoder
 from ragstate.retrieval.fusion import fuse_hits, pack_to_budget
 from ragstate.settings import Settings
 from ragstate.store import ChunkRecord, SearchFilter, check_collection_name, chunk_id, open_store
-from ragstate.store.base import indexed_text
+from ragstate.store.records import indexed_text
 from ragstate.store.versions import drop_version, exists, live_version, read_params, switch, version_name, write_params
 
 UPSERT_BATCH = 256

@@ -41,7 +41,7 @@ from ragstate.models.summaries import (
 from ragstate.retrieval.bm25 import Bm25Encoder
 from ragstate.settings import Settings
 from ragstate.store import ChunkRecord, ChunkStore, open_store, source_under
-from ragstate.store.base import SUMMARY_POSITION, content_version, indexed_text, summary_chunk_id, summary_version
+from ragstate.store.records import SUMMARY_POSITION, content_version, indexed_text, summary_chunk_id, summary_version
 
 __all__ = ["StoredDocument", "SummaryActivities", "SummaryStore"]
 

@@ -26,7 +26,7 @@ from ragstate.ingest.documents import Document, load
 from ragstate.models import SourceRef
 from ragstate.retrieval.analyzer import analyze
 from ragstate.settings import Settings
-from ragstate.store.base import indexed_text
+from ragstate.store.records import indexed_text
 
 DEFAULT_CACHE = Path(os.environ.get("RAGSTATE_BENCH_CACHE", "/tmp/ragstate-retrieval-cache"))
 

@@ -176,7 +176,7 @@ def engine_batches(path: Path, settings: Settings, batch_docs: int) -> list[list
     from ragstate.ingest.chunking import chunk_text
     from ragstate.ingest.documents import Document, load
     from ragstate.models import SourceRef
-    from ragstate.store.base import indexed_text
+    from ragstate.store.records import indexed_text
 
     out: list[list[str]] = []
     batch: list[str] = []

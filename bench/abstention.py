@@ -52,7 +52,7 @@ def chunk_vectors(root: Path, cache: Path) -> np.ndarray:
     from ragstate.ingest.documents import Document, load
     from ragstate.models import SourceRef
     from ragstate.settings import Settings
-    from ragstate.store.base import indexed_text
+    from ragstate.store.records import indexed_text
 
     s = Settings()
     ds = BeirDataset.load(root)
@@ -91,7 +91,7 @@ def covered_chunks(root: Path, questions_root: Path) -> np.ndarray:
     from ragstate.models import SourceRef
     from ragstate.retrieval.analyzer import analyze
     from ragstate.settings import Settings
-    from ragstate.store.base import indexed_text
+    from ragstate.store.records import indexed_text
 
     s = Settings()
     ds, qs = BeirDataset.load(root), BeirDataset.load(questions_root)

@@ -68,7 +68,7 @@ if str(ROOT) not in sys.path:
 from ragstate.retrieval.analyzer import STOP_WORDS, analyze  # noqa: E402
 from ragstate.retrieval.bm25 import Bm25Encoder  # noqa: E402
 from ragstate.retrieval.fusion import reciprocal_rank_fusion  # noqa: E402
-from ragstate.store.base import ChunkRecord, chunk_id, indexed_text  # noqa: E402
+from ragstate.store.records import ChunkRecord, chunk_id, indexed_text  # noqa: E402
 
 DIM = 384
 CHUNKS_PER_DOC = 5

@@ -28,7 +28,7 @@ from ragstate.ingest.chunking import chunk_text
 from ragstate.retrieval.analyzer import analyze
 from ragstate.retrieval.fusion import reciprocal_rank_fusion
 from ragstate.settings import QueryEncoding
-from ragstate.store.base import indexed_text
+from ragstate.store.records import indexed_text
 
 
 def load_corpus(ds: BeirDataset):

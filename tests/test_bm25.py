@@ -18,7 +18,7 @@ from rank_bm25 import BM25Okapi
 
 from ragstate.retrieval.analyzer import STOP_WORDS, analyze, term_index
 from ragstate.retrieval.bm25 import Bm25Encoder
-from ragstate.store.base import ChunkRecord, chunk_id
+from ragstate.store.records import ChunkRecord, chunk_id
 
 K1, B = 1.2, 0.75
 # qdrant-client local mode warns that payload indexes are no-ops there.

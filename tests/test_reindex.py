@@ -18,7 +18,7 @@ from ragstate.contracts import Workflow
 from ragstate.models import Branch, IndexParams, IngestRequest, RagQuery, ReindexRequest, ReindexResult
 from ragstate.settings import Settings, StoreBackend
 from ragstate.store import close_stores
-from ragstate.store.base import summary_chunk_id
+from ragstate.store.records import summary_chunk_id
 from ragstate.store.versions import exists, live_version, read_params
 from ragstate.workers.runtime import running_workers
 

@@ -8,9 +8,9 @@ import math
 import pytest
 
 from ragstate.retrieval.bm25 import Bm25Encoder, SparseVec
-from ragstate.store.base import ChunkRecord, SearchFilter, StoredChunk, chunk_id
 from ragstate.store.edge import EdgeStore
 from ragstate.store.qdrant_server import QdrantServerStore, connect
+from ragstate.store.records import ChunkRecord, SearchFilter, StoredChunk, chunk_id
 
 DIM = 8
 # qdrant-client local mode warns that payload indexes are no-ops there.

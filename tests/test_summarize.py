@@ -29,7 +29,7 @@ from ragstate.gateway.schemas import IngestBody
 from ragstate.ingest.summaries import SUMMARY_SYSTEM, custom_id
 from ragstate.models import Branch, IngestRequest, IngestResult, RagQuery, Usage
 from ragstate.settings import Settings
-from ragstate.store.base import summary_chunk_id
+from ragstate.store.records import summary_chunk_id
 from ragstate.workers import sqs_ingest
 from ragstate.workers.runtime import running_workers
 

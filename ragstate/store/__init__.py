@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 
 from ragstate.settings import Settings, StoreBackend
-from ragstate.store.base import (
+from ragstate.store.base import ChunkStore
+from ragstate.store.records import (
     ChunkRecord,
-    ChunkStore,
     DocumentInfo,
     SearchFilter,
     StoreCounts,

@@ -13,17 +13,9 @@ from pathlib import Path
 import qdrant_edge as qe
 
 from ragstate.retrieval.bm25 import SparseVec
-from ragstate.store.base import (
-    DENSE,
-    INDEXED_KEYWORDS,
-    SPARSE,
-    ChunkRecord,
-    ChunkStore,
-    FilterDialect,
-    StoredChunk,
-    search_hits,
-    stored_chunk,
-)
+from ragstate.store.base import ChunkStore
+from ragstate.store.filters import FilterDialect
+from ragstate.store.records import DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, StoredChunk, search_hits, stored_chunk
 
 FILTERS = FilterDialect(
     condition=lambda key, match: qe.FieldCondition(key=key, match=match),

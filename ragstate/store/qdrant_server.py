@@ -10,16 +10,9 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from ragstate.retrieval.bm25 import SparseVec
-from ragstate.store.base import (
-    DENSE,
-    INDEXED_KEYWORDS,
-    SPARSE,
-    ChunkRecord,
-    ChunkStore,
-    FilterDialect,
-    search_hits,
-    stored_chunk,
-)
+from ragstate.store.base import ChunkStore
+from ragstate.store.filters import FilterDialect
+from ragstate.store.records import DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, search_hits, stored_chunk
 
 FILTERS = FilterDialect(
     condition=lambda key, match: qm.FieldCondition(key=key, match=match),
