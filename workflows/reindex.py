@@ -42,6 +42,10 @@ STEP_RETRY = RetryPolicy(
 )
 #: Runs from before summaries were carried over replay without the step.
 PATCH_KEEP_SUMMARIES = "reindex-keeps-summaries"
+#: nDCG@10 reads the first 10 documents: each gate query returns no more, so the history of a
+#: 100-question gate (200 children) stays small (with whole rankings, 600 hits each: about 15 MB).
+#: Not patched: the child's input and result change, not the commands (runs from before replay).
+GATE_DEPTH = 10
 
 
 @workflow.defn(name=Workflow.REINDEX)
@@ -73,7 +77,12 @@ class ReindexWorkflow:
                 try:
                     answer: RagAnswer = await workflow.execute_child_workflow(
                         Workflow.QUERY,
-                        RagQuery(question=gate.queries[qid], collection=collection, synthesize=False),
+                        RagQuery(
+                            question=gate.queries[qid],
+                            collection=collection,
+                            synthesize=False,
+                            ranked_documents=GATE_DEPTH,
+                        ),
                         id=f"{base}-gate-{side}-{i}",
                         result_type=RagAnswer,
                         execution_timeout=timedelta(minutes=5),
@@ -81,7 +90,7 @@ class ReindexWorkflow:
                     )
                 except ChildWorkflowError:
                     return 0.0
-            return ndcg_at(document_ranking(answer.ranking), gate.qrels.get(qid, {}))
+            return ndcg_at(document_ranking(answer.ranking), gate.qrels.get(qid, {}), k=GATE_DEPTH)
 
         scores = await asyncio.gather(*(one(i, qid) for i, qid in enumerate(sorted(gate.queries))))
         return round(sum(scores) / len(scores), 4) if scores else 0.0

@@ -35,6 +35,13 @@ class RagQuery(_Model):
         description="publish the LLM's tokens to the run's stream as they come (streaming clients set it); "
         "a plain ask leaves them out of the history",
     )
+    ranked_documents: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="retrieval only: the ranking keeps the best chunk of each of its first N documents, and no "
+        "branch rankings (the re-index gate, whose history holds every answer, needs only its top 10)",
+    )
 
 
 class Routing(_Model):
