@@ -207,10 +207,33 @@ class IngestWorkflow:
         c.progress.started_at = c.started_at
         set_status("running")
         self._show("discovering")
+        collection = await self._discover_and_embed(request)
+        c.progress.discovery_done = True
+        self._show("pruning" if request.sync else "optimizing")
+        removed = await self._prune(request, collection) if request.sync else 0
+        summaries = await self._summarize(request, collection)
+        stats: StoreStats = await workflow.execute_activity(
+            Activity.OPTIMIZE_STORE,
+            StatsRequest(collection=collection),
+            result_type=StoreStats,
+            start_to_close_timeout=timedelta(minutes=30),
+            heartbeat_timeout=INGEST_HEARTBEAT,
+            retry_policy=INGEST_RETRY,
+            summary="build search indexes",
+        )
+        c.progress.finished = True
+        self._show("done")
+        set_status("completed" if not c.progress.failed else "completed-with-failures")
+        workflow.logger.info("ingest done: %s documents, %s chunks in store", c.progress.documents, stats.chunks)
+        return self._result(removed, summaries)
 
+    async def _discover_and_embed(self, request: IngestRequest) -> str:
+        """Page through the documents from the carried cursor, embedding up to ``concurrency``
+        batches at once; continues as new when the run's share of batches is used. Returns the
+        collection the pages resolved to."""
+        c = self._carry
         running: set[asyncio.Task] = set()
         batches_this_run = 0
-        page: DiscoverPage | None = None
         while True:
             page = await workflow.execute_activity(
                 Activity.DISCOVER_DOCUMENTS,
@@ -250,32 +273,23 @@ class IngestWorkflow:
             c.cursor = page.next_cursor
         if running:
             await workflow.wait(running)
-        c.progress.discovery_done = True
-        self._show("pruning" if request.sync else "optimizing")
-        removed = await self._prune(request, page.collection) if request.sync else 0
-        summaries = None
-        if request.summarize and workflow.patched("summarize-stage"):  # workflows/summarize.py
-            self._show("summarizing")
-            summaries = await workflow.execute_child_workflow(
-                Workflow.SUMMARIZE_DOCUMENTS,
-                SummarizeRequest(collection=page.collection, paths=request.paths, roots=request.roots),
-                id=f"{workflow.info().workflow_id}-summarize",
-                result_type=SummarizeResult,
-            )
+        return page.collection
 
-        stats: StoreStats = await workflow.execute_activity(
-            Activity.OPTIMIZE_STORE,
-            StatsRequest(collection=page.collection),
-            result_type=StoreStats,
-            start_to_close_timeout=timedelta(minutes=30),
-            heartbeat_timeout=INGEST_HEARTBEAT,
-            retry_policy=INGEST_RETRY,
-            summary="build search indexes",
+    async def _summarize(self, request: IngestRequest, collection: str) -> SummarizeResult | None:
+        """The summarize stage as a child workflow (workflows/summarize.py), when asked for."""
+        if not (request.summarize and workflow.patched("summarize-stage")):
+            return None
+        self._show("summarizing")
+        return await workflow.execute_child_workflow(
+            Workflow.SUMMARIZE_DOCUMENTS,
+            SummarizeRequest(collection=collection, paths=request.paths, roots=request.roots),
+            id=f"{workflow.info().workflow_id}-summarize",
+            result_type=SummarizeResult,
         )
-        c.progress.finished = True
-        self._show("done")
-        set_status("completed" if not c.progress.failed else "completed-with-failures")
-        workflow.logger.info("ingest done: %s documents, %s chunks in store", c.progress.documents, stats.chunks)
+
+    def _result(self, removed: int, summaries: SummarizeResult | None) -> IngestResult:
+        c = self._carry
+        assert c.started_at is not None  # set at the start of every run
         return IngestResult(
             documents=c.progress.documents,
             unchanged=c.progress.unchanged,
