@@ -153,8 +153,9 @@ class QdrantActivities:
                     result.failures.append(item.failure)
                     continue
                 version = self.chunk_version(item, params)
-                chunks = chunk_text(item.text, size, min(overlap, size - 1))
                 title = item.title if params.titles is not False else ""  # titles=false: text alone
+                # The title is embedded with every chunk, so it counts against the chunk's size.
+                chunks = chunk_text(item.text, size, min(overlap, size - 1), title=title)
                 if not chunks:
                     result.failures.append(
                         DocumentFailure(

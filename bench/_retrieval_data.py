@@ -108,7 +108,7 @@ def prepare(root: Path, cache: Path = DEFAULT_CACHE) -> Prepared:
     doc_index = {d.doc_id: i for i, d in enumerate(docs)}
     chunk_doc, chunk_texts = [], []
     for d in docs:
-        for c in chunk_text(d.text, s.chunk_tokens, s.chunk_overlap):
+        for c in chunk_text(d.text, s.chunk_tokens, s.chunk_overlap, title=d.title):
             chunk_doc.append(doc_index[d.doc_id])
             chunk_texts.append(indexed_text(d.title, c.text))
     qids = list(ds.queries)

@@ -166,7 +166,7 @@ def corpus_prefix(src: Path, dst: Path, n_chunks: int, settings: Settings) -> tu
                 continue
             fout.write(line if line.endswith(b"\n") else line + b"\n")
             docs += 1
-            chunks += len(chunk_text(doc.text, settings.chunk_tokens, settings.chunk_overlap))
+            chunks += len(chunk_text(doc.text, settings.chunk_tokens, settings.chunk_overlap, title=doc.title))
     return dst, docs, chunks
 
 
@@ -186,7 +186,7 @@ def engine_batches(path: Path, settings: Settings, batch_docs: int) -> list[list
             continue
         batch.extend(
             indexed_text(item.title, c.text)
-            for c in chunk_text(item.text, settings.chunk_tokens, settings.chunk_overlap)
+            for c in chunk_text(item.text, settings.chunk_tokens, settings.chunk_overlap, title=item.title)
         )
         docs += 1
         if docs % batch_docs == 0:

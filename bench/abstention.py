@@ -58,7 +58,11 @@ def chunk_vectors(root: Path, cache: Path) -> np.ndarray:
     ds = BeirDataset.load(root)
     loaded = [d for d in load(SourceRef(path=str(ds.corpus)), s.max_document_bytes) if isinstance(d, Document)]
     docs = list({d.doc_id: d for d in loaded}.values())
-    texts = [indexed_text(d.title, c.text) for d in docs for c in chunk_text(d.text, s.chunk_tokens, s.chunk_overlap)]
+    texts = [
+        indexed_text(d.title, c.text)
+        for d in docs
+        for c in chunk_text(d.text, s.chunk_tokens, s.chunk_overlap, title=d.title)
+    ]
     return _embeddings(f"{root.resolve().name}-chunks-{s.chunk_tokens}-{s.chunk_overlap}", texts, cache)
 
 
@@ -100,7 +104,7 @@ def covered_chunks(root: Path, questions_root: Path) -> np.ndarray:
     chunk_terms = [
         set(analyze(indexed_text(d.title, c.text)))
         for d in docs
-        for c in chunk_text(d.text, s.chunk_tokens, s.chunk_overlap)
+        for c in chunk_text(d.text, s.chunk_tokens, s.chunk_overlap, title=d.title)
     ]
     question_terms = [set(analyze(qs.queries[q])) for q in qs.queries]
     vocab: dict[str, int] = {}

@@ -97,7 +97,7 @@ def main() -> None:
     for chunk_tokens in [int(x) for x in args.chunk_tokens.split(",")]:
         chunks = []  # (doc_id, title, text)
         for doc_id, title, text in docs:
-            for c in chunk_text(text, chunk_tokens, min(40, chunk_tokens // 4)) or []:
+            for c in chunk_text(text, chunk_tokens, min(40, chunk_tokens // 4), title=title) or []:
                 chunks.append((doc_id, title, c.text))
         chunk_doc = [c[0] for c in chunks]
         t = time.time()

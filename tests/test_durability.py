@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 from temporalio.client import Client
-from test_workers import worker_env
 
 from ragstate.activities.qdrant import QdrantActivities
 from ragstate.client import RagClient
@@ -21,6 +20,7 @@ from ragstate.ingest.documents import load
 from ragstate.models import IngestRequest, SourceRef
 from ragstate.settings import Settings
 from ragstate.store.edge import EdgeStore
+from ragstate.testing import worker_env
 
 WORDS = [
     "retrieval",
@@ -87,7 +87,9 @@ def start_worker(settings: Settings, log: Path) -> subprocess.Popen:
 async def test_sigkill_mid_ingest_loses_and_duplicates_nothing(client: Client, settings: Settings, tmp_path):
     corpus = make_corpus(tmp_path / "corpus.jsonl", n_docs=400)
     docs = [d for d in load(SourceRef(path=str(corpus)), settings.max_document_bytes)]
-    expected_chunks = sum(len(chunk_text(d.text, settings.chunk_tokens, settings.chunk_overlap)) for d in docs)
+    expected_chunks = sum(
+        len(chunk_text(d.text, settings.chunk_tokens, settings.chunk_overlap, title=d.title)) for d in docs
+    )
     log = tmp_path / "worker.log"
     rag = RagClient(client, settings)
 
@@ -118,7 +120,7 @@ async def test_sigkill_mid_ingest_loses_and_duplicates_nothing(client: Client, s
         assert (counts.chunks, counts.documents) == (expected_chunks, 400)
         indexing = QdrantActivities(settings)
         for doc in docs:  # every chunk of every document has its dense vector
-            n = len(chunk_text(doc.text, settings.chunk_tokens, settings.chunk_overlap))
+            n = len(chunk_text(doc.text, settings.chunk_tokens, settings.chunk_overlap, title=doc.title))
             assert store.count_version(doc.doc_id, indexing.chunk_version(doc), with_dense=True) == n, doc.doc_id
     finally:
         store.close()

@@ -122,7 +122,11 @@ class Settings(BaseSettings):
     embedding_dim: int = 384
 
     # --- chunking and BM25 ------------------------------------------------------
-    chunk_tokens: int = Field(default=200, ge=16, le=2048)
+    # Wordpieces of the embedding model, the title included: it reads 254 plus [CLS] and [SEP],
+    # so a larger size only makes chunks whose tail the vector branch never sees.
+    chunk_tokens: int = Field(
+        default=200, ge=16, le=2048, description="chunk size in the embedding model's wordpieces, title included"
+    )
     chunk_overlap: int = Field(default=40, ge=0, le=1024)
     max_document_bytes: int = Field(default=20_000_000, ge=1)
     bm25_k1: float = 1.2
