@@ -1,11 +1,10 @@
 """End to end on a real Temporal dev server: ingest examples/, ask, degraded and failing
-branches, bad input, idempotent re-ingest, failed documents, and replay of the histories."""
+branches, bad input, idempotent re-ingest and failed documents (replay: tests/test_replay.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -13,18 +12,13 @@ import pytest
 from paths import EXAMPLES_CORPUS
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
 
 from ragstate.client import InvalidQueryError, RagClient, RagError
 from ragstate.contracts import RAG_STATUS
 from ragstate.models import AnswerMode, IngestRequest, ParsedQuery, RagQuery
 from ragstate.settings import Settings
-from ragstate.workers.registry import workflow_runner
 from ragstate.workers.runtime import running_workers
-from ragstate.workflows import ALL_WORKFLOWS
 
-HISTORIES = Path(__file__).parent / "histories"
 EXAMPLE_DOCS = 8  # 5 files + 3 records in faq.jsonl
 
 
@@ -67,8 +61,6 @@ async def test_ingest_examples_then_ask(client: Client, settings: Settings):
         ranked = await rag.ask(RagQuery(question="BM25 parameters k1 and b", synthesize=False))
         assert ranked.mode is AnswerMode.retrieval_only and ranked.ranking
         assert ranked.ranking[0].doc_id.endswith("bm25.md")
-
-        _save_histories(client, [result.workflow_id, answer.workflow_id])
 
 
 async def test_reingest_is_idempotent_and_replaces_changed_documents(client: Client, settings: Settings, tmp_path):
@@ -194,41 +186,6 @@ async def test_bad_queries_fail_fast_and_are_not_retried(client: Client, setting
             await asyncio.wait_for(rag.ask(RagQuery(question=question, top_k=top_k)), timeout=20)
     assert expected in str(info.value)
     assert await _count_attempts(client, info.value.workflow_id, "ParseQuery") == 1
-
-
-def _save_histories(client: Client, workflow_ids: list[str]) -> None:
-    """Record histories of these real runs for the replay test of this session."""
-    _RECORDED.extend(workflow_ids)
-
-
-_RECORDED: list[str] = []
-
-
-async def test_replay_recorded_and_committed_histories(client: Client):
-    """Histories of real runs replayed against the current workflow code: a non-deterministic
-    change fails here. tests/histories/ keeps runs recorded by earlier versions."""
-    histories = [await client.get_workflow_handle(wid).fetch_history() for wid in _RECORDED]
-    from temporalio.client import WorkflowHistory
-
-    for path in sorted(HISTORIES.glob("*.json")):
-        histories.append(WorkflowHistory.from_json(path.stem, path.read_text()))
-    assert histories, "no histories to replay: run test_ingest_examples_then_ask first (same session)"
-    if tag := os.environ.get("RAGSTATE_RECORD_HISTORIES"):  # e.g. =local-steps after a workflow change
-        HISTORIES.mkdir(exist_ok=True)
-        for h in histories[: len(_RECORDED)]:
-            kind = "ingest" if h.workflow_id.startswith("rag-ingest") else "query"
-            (HISTORIES / f"{kind}-{tag}.json").write_text(h.to_json())
-    # The workers' own runner: the sandbox with ragstate's shared modules passed through.
-    replayer = Replayer(
-        workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=workflow_runner()
-    )
-    failures = {}
-    for history in histories:
-        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-        if result.replay_failure is not None:
-            failures[history.workflow_id] = str(result.replay_failure)
-    assert not failures
-    assert len(histories) >= len(_RECORDED) + 2  # this session's runs and the committed ones
 
 
 async def test_end_to_end_on_the_qdrant_client_backend(client: Client, settings: Settings, tmp_path):
