@@ -44,12 +44,7 @@ async def run_ingest(
 ) -> int:
     """Run an ingest (``request``, or one of ``paths``) with a progress bar; returns how many
     documents failed. Interrupted (Ctrl-C), it says the ingest goes on and how to follow it."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    from temporalio.client import WorkflowQueryFailedError
-    from temporalio.service import RPCError
-
     from ragstate.cli.render import print_ingest
-    from ragstate.client.ingest_progress import chunks_total, live_progress
     from ragstate.models import IngestRequest
 
     request = request or IngestRequest(paths=paths, collection=collection, sync=sync, summarize=summarize)
@@ -59,48 +54,7 @@ async def run_ingest(
         console.print(f"joined the running ingest {handle.id} (the same paths and collection): following it")
     result_task = asyncio.create_task(rag.follow(handle, f"ingest {handle.id}"))  # through a server restart
     try:
-        # No auto-refresh thread: the bar is redrawn once per poll, which is all that changes it.
-        with Progress(
-            TextColumn("[bold]ingest[/bold]"),
-            BarColumn(),
-            TextColumn("{task.fields[chunks]}"),
-            TextColumn("{task.fields[docs]}, {task.fields[failed]} failed"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            console=console,
-            auto_refresh=False,
-        ) as bar:
-            task = bar.add_task("ingest", total=None, chunks="chunks -", docs="docs -", failed=0, rate="")
-            best = 0  # the count never goes back (a batch ending between the query and the describe)
-            while not result_task.done():
-                with contextlib.suppress(RPCError, WorkflowQueryFailedError):
-                    p = await live_progress(rag.client, handle.id)
-                    best = max(best, p.chunks_embedded)
-                    total, exact = chunks_total(p)
-                    shown = "?" if total is None else f"{total:,}" if exact else f"~{total:,}"
-                    docs_total = "?" if p.documents_total is None else f"{p.documents_total:,}"
-                    bar.update(
-                        task,
-                        completed=best,
-                        total=max(total, best) if total else None,
-                        chunks=f"{best:,}/{shown} chunks embedded",
-                        docs=f"docs {p.documents_chunked:,}/{docs_total}",
-                        failed=p.failed,
-                        rate=f"{p.chunks_per_s:.1f} chunks/s, {_eta(p.eta_s)}" if p.chunks_per_s else "",
-                    )
-                bar.refresh()
-                await asyncio.wait([result_task], timeout=POLL_S)
-            result = result_task.result()
-            bar.update(
-                task,
-                completed=result.chunks,
-                total=result.chunks or 1,
-                chunks=f"{result.chunks:,} chunks",
-                docs=f"{result.documents:,} docs",
-                failed=result.failed,
-                rate="",
-            )
-            bar.refresh()
+        result = await _with_progress_bar(rag, handle.id, result_task)
     except (asyncio.CancelledError, KeyboardInterrupt):
         result_task.cancel()
         console.print(
@@ -116,6 +70,59 @@ async def run_ingest(
             f"{retryable} of the failures may succeed if retried: `ragstate ingest --retry-failed {handle.id}`"
         )
     return result.failed
+
+
+async def _with_progress_bar(rag, workflow_id: str, result_task: asyncio.Task):
+    """The ingest's result, with a bar of chunks embedded redrawn at each poll of its progress."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from temporalio.client import WorkflowQueryFailedError
+    from temporalio.service import RPCError
+
+    from ragstate.client.ingest_progress import chunks_total, live_progress
+
+    # No auto-refresh thread: the bar is redrawn once per poll, which is all that changes it.
+    with Progress(
+        TextColumn("[bold]ingest[/bold]"),
+        BarColumn(),
+        TextColumn("{task.fields[chunks]}"),
+        TextColumn("{task.fields[docs]}, {task.fields[failed]} failed"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=console,
+        auto_refresh=False,
+    ) as bar:
+        task = bar.add_task("ingest", total=None, chunks="chunks -", docs="docs -", failed=0, rate="")
+        best = 0  # the count never goes back (a batch ending between the query and the describe)
+        while not result_task.done():
+            with contextlib.suppress(RPCError, WorkflowQueryFailedError):
+                p = await live_progress(rag.client, workflow_id)
+                best = max(best, p.chunks_embedded)
+                total, exact = chunks_total(p)
+                shown = "?" if total is None else f"{total:,}" if exact else f"~{total:,}"
+                docs_total = "?" if p.documents_total is None else f"{p.documents_total:,}"
+                bar.update(
+                    task,
+                    completed=best,
+                    total=max(total, best) if total else None,
+                    chunks=f"{best:,}/{shown} chunks embedded",
+                    docs=f"docs {p.documents_chunked:,}/{docs_total}",
+                    failed=p.failed,
+                    rate=f"{p.chunks_per_s:.1f} chunks/s, {_eta(p.eta_s)}" if p.chunks_per_s else "",
+                )
+            bar.refresh()
+            await asyncio.wait([result_task], timeout=POLL_S)
+        result = result_task.result()
+        bar.update(
+            task,
+            completed=result.chunks,
+            total=result.chunks or 1,
+            chunks=f"{result.chunks:,} chunks",
+            docs=f"{result.documents:,} docs",
+            failed=result.failed,
+            rate="",
+        )
+        bar.refresh()
+    return result
 
 
 async def _retry_failed(rag, ingest_id: str) -> int:

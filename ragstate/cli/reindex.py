@@ -7,10 +7,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ragstate.cli._common import cli_settings, connect_client, console, fail
+from ragstate.contracts import Query, Workflow
+from ragstate.models import IndexParams, ReindexRequest, ReindexResult
+
+if TYPE_CHECKING:  # temporalio loads when a command runs, not for --help
+    from temporalio.client import WorkflowHandle
 
 #: Exit code when the gate kept the live version.
 EXIT_REFUSED = 3
@@ -59,9 +65,6 @@ def reindex(
 
     from pydantic import ValidationError
 
-    from ragstate.contracts import Query, Workflow
-    from ragstate.models import IndexParams, ReindexRequest, ReindexResult
-
     try:
         request = ReindexRequest(
             collection=collection,
@@ -74,8 +77,6 @@ def reindex(
         fail(f"invalid re-index request: {e.errors()[0]['msg']}")
 
     async def run() -> int:
-        from temporalio.client import WorkflowFailureError
-
         rag = await connect_client(cli_settings())
         handle = await rag.client.start_workflow(
             Workflow.REINDEX,
@@ -86,30 +87,8 @@ def reindex(
             static_summary=f"re-index {collection}",
         )
         console.print(f"re-indexing {collection!r}: {rag.ui_link(handle.id)}")
-        done = asyncio.create_task(handle.result())
-        state = ReindexResult()
-        while not done.done():  # the run ends only after the grace period: stop at the decision
-            await asyncio.wait([done], timeout=2.0)
-            try:
-                state = await handle.query(Query.REINDEX_STATE, result_type=ReindexResult)
-            except Exception:
-                continue
-            if state.phase in ("switched", "refused"):
-                break
-        if done.done():
-            try:
-                state = done.result()
-            except WorkflowFailureError as e:
-                fail(f"re-index failed: {e.cause or e}")
-        else:
-            done.cancel()
-        console.print(
-            f"built {state.new} beside {state.live}: {state.documents} documents, {state.chunks} chunks, "
-            f"{state.failed} failed ({state.params.model_dump() if state.params else {}})"
-        )
-        if state.live_ndcg is not None:
-            console.print(f"nDCG@10: live {state.live_ndcg:.4f}, new {state.new_ndcg:.4f} (tolerance {tolerance})")
-        console.print(state.reason)
+        state = await _until_decided(handle)
+        _report(state, tolerance)
         if state.switched and state.phase != "done":
             console.print(f"the old version {state.live} is dropped in {grace:g} s by the workflow {handle.id}")
         return 0 if state.switched else EXIT_REFUSED
@@ -117,3 +96,37 @@ def reindex(
     code = asyncio.run(run())
     if code:
         raise typer.Exit(code)
+
+
+async def _until_decided(handle: WorkflowHandle) -> ReindexResult:
+    """The run's state once it has switched or refused (it ends only after the grace period, so
+    the CLI stops at the decision), or its result if it ends first; a failed run exits 1."""
+    from temporalio.client import WorkflowFailureError
+
+    done = asyncio.create_task(handle.result())
+    state = ReindexResult()
+    while not done.done():
+        await asyncio.wait([done], timeout=2.0)
+        try:
+            state = await handle.query(Query.REINDEX_STATE, result_type=ReindexResult)
+        except Exception:
+            continue
+        if state.phase in ("switched", "refused"):
+            break
+    if not done.done():
+        done.cancel()
+        return state
+    try:
+        return done.result()
+    except WorkflowFailureError as e:
+        fail(f"re-index failed: {e.cause or e}")
+
+
+def _report(state: ReindexResult, tolerance: float) -> None:
+    console.print(
+        f"built {state.new} beside {state.live}: {state.documents} documents, {state.chunks} chunks, "
+        f"{state.failed} failed ({state.params.model_dump() if state.params else {}})"
+    )
+    if state.live_ndcg is not None:
+        console.print(f"nDCG@10: live {state.live_ndcg:.4f}, new {state.new_ndcg:.4f} (tolerance {tolerance})")
+    console.print(state.reason)
