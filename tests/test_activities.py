@@ -22,16 +22,14 @@ from ragstate.models import (
     SourceRef,
     StatsRequest,
 )
-from ragstate.settings import Settings, StoreBackend
-from ragstate.store import close_stores
+from ragstate.settings import Settings
 
 
-@pytest.fixture(params=[StoreBackend.edge, StoreBackend.qdrant])
-def backend_settings(request, tmp_path) -> Settings:
-    extra = {"qdrant_path": tmp_path / "qdrant-local"} if request.param is StoreBackend.qdrant else {}
-    s = Settings(data_dir=tmp_path / "data", store_backend=request.param, collection="acts", _env_file=None, **extra)
-    yield s
-    close_stores()
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    """No server here: the activities run in an ActivityEnvironment (``backend_settings`` of
+    conftest.py puts these on each store backend)."""
+    return Settings(data_dir=tmp_path / "data", collection="acts", _env_file=None)
 
 
 def run(fn, arg):

@@ -1,11 +1,11 @@
 """ragstate/activities/embeddings.py: VectorSearch encodes the question as configured
 (``RAGSTATE_QUERY_ENCODING``) and through the shared query path; EmbedChunks' texts go to the
-model in one call. The model is a stand-in (tests/test_embedding.py's ``SlowModel``)."""
+model in one call. The model is a stand-in (``SlowModel`` of tests/stand_in_model.py)."""
 
 from __future__ import annotations
 
 import pytest
-from test_embedding import SlowModel
+from stand_in_model import SlowModel
 
 from ragstate.activities.embeddings import EmbeddingActivities, sentence_by_sentence
 from ragstate.activities.query_parsing import build_routing

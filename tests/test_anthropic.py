@@ -1,5 +1,5 @@
 """The Synthesize activity through the real anthropic SDK against a local Messages-API server
-(tests/fake_anthropic.py): answers (JSON and streamed), the mapping of API errors to what
+(ragstate.testing's FakeAnthropic): answers (JSON and streamed), the mapping of API errors to what
 Temporal does with them, offline mode, the key file, the default model; then retries for real
 on the Temporal dev server, with a small workflow that calls only Synthesize.
 """
@@ -19,8 +19,7 @@ with workflow.unsafe.imports_passed_through():
     import anthropic
     import pytest
     from anthropic._data import DEPRECATED_MODELS
-    from fake_anthropic import FakeAnthropic, drop, error, ok, stream_error
-    from pydantic import SecretStr
+    from llm_calls import KEY, MODEL, QUESTION, SOURCES, llm_settings, synthesis_input, synthesize
     from temporalio.api.enums.v1 import EventType
     from temporalio.client import Client, WorkflowFailureError
     from temporalio.exceptions import ActivityError, ApplicationError
@@ -31,69 +30,11 @@ with workflow.unsafe.imports_passed_through():
     from ragstate.activities.anthropic_llm import AnthropicActivities, retry_after
     from ragstate.answers.citations import SYSTEM_PROMPT, cited_numbers
     from ragstate.contracts import ErrorType
-    from ragstate.models import AnswerMode, Source, SynthesisInput, SynthesisResult
+    from ragstate.models import AnswerMode, SynthesisInput, SynthesisResult
     from ragstate.settings import Settings
+    from ragstate.testing import FakeAnthropic, drop, error, ok, stream_error
     from ragstate.workers.runtime import build_workers
     from ragstate.workflows.query import LLM_RETRY
-
-KEY = "sk-ant-test-0123456789"
-MODEL = "claude-test-model"
-
-SOURCES = [
-    Source(
-        number=1,
-        chunk_id="c1",
-        doc_id="d1",
-        title="BM25 basics",
-        source="bm25.md",
-        text="BM25 ranks documents by term frequency and inverse document frequency. "
-        "Long documents are normalised by their length.",
-        score=0.9,
-    ),
-    Source(
-        number=2,
-        chunk_id="c2",
-        doc_id="d2",
-        title="Dense retrieval",
-        source="dense.md",
-        text="Dense retrieval embeds the query and the documents as vectors. "
-        "Nearest neighbours are found by cosine similarity.",
-        score=0.7,
-    ),
-]
-QUESTION = "How does BM25 rank documents?"
-
-
-def synthesis_input() -> SynthesisInput:
-    return SynthesisInput(question=QUESTION, sources=SOURCES)
-
-
-def llm_settings(server: FakeAnthropic | None, base: Settings | None = None, **update) -> Settings:
-    """Settings pointing at the fake server with a key (unless overridden)."""
-    base = base or Settings(_env_file=None)
-    values = {
-        "anthropic_api_key": SecretStr(KEY),
-        "anthropic_model": MODEL,
-        "anthropic_stream": False,
-        "anthropic_timeout_s": 10.0,
-    }
-    if server is not None:
-        values["anthropic_base_url"] = server.url
-    values.update(update)
-    return base.model_copy(update=values)
-
-
-async def synthesize(settings: Settings, env: ActivityEnvironment | None = None) -> SynthesisResult:
-    env = env or ActivityEnvironment()
-    return await env.run(AnthropicActivities(settings).synthesize, synthesis_input())
-
-
-@pytest.fixture(autouse=True)
-async def _close_sdk_clients():
-    """Each test's server has its own port: close the SDK clients the activity cached for it."""
-    yield
-    await anthropic_llm.close_llm_clients()
-
 
 # ---------------------------------------------------------------------------------------------
 # Activity level (ActivityEnvironment, real SDK, fake server)

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import socket
-import sys
-from pathlib import Path
 
 import pytest
 from temporalio.client import Client
@@ -17,42 +13,9 @@ from ragstate import __version__
 from ragstate.client import RagClient
 from ragstate.models import IngestRequest
 from ragstate.settings import Settings
+from ragstate.temporal.devserver import free_port
+from ragstate.testing import run_cli
 from ragstate.workers.runtime import running_workers
-
-RAGSTATE = str(Path(sys.executable).with_name("ragstate"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cli_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSTATE_")}
-    env.update(
-        HF_HUB_OFFLINE="1",
-        RAGSTATE_TEMPORAL_ADDRESS=settings.temporal_address,
-        RAGSTATE_WORKFLOW_TASK_QUEUE=settings.workflow_task_queue,
-        RAGSTATE_EMBEDDINGS_TASK_QUEUE=settings.embeddings_task_queue,
-        RAGSTATE_LLM_TASK_QUEUE=settings.llm_task_queue,
-        RAGSTATE_COLLECTION=settings.collection,
-        RAGSTATE_DATA_DIR=str(settings.data_dir),
-    )
-    return env
-
-
-async def run_cli(settings: Settings, *args: str | bytes, limit_s: float = 120) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        RAGSTATE,
-        *args,
-        env=cli_env(settings),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        stdin=asyncio.subprocess.DEVNULL,
-    )
-    out, _ = await asyncio.wait_for(process.communicate(), limit_s)
-    return process.returncode or 0, out.decode("utf-8", "replace")
 
 
 async def test_version(settings: Settings):

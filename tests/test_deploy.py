@@ -22,17 +22,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import yaml  # the dev extra has pyyaml: a missing one must fail, not skip
+from deploy_files import sam_template
+from entry_points import ENTRY_POINTS, EntryPoint
 from paths import ROOT
-from test_workers import ENTRY_POINTS, EntryPoint, subprocess_env
 
 from ragstate.settings import Settings
+from ragstate.testing import clean_env
 
 DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "docker-compose.yml"
 DOCKERFILE = DEPLOY / "Dockerfile"
 MANIFESTS = sorted((DEPLOY / "cloudrun").glob("*.yaml"))
 DOCS = ROOT / "docs" / "deploy.md"
-SAM_TEMPLATE = DEPLOY / "aws" / "template.yaml"
 
 
 def compose() -> dict:
@@ -70,29 +71,6 @@ def container_commands() -> list[list[str]]:
             commands.append(as_list(svc.get("entrypoint")) + as_list(svc.get("command")))
     commands += [as_list(c.get("command")) + as_list(c.get("args")) for c in manifest_containers()]
     return commands
-
-
-def sam_template() -> dict:
-    """deploy/aws/template.yaml, with CloudFormation's short-form intrinsics (!Ref, !GetAtt, ...) as
-    their long forms."""
-
-    class CloudFormationLoader(yaml.SafeLoader):
-        pass
-
-    def intrinsic(loader, tag_suffix, node):
-        name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
-        if isinstance(node, yaml.ScalarNode):
-            value = loader.construct_scalar(node)
-            if tag_suffix == "GetAtt":
-                value = value.split(".", 1)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)
-        return {name: value}
-
-    CloudFormationLoader.add_multi_constructor("!", intrinsic)
-    return yaml.load(SAM_TEMPLATE.read_text(encoding="utf-8"), Loader=CloudFormationLoader)
 
 
 def test_compose_and_manifests_parse():
@@ -277,7 +255,7 @@ def test_every_container_command_names_a_real_entry_point(tmp_path: Path):
         done = subprocess.run(
             [sys.executable, "-m", module, "--help"],
             cwd=tmp_path,
-            env=subprocess_env(),
+            env=clean_env(),
             capture_output=True,
             text=True,
             timeout=60,

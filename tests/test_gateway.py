@@ -1,5 +1,5 @@
 """The HTTP gateway end to end: the real dev server, real workers (one set offline, one with the
-real Anthropic SDK against tests/fake_anthropic.py), requests in-process through httpx's
+real Anthropic SDK against ragstate.testing's FakeAnthropic), requests in-process through httpx's
 ASGITransport, and through a real uvicorn server for Server-Sent Events and client disconnects.
 Also the Lambda function URL adapter, the OpenAPI schema, and bounded schema-based fuzzing."""
 
@@ -18,7 +18,6 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from fake_anthropic import FakeAnthropic, error, ok
 from gateway_client import app_on, app_without_temporal, assert_error, free_port, http, poll, wait_until
 from paths import EXAMPLES_CORPUS
 from pydantic import SecretStr
@@ -32,6 +31,7 @@ from ragstate.gateway import GatewaySettings, IngestAccepted, QueryResponse, cre
 from ragstate.gateway import aws_lambda as gateway_lambda
 from ragstate.models import IngestRequest, IngestStatus, QueryStatus, RagAnswer, RunState, StreamEvent
 from ragstate.settings import LlmFallback, Settings
+from ragstate.testing import FakeAnthropic, error, ok
 from ragstate.workers.runtime import running_workers
 
 ANSWER = (

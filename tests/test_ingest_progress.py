@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from test_cli import RAGSTATE, cli_env
 
 from ragstate.activities.embeddings import EmbeddingActivities
 from ragstate.client import RagClient
@@ -23,6 +22,7 @@ from ragstate.client.ingest_progress import chunks_total, live_progress, with_ra
 from ragstate.models import IngestProgress, IngestRequest
 from ragstate.retrieval.embedding import get_embedder
 from ragstate.settings import Settings
+from ragstate.testing import RAGSTATE, process_env
 from ragstate.workers.runtime import running_workers
 
 DOCS = 160
@@ -132,7 +132,7 @@ async def test_ctrl_c_says_the_ingest_goes_on_and_running_it_again_joins_it(
             *with_default_sigint(RAGSTATE),
             "ingest",
             str(path),
-            env=cli_env(settings),
+            env=process_env(settings),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
@@ -149,7 +149,7 @@ async def test_ctrl_c_says_the_ingest_goes_on_and_running_it_again_joins_it(
             RAGSTATE,
             "ingest",
             str(path),
-            env=cli_env(settings),
+            env=process_env(settings),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from deploy_files import sam_template
+from entry_points import ACTIVITY, WORKFLOW, EntryPoint, lambda_handler_cases
 from paths import EXAMPLES_CORPUS
 from pydantic import SecretStr, ValidationError
 from temporalio import activity
@@ -26,14 +28,14 @@ from temporalio.api.workflowservice.v1 import SetWorkerDeploymentCurrentVersionR
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior
 from temporalio.worker import Worker
-from test_deploy import sam_template
-from test_workers import ACTIVITY, WORKFLOW, EntryPoint, lambda_handler_cases, pollers
 
 from ragstate.activities import anthropic_llm
 from ragstate.client import RagClient
 from ragstate.models import AnswerMode, Branch, BranchResult, EmbedInput, EmbedResult, IngestResult, ParsedQuery
 from ragstate.settings import Settings, WorkflowVersioning
 from ragstate.temporal.conventions import ingest_workflow_id
+from ragstate.testing import settings_env
+from ragstate.testing.probes import pollers
 from ragstate.workers import aws_lambda, lambda_setup, sqs_ingest
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:ragstate-ingest"
@@ -100,12 +102,7 @@ def handler_named(entry: EntryPoint) -> Callable:
 @pytest.fixture
 def sqs_env(settings: Settings, monkeypatch):
     """The ingest function's environment for this test's server, queue and collection."""
-    for name, value in {
-        "RAGSTATE_TEMPORAL_ADDRESS": settings.temporal_address,
-        "RAGSTATE_WORKFLOW_TASK_QUEUE": settings.workflow_task_queue,
-        "RAGSTATE_COLLECTION": settings.collection,
-        "RAGSTATE_DATA_DIR": str(settings.data_dir),
-    }.items():
+    for name, value in settings_env(settings).items():
         monkeypatch.setenv(name, value)
     sqs_ingest.reset()
     yield

@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from fake_anthropic import FakeAnthropic, cut, error, max_tokens, ok, refusal
+from llm_calls import KEY, MODEL, llm_settings, synthesis_input, synthesize
 from paths import EXAMPLES_CORPUS
 from rich.console import Console
 from temporalio import activity, workflow
@@ -27,26 +27,18 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
-from test_anthropic import KEY, MODEL, llm_settings, synthesis_input, synthesize
-from test_workers import worker_env
 
-from ragstate.activities import anthropic_llm
 from ragstate.activities.anthropic_llm import AnthropicActivities
 from ragstate.cli.render import print_answer
 from ragstate.client import InvalidQueryError, RagClient, RagError
 from ragstate.contracts import ErrorType
 from ragstate.models import AnswerMode, RagAnswer, SynthesisInput, SynthesisResult
 from ragstate.settings import LlmFallback, Settings
+from ragstate.testing import FakeAnthropic, cut, error, max_tokens, ok, refusal, worker_env
 from ragstate.workers.runtime import build_workers, running_workers
 from ragstate.workflows.query import LLM_RETRY
 
 QUESTION = "How does reciprocal rank fusion combine rankings?"
-
-
-@pytest.fixture(autouse=True)
-async def _close_sdk_clients():
-    yield
-    await anthropic_llm.close_llm_clients()
 
 
 def attempt_env(attempt: int, maximum_attempts: int = LLM_RETRY.maximum_attempts) -> ActivityEnvironment:

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from temporalio import activity
 from temporalio.client import Client
-from test_cli import run_cli
 
 from ragstate.activities.qdrant import QdrantActivities
 from ragstate.client import RagClient, RunNotFoundError
@@ -17,6 +16,7 @@ from ragstate.contracts import Activity
 from ragstate.ingest.redrive import plan_retry
 from ragstate.models import ChunkBatchInput, IngestRequest
 from ragstate.settings import Settings
+from ragstate.testing import run_cli
 from ragstate.workers.runtime import running_workers
 
 

@@ -8,28 +8,21 @@ from __future__ import annotations
 import re
 
 import pytest
-from fake_anthropic import FakeAnthropic, ok, stream_error
 from paths import EXAMPLES_CORPUS
 from pydantic import SecretStr
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
-from ragstate.activities import anthropic_llm
 from ragstate.client import RagClient
 from ragstate.models import AnswerMode, RagQuery
 from ragstate.settings import Settings
+from ragstate.testing import FakeAnthropic, ok, stream_error
 from ragstate.workers.runtime import running_workers
 
 STATES = ["ParseQuery", "VectorSearch", "KeywordSearch", "Merge", "Synthesize"]
 ROW = re.compile(r"^\| (\w+)\s+\| (\w+)\s+\| ([^|]*)\| ([^|]*)\| ([^|]*)\|$")
 ANSWER = "BM25 ranks documents by term frequency and inverse document frequency [1]."
-
-
-@pytest.fixture(autouse=True)
-async def _close_sdk_clients():
-    yield
-    await anthropic_llm.close_llm_clients()
 
 
 async def details_of(client: Client, workflow_id: str) -> tuple[dict[str, tuple[str, ...]], list[str]]:

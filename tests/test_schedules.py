@@ -14,7 +14,6 @@ from datetime import timedelta
 import pytest
 from paths import EXAMPLES_CORPUS
 from temporalio.client import Client, ScheduleOverlapPolicy
-from test_cli import run_cli
 
 from ragstate.client import RagClient
 from ragstate.ingest.schedules import (
@@ -29,6 +28,7 @@ from ragstate.ingest.schedules import (
 from ragstate.models import IngestRequest, IngestResult
 from ragstate.settings import Settings
 from ragstate.temporal.devserver import temporal_cli
+from ragstate.testing import run_cli
 from ragstate.workers.runtime import running_workers
 
 

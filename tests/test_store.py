@@ -489,14 +489,13 @@ def test_source_under_is_a_path_prefix():
 # --- collections ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["edge", "qdrant"])
-def backend_settings(request, tmp_path):
+@pytest.fixture
+def settings(tmp_path):
+    """No server here: the store alone (``backend_settings`` of conftest.py puts these on each
+    store backend)."""
     from ragstate.settings import Settings
-    from ragstate.store import close_stores
 
-    extra = {"store_backend": "qdrant", "qdrant_path": tmp_path / "q"} if request.param == "qdrant" else {}
-    yield Settings(data_dir=tmp_path / "data", embedding_dim=DIM, _env_file=None, **extra)
-    close_stores()
+    return Settings(data_dir=tmp_path / "data", embedding_dim=DIM, _env_file=None)
 
 
 def test_list_and_drop_collections(backend_settings):

@@ -1,6 +1,6 @@
 """Streamed answers (``RagClient.ask_stream``, built on temporalio.contrib.workflow_streams), run
 status (``get_result``, ``ingest_status``) and the blocking ``SyncRagClient``, end to end on the
-real dev server; the LLM through the real Anthropic SDK against tests/fake_anthropic.py."""
+real dev server; the LLM through the real Anthropic SDK against ragstate.testing's FakeAnthropic."""
 
 from __future__ import annotations
 
@@ -10,16 +10,13 @@ import logging
 import time
 import uuid
 
-import fake_anthropic as fake_module
 import pytest
-from fake_anthropic import FakeAnthropic, error, ok, stream_error
 from paths import EXAMPLES_CORPUS
 from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from ragstate.activities import anthropic_llm
 from ragstate.client import (
     InvalidQueryError,
     LLMRejectedError,
@@ -29,6 +26,7 @@ from ragstate.client import (
 )
 from ragstate.models import AnswerMode, IngestRequest, RagQuery, RunState, StreamEvent, StreamEventType
 from ragstate.settings import Settings
+from ragstate.testing import FakeAnthropic, error, ok, stream_error
 from ragstate.workers.runtime import running_workers
 from ragstate.workflows import ALL_WORKFLOWS
 
@@ -48,29 +46,6 @@ def llm_settings(settings: Settings, server: FakeAnthropic, **update) -> Setting
             **update,
         }
     )
-
-
-@pytest.fixture(autouse=True)
-async def _close_sdk_clients():
-    yield
-    await anthropic_llm.close_llm_clients()
-
-
-@pytest.fixture
-def slow_deltas(monkeypatch):
-    """Make the fake server pause before each text delta, like a model producing tokens."""
-
-    def set_delay(seconds: float) -> None:
-        original = fake_module._Handler._event
-
-        def _event(self, name: str, data: dict) -> None:
-            if name == "content_block_delta":
-                time.sleep(seconds)
-            original(self, name, data)
-
-        monkeypatch.setattr(fake_module._Handler, "_event", _event)
-
-    return set_delay
 
 
 def kinds(events: list[StreamEvent]) -> list[str]:
@@ -153,9 +128,9 @@ async def test_a_retried_synthesis_restarts_the_answer(
 
 
 async def test_a_consumer_that_stops_early_leaves_the_query_running(
-    client: Client, settings: Settings, fake_anthropic: FakeAnthropic, slow_deltas
+    client: Client, settings: Settings, fake_anthropic: FakeAnthropic
 ):
-    slow_deltas(0.3)  # ten deltas: about 3 s of answer
+    fake_anthropic.delta_delay_s = 0.3  # ten deltas: about 3 s of answer
     settings = llm_settings(settings, fake_anthropic)
     rag = RagClient(client, settings)
     fake_anthropic.plan(ok(ANSWER, chunks=10))

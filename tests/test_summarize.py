@@ -1,6 +1,6 @@
 """The summarize stage of an ingest (ingest --summarize, IngestRequest.summarize, the SQS
 handler), on the real dev server and, with a key, through the real SDK against the local
-Anthropic API (tests/fake_anthropic.py and its Message Batches endpoints).
+Anthropic API (ragstate.testing's FakeAnthropic and its Message Batches endpoints).
 
 Offline: extractive summaries, labelled, stored with their documents, listed and found by
 both search branches. A small run: one Messages API call per document, usage and cost per
@@ -17,10 +17,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from fake_anthropic import error
 from pydantic import SecretStr
 from temporalio.client import Client
-from test_cli import run_cli
 
 from ragstate.answers.pricing import llm_cost
 from ragstate.client import RagClient
@@ -30,6 +28,7 @@ from ragstate.ingest.summaries import SUMMARY_SYSTEM, custom_id
 from ragstate.models import Branch, IngestRequest, IngestResult, RagQuery, Usage
 from ragstate.settings import Settings
 from ragstate.store.records import summary_chunk_id
+from ragstate.testing import error, run_cli
 from ragstate.workers import sqs_ingest
 from ragstate.workers.runtime import running_workers
 
@@ -120,7 +119,7 @@ async def test_offline_summaries_are_extractive_stored_listed_and_searchable(
 async def test_a_small_run_calls_the_messages_api_per_document_with_usage_and_cost(
     client: Client, settings: Settings, tmp_path: Path, fake_anthropic
 ):
-    from fake_anthropic import ok
+    from ragstate.testing import ok
 
     settings = with_key(settings, fake_anthropic.url)
     docs = corpus(tmp_path, n=2)
@@ -311,7 +310,7 @@ def test_creating_a_batch_again_returns_the_batch_already_made(settings: Setting
 async def test_a_bulk_run_waits_for_its_batch_across_a_server_restart(
     tmp_path: Path, settings: Settings, fake_anthropic
 ):
-    from test_outage import RestartableServer
+    from ragstate.testing import RestartableServer
 
     server = RestartableServer(tmp_path / "temporal")
     try:

@@ -4,7 +4,6 @@ in the same state; relative `--source` paths match what ingest stored."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -14,15 +13,15 @@ from lifecycle_workers import lifecycle_workers
 from paths import EXAMPLES_CORPUS
 from temporalio import activity
 from temporalio.client import Client
-from test_cli import RAGSTATE, cli_env
 
 from ragstate.activities import lifecycle
 from ragstate.activities.lifecycle import LifecycleActivities
 from ragstate.client import RagClient
 from ragstate.contracts import Activity
 from ragstate.models import Branch, IngestRequest, PruneInput, RagQuery
-from ragstate.settings import Settings, StoreBackend
+from ragstate.settings import Settings
 from ragstate.store import open_store
+from ragstate.testing import run_cli
 
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
 EXAMPLE_DOCS = 8  # 5 files + 3 records in faq.jsonl
@@ -39,13 +38,6 @@ async def retrieved_doc_ids(rag: RagClient, question: str) -> dict[Branch, set[s
     """Documents each search branch returns for ``question`` (retrieval only: no synthesis)."""
     answer = await rag.ask(RagQuery(question=question, synthesize=False))
     return {branch: {h.doc_id for h in hits} for branch, hits in answer.branch_rankings.items()}
-
-
-@pytest.fixture(params=["edge", "qdrant"])
-def backend_settings(request, settings: Settings, tmp_path: Path) -> Settings:
-    if request.param == "edge":
-        return settings
-    return settings.model_copy(update={"store_backend": StoreBackend.qdrant, "qdrant_path": tmp_path / "qdrant"})
 
 
 @pytest.mark.timeout(300)
@@ -145,20 +137,6 @@ async def test_a_sync_killed_half_way_and_retried_ends_in_the_same_state(
         assert (await rag.stats()).documents == EXAMPLE_DOCS - 3
 
 
-async def run_cli_in(cwd: Path, settings: Settings, *args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        RAGSTATE,
-        *args,
-        cwd=cwd,
-        env=cli_env(settings),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        stdin=asyncio.subprocess.DEVNULL,
-    )
-    out, _ = await asyncio.wait_for(process.communicate(), 120)
-    return process.returncode or 0, out.decode("utf-8", "replace")
-
-
 @pytest.mark.timeout(300)
 async def test_ask_source_of_a_deleted_file_answers_nothing_after_sync(client: Client, settings: Settings, tmp_path):
     """Regression: after deleting dense-retrieval.txt and ingesting the folder again, `ask --source
@@ -167,16 +145,16 @@ async def test_ask_source_of_a_deleted_file_answers_nothing_after_sync(client: C
     corpus_copy(tmp_path)
     relative = "corpus/dense-retrieval.txt"
     async with lifecycle_workers(client, settings):
-        code, out = await run_cli_in(tmp_path, settings, "ingest", "corpus")
+        code, out = await run_cli(settings, "ingest", "corpus", cwd=tmp_path)
         assert code == 0, out
-        code, out = await run_cli_in(tmp_path, settings, "ask", "--json", "--source", relative, QUESTION)
+        code, out = await run_cli(settings, "ask", "--json", "--source", relative, QUESTION, cwd=tmp_path)
         assert code == 0, out
         cited = {c["source"] for c in json.loads(out)["citations"]}
         assert cited == {str(tmp_path / relative)}  # the relative path matched the stored absolute one
 
         (tmp_path / relative).unlink()
-        code, out = await run_cli_in(tmp_path, settings, "ingest", "--sync", "corpus")
+        code, out = await run_cli(settings, "ingest", "--sync", "corpus", cwd=tmp_path)
         assert code == 0 and "1 document removed" in out, out
-        code, out = await run_cli_in(tmp_path, settings, "ask", "--json", "--source", relative, QUESTION)
+        code, out = await run_cli(settings, "ask", "--json", "--source", relative, QUESTION, cwd=tmp_path)
         assert code == 0, out
         assert json.loads(out)["citations"] == []

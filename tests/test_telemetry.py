@@ -12,7 +12,6 @@ import sys
 
 import httpx
 import pytest
-from fake_anthropic import FakeAnthropic, ok
 from gateway_client import app_on, app_without_temporal, http
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -26,6 +25,7 @@ from ragstate.client import RagClient
 from ragstate.settings import Settings
 from ragstate.temporal.connection import connect
 from ragstate.temporal.devserver import free_port
+from ragstate.testing import FakeAnthropic, ok
 from ragstate.workers.runtime import running_workers
 
 _exporter = InMemorySpanExporter()

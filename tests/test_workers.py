@@ -2,105 +2,40 @@
 local Temporal dev server: it polls the task queues of its roles (and no others), serves one
 task of each role, and on SIGTERM drains and exits 0.
 
-``ENTRY_POINTS`` is the one table of covered (entry point, role set) cases: the process tests
-here and the Lambda handler tests (tests/test_lambda.py) are parametrized from it, and
-tests/test_deploy.py fails when a deploy file starts a case that is not in it.
+``ENTRY_POINTS`` (tests/entry_points.py) is the one table of covered (entry point, role set)
+cases: the process tests here and the Lambda handler tests (tests/test_lambda.py) are
+parametrized from it, and tests/test_deploy.py fails when a deploy file starts a case that is not in it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from entry_points import ACTIVITY, ENTRY_POINTS, REVISION, SOURCES, WORKFLOW, EntryPoint, stop
 from temporalio import workflow
 from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.common import RetryPolicy
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from ragstate.activities.query_parsing import build_routing
 from ragstate.contracts import Activity, Workflow
-from ragstate.models import ParsedQuery, Source, StatsRequest, StoreStats, SynthesisInput
+from ragstate.models import ParsedQuery, StatsRequest, StoreStats, SynthesisInput
 from ragstate.settings import Settings
 from ragstate.temporal.devserver import free_port
+from ragstate.testing import clean_env, worker_env
+from ragstate.testing.probes import http_answer, pollers, wait_for
 
-
-@dataclass(frozen=True)
-class EntryPoint:
-    """An entry point and the roles it serves, named as deploy/ names them: a ``python -m``
-    module (``ragstate.workers.cloud_run --service`` for the Cloud Run service shape), a
-    ``ragstate`` command, or a Lambda handler string."""
-
-    name: str
-    roles: frozenset[str]
-    #: How a test starts it: the arguments after ``python`` (``-m module ...``) or ``ragstate ...``.
-    #: Empty for a Lambda handler, which tests/test_lambda.py invokes in-process.
-    argv: tuple[str, ...] = ()
-
-    @property
-    def key(self) -> tuple[str, frozenset[str]]:
-        return self.name, self.roles
-
-    def __str__(self) -> str:
-        return f"{self.name}[{','.join(sorted(self.roles)) or '-'}]"
-
-
-def entry(name: str, roles: str, *argv: str) -> EntryPoint:
-    return EntryPoint(name, frozenset(r for r in roles.split(",") if r), tuple(argv))
-
-
-ENTRY_POINTS: list[EntryPoint] = [
-    entry("ragstate.workers.local", "workflows,embeddings,llm", "-m", "ragstate.workers.local"),
-    entry("ragstate.workers.light", "workflows,llm", "-m", "ragstate.workers.light"),
-    entry("ragstate.workers.light", "workflows", "-m", "ragstate.workers.light", "--roles", "workflows"),
-    entry("ragstate.workers.embeddings", "embeddings", "-m", "ragstate.workers.embeddings", "--device", "cpu"),
-    # The CUDA image's command serves this queue on a GPU; the roles are the same on the CPU.
-    entry(
-        "ragstate.workers.embeddings",
-        "gpu-embeddings",
-        "-m",
-        "ragstate.workers.embeddings",
-        "--device",
-        "cpu",
-        "--queue",
-        "gpu",
-    ),
-    entry("ragstate.workers.llm", "llm", "-m", "ragstate.workers.llm"),
-    entry(
-        "ragstate.workers.cloud_run", "workflows,llm", "-m", "ragstate.workers.cloud_run", "--roles", "workflows,llm"
-    ),
-    entry("ragstate.workers.cloud_run", "embeddings", "-m", "ragstate.workers.cloud_run", "--roles", "embeddings"),
-    entry(
-        "ragstate.workers.cloud_run --service",
-        "workflows,llm",
-        "-m",
-        "ragstate.workers.cloud_run",
-        "--service",
-        "--roles",
-        "workflows,llm",
-    ),
-    entry("ragstate worker", "workflows,llm", "ragstate", "worker", "--roles", "workflows,llm"),
-    entry("ragstate.gateway", "", "-m", "ragstate.gateway"),
-    entry("ragstate serve", "", "ragstate", "serve"),
-    entry("ragstate.workers.aws_lambda.handler", "workflows,llm"),
-    entry("ragstate.workers.sqs_ingest.handler", ""),
-]
 PROCESSES = [e for e in ENTRY_POINTS if e.argv]
 
 #: Cases that fail for a known reason; strict, so a fix shows up as XPASS. (The gateway died by
@@ -119,41 +54,7 @@ def process_cases() -> list:
     ]
 
 
-def lambda_handler_cases(handler: str) -> list[EntryPoint]:
-    """The table's cases of one Lambda handler string (what tests/test_lambda.py runs)."""
-    return [e for e in ENTRY_POINTS if e.name == handler]
-
-
 # --- starting a process -----------------------------------------------------------------------
-
-#: Variables of the test's own environment that would change what a worker does.
-FOREIGN_VARIABLES = ("K_SERVICE", "K_REVISION", "CLOUD_RUN_WORKER_POOL", "CLOUD_RUN_REVISION", "PORT")
-REVISION = "ragstate-test-00001"
-
-
-def subprocess_env(**extra: str) -> dict[str, str]:
-    """The test process's environment without RAGSTATE_*/TEMPORAL_* or Cloud Run variables,
-    offline for the model, plus ``extra``."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("RAGSTATE_", "TEMPORAL_")) and k not in FOREIGN_VARIABLES
-    }
-    return {**env, "HF_HUB_OFFLINE": "1", **extra}
-
-
-def worker_env(settings: Settings, data_dir: Path, **extra: str) -> dict[str, str]:
-    """RAGSTATE_* variables for this test's server, data directory, collection and task queues."""
-    return subprocess_env(
-        RAGSTATE_TEMPORAL_ADDRESS=settings.temporal_address,
-        RAGSTATE_DATA_DIR=str(data_dir),
-        RAGSTATE_COLLECTION=settings.collection,
-        RAGSTATE_WORKFLOW_TASK_QUEUE=settings.workflow_task_queue,
-        RAGSTATE_EMBEDDINGS_TASK_QUEUE=settings.embeddings_task_queue,
-        RAGSTATE_LLM_TASK_QUEUE=settings.llm_task_queue,
-        RAGSTATE_GPU_EMBEDDINGS_TASK_QUEUE=settings.gpu_embeddings_task_queue,
-        **extra,
-    )
 
 
 def command(e: EntryPoint) -> list[str]:
@@ -172,60 +73,7 @@ def cloud_run_env(e: EntryPoint) -> dict[str, str]:
     return {"CLOUD_RUN_WORKER_POOL": "ragstate-test", "CLOUD_RUN_REVISION": REVISION}
 
 
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(10)
-
-
 # --- watching it ------------------------------------------------------------------------------
-
-
-async def wait_for(
-    predicate: Callable[[], Awaitable[Any]],
-    within_s: float,
-    what: str,
-    alive: subprocess.Popen | None = None,
-    every: float = 0.2,
-) -> Any:
-    """The first truthy value of ``predicate()``; fails after ``within_s``, or at once when the
-    process ``alive`` exits meanwhile."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if value := await predicate():
-            return value
-        if alive is not None and alive.poll() is not None:
-            raise AssertionError(f"the process exited ({alive.returncode}) before {what}")
-        await asyncio.sleep(every)
-    raise AssertionError(f"timed out after {within_s:.0f} s waiting for {what}")
-
-
-async def pollers(client: Client, queue: str, kind: TaskQueueType.ValueType) -> list[str]:
-    """Identities of the workers polling ``queue`` for tasks of ``kind``."""
-    resp = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind)
-    )
-    return [p.identity for p in resp.pollers]
-
-
-def http_get(port: int, path: str) -> tuple[int, dict] | None:
-    """Status and JSON body of ``GET path`` on localhost; None while nothing listens."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-    except OSError:
-        return None
-
-
-async def http_answer(port: int, path: str, code: int | None = None) -> tuple[int, dict] | None:
-    """:func:`http_get` off the event loop; with ``code``, None unless the status is that one."""
-    answer = await asyncio.to_thread(http_get, port, path)
-    return answer if answer and code in (None, answer[0]) else None
-
-
-WORKFLOW, ACTIVITY = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
 
 
 def polled_queues(settings: Settings, roles: frozenset[str]) -> Iterator[tuple[str, TaskQueueType.ValueType]]:
@@ -243,18 +91,6 @@ def polled_queues(settings: Settings, roles: frozenset[str]) -> Iterator[tuple[s
 
 
 # --- one task per role --------------------------------------------------------------------------
-
-SOURCES = [
-    Source(
-        number=1,
-        chunk_id="c1",
-        doc_id="d1",
-        title="BM25",
-        source="bm25.md",
-        text="BM25 ranks documents by term frequency and inverse document frequency.",
-        score=0.9,
-    )
-]
 
 
 @workflow.defn(name="ActivityProbe")
@@ -411,7 +247,7 @@ def test_light_worker_never_imports_torch(temporal_address: str, tmp_path: Path)
     done = subprocess.run(
         [sys.executable, "-c", code, temporal_address],
         cwd=tmp_path,
-        env=subprocess_env(),
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=120,

@@ -13,16 +13,17 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from fake_anthropic import FakeAnthropic, ok
+from entry_points import ACTIVITY, REVISION, SOURCES, stop
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.common import RetryPolicy
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-from test_workers import ACTIVITY, REVISION, SOURCES, http_answer, http_get, pollers, stop, wait_for, worker_env
 
 from ragstate.models import AnswerMode, SynthesisInput, SynthesisResult
 from ragstate.settings import Settings
 from ragstate.temporal.devserver import free_port
+from ragstate.testing import FakeAnthropic, ok, worker_env
+from ragstate.testing.probes import http_answer, http_get, pollers, wait_for
 
 KEY = "sk-ant-test-deploy"
 

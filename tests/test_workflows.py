@@ -210,10 +210,10 @@ async def test_end_to_end_on_the_qdrant_client_backend(client: Client, settings:
 async def test_query_with_the_llm_through_the_real_sdk(client: Client, settings: Settings, fake_anthropic):
     """The production path: Synthesize as a regular activity on the LLM task queue, the real
     Anthropic SDK (streaming) against a local Messages-API server; [n] markers become citations."""
-    from fake_anthropic import ok
     from pydantic import SecretStr
 
     from ragstate.activities import anthropic_llm
+    from ragstate.testing import ok
 
     settings = settings.model_copy(
         update={"anthropic_api_key": SecretStr("sk-ant-test"), "anthropic_base_url": fake_anthropic.url}

@@ -1,4 +1,4 @@
-"""The Message Batches endpoints of the local Anthropic API (:mod:`fake_anthropic`), for tests
+"""The Message Batches endpoints of the fake Messages API (:mod:`ragstate.testing.anthropic`), for tests
 through the real SDK (``client.messages.batches.create/retrieve/results``).
 
 - ``POST /v1/messages/batches`` ``{"requests": [{"custom_id", "params"}, ...]}`` makes a batch,
@@ -30,6 +30,8 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from ragstate.testing.anthropic.recorded import key_from
 
 _ids = itertools.count(1)
 
@@ -106,10 +108,8 @@ def _answer(handler: Any, request: dict) -> dict:
 
 def _refused(handler: Any) -> bool:
     """The API's key and version checks (401/400); True when the request was refused."""
-    from fake_anthropic import _key_from
-
     fake = handler.server.fake
-    key = _key_from({k.lower(): v for k, v in handler.headers.items()})
+    key = key_from({k.lower(): v for k, v in handler.headers.items()})
     if not key or (fake.api_key is not None and key != fake.api_key):
         handler._send_error(401, "authentication_error", "invalid x-api-key")
         return True
