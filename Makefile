@@ -57,7 +57,7 @@ up: install
 ## input; prints the table in docs/reliability.md, exit 1 when a target is missed. One scenario:
 ## make chaos CHAOS_ARGS="--only llm-429"   (--list for the names, --json for JSON).
 chaos: dev
-	HF_HUB_OFFLINE=1 PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/chaos.py $(CHAOS_ARGS)
+	cd tests && HF_HUB_OFFLINE=1 PATH="$(abspath $(BIN)):$$PATH" $(abspath $(BIN))/python -m chaos $(CHAOS_ARGS)
 
 ## Retrieval regression gate: `ragstate eval` on the shared collections against the committed
 ## baseline; exit 1 when a collection's hybrid nDCG@10 drops by more than 0.005 (a paired

@@ -30,6 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from ragstate.settings import Settings  # noqa: E402
+from ragstate.testing import process_env  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -268,44 +269,6 @@ def du(path: Path) -> int:
 # --- the stack -----------------------------------------------------------------------------------------
 
 
-# Never passed to the worker: connection fields are set by the stack, secrets stay in the
-# environment they came from (the worker inherits it).
-_NOT_PASSED = {
-    "data_dir",
-    "temporal_address",
-    "temporal_ui_url",
-    "temporal_profile",
-    "temporal_tls",
-    "temporal_api_key",
-    "anthropic_api_key",
-    "anthropic_api_key_file",
-    "qdrant_api_key",
-}
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """RAGSTATE_* variables that give a worker process exactly these settings."""
-    import enum
-
-    from pydantic import SecretStr
-
-    env = {}
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if name in _NOT_PASSED or value is None or isinstance(value, SecretStr):
-            continue
-        if isinstance(value, enum.Enum):
-            value = value.value
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, (list, tuple, dict, set)):
-            text = json.dumps(list(value) if isinstance(value, (tuple, set)) else value)
-        else:
-            text = str(value)
-        env[f"RAGSTATE_{name.upper()}"] = text
-    return env
-
-
 class LocalStack:
     """A Temporal dev server on free ports with its SQLite under a fresh data directory, and one
     worker subprocess (``python -m ragstate.workers.local``, every role) configured by RAGSTATE_* env.
@@ -363,20 +326,8 @@ class LocalStack:
         return self
 
     def _start_worker(self) -> subprocess.Popen:
-        s = self.settings
-        env = {k: v for k, v in os.environ.items() if k != "RAGSTATE_TEMPORAL_PROFILE"}
-        env.update(
-            {
-                "PYTHONUNBUFFERED": "1",
-                "HF_HUB_OFFLINE": "1",
-                "TRANSFORMERS_OFFLINE": "1",
-                "RAGSTATE_DATA_DIR": str(s.data_dir),
-                "RAGSTATE_TEMPORAL_ADDRESS": s.temporal_address,
-                "RAGSTATE_TEMPORAL_TLS": "false",
-            }
-        )
-        env.update(settings_env(s))
-        env.update(self.worker_env)
+        # Exactly these settings (secrets included: Settings() read them from this environment).
+        env = process_env(self.settings, **self.worker_env)
         return subprocess.Popen(
             [sys.executable, "-m", "ragstate.workers.local", "--roles", self.roles],
             cwd=ROOT,
@@ -395,31 +346,24 @@ class LocalStack:
         """Until the worker polls the workflow queue and the embeddings queue (it loads the model
         before it polls); returns the seconds waited."""
         from temporalio.api.enums.v1 import TaskQueueType
-        from temporalio.api.taskqueue.v1 import TaskQueue
-        from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+        from ragstate.testing.probes import pollers, wait_for
 
         s = self.settings
         wanted = [
             (s.workflow_task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
             (s.embeddings_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
         ]
+
+        async def polled() -> bool:
+            return all([await pollers(client, queue, kind) for queue, kind in wanted])
+
         t0 = time.monotonic()
-        while True:
-            if self.worker.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.worker.returncode}:\n{self.log_tail()}")
-            ok = True
-            for queue, kind in wanted:
-                resp = await client.workflow_service.describe_task_queue(
-                    DescribeTaskQueueRequest(
-                        namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind
-                    )
-                )
-                ok &= len(resp.pollers) > 0
-            if ok:
-                return time.monotonic() - t0
-            if time.monotonic() - t0 > timeout_s:
-                raise RuntimeError(f"worker not polling after {timeout_s}s:\n{self.log_tail()}")
-            await asyncio.sleep(0.5)
+        try:
+            await wait_for(polled, timeout_s, "the worker to poll", alive=self.worker, every=0.5)
+        except AssertionError as e:
+            raise RuntimeError(f"{e}:\n{self.log_tail()}") from None
+        return time.monotonic() - t0
 
     def log_tail(self, n: int = 3000) -> str:
         try:

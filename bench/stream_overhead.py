@@ -1,6 +1,6 @@
 """What streaming an answer through the query workflow costs, against reading the same answer
 straight from the Anthropic SDK's stream, both from one local fake Messages-API server
-(tests/fake_anthropic.py, here with a pause before each text delta, like a model producing
+(:class:`ragstate.testing.FakeAnthropic`, here with a pause before each text delta, like a model producing
 tokens) in one run, interleaved:
 
 - ``raw SDK``: ``AsyncAnthropic.messages.stream`` in this process;
@@ -28,20 +28,18 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-for p in (ROOT, ROOT / "tests"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
+if str(ROOT) not in sys.path:  # `python bench/x.py` from anywhere imports this checkout
+    sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import fake_anthropic as fa  # noqa: E402  (tests/fake_anthropic.py)
+from ragstate.testing import FakeAnthropic, ok  # noqa: E402
 
 ANSWER = (
     "Reciprocal rank fusion scores each document by the sum of one over k plus its rank in every "
@@ -50,37 +48,19 @@ ANSWER = (
 )
 
 
-class SlowFake(fa.FakeAnthropic):
+def slow_fake(delay_s: float) -> FakeAnthropic:
     """The fake server, pausing ``delay_s`` before each text delta."""
-
-    def __init__(self, delay_s: float):
-        super().__init__()
-        self.delay_s = delay_s
-
-    def start(self) -> SlowFake:
-        delay = self.delay_s
-
-        class Handler(fa._Handler):
-            def _event(self, name: str, data: dict) -> None:
-                if name == "content_block_delta" and delay:
-                    time.sleep(delay)
-                super()._event(name, data)
-
-        self._server = fa._Server(("127.0.0.1", 0), Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-anthropic", daemon=True
-        )
-        self._thread.start()
-        return self
+    fake = FakeAnthropic()
+    fake.delta_delay_s = delay_s
+    return fake
 
 
 def p50(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
-async def raw_run(sdk, fake: SlowFake, model: str, prompt: str, chunks: int) -> tuple[float, float]:
-    fake.plan(fa.ok(ANSWER, chunks=chunks))
+async def raw_run(sdk, fake: FakeAnthropic, model: str, prompt: str, chunks: int) -> tuple[float, float]:
+    fake.plan(ok(ANSWER, chunks=chunks))
     first = last = None
     async with sdk.messages.stream(
         model=model, max_tokens=512, messages=[{"role": "user", "content": prompt}]
@@ -93,10 +73,10 @@ async def raw_run(sdk, fake: SlowFake, model: str, prompt: str, chunks: int) -> 
     return (first - arrived) * 1000, (last - arrived) * 1000
 
 
-async def workflow_run(rag, fake: SlowFake, question: str, chunks: int) -> tuple[float, float, float, str, int]:
+async def workflow_run(rag, fake: FakeAnthropic, question: str, chunks: int) -> tuple[float, float, float, str, int]:
     from ragstate.models import StreamEventType
 
-    fake.plan(fa.ok(ANSWER, chunks=chunks))
+    fake.plan(ok(ANSWER, chunks=chunks))
     t0 = time.monotonic()
     first = final = None
     tokens = 0
@@ -155,7 +135,7 @@ async def main(args) -> None:
         search_attributes=list(SEARCH_ATTRIBUTES),
     )
     try:
-        with SlowFake(args.delay_ms / 1000) as fake:
+        with slow_fake(args.delay_ms / 1000) as fake:
             tag = uuid.uuid4().hex[:6]
             settings = Settings(
                 data_dir=tmp / "data",

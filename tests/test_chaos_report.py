@@ -1,16 +1,11 @@
-"""The fault suite's verdicts (bench/chaos_report.py): which results miss a target, and that the
+"""The fault suite's verdicts (tests/chaos/report.py): which results miss a target, and that the
 table says so. The suite itself (`make chaos`) takes minutes; these checks take none."""
 
 from __future__ import annotations
 
 import json
-import sys
 
-from paths import ROOT
-
-sys.path.insert(0, str(ROOT / "bench"))
-
-from chaos_report import Result, as_json, table
+from chaos.report import Result, as_json, table
 
 
 def test_a_clean_result_meets_every_target():

@@ -37,15 +37,20 @@ def unpack(repo: Path, rev: str) -> Path:
 
 
 def reexec(repo: Path, rev: str, argv: list[str]) -> NoReturn:
-    """Run ``bench/chaos.py argv`` of revision ``rev`` in place of this process."""
+    """Run ``python -m chaos argv`` of revision ``rev`` (its tests/chaos/) in place of this process."""
     try:
         dst = unpack(repo, rev)
     except subprocess.CalledProcessError as e:
         sys.exit(f"cannot unpack revision {rev!r}: {e.stderr.decode(errors='replace').strip()}")
+    suite = dst / "tests" / "chaos"
+    if not (suite / "__main__.py").exists():
+        shutil.rmtree(dst, ignore_errors=True)
+        sys.exit(f"revision {rev!r} has no tests/chaos/ (the suite was bench/chaos.py before): run that one")
     print(f"running the suite on {rev} unpacked under {dst}", file=sys.stderr, flush=True)
     path = os.pathsep.join(p for p in (str(dst / "_pkg"), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "PYTHONPATH": path, CODE_DIR_VAR: str(dst)}
-    os.execve(sys.executable, [sys.executable, str(dst / "bench" / "chaos.py"), *argv], env)
+    os.chdir(suite.parent)  # `python -m chaos` finds the revision's suite first on the path
+    os.execve(sys.executable, [sys.executable, "-m", "chaos", *argv], env)
 
 
 def cleanup() -> None:

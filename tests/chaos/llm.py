@@ -11,14 +11,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from chaos_answers import ANSWER_TIMEOUT_S, complete, question
-from chaos_report import Result
-from chaos_stack import LLM_TIMEOUT_S, ChaosStack
-from fake_anthropic import Planned, cut, drop, error, max_tokens, ok, stream_error
-
 from ragstate.contracts import ErrorType
 from ragstate.errors import RagError
 from ragstate.models import AnswerMode
+from ragstate.testing import Planned, cut, drop, error, max_tokens, ok, stream_error
+
+from .answers import ANSWER_TIMEOUT_S, complete, question
+from .report import Result
+from .stack import LLM_TIMEOUT_S, ChaosStack
 
 
 @dataclass(frozen=True)

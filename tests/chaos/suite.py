@@ -1,18 +1,19 @@
 """The fault suite (`make chaos`): break a private local stack in every way issue 11 lists and
 print what survived.
 
-    python bench/chaos.py                      # every scenario, the table on stdout
-    python bench/chaos.py --only llm-429       # one scenario (or several: --only a --only b)
-    python bench/chaos.py --json               # the results as JSON
-    python bench/chaos.py --list               # the scenario names
-    python bench/chaos.py --snapshot HEAD      # on a committed revision, not the working tree
+    make chaos                                 # every scenario, the table on stdout
+    cd tests && python -m chaos                # the same
+    python -m chaos --only llm-429             # one scenario (or several: --only a --only b)
+    python -m chaos --json                     # the results as JSON
+    python -m chaos --list                     # the scenario names
+    python -m chaos --snapshot HEAD            # on a committed revision, not the working tree
 
 It starts its own Temporal dev server (a persistent SQLite database on fixed ports, so that it
 can be SIGKILLed and started again), worker subprocesses (``python -m ragstate.workers.local``
 with the store and the model, ``python -m ragstate.workers.llm``) and a local Messages-API
-server that injects faults (``tests/fake_anthropic.py``), under a scratch directory removed
+server that injects faults (:class:`ragstate.testing.FakeAnthropic`), under a scratch directory removed
 afterwards (``--keep`` keeps it, with every log). Each scenario has a hard timeout: a hang
-counts as not survived. Exit code 1 when any target is missed (see ``chaos_report``).
+counts as not survived. Exit code 1 when any target is missed (see :mod:`chaos.report`).
 """
 
 from __future__ import annotations
@@ -28,28 +29,22 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the chaos_* modules beside this file
-
-import chaos_answers
-import chaos_ingest
-import chaos_inputs
-import chaos_llm
-import chaos_snapshot
-from chaos_report import Result, as_json, table
-from chaos_stack import ROOT, ChaosStack
+from . import answers, ingest, inputs, llm, snapshot
+from .report import Result, as_json, table
+from .stack import ROOT, ChaosStack
 
 Scenario = Callable[[ChaosStack], Awaitable[Result]]
 
 #: name -> (scenario, hard timeout in seconds), in the order they run.
 SCENARIOS: dict[str, tuple[Scenario, float]] = {
-    "worker-kill-ingest": (chaos_ingest.worker_kill_mid_ingest, 300),
-    "worker-kill-answer": (chaos_answers.worker_kill_mid_answer, 120),
-    "server-kill-ingest": (chaos_ingest.server_kill_mid_ingest, 300),
-    "server-kill-load": (chaos_answers.server_kill_under_load, 180),
-    **{f"llm-{name}": (chaos_llm.scenario(name), 90) for name in chaos_llm.FAULTS},
-    "no-worker": (chaos_inputs.no_worker, 240),
-    "bad-files": (chaos_inputs.bad_files, 180),
-    "bad-http": (chaos_inputs.bad_http, 180),
+    "worker-kill-ingest": (ingest.worker_kill_mid_ingest, 300),
+    "worker-kill-answer": (answers.worker_kill_mid_answer, 120),
+    "server-kill-ingest": (ingest.server_kill_mid_ingest, 300),
+    "server-kill-load": (answers.server_kill_under_load, 180),
+    **{f"llm-{name}": (llm.scenario(name), 90) for name in llm.FAULTS},
+    "no-worker": (inputs.no_worker, 240),
+    "bad-files": (inputs.bad_files, 180),
+    "bad-http": (inputs.bad_http, 180),
 }
 
 
@@ -86,9 +81,8 @@ async def run(names: list[str], scratch: Path, log: Callable[[str], None]) -> li
 async def recover_stack(stack: ChaosStack, log: Callable[[str], None]) -> None:
     """Whatever a scenario left down comes back up before the next one: server, then workers."""
     stack.fake.clear_plan()
-    if stack.server.process is None or stack.server.process.poll() is not None:
+    if not stack.server.running:
         log("   (restarting the server the scenario left down)")
-        stack.server.process = None
         stack.restart_server()
     await stack.reconnect()
     for name in ("main", "llm"):
@@ -121,11 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         help="run on a committed revision (git archive REV) instead of the working tree, which others may be editing",
     )
     args = p.parse_args(argv)
-    if args.snapshot and not os.environ.get(chaos_snapshot.CODE_DIR_VAR):
+    if args.snapshot and not os.environ.get(snapshot.CODE_DIR_VAR):
         rest = list(sys.argv[1:] if argv is None else argv)
         i = rest.index("--snapshot") if "--snapshot" in rest else -1
         rest = rest[:i] + rest[i + 2 :] if i >= 0 else [a for a in rest if not a.startswith("--snapshot=")]
-        chaos_snapshot.reexec(ROOT, args.snapshot, rest)
+        snapshot.reexec(ROOT, args.snapshot, rest)
     if args.list:
         print("\n".join(SCENARIOS))
         return 0
@@ -148,11 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept {scratch}")
         else:
             shutil.rmtree(scratch, ignore_errors=True)
-        chaos_snapshot.cleanup()
+        snapshot.cleanup()
     print(as_json(results) if args.json else table(results))
     log(f"suite took {time.monotonic() - t0:.0f} s")
     return 1 if any(r.misses() for r in results) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,21 +1,21 @@
-"""The fake Messages-API server of the tests (``tests/fake_anthropic.py``), counting what the
-suite calls a paid LLM call: an answer the server finished sending."""
+"""The fake Messages-API server of :mod:`ragstate.testing`, counting what the suite calls a paid
+LLM call: an answer the server finished sending."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 
-import fake_anthropic
+from ragstate.testing import FakeAnthropic, Planned, RecordedRequest
+from ragstate.testing.anthropic.handler import Handler
 
 
-class _CountingHandler(fake_anthropic._Handler):
+class _CountingHandler(Handler):
     """The fake server's handler, noting every answer it finished sending: a stream up to its
     ``message_stop`` or a whole JSON message. A request whose client went away first (a killed
     worker, a timeout) fails on the write and is not counted: that attempt never completed."""
 
-    def _send_stream(self, body: dict, planned: fake_anthropic.Planned) -> None:
+    def _send_stream(self, body: dict, planned: Planned) -> None:
         super()._send_stream(body, planned)
         if planned.kind == "ok":
             self.server.fake.note_completed(body)
@@ -41,26 +41,19 @@ class _CountingHandler(fake_anthropic._Handler):
         super()._record(body)
 
 
-class CountingFake(fake_anthropic.FakeAnthropic):
-    """:class:`fake_anthropic.FakeAnthropic` that also counts completed answers per prompt:
+class CountingFake(FakeAnthropic):
+    """:class:`FakeAnthropic` that also counts completed answers per prompt:
     what the suite calls an LLM call paid for."""
+
+    handler_class = _CountingHandler
 
     def __init__(self) -> None:
         super().__init__()
         self.completed: list[str] = []  # the prompt of each completed answer
         self.in_flight = 0  # requests being answered (a slow answer ends on its own, later)
 
-    def start(self) -> CountingFake:
-        self._server = fake_anthropic._Server(("127.0.0.1", 0), _CountingHandler)
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-anthropic", daemon=True
-        )
-        self._thread.start()
-        return self
-
     def note_completed(self, body: object) -> None:
-        prompt = fake_anthropic.RecordedRequest("POST", "", {}, body, 0).prompt if isinstance(body, dict) else ""
+        prompt = RecordedRequest("POST", "", {}, body, 0).prompt if isinstance(body, dict) else ""
         with self._lock:
             self.completed.append(prompt)
 

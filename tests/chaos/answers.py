@@ -8,11 +8,11 @@ import asyncio
 import time
 import uuid
 
-from chaos_report import Result
-from chaos_stack import ChaosStack
-from fake_anthropic import ok
-
 from ragstate.models import AnswerMode, RagAnswer
+from ragstate.testing import ok
+
+from .report import Result
+from .stack import ChaosStack
 
 QUESTION = "How does reciprocal rank fusion combine keyword and vector rankings"
 #: A completed answer must not wait longer than this (a hang, counted as not survived).

@@ -10,12 +10,12 @@ import os
 import time
 from pathlib import Path
 
-from chaos_answers import ANSWER_TIMEOUT_S, question
-from chaos_http import EOF_CASES, bad_requests, send
-from chaos_report import Result
-from chaos_stack import ChaosStack, bin_path
-
 from ragstate.models import AnswerMode
+
+from .answers import ANSWER_TIMEOUT_S, question
+from .bad_requests import EOF_CASES, bad_requests, send
+from .report import Result
+from .stack import ChaosStack, bin_path
 
 #: A degraded answer must come within the schedule-to-start bound (5 s) and this much more.
 DEGRADED_WITHIN_S = 15.0
@@ -150,7 +150,7 @@ async def bad_files(stack: ChaosStack) -> Result:
 
 
 async def bad_http(stack: ChaosStack) -> Result:
-    """`ragstate serve` on a free port, every request of :func:`chaos_http.bad_requests`: each
+    """`ragstate serve` on a free port, every request of :func:`bad_requests.bad_requests`: each
     answered within its timeout with the expected status class and never a 500."""
     from ragstate.temporal.devserver import free_port, port_open
 

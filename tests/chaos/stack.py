@@ -1,6 +1,6 @@
 """The stack the fault suite breaks: a Temporal dev server with a persistent SQLite database on
 fixed ports (so it can be SIGKILLed and started again where it was), worker subprocesses, the
-local Messages-API server (``tests/fake_anthropic.py``) and a RagClient, all under one
+local Messages-API server (:class:`ragstate.testing.FakeAnthropic`) and a RagClient, all under one
 scratch directory.
 
 Workers run as the real entry points (``python -m ragstate.workers.local --roles
@@ -11,32 +11,25 @@ calls the fake API), configured by RAGSTATE_* variables only, as in production.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-# This checkout (unless --snapshot put an unpacked revision first on the path: see
-# chaos_snapshot), and the fake Messages-API server beside the tests.
-for extra in ([ROOT] if "CHAOS_CODE_DIR" not in os.environ else []) + [ROOT / "tests"]:
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
+from pydantic import SecretStr
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.service import RPCError
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from ragstate.client import RagClient
+from ragstate.testing import RestartableServer, isolated_settings, process_env
+from ragstate.testing.probes import pollers
 
-from chaos_fake import CountingFake  # noqa: E402
-from pydantic import SecretStr  # noqa: E402
-from temporalio.service import RPCError  # noqa: E402
+from .fake import CountingFake
 
-from ragstate.client import RagClient  # noqa: E402
-from ragstate.settings import Settings  # noqa: E402
-from ragstate.temporal.devserver import DevServer, free_port  # noqa: E402
+#: The checkout the suite runs from (or the unpacked revision of ``--snapshot``).
+ROOT = Path(__file__).resolve().parents[2]
 
 KEY = "sk-ant-chaos-0123456789"
 MODEL = "claude-chaos-model"
@@ -65,22 +58,16 @@ class ChaosStack:
         self.logs = scratch / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.fake = CountingFake()
-        self.server = DevServer(scratch / "temporal", port=free_port(), ui_port=free_port())
-        tag = uuid.uuid4().hex[:6]
-        self.settings = Settings(
-            data_dir=self.data_dir,
-            temporal_address=self.server.address,
+        self.server = RestartableServer(scratch / "temporal", start=False)
+        self.settings = isolated_settings(
+            self.data_dir,
+            self.server.address,
+            prefix="chaos",
             temporal_ui_url=self.server.ui_url,
-            collection=f"chaos-{tag}",
-            workflow_task_queue=f"chaos-wf-{tag}",
-            embeddings_task_queue=f"chaos-emb-{tag}",
-            llm_task_queue=f"chaos-llm-{tag}",
-            gpu_embeddings_task_queue=f"chaos-gpu-{tag}",
             anthropic_api_key=SecretStr(KEY),
             anthropic_model=MODEL,
             anthropic_timeout_s=LLM_TIMEOUT_S,
             anthropic_stream=True,
-            _env_file=None,
         )
         self.workers: dict[str, subprocess.Popen] = {}
         self.roles: dict[str, str] = {}
@@ -91,35 +78,13 @@ class ChaosStack:
     def env(self, **extra: str) -> dict[str, str]:
         """The driver's environment without RAGSTATE_*/TEMPORAL_* or real keys, plus this stack's
         settings: a worker or CLI started with it talks to this server, store and fake API only."""
-        s = self.settings
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("RAGSTATE_", "TEMPORAL_", "ANTHROPIC_")) and k != "VIRTUAL_ENV_PROMPT"
-        }
-        env.update(
-            PYTHONUNBUFFERED="1",
-            HF_HUB_OFFLINE="1",
-            TRANSFORMERS_OFFLINE="1",
-            RAGSTATE_DATA_DIR=str(s.data_dir),
-            RAGSTATE_TEMPORAL_ADDRESS=s.temporal_address,
-            RAGSTATE_TEMPORAL_UI_URL=s.temporal_ui_url,
-            RAGSTATE_COLLECTION=s.collection,
-            RAGSTATE_WORKFLOW_TASK_QUEUE=s.workflow_task_queue,
-            RAGSTATE_EMBEDDINGS_TASK_QUEUE=s.embeddings_task_queue,
-            RAGSTATE_LLM_TASK_QUEUE=s.llm_task_queue,
-            RAGSTATE_GPU_EMBEDDINGS_TASK_QUEUE=s.gpu_embeddings_task_queue,
-            RAGSTATE_ANTHROPIC_API_KEY=KEY,
-            RAGSTATE_ANTHROPIC_BASE_URL=self.fake.url,
-            RAGSTATE_ANTHROPIC_MODEL=MODEL,
-            RAGSTATE_ANTHROPIC_TIMEOUT_S=str(LLM_TIMEOUT_S),
-            RAGSTATE_ANTHROPIC_STREAM="true",
-            RAGSTATE_LOG_LEVEL="INFO",
+        workers = {
+            "anthropic_base_url": self.fake.url,
+            "log_level": "INFO",
             # Small ingest batches: a kill lands with some batches done and most not.
-            RAGSTATE_INGEST_BATCH_DOCS="10",
-        )
-        env.update(extra)
-        return env
+            "ingest_batch_docs": 10,
+        }
+        return process_env(self.settings.model_copy(update=workers), **extra)
 
     # --- the server ------------------------------------------------------------------------------
 
@@ -141,15 +106,11 @@ class ChaosStack:
 
     def kill_server(self) -> None:
         """SIGKILL the Temporal server: no shutdown, the SQLite file as it was."""
-        proc = self.server.process
-        assert proc is not None
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        self.server.process = None
+        self.server.kill()
 
     def restart_server(self) -> None:
         """The same database on the same ports."""
-        self.server.start(timeout_s=60)
+        self.server.restart(timeout_s=60)
 
     # --- workers ---------------------------------------------------------------------------------
 
@@ -196,19 +157,8 @@ class ChaosStack:
             return ""
 
     async def poller_identities(self, queue: str, workflows: bool) -> list[str]:
-        from temporalio.api.enums.v1 import TaskQueueType
-        from temporalio.api.taskqueue.v1 import TaskQueue
-        from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
         kind = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW if workflows else TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
-        client = self.rag.client
-        resp = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind
-            ),
-            timeout=timedelta(seconds=5),
-        )
-        return [p.identity for p in resp.pollers]
+        return await asyncio.wait_for(pollers(self.rag.client, queue, kind), timedelta(seconds=5).total_seconds())
 
     def queues_of(self, roles: str) -> dict[str, bool]:
         s = self.settings
