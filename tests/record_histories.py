@@ -22,14 +22,11 @@ import json
 import os
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
-from ragstate.contracts import SEARCH_ATTRIBUTES, Workflow
+from ragstate.contracts import Workflow
 from ragstate.models import (
     CollectionList,
     CollectionRequest,
@@ -49,6 +46,7 @@ from ragstate.models import (
     StoreStats,
 )
 from ragstate.settings import Settings
+from ragstate.testing import isolated_settings, start_dev_environment
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 
@@ -154,17 +152,7 @@ def load(path: Path) -> WorkflowHistory:
 
 
 def offline_settings(address: str, data_dir: Path) -> Settings:
-    tag = uuid.uuid4().hex[:8]
-    return Settings(
-        data_dir=data_dir,
-        temporal_address=address,
-        collection=f"record-{tag}",
-        workflow_task_queue=f"wf-{tag}",
-        embeddings_task_queue=f"emb-{tag}",
-        llm_task_queue=f"llm-{tag}",
-        anthropic_api_key=None,
-        _env_file=None,
-    )
+    return isolated_settings(data_dir, address, prefix="record", anthropic_api_key=None)
 
 
 async def main(argv: list[str]) -> None:
@@ -177,13 +165,7 @@ async def main(argv: list[str]) -> None:
     for var in ("RAGSTATE_ANTHROPIC_API_KEY", "RAGSTATE_ANTHROPIC_API_KEY_FILE", "ANTHROPIC_API_KEY"):
         os.environ.pop(var, None)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from ragstate.temporal.devserver import temporal_cli
-
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
-        data_converter=pydantic_data_converter,
-        search_attributes=list(SEARCH_ATTRIBUTES),
-    )
+    env = await start_dev_environment()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             address = env.client.service_client.config.target_host
