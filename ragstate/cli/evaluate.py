@@ -27,7 +27,7 @@ def eval_(
     ),
     per_query: Path | None = typer.Option(None, help="write per-query metrics (JSON) here"),
     reference: bool = typer.Option(
-        False, help="also run the anchor: exact BM25 (rank-bm25), whole-document dense, their RRF k 60"
+        False, help="also run the anchor: exact BM25 (as rank-bm25 scores it), whole-document dense, their RRF k 60"
     ),
     depth: int | None = typer.Option(
         None, min=1, max=1000, help="candidates per branch; default: the engine's search_depth"

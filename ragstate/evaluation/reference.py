@@ -2,13 +2,14 @@
 whole documents, outside the engine, so a change to the engine is measured against something
 it cannot move.
 
-- ``bm25_exact_reference``: rank-bm25 (BM25Okapi) over whole documents with the same analyzer
-  (Snowball stemming and stop words).
+- ``bm25_exact_reference``: BM25Okapi as rank-bm25 scores it (:class:`Bm25Okapi`, numpy only, so
+  that a plain install runs it) over whole documents with the same analyzer (Snowball stemming
+  and stop words).
 - ``dense_document_reference``: the packaged all-MiniLM-L6-v2, whole question against whole
   document (the model reads a document's first 256 word pieces).
 - ``anchor_reference``: their reciprocal rank fusion, k 60, over each one's top 100.
 
-Needs the dev extra (rank-bm25) and the embeddings extra.
+Needs the embeddings extra (the model), not the dev extra.
 
 Example::
 
@@ -19,6 +20,10 @@ Example::
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
+
+import numpy as np
 
 from ragstate.evaluation.beir import BeirDataset, scores
 from ragstate.retrieval.fusion import reciprocal_rank_fusion
@@ -26,6 +31,57 @@ from ragstate.retrieval.fusion import reciprocal_rank_fusion
 REFERENCE_RUNS = ("bm25_exact_reference", "dense_document_reference", "anchor_reference")
 DEPTH = 100
 ANCHOR_RRF_K = 60
+
+
+class Bm25Okapi:
+    """rank-bm25's ``BM25Okapi`` (0.2.2), score for score, on numpy alone: the anchor must not
+    move with the engine, and ``ragstate eval --reference`` must run without the dev extra
+    (tests/test_evaluation_reference.py compares the two).
+
+    Its particulars, kept: IDF ``ln(N - n + 0.5) - ln(n + 0.5)``, negative values replaced by
+    ``epsilon`` times the mean IDF of the vocabulary; a term repeated in the query counts each
+    time; the same floating-point operations in the same order. One difference: at ``b`` 1
+    rank-bm25 scores an empty document 0/0 (NaN), this 0.
+    """
+
+    def __init__(self, corpus: Sequence[Sequence[str]], k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25):
+        self.k1, self.b, self.epsilon = k1, b, epsilon
+        self.corpus_size = len(corpus)
+        self.doc_len = np.array([len(doc) for doc in corpus])
+        self.avgdl = sum(len(doc) for doc in corpus) / self.corpus_size
+        # term -> (documents holding it, its frequency in each), documents in corpus order
+        postings: dict[str, tuple[list[int], list[int]]] = {}
+        for i, doc in enumerate(corpus):
+            freqs: dict[str, int] = {}
+            for word in doc:
+                freqs[word] = freqs.get(word, 0) + 1
+            for word, tf in freqs.items():
+                docs, tfs = postings.setdefault(word, ([], []))
+                docs.append(i)
+                tfs.append(tf)
+        self.postings = {w: (np.array(d), np.array(f)) for w, (d, f) in postings.items()}
+        self.idf: dict[str, float] = {}
+        idf_sum, negative = 0.0, []
+        for word, (holding, _) in self.postings.items():  # first-seen order, as rank-bm25 sums it
+            idf = math.log(self.corpus_size - len(holding) + 0.5) - math.log(len(holding) + 0.5)
+            self.idf[word] = idf
+            idf_sum += idf
+            if idf < 0:
+                negative.append(word)
+        eps = self.epsilon * (idf_sum / len(self.idf))
+        for word in negative:
+            self.idf[word] = eps
+
+    def get_scores(self, query: Sequence[str]) -> np.ndarray:
+        score = np.zeros(self.corpus_size)
+        for q in query:
+            if q not in self.postings:  # rank-bm25 adds idf 0 times zeros: nothing
+                continue
+            docs, tf = self.postings[q]
+            dl = self.doc_len[docs]
+            # rank-bm25's expression; a document without the term adds exactly 0.0 there.
+            score[docs] += self.idf[q] * (tf * (self.k1 + 1) / (tf + self.k1 * (1 - self.b + self.b * dl / self.avgdl)))
+        return score
 
 
 def _documents(dataset: BeirDataset) -> tuple[list[str], list[str]]:
@@ -41,8 +97,6 @@ def _documents(dataset: BeirDataset) -> tuple[list[str], list[str]]:
 
 
 def _top(values, ids: list[str]) -> list[str]:
-    import numpy as np
-
     order = np.argsort(-np.asarray(values), kind="stable")[:DEPTH]
     return [ids[i] for i in order]
 
@@ -51,14 +105,11 @@ def reference_runs(
     dataset: BeirDataset, k1: float = 1.2, b: float = 0.75, device: str = "cpu"
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Run name -> query id -> metrics, for the three anchor runs."""
-    import numpy as np
-    from rank_bm25 import BM25Okapi
-
     from ragstate.retrieval.analyzer import analyze
     from ragstate.retrieval.embedding import get_embedder
 
     ids, texts = _documents(dataset)
-    bm25 = BM25Okapi([analyze(t) for t in texts], k1=k1, b=b)
+    bm25 = Bm25Okapi([analyze(t) for t in texts], k1=k1, b=b)
     embedder = get_embedder(device)
     doc_vectors = np.asarray(embedder.encode(texts, batch_size=64), dtype=np.float32)
     qids = list(dataset.queries)
