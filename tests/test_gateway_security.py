@@ -259,6 +259,12 @@ async def test_a_chunked_body_over_the_cap_through_a_real_server():
 # ---------------------------------------------------------------------------------------------
 
 
+def access_lines(log: Path) -> tuple[str, list[str]]:
+    """The gateway's log so far, and its access lines for /v1/query and /healthz?..."""
+    output = log.read_text(errors="replace")
+    return output, [line for line in output.splitlines() if "/v1/query" in line or "/healthz?" in line]
+
+
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_a_key_in_the_query_string_is_refused_and_never_logged(tmp_path: Path, log_format: str):
     secret = f"SECRET-{uuid.uuid4().hex}"
@@ -268,10 +274,14 @@ def test_a_key_in_the_query_string_is_refused_and_never_logged(tmp_path: Path, l
         r = httpx.post(f"{base}/v1/query?stream=true&api_key={secret}", json={"question": "x"}, timeout=10)
         assert r.status_code == 401 and secret not in r.text
         assert httpx.get(f"{base}/healthz?token={secret}", timeout=10).status_code == 200
-        time.sleep(0.5)  # the access log line follows the response
-    output = log.read_text(errors="replace")
+        output, access = access_lines(log)
+        deadline = time.monotonic() + 30
+        while not (any("401" in line for line in access) and any("/healthz?token=" in line for line in access)):
+            # The access log line follows the response: read again until both are written.
+            assert time.monotonic() < deadline, output
+            time.sleep(0.05)
+            output, access = access_lines(log)
+    output, access = access_lines(log)  # whole, the gateway stopped
     assert secret not in output, output
-    access = [line for line in output.splitlines() if "/v1/query" in line or "/healthz?" in line]
-    assert any("401" in line for line in access) and any("/healthz?token=" in line for line in access), output
     if log_format == "json":
         assert all(json.loads(line)["logger"] == "uvicorn.access" for line in access), access

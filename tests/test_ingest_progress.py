@@ -119,6 +119,17 @@ async def _wait_running(client: Client, workflow_id: str, limit_s: float = 30) -
     raise AssertionError(f"{workflow_id} never started")
 
 
+async def _wait_embedding(client: Client, workflow_id: str, limit_s: float = 60) -> None:
+    """Until the ingest's progress counts a chunk embedded."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # a query before the first workflow task fails
+            if (await live_progress(client, workflow_id)).chunks_embedded:
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{workflow_id} embedded nothing in {limit_s:.0f} s")
+
+
 @pytest.mark.timeout(240)
 async def test_ctrl_c_says_the_ingest_goes_on_and_running_it_again_joins_it(
     client: Client, settings: Settings, tmp_path
@@ -137,7 +148,7 @@ async def test_ctrl_c_says_the_ingest_goes_on_and_running_it_again_joins_it(
             stderr=asyncio.subprocess.STDOUT,
         )
         await _wait_running(client, workflow_id)
-        await asyncio.sleep(2)
+        await _wait_embedding(client, workflow_id)  # Ctrl-C mid-ingest, the command following it
         first.send_signal(signal.SIGINT)
         out = (await asyncio.wait_for(first.communicate(), 30))[0].decode()
         assert first.returncode == 130, out

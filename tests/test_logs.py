@@ -8,16 +8,22 @@ import logging
 import os
 import signal
 import sys
+from asyncio.subprocess import Process
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 from temporalio import activity
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
 from ragstate.observability.logs import JsonFormatter, RedactSecrets, secrets_of
 from ragstate.settings import Settings
 from ragstate.temporal.devserver import free_port
+from ragstate.testing.probes import http_answer, pollers, wait_for
+
+WORKFLOW, ACTIVITY = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
 
 
 class Capture(logging.Handler):
@@ -79,6 +85,29 @@ def test_secrets_are_redacted_in_messages_and_tracebacks():
     assert "[redacted]" in json.loads(handler.lines[1])["exception"]
 
 
+async def until_polled(process: Process, address: str, queues: dict[str, TaskQueueType.ValueType]) -> None:
+    """Until a worker polls each queue for its kind of task (``TaskQueueType``) on the server at
+    ``address``, while ``process`` runs."""
+    client = await Client.connect(address)
+    for queue, kind in queues.items():
+
+        async def polled(queue: str = queue, kind: TaskQueueType.ValueType = kind) -> list[str]:
+            assert process.returncode is None, await process.stdout.read() if process.stdout else b""
+            return await pollers(client, queue, kind)
+
+        await wait_for(polled, 90, f"a worker polling {queue}")
+
+
+async def until_healthy(process: Process, port: int) -> None:
+    """Until the gateway on ``port`` answers /healthz, while ``process`` runs."""
+
+    async def healthy() -> tuple[int, dict] | None:
+        assert process.returncode is None, await process.stdout.read() if process.stdout else b""
+        return await http_answer(port, "/healthz", 200)
+
+    await wait_for(healthy, 60, "the gateway answering /healthz")
+
+
 async def test_every_line_of_ragstate_up_is_json(tmp_path: Path):
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("RAGSTATE_")},
@@ -90,7 +119,7 @@ async def test_every_line_of_ragstate_up_is_json(tmp_path: Path):
         str(Path(sys.executable).with_name("ragstate")),
         "up",
         "--port",
-        str(free_port()),
+        str(port := free_port()),
         "--ui-port",
         str(free_port()),
         env=env,
@@ -104,7 +133,11 @@ async def test_every_line_of_ragstate_up_is_json(tmp_path: Path):
             while not any(b"worker: serving" in line for line in lines):
                 lines.append(await process.stdout.readline())
                 assert lines[-1], b"".join(lines)
-            await asyncio.sleep(3)  # the model loads and the workers start polling
+            # Every queue polled: the model has loaded (its loader logs too) and the SDK's
+            # workers run, so the lines checked cover a whole start.
+            up = Settings(_env_file=None)
+            queues = {up.workflow_task_queue: WORKFLOW, up.embeddings_task_queue: ACTIVITY, up.llm_task_queue: ACTIVITY}
+            await until_polled(process, f"127.0.0.1:{port}", queues)
             process.send_signal(signal.SIGINT)
             lines += (await process.stdout.read()).splitlines(keepends=True)
             await process.wait()
@@ -118,11 +151,11 @@ async def test_every_line_of_ragstate_up_is_json(tmp_path: Path):
 async def test_expected_failures_log_one_line_without_a_traceback(client, settings: Settings, fake_anthropic, caplog):
     """A rejected question and a rate-limited LLM attempt (retried) are expected: each logs one
     line, and the worker's own failure log (with its traceback) stays at DEBUG (BENIGN)."""
-    from fake_anthropic import error, ok
     from paths import EXAMPLES_CORPUS
 
     from ragstate.activities import anthropic_llm
     from ragstate.client import InvalidQueryError, RagClient
+    from ragstate.testing import error, ok
     from ragstate.workers.runtime import running_workers
 
     settings = settings.model_copy(
@@ -170,14 +203,19 @@ async def test_every_line_of_a_worker_and_the_gateway_is_json(command, settings:
         "RAGSTATE_WORKFLOW_TASK_QUEUE": settings.workflow_task_queue,
         "HF_HUB_OFFLINE": "1",
     }
-    args = [a.replace("{port}", str(free_port())) for a in command]
+    port = free_port()
+    args = [a.replace("{port}", str(port)) for a in command]
     program = sys.executable if args[0] == "-m" else str(Path(sys.executable).with_name("ragstate"))
     process = await asyncio.create_subprocess_exec(
         program, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
     try:
-        await asyncio.sleep(8)  # started, connected, polling or listening
-        assert process.returncode is None, await process.stdout.read() if process.stdout else b""
+        # Started and serving (a worker polls its queue, the gateway answers), so the lines
+        # checked cover a whole start.
+        if command[0] == "serve":
+            await until_healthy(process, port)
+        else:
+            await until_polled(process, settings.temporal_address, {settings.workflow_task_queue: WORKFLOW})
         process.send_signal(signal.SIGTERM)
         out, _ = await asyncio.wait_for(process.communicate(), 60)
     finally:

@@ -7,52 +7,63 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import logging
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_anthropic import FakeAnthropic, ok
 from paths import EXAMPLES_CORPUS
 from pydantic import SecretStr
 from temporalio.service import RPCError, RPCStatusCode
 
-from ragstate.activities import anthropic_llm
 from ragstate.client import RagClient
 from ragstate.errors import ServerUnavailableError
 from ragstate.models import AnswerMode, StreamEventType
 from ragstate.settings import Settings
-from ragstate.temporal.devserver import DevServer, free_port
 from ragstate.temporal.outage import server_unreachable, through_outage
+from ragstate.testing import FakeAnthropic, RestartableServer, ok, process_env
+from ragstate.testing.anthropic.handler import Handler
+from ragstate.testing.probes import wait_for
 from ragstate.workers.runtime import running_workers
 
 ANSWER = " ".join(f"word{i}" for i in range(40)) + " [1]."
+#: What a follower logs (the CLI prints it) once the core client's own retries gave up.
+UNREACHABLE = "Temporal server unreachable while following"
 
 
-class RestartableServer:
-    """A dev server that can be killed -9 and started again with the same database and ports."""
+@contextlib.contextmanager
+def client_log() -> Iterator[list[str]]:
+    """The messages of the ``ragstate.client`` logger while in the block."""
+    messages: list[str] = []
 
-    def __init__(self, data_dir: Path):
-        self.data_dir, self.port, self.ui_port = data_dir, free_port(), free_port()
-        self.server = DevServer(data_dir, port=self.port, ui_port=self.ui_port).start()
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
 
-    @property
-    def address(self) -> str:
-        return self.server.address
+    logger, handler = logging.getLogger("ragstate.client"), Collect(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
 
-    def kill(self) -> None:
-        assert self.server.process is not None
-        self.server.process.kill()
-        self.server.process.wait()
 
-    def restart(self) -> None:
-        self.server = DevServer(self.data_dir, port=self.port, ui_port=self.ui_port).start()
+def count_deltas(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The text deltas the fake Messages API streams from now on (it serves on its own thread)."""
+    sent: list[str] = []
+    original = Handler._event
 
-    def stop(self) -> None:
-        self.server.stop()
+    def counted(self: Handler, name: str, data: dict) -> None:
+        original(self, name, data)
+        if data.get("delta", {}).get("type") == "text_delta":
+            sent.append(data["delta"]["text"])
+
+    monkeypatch.setattr(Handler, "_event", counted)
+    return sent
 
 
 @pytest.fixture
@@ -69,21 +80,21 @@ def outage_settings(settings: Settings, server: RestartableServer) -> Settings:
     return settings.model_copy(update={"temporal_address": server.address, "server_outage_s": 60.0})
 
 
-@pytest.fixture(autouse=True)
-async def _close_sdk_clients():
-    yield
-    await anthropic_llm.close_llm_clients()
-
-
 async def test_ask_follows_its_run_through_a_server_restart(server: RestartableServer, outage_settings: Settings):
     rag = await RagClient.connect(outage_settings)
     async with running_workers(rag.client, outage_settings):
         await rag.ingest([str(EXAMPLES_CORPUS)])
     # No worker yet: the question waits on the server while it dies and comes back.
-    asking = asyncio.create_task(rag.ask("What is BM25?"))
-    await asyncio.sleep(1.0)
-    server.kill()
-    await asyncio.sleep(12)  # past the core client's own ~10 s of retries
+    with client_log() as logged:
+        asking = asyncio.create_task(rag.ask("What is BM25?"))
+        await wait_for_run(outage_settings, "rag-query-")
+        server.kill()
+
+        async def reconnecting() -> bool:
+            return any(UNREACHABLE in m for m in logged) or asking.done()
+
+        # Past the core client's own retries (about 10 s): the follower itself reconnects.
+        await wait_for(reconnecting, 60, "the client saying it reconnects")
     assert not asking.done()
     server.restart()
     async with running_workers(rag.client, outage_settings):
@@ -94,16 +105,8 @@ async def test_ask_follows_its_run_through_a_server_restart(server: RestartableS
 async def test_ask_stream_resumes_without_losing_or_repeating_events(
     server: RestartableServer, outage_settings: Settings, fake_anthropic: FakeAnthropic, monkeypatch
 ):
-    import fake_anthropic as fake_module
-
-    original = fake_module._Handler._event
-
-    def slow_event(self, name: str, data: dict) -> None:
-        if name == "content_block_delta":
-            time.sleep(0.25)
-        original(self, name, data)
-
-    monkeypatch.setattr(fake_module._Handler, "_event", slow_event)
+    fake_anthropic.delta_delay_s = 0.25
+    deltas = count_deltas(monkeypatch)
     settings = outage_settings.model_copy(
         update={
             "anthropic_api_key": SecretStr("sk-ant-test"),
@@ -123,7 +126,8 @@ async def test_ask_stream_resumes_without_losing_or_repeating_events(
                 if event.type is StreamEventType.token and not killed:
                     killed = True
                     server.kill()
-                    await asyncio.sleep(3)
+                    # The answer goes on while the server is down (the worker cannot report it).
+                    await until_grown(deltas, 4, "tokens produced during the outage")
                     server.restart()
                     # A restarted server lists no poller until the workers poll again; `ask`
                     # looks for a few seconds before it says no worker runs.
@@ -139,6 +143,16 @@ async def test_ask_stream_resumes_without_losing_or_repeating_events(
     assert steps.count("parsed") == 1 and steps.count("retrieved") == 1  # nothing read twice
 
 
+async def until_grown(items: list, by: int, what: str) -> None:
+    """Until ``items`` (filled by another thread) holds ``by`` more than now."""
+    target = len(items) + by
+
+    async def grown() -> bool:
+        return len(items) >= target
+
+    await wait_for(grown, 60, what)
+
+
 async def wait_for_run(settings: Settings, prefix: str, limit_s: float = 60) -> None:
     rag = await RagClient.connect(settings)
     deadline = time.monotonic() + limit_s
@@ -152,30 +166,37 @@ def test_the_ingest_command_survives_a_server_restart(server: RestartableServer,
     corpus.mkdir()
     for i in range(60):
         (corpus / f"doc{i}.txt").write_text(f"Document {i} about topic {i % 7}. " * 40)
-    env = {
-        **os.environ,
-        "RAGSTATE_TEMPORAL_ADDRESS": outage_settings.temporal_address,
-        "RAGSTATE_WORKFLOW_TASK_QUEUE": outage_settings.workflow_task_queue,
-        "RAGSTATE_EMBEDDINGS_TASK_QUEUE": outage_settings.embeddings_task_queue,
-        "RAGSTATE_LLM_TASK_QUEUE": outage_settings.llm_task_queue,
-        "RAGSTATE_COLLECTION": outage_settings.collection,
-        "RAGSTATE_DATA_DIR": str(outage_settings.data_dir),
-        "HF_HUB_OFFLINE": "1",
-    }
+    env = process_env(outage_settings)
     ragstate = [sys.executable, "-m", "ragstate.cli"]
     ingest = subprocess.Popen(
         [*ragstate, "ingest", str(corpus)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    lines: list[str] = []  # its output so far, read on a thread while the test waits
+
+    def read() -> None:
+        assert ingest.stdout is not None
+        for line in ingest.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     asyncio.run(wait_for_run(outage_settings, "rag-ingest-"))  # started; no worker yet: it waits
     server.kill()
-    time.sleep(12)
+
+    async def reconnecting() -> bool:
+        return any(UNREACHABLE in line for line in lines)
+
+    # Past the core client's own retries (about 10 s): the command says it reconnects.
+    asyncio.run(wait_for(reconnecting, 60, "the command saying it reconnects", alive=ingest))
     server.restart()
     worker = subprocess.Popen([*ragstate, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        out, _ = ingest.communicate(timeout=180)
+        ingest.wait(timeout=180)
+        reader.join(timeout=30)
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+    out = "".join(lines)
     assert ingest.returncode == 0, out
     assert "Traceback" not in out and "60 documents" in out, out
 
