@@ -10,11 +10,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from test_cli import run_cli
 
 from ragstate.client import RagClient
-from ragstate.contracts import Workflow
+from ragstate.contracts import Query, Workflow
 from ragstate.models import Branch, IndexParams, IngestRequest, RagQuery, ReindexRequest, ReindexResult
 from ragstate.settings import Settings, StoreBackend
 from ragstate.store import close_stores
@@ -136,6 +137,41 @@ async def test_a_reindex_keeps_the_documents_summaries_without_making_them_again
         summary_id = summary_chunk_id(bm25.doc_id, bm25.version)
         for branch in (Branch.keyword, Branch.vector):  # embedded again in the new version
             assert summary_id in [h.chunk_id for h in answer.branch_rankings[branch]], branch
+
+
+@pytest.mark.timeout(300)
+async def test_the_old_version_serves_through_the_grace(client: Client, settings: Settings, tmp_path: Path):
+    """During the grace the name serves the new version and the old one is still there for the
+    queries that resolved it just before the switch. Waits on the history (a long poll until the
+    grace timer starts), not on the timer: the run is terminated inside its hour of grace."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bm25.md").write_text("# BM25\n\nBM25 ranks documents by term frequency. It saturates term frequency.")
+    rag = RagClient(client, settings)
+    async with running_workers(client, settings):
+        await rag.ingest([str(docs)])
+        # A first re-index, so that the old version of the second is a version (the collection
+        # made by the ingest itself gets no grace: module ragstate.store.versions).
+        old = (await reindex(client, settings, ReindexRequest(collection=settings.collection, grace_s=0))).new
+        handle = await client.start_workflow(
+            Workflow.REINDEX,
+            ReindexRequest(collection=settings.collection, params=IndexParams(chunk_tokens=64), grace_s=3600),
+            id=f"rag-reindex-grace-{settings.collection}",
+            task_queue=settings.workflow_task_queue,
+        )
+        try:
+            async for event in handle.fetch_history_events(wait_new_event=True):
+                if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+                    break
+            state = await handle.query(Query.REINDEX_STATE, result_type=ReindexResult)
+            assert state.phase == "switched" and not state.old_dropped, state
+            assert live_version(settings, settings.collection) == state.new != old
+            assert exists(settings, old)  # kept for the queries already on it
+            on_old = await rag.ask(RagQuery(question="What does BM25 saturate?", collection=old, synthesize=False))
+            on_new = await rag.ask(RagQuery(question="What does BM25 saturate?", synthesize=False))
+            assert on_old.ranking and on_new.ranking
+        finally:
+            await handle.terminate("test over: the grace itself is not waited for")
 
 
 def hundred_question_gate(out: Path, documents: int) -> Path:
