@@ -13,7 +13,7 @@ import math
 
 from ragstate.models import SearchHit
 
-__all__ = ["document_ranking", "mrr_at", "ndcg_at", "recall_at", "scores"]
+__all__ = ["document_ranking", "mrr_at", "ndcg_at", "recall_at", "scores", "trec_ranking"]
 
 
 def ndcg_at(ranked: list[str], rels: dict[str, int], k: int = 10) -> float:
@@ -34,6 +34,18 @@ def mrr_at(ranked: list[str], rels: dict[str, int], k: int = 10) -> float:
         if rels.get(d, 0) > 0:
             return 1.0 / (i + 1)
     return 0.0
+
+
+def trec_ranking(run: dict[str, float]) -> list[str]:
+    """The documents of one query's run (id -> score) in trec_eval's order: score descending,
+    ties by document id descending (string order, as its ``strcmp``). trec_eval ignores a run's
+    rank column, so tied documents count in this order, not in the order they were written.
+
+    Example::
+
+        trec_ranking({"d1": 0.5, "d2": 0.5, "d3": 0.9})   # ["d3", "d2", "d1"]
+    """
+    return sorted(run, key=lambda d: (run[d], d), reverse=True)
 
 
 def document_ranking(hits: list[SearchHit]) -> list[str]:
