@@ -26,7 +26,7 @@ from ragstate.ingest import chunking
 from ragstate.ingest.documents import Document, load
 from ragstate.models import SourceRef
 from ragstate.settings import Settings
-from ragstate.store.base import indexed_text
+from ragstate.store.records import indexed_text
 
 
 def model_tokenizer():
