@@ -63,7 +63,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 def process_env(settings: Settings, **extra: str) -> dict[str, str]:
     """:func:`clean_env` with :func:`settings_env`, plus ``extra``: a process started with it
     talks to this server, store, collection and task queues only."""
-    return clean_env(**settings_env(settings), **extra)
+    return clean_env(**{**settings_env(settings), **extra})  # extra wins over a setting
 
 
 def worker_env(settings: Settings, data_dir: Path, **extra: str) -> dict[str, str]:
