@@ -108,6 +108,9 @@ class ErrorType:
 
     #: An index-lifecycle request was refused (a collection name no backend can have): never retried.
     INVALID_REQUEST: Final = "InvalidRequest"
+    #: A step routed as a local activity reached a workflow worker without it (a mixed pool):
+    #: the query runs it as a regular activity on its own queue instead.
+    STEP_NOT_HERE: Final = "StepNotOnThisWorker"
 
 
 #: The one topic of a query's workflow stream (StreamEvent values): steps, tokens, final/error.

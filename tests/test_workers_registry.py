@@ -78,9 +78,16 @@ def test_each_role_registers_its_steps_on_its_queue(settings: Settings):
         "max_concurrent_activities": settings.llm_max_concurrent,
         "max_task_queue_activities_per_second": settings.llm_queue_rate_per_s,
     }
-    # Alone, the workflow worker has only its own steps.
+    # Alone, the workflow worker has its own steps, and stand-ins for the local steps of the
+    # other roles (another worker's ParseQuery may route them here: activities/elsewhere.py).
     (alone,) = worker_specs(settings, ["workflows"])
-    assert names(alone.activities) == LIGHT
+    assert names(alone.activities) == LIGHT | {Activity.VECTOR_SEARCH, Activity.SYNTHESIZE}
+    stand_ins = {activity_name(a) for a in alone.activities if a.__module__ == "ragstate.activities.elsewhere"}
+    assert stand_ins == {Activity.VECTOR_SEARCH, Activity.SYNTHESIZE}
+    # None on a queue the step shares with the workflows: it would take the step's tasks.
+    shared = settings.model_copy(update={"embeddings_task_queue": settings.workflow_task_queue})
+    (alone,) = worker_specs(shared, ["workflows"])
+    assert names(alone.activities) == LIGHT | {Activity.SYNTHESIZE}
 
 
 @activity.defn(name="StoreStats")

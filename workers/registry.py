@@ -32,6 +32,7 @@ from temporalio.activity import _Definition
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import ragstate
+from ragstate.contracts import Activity
 from ragstate.settings import Settings
 
 ROLES = ("workflows", "embeddings", "llm")
@@ -179,6 +180,7 @@ def worker_specs(settings: Settings, roles: Iterable[str], replace: Sequence[Cal
         ]
     if "workflows" in roles:
         from ragstate.activities.anthropic_batches import BatchActivities
+        from ragstate.activities.elsewhere import not_on_this_worker
         from ragstate.activities.files import FileActivities
         from ragstate.activities.lifecycle import LifecycleActivities
         from ragstate.activities.llm_fallback import extractive_answer
@@ -188,8 +190,17 @@ def worker_specs(settings: Settings, roles: Iterable[str], replace: Sequence[Cal
         from ragstate.workflows import ALL_WORKFLOWS
 
         # Steps of other roles served by this process may run as local activities of the query
-        # workflow, so they are registered on the workflow worker too.
-        also_local = [a for a in (embedding and embedding.vector_search, synthesis and synthesis.synthesize) if a]
+        # workflow, so they are registered on the workflow worker too; where this process lacks
+        # one, a stand-in sends it to its own queue when another worker's ParseQuery routed it
+        # here (a mixed pool). Not on a queue it shares: the stand-in would take its tasks.
+        also_local = [
+            fn or not_on_this_worker(name)
+            for name, fn, queue in (
+                (Activity.VECTOR_SEARCH, embedding and embedding.vector_search, settings.embeddings_task_queue),
+                (Activity.SYNTHESIZE, synthesis and synthesis.synthesize, settings.llm_task_queue),
+            )
+            if fn or queue != settings.workflow_task_queue
+        ]
         q, f = QdrantActivities(settings), FileActivities(settings)
         p = QueryParsingActivities(settings, in_process_roles=frozenset(roles))
         specs.insert(

@@ -9,7 +9,14 @@ from temporalio.common import RetryPolicy
 
 from ragstate.contracts import ErrorType
 
-__all__ = ["LLM_FALLBACK_PATCH", "LLM_HEARTBEAT", "LLM_RETRY", "LOCAL_STEPS_PATCH", "SEARCH_RETRY"]
+__all__ = [
+    "LLM_FALLBACK_PATCH",
+    "LLM_HEARTBEAT",
+    "LLM_RETRY",
+    "LOCAL_STEPS_PATCH",
+    "LOCAL_STEP_ELSEWHERE_PATCH",
+    "SEARCH_RETRY",
+]
 
 # Step Functions `Retry: MaxAttempts 2` = three attempts in all, with backoff.
 SEARCH_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0, maximum_attempts=3)
@@ -25,6 +32,10 @@ LLM_RETRY = RetryPolicy(
 #: VectorSearch and offline Synthesize run as local activities. Histories from before the patch
 #: keep replaying the all-regular path.
 LOCAL_STEPS_PATCH = "local-cheap-steps"
+#: Patch id: a local step that the worker running the task does not have (a pool of workflow
+#: workers with different roles: ParseQuery's worker had the model, this one has not) fails
+#: as ``StepNotOnThisWorker`` and runs again as a regular activity on its own queue.
+LOCAL_STEP_ELSEWHERE_PATCH = "local-step-elsewhere"
 #: Patch id: a Synthesize that fails for good (or that no LLM worker starts) is followed by the
 #: ExtractiveAnswer local activity. Runs from before it failed the query there.
 LLM_FALLBACK_PATCH = "llm-extractive-fallback"

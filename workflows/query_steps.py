@@ -18,9 +18,11 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
+    from ragstate.contracts import ErrorType
     from ragstate.models import BranchResult, Routing, StepTiming
-    from ragstate.workflows.failures import failure_reason
+    from ragstate.workflows.failures import failure_reason, failure_type
     from ragstate.workflows.query_details import RunDetails
+    from ragstate.workflows.query_policies import LOCAL_STEP_ELSEWHERE_PATCH
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,16 @@ class QuerySteps:
         self.timings: list[StepTiming] = []
         self.details = RunDetails()
 
+    @staticmethod
+    async def _elsewhere_if_missing(local: Any, regular: Callable[[], Any]) -> Any:
+        """The local step's result; if this worker does not have the step, the regular one's."""
+        try:
+            return await local
+        except (ActivityError, ApplicationError) as e:  # temporalio raises the stand-in's error itself
+            if failure_type(e) != ErrorType.STEP_NOT_HERE or not workflow.patched(LOCAL_STEP_ELSEWHERE_PATCH):
+                raise
+        return await regular()
+
     async def run(
         self,
         name: str,
@@ -66,14 +78,18 @@ class QuerySteps:
         """One state: a local activity, or a regular one on ``task_queue`` bounded by
         ``routing.schedule_to_start_s`` when set: with no worker polling that queue the state
         fails with ``no worker on <queue>``. ``limit``: its start-to-close timeout;
-        ``figures``: the result's key figures for the details table."""
-        if local:
-            call = workflow.execute_local_activity(
-                name, arg, result_type=result_type, start_to_close_timeout=limit, retry_policy=retry, summary=summary
-            )
-        else:
+        ``figures``: the result's key figures for the details table.
+
+        Whether a step runs locally was decided by the worker that ran ParseQuery; a later task
+        of the run can land on another workflow worker of the queue without that step (a mixed
+        pool). There the step is a stand-in that fails at once (``StepNotOnThisWorker``,
+        :mod:`ragstate.activities.elsewhere`): its failure is recorded like any local
+        activity's, so the step then runs as a regular activity on its own queue, and a replay
+        on any worker takes the same path."""
+
+        def regular() -> Any:
             wait = routing.schedule_to_start_s if routing is not None else None
-            call = workflow.execute_activity(
+            return workflow.execute_activity(
                 name,
                 arg,
                 result_type=result_type,
@@ -84,6 +100,15 @@ class QuerySteps:
                 retry_policy=retry,
                 summary=summary,
             )
+
+        if local:
+            call = workflow.execute_local_activity(
+                name, arg, result_type=result_type, start_to_close_timeout=limit, retry_policy=retry, summary=summary
+            )
+            if task_queue is not None:
+                call = self._elsewhere_if_missing(call, regular)
+        else:
+            call = regular()
         self.details.start(name)
         started = workflow.time()
         status, attempt, shown = "ok", None, ""
