@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # torch first, pinned: its CPU wheel; an unpinned torch would pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install dev demo test lint format typecheck up bench chaos clean eval-gate
+.PHONY: install dev demo test check lint format typecheck up bench chaos clean eval-gate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,16 @@ dev: $(VENV)/.installed-dev
 demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/ragstate demo
 
-## Install the dev dependencies, lint, type-check and run the whole suite (CI: .ci/run).
+## Install the dev dependencies, lint, type-check and run the whole suite (CI: .ci/run); the 25
+## slowest tests close every run, so that what the suite costs stays in sight.
+PYTEST := HF_HUB_OFFLINE=1 PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q -p no:cacheprovider
 test: dev lint typecheck
-	HF_HUB_OFFLINE=1 PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q -p no:cacheprovider
+	$(PYTEST) --durations=25
+
+## The edit loop, about 3 minutes: lint, types and the fast tests (the slow ones, 3 s or more
+## each, are listed in tests/slow_tests.py and run by `make test`).
+check: dev lint typecheck
+	$(PYTEST) -m "not slow" --durations=10
 
 ## ruff: lint and formatting (settings in pyproject.toml); `make format` rewrites.
 lint: dev

@@ -25,7 +25,7 @@ for var in ("RAGSTATE_ANTHROPIC_API_KEY", "RAGSTATE_ANTHROPIC_API_KEY_FILE", "AN
     os.environ.pop(var, None)
 
 #: Fixtures of the local Messages-API server (``fake_anthropic``) for every test module.
-pytest_plugins = ["ragstate.testing.pytest_plugin"]
+pytest_plugins = ["ragstate.testing.pytest_plugin", "slow_tests"]  # slow_tests: the `slow` marks (make check)
 
 
 @pytest.fixture(scope="session")
