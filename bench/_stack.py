@@ -329,13 +329,17 @@ class LocalStack:
         # Exactly these settings (secrets included: Settings() read them from this environment).
         env = process_env(self.settings, **self.worker_env)
         return subprocess.Popen(
-            [sys.executable, "-m", "ragstate.workers.local", "--roles", self.roles],
+            [sys.executable, *self.worker_args()],
             cwd=ROOT,
             env=env,
             stdout=self.worker_log.open("ab"),
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
+
+    def worker_args(self) -> list[str]:
+        """The worker's command after the interpreter (a benchmark may run its own entry point)."""
+        return ["-m", "ragstate.workers.local", "--roles", self.roles]
 
     async def connect(self):
         from ragstate.temporal.connection import connect

@@ -9,6 +9,10 @@ For the query workflow it reports end-to-end p50/p99 (client start to result) an
 orchestration overhead: end-to-end minus the time the activities themselves ran (measured by a
 worker interceptor).
 
+The floors run under the same sandbox choice as the query workflow: by default the workers'
+own (the workflow sandbox, ragstate's shared modules passed through), with ``--no-sandbox``
+none for all of them (bench/query_throughput.py --sandbox both compares the two in one run).
+
 With ``--telemetry both`` the queries alternate between workers with tracing and metrics off and
 workers with them on (the same process, server and corpus, their own task queues; "on": spans
 exported over OTLP/HTTP to a local sink, the SDK runtime's Prometheus endpoint, ragstate's
@@ -16,6 +20,7 @@ metrics), and it reports the overhead at p50.
 
     python bench/query_latency.py --chunks 10000 --runs 200
     python bench/query_latency.py --chunks 2000 --runs 100 --telemetry both
+    python bench/query_latency.py --chunks 2000 --runs 100 --no-sandbox
     python bench/query_latency.py --server-args=--dynamic-config-value=system.enableActivityEagerExecution=true
 """
 
@@ -31,17 +36,21 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from datetime import timedelta
 from pathlib import Path
 
+from _floors import FloorEmpty, FloorFiveNoop, noop
 from _telemetry import MODES, OtlpSink, overhead_rows, telemetry_settings
-from temporalio import activity, workflow
+from temporalio import activity
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
     Interceptor,
+    UnsandboxedWorkflowRunner,
     Worker,
+    WorkflowRunner,
 )
+
+__all__ = ["FloorEmpty", "FloorFiveNoop", "noop", "synthetic_corpus", "workflow_runner"]
 
 WORDS = None
 
@@ -62,37 +71,24 @@ def synthetic_corpus(path: Path, chunks: int, seed: int = 3) -> Path:
     return path
 
 
-# --- floors -------------------------------------------------------------------------------------
+# --- the sandbox choice -------------------------------------------------------------------------
 
 
-@activity.defn(name="Noop")
-async def noop(_: str) -> str:
-    return ""
+def workflow_runner(sandbox: bool) -> WorkflowRunner:
+    """What the ragstate workers run workflows with (the sandbox, ragstate's shared modules
+    passed through), or no sandbox: the floors' workers take the same as the query's."""
+    from ragstate.workers import registry
+
+    return registry.workflow_runner() if sandbox else UnsandboxedWorkflowRunner()
 
 
-@workflow.defn(name="FloorEmpty")
-class FloorEmpty:
-    @workflow.run
-    async def run(self, _: str) -> str:
-        return ""
+def choose_sandbox(sandbox: bool) -> None:
+    """The ragstate workers this process builds from now on run workflows with the sandbox or
+    without it (the registry's runner swapped: the benchmark's variant, not a setting)."""
+    from ragstate.workers import registry
 
-
-@workflow.defn(name="FloorFiveNoop")
-class FloorFiveNoop:
-    """Five no-op activities in the RAG graph's shape: one, two in parallel, one, one."""
-
-    @workflow.run
-    async def run(self, local: bool) -> str:
-        def call():
-            if local:
-                return workflow.execute_local_activity(noop, "", start_to_close_timeout=timedelta(seconds=10))
-            return workflow.execute_activity(noop, "", start_to_close_timeout=timedelta(seconds=10))
-
-        await call()
-        await asyncio.gather(call(), call())
-        await call()
-        await call()
-        return ""
+    if not sandbox:
+        registry.workflow_runner = UnsandboxedWorkflowRunner  # type: ignore[assignment]
 
 
 class ActivityClock(Interceptor):
@@ -162,7 +158,9 @@ async def main(args) -> None:
     print(
         f"cores: {os.cpu_count()}  temporalio {temporalio.__version__}  server args: {args.server_args or 'none'}"
         f"  steps: {'all regular activities' if args.all_regular else 'cheap steps as local activities'}"
+        f"  workflows (floors and query): {'in the sandbox' if args.sandbox else 'without the sandbox'}"
     )
+    choose_sandbox(args.sandbox)
     tmp = Path(tempfile.mkdtemp(prefix="ragstate-bench-"))
     corpus = synthetic_corpus(tmp / "corpus.jsonl", args.chunks)
     server = DevServer(tmp / "data", port=free_port(), ui_port=free_port(), extra_args=args.server_args)
@@ -181,7 +179,11 @@ async def main(args) -> None:
         get_embedder(settings.embedding_device)
         workers = build_workers(client, settings, interceptors=[clock])
         floor_worker = Worker(
-            client, task_queue="bench-floor", workflows=[FloorEmpty, FloorFiveNoop], activities=[noop]
+            client,
+            task_queue="bench-floor",
+            workflows=[FloorEmpty, FloorFiveNoop],
+            activities=[noop],
+            workflow_runner=workflow_runner(args.sandbox),  # the query workflow's choice
         )
         async with floor_worker:
             for w in workers:
@@ -283,6 +285,12 @@ if __name__ == "__main__":
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--all-regular", action="store_true", help="every step a regular activity (no local ones)")
     ap.add_argument("--breakdown", action="store_true", help="print one run's history with event times")
+    ap.add_argument(
+        "--no-sandbox",
+        dest="sandbox",
+        action="store_false",
+        help="run the floors and the query workflow without the workflow sandbox (default: with it, as workers do)",
+    )
     ap.add_argument(
         "--telemetry",
         choices=sorted(MODES),
