@@ -62,9 +62,10 @@ asyncio.run(main())
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSTATE_")}
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
+    from ragstate.testing import clean_env  # imported here like the rest: the parent stays light
+
+    path = str(ROOT) + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
+    return clean_env(PYTHONPATH=path)
 
 
 def one_run(address: str, roles: str) -> dict:

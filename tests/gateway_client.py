@@ -4,7 +4,6 @@ contacted), an in-process httpx client, and checks of the JSON error shape."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 import httpx
@@ -14,6 +13,7 @@ from temporalio.client import Client
 from ragstate.client import RagClient
 from ragstate.gateway import GatewaySettings, create_app
 from ragstate.settings import Settings
+from ragstate.temporal.devserver import free_port  # noqa: F401  (the gateway tests import it from here)
 
 
 def app_on(client: Client, settings: Settings, **gateway) -> FastAPI:
@@ -65,9 +65,3 @@ async def wait_until(condition, within_s: float = 20) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         await asyncio.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from ragstate.client import RagClient
 from ragstate.evaluation.beir import RUNS, BeirDataset, EvalReport, evaluate, mrr_at, ndcg_at, recall_at
 from ragstate.evaluation.gate import BaselineError, compare, load_baseline, save_baseline
 from ragstate.settings import Settings
+from ragstate.testing import RAGSTATE, clean_env
 from ragstate.workers.runtime import running_workers
 
 DOCS = {
@@ -104,13 +103,10 @@ async def test_evaluate_runs_every_judged_query_through_the_workflows(client: Cl
 
 # --- the regression gate -------------------------------------------------------------------------
 
-RAGSTATE = str(Path(sys.executable).with_name("ragstate"))
-
 
 async def run_eval(*args: str, limit_s: float = 240) -> tuple[int, str]:
     """`ragstate eval` as a person runs it: a subprocess that starts its own local stack."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSTATE_")}
-    env["HF_HUB_OFFLINE"] = "1"
+    env = clean_env()
     process = await asyncio.create_subprocess_exec(
         RAGSTATE,
         "eval",

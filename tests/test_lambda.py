@@ -34,7 +34,7 @@ from ragstate.client import RagClient
 from ragstate.models import AnswerMode, Branch, BranchResult, EmbedInput, EmbedResult, IngestResult, ParsedQuery
 from ragstate.settings import Settings, WorkflowVersioning
 from ragstate.temporal.conventions import ingest_workflow_id
-from ragstate.testing import settings_env
+from ragstate.testing import clean_env, settings_env
 from ragstate.testing.probes import pollers
 from ragstate.workers import aws_lambda, lambda_setup, sqs_ingest
 
@@ -486,8 +486,7 @@ def test_handlers_import_without_torch(tmp_path: Path):
         "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules]\n"
         "print(json.dumps({'heavy': heavy, 'workflows': 'ragstate.workflows.ingest' in sys.modules}))\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAGSTATE_", "TEMPORAL_"))}
-    env.update(RAGSTATE_BUILD_ID="test")
+    env = clean_env(RAGSTATE_BUILD_ID="test")
     out = subprocess.run(
         [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )

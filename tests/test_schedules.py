@@ -8,7 +8,6 @@ import asyncio
 import json
 import shutil
 import subprocess
-import time
 from datetime import timedelta
 
 import pytest
@@ -29,6 +28,7 @@ from ragstate.models import IngestRequest, IngestResult
 from ragstate.settings import Settings
 from ragstate.temporal.devserver import temporal_cli
 from ragstate.testing import run_cli
+from ragstate.testing.probes import wait_for
 from ragstate.workers.runtime import running_workers
 
 
@@ -50,17 +50,6 @@ async def test_bad_arguments_are_clear_errors_before_temporal(settings: Settings
     assert code == 1 and "Traceback" not in out
     code, out = await run_cli(settings, "schedule", "pause", "someone-elses-schedule")
     assert code == 1 and "not a ragstate schedule" in out
-
-
-async def wait_for(check, within_s: float = 30):
-    """Poll ``check`` (async, returning a value or None) until it returns a value."""
-    deadline = time.monotonic() + within_s
-    while True:
-        value = await check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.3)
 
 
 def temporal_schedule_list(address: str) -> str:
@@ -103,7 +92,9 @@ async def test_schedule_add_list_pause_resume_trigger_delete(client: Client, set
 
     # Visible to Temporal's own CLI (and so on the UI's Schedules page), and in `schedule list`.
     address = settings.temporal_address
-    await wait_for(lambda: asyncio.to_thread(lambda: sid in temporal_schedule_list(address)))
+    await wait_for(
+        lambda: asyncio.to_thread(lambda: sid in temporal_schedule_list(address)), 30, "the schedule", every=0.3
+    )
 
     async def listed() -> list[ScheduleInfo] | None:
         code, out = await run_cli(settings, "schedule", "list", "--json")
@@ -111,7 +102,7 @@ async def test_schedule_add_list_pause_resume_trigger_delete(client: Client, set
         mine = [ScheduleInfo.model_validate(s) for s in json.loads(out) if s["id"] == sid]
         return mine or None
 
-    [entry] = await wait_for(listed)
+    [entry] = await wait_for(listed, 30, "the schedule listed", every=0.3)
     assert entry.sync and entry.every == "2h" and entry.next_runs
 
     code, out = await run_cli(settings, "schedule", "pause", sid, "--note", "disk migration")
@@ -127,9 +118,9 @@ async def test_schedule_add_list_pause_resume_trigger_delete(client: Client, set
     handle = client.get_schedule_handle(sid)
     code, out = await run_cli(settings, "schedule", "trigger", sid)
     assert code == 0, out
-    first = (await wait_for(lambda: _running(rag, sid)))[0]
+    first = (await wait_for(lambda: _running(rag, sid), 30, "a scheduled run", every=0.3))[0]
     await handle.trigger()
-    await wait_for(lambda: _skipped(client, sid))
+    await wait_for(lambda: _skipped(client, sid), 30, "a skipped action", every=0.3)
     assert (await describe_schedule(rag, sid)).running == [first]
     assert first.startswith(rag.ingest_id(IngestRequest(paths=[str(corpus)], collection=settings.collection)))
 
@@ -141,7 +132,7 @@ async def test_schedule_add_list_pause_resume_trigger_delete(client: Client, set
         # A sync: the file removed since the last run leaves the index on the next one.
         (corpus / "chunking.md").unlink()
         await handle.trigger()
-        second = await wait_for(lambda: _latest_run_other_than(rag, sid, first))
+        second = await wait_for(lambda: _latest_run_other_than(rag, sid, first), 30, "a second run", every=0.3)
         result = await client.get_workflow_handle(second, result_type=IngestResult).result()
         assert (result.removed, result.unchanged) == (1, 2)
         assert (await rag.stats()).documents == 2

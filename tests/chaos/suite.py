@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         snapshot.reexec(ROOT, args.snapshot, rest)
     if args.list:
         print("\n".join(SCENARIOS))
+        snapshot.cleanup()  # the unpacked revision, when --snapshot listed its scenarios
         return 0
     names = args.only or list(SCENARIOS)
     unknown = [n for n in names if n not in SCENARIOS]
