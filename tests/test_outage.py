@@ -8,9 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,41 +159,48 @@ async def wait_for_run(settings: Settings, prefix: str, limit_s: float = 60) -> 
         await asyncio.sleep(0.5)
 
 
-def test_the_ingest_command_survives_a_server_restart(server: RestartableServer, outage_settings: Settings, tmp_path):
+async def test_the_ingest_command_survives_a_server_restart(
+    server: RestartableServer, outage_settings: Settings, tmp_path: Path
+):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for i in range(60):
         (corpus / f"doc{i}.txt").write_text(f"Document {i} about topic {i % 7}. " * 40)
-    env = process_env(outage_settings)
-    ragstate = [sys.executable, "-m", "ragstate.cli"]
-    ingest = subprocess.Popen(
-        [*ragstate, "ingest", str(corpus)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ingest = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "ragstate.cli", "ingest", str(corpus)],
+        env=process_env(outage_settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
-    lines: list[str] = []  # its output so far, read on a thread while the test waits
+    lines: list[str] = []  # its output so far, read while the test waits
 
-    def read() -> None:
+    async def read() -> None:
         assert ingest.stdout is not None
-        for line in ingest.stdout:
-            lines.append(line)
+        async for line in ingest.stdout:
+            lines.append(line.decode(errors="replace"))
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    asyncio.run(wait_for_run(outage_settings, "rag-ingest-"))  # started; no worker yet: it waits
-    server.kill()
-
-    async def reconnecting() -> bool:
-        return any(UNREACHABLE in line for line in lines)
-
-    # Past the core client's own retries (about 10 s): the command says it reconnects.
-    asyncio.run(wait_for(reconnecting, 60, "the command saying it reconnects", alive=ingest))
-    server.restart()
-    worker = subprocess.Popen([*ragstate, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    reader = asyncio.create_task(read())
     try:
-        ingest.wait(timeout=180)
-        reader.join(timeout=30)
+        await wait_for_run(outage_settings, "rag-ingest-")  # started; no worker yet: it waits
+        server.kill()
+
+        async def reconnecting() -> bool:
+            assert ingest.returncode is None, "".join(lines)
+            return any(UNREACHABLE in line for line in lines)
+
+        # Past the core client's own retries (about 10 s): the command says it reconnects.
+        await wait_for(reconnecting, 60, "the command saying it reconnects")
+        server.restart()
+        rag = await RagClient.connect(outage_settings)
+        # Workers in this process: the command is the process under test, and a worker process
+        # would load the model again (10 s or more here).
+        async with running_workers(rag.client, outage_settings):
+            await asyncio.wait_for(ingest.wait(), 180)
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        if ingest.returncode is None:
+            ingest.kill()
+            await ingest.wait()
+    await asyncio.wait_for(reader, 30)
     out = "".join(lines)
     assert ingest.returncode == 0, out
     assert "Traceback" not in out and "60 documents" in out, out
