@@ -8,14 +8,13 @@ workers still running (the UI reads a run's current details through a query a wo
 - ``ui-query-degraded.png``: no worker polls the embeddings queue: VectorSearch fails within
   the schedule-to-start bound, the answer is degraded and says why.
 - ``ui-query-llm-retry.png``: an LLM answer whose first attempt's stream broke off: Synthesize
-  on its second attempt, tokens and cost (the Messages API is the tests' local server).
+  on its second attempt, tokens and cost (the Messages API is ragstate.testing's local server).
 - ``ui-ingest.png``: an ingest run: documents, chunks, failed, batches and rate.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import tempfile
 from pathlib import Path
 
@@ -30,13 +29,12 @@ def run_url(ui_port: int, workflow_id: str, run_id: str) -> str:
 
 
 async def take(out_dir: Path) -> None:
-    sys.path.insert(0, str(ROOT / "tests"))  # the local Messages-API server of the tests
-    from fake_anthropic import FakeAnthropic, ok, stream_error
     from pydantic import SecretStr
 
     from ragstate.client import RagClient
     from ragstate.settings import Settings
     from ragstate.temporal.connection import connect
+    from ragstate.testing import FakeAnthropic, ok, stream_error
     from ragstate.workers.runtime import running_workers
 
     with (

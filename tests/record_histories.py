@@ -24,6 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from beir_files import write_beir
 from temporalio.client import Client, WorkflowHistory
 
 from ragstate.contracts import Workflow
@@ -72,20 +73,6 @@ DOCS = {
 }
 QUERIES = {"q1": "How does BM25 saturate term frequency?", "q2": "How does reciprocal rank fusion combine rankings?"}
 QRELS = {"q1": {"bm25": 1}, "q2": {"rrf": 1}}
-
-
-def write_beir(folder: Path, docs: dict, queries: dict, qrels: dict) -> Path:
-    """A BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/test.tsv): an ingest source and a gate."""
-    (folder / "qrels").mkdir(parents=True)
-    with (folder / "corpus.jsonl").open("w") as f:
-        for doc_id, (title, text) in docs.items():
-            f.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
-    with (folder / "queries.jsonl").open("w") as f:
-        for qid, text in queries.items():
-            f.write(json.dumps({"_id": qid, "text": text}) + "\n")
-    rows = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{g}" for q, rels in qrels.items() for d, g in rels.items()]
-    (folder / "qrels" / "test.tsv").write_text("\n".join(rows) + "\n")
-    return folder
 
 
 async def run_every_workflow_type(client: Client, settings: Settings, folder: Path, prefix: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 import pytest
+from beir_files import write_eval_beir
 from temporalio.client import Client
 
 from ragstate.client import RagClient
@@ -17,51 +18,6 @@ from ragstate.evaluation.gate import BaselineError, compare, load_baseline, save
 from ragstate.settings import Settings
 from ragstate.testing import RAGSTATE, clean_env
 from ragstate.workers.runtime import running_workers
-
-DOCS = {
-    "penguins": (
-        "Penguins",
-        "Penguins are flightless seabirds. They live in the southern hemisphere, "
-        "mostly in Antarctica, and swim with their wings instead of flying.",
-    ),
-    "colonies": (
-        "Penguin colonies",
-        "Emperor penguins breed in large colonies on the Antarctic sea ice "
-        "and keep their eggs warm on their feet through the winter.",
-    ),
-    "volcanoes": (
-        "Volcanoes",
-        "A volcano erupts when magma rises through the crust and the pressure of "
-        "its gases breaks the rock above; lava, ash and gas pour out.",
-    ),
-    "sourdough": (
-        "Sourdough",
-        "Sourdough bread rises with a starter of wild yeast and lactic acid bacteria "
-        "instead of baker's yeast, which gives it a sour taste.",
-    ),
-    "chess": (
-        "Chess openings",
-        "The Sicilian Defence answers the king's pawn opening with the c-pawn and "
-        "leads to sharp, unbalanced positions.",
-    ),
-}
-
-
-def write_beir(root: Path) -> Path:
-    (root / "qrels").mkdir(parents=True)
-    with (root / "corpus.jsonl").open("w") as f:
-        for doc_id, (title, text) in DOCS.items():
-            f.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
-    queries = {
-        "q-penguins": "Where do penguins live? Can they fly?",
-        "q-volcano": "How does a volcano erupt?",
-        "q-unjudged": "What is the best chess opening?",
-    }  # no qrels: not evaluated
-    (root / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
-    (root / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\nq-penguins\tpenguins\t2\nq-penguins\tcolonies\t1\nq-volcano\tvolcanoes\t1\n"
-    )
-    return root
 
 
 def test_metrics_count_graded_relevance():
@@ -75,7 +31,7 @@ def test_metrics_count_graded_relevance():
 
 
 def test_beir_loading_keeps_judged_queries_and_names_what_is_missing(tmp_path):
-    dataset = BeirDataset.load(write_beir(tmp_path / "set"))
+    dataset = BeirDataset.load(write_eval_beir(tmp_path / "set"))
     assert set(dataset.queries) == {"q-penguins", "q-volcano"}
     assert dataset.qrels["q-penguins"] == {"penguins": 2, "colonies": 1}
     (tmp_path / "set" / "queries.jsonl").unlink()
@@ -84,7 +40,7 @@ def test_beir_loading_keeps_judged_queries_and_names_what_is_missing(tmp_path):
 
 
 async def test_evaluate_runs_every_judged_query_through_the_workflows(client: Client, settings: Settings, tmp_path):
-    dataset = BeirDataset.load(write_beir(tmp_path / "set"))
+    dataset = BeirDataset.load(write_eval_beir(tmp_path / "set"))
     rag = RagClient(client, settings)
     async with running_workers(client, settings):
         report = await evaluate(rag, dataset, "eval-tiny")
@@ -123,7 +79,7 @@ async def run_eval(*args: str, limit_s: float = 240) -> tuple[int, str]:
 def write_gate_set(root: Path) -> Path:
     """The tiny set, with a third document relevant to the penguin question: a run that keeps one
     candidate per branch (``--depth 1``) can return at most two of the three."""
-    write_beir(root)
+    write_eval_beir(root)
     with (root / "corpus.jsonl").open("a") as f:
         text = "Antarctic krill swarm under the sea ice; penguins and whales feed on them."
         f.write(json.dumps({"_id": "krill", "title": "Krill", "text": text}) + "\n")

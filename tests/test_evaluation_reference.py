@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_evaluation import write_beir
+from beir_files import EVAL_DOCS, write_eval_beir
 
 from ragstate.evaluation import reference
 from ragstate.evaluation.beir import BeirDataset
@@ -47,9 +47,8 @@ def test_bm25okapi_scores_exactly_as_rank_bm25(k1, b):
 
 def test_bm25okapi_on_analysed_prose_equals_rank_bm25():
     rank_bm25 = pytest.importorskip("rank_bm25", reason="rank-bm25 is in the dev extra")
-    from test_evaluation import DOCS
 
-    corpus = [analyze(f"{title}\n\n{text}") for title, text in DOCS.values()]
+    corpus = [analyze(f"{title}\n\n{text}") for title, text in EVAL_DOCS.values()]
     ours, theirs = Bm25Okapi(corpus, k1=1.2, b=0.75), rank_bm25.BM25Okapi(corpus, k1=1.2, b=0.75)
     for q in ("Where do penguins live? Can they fly?", "volcano magma", "penguins penguins bread"):
         np.testing.assert_array_equal(ours.get_scores(analyze(q)), theirs.get_scores(analyze(q)))
@@ -83,7 +82,7 @@ def test_reference_runs_without_rank_bm25_installed(monkeypatch, tmp_path):
 
     monkeypatch.setitem(sys.modules, "rank_bm25", None)  # any import of it fails
     monkeypatch.setattr(embedding, "get_embedder", lambda device="cpu": _FakeEmbedder())
-    runs = reference_runs(BeirDataset.load(write_beir(tmp_path / "beir")))
+    runs = reference_runs(BeirDataset.load(write_eval_beir(tmp_path / "beir")))
     assert set(runs) == set(reference.REFERENCE_RUNS)
     for name in reference.REFERENCE_RUNS:
         assert set(runs[name]) == {"q-penguins", "q-volcano"}
