@@ -12,15 +12,14 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from test_cli import run_cli
 
 from ragstate.client import RagClient
 from ragstate.contracts import Query, Workflow
 from ragstate.models import Branch, IndexParams, IngestRequest, RagQuery, ReindexRequest, ReindexResult
 from ragstate.settings import Settings, StoreBackend
-from ragstate.store import close_stores
 from ragstate.store.records import summary_chunk_id
 from ragstate.store.versions import exists, live_version, read_params
+from ragstate.testing import run_cli
 from ragstate.workers.runtime import running_workers
 
 #: The first 8 judged CISI queries, their relevant documents and others up to 150 documents,
@@ -35,15 +34,6 @@ def beir_slice(out: Path) -> Path:
     """A copy of the committed slice the test may write beside."""
     shutil.copytree(SLICE, out)
     return out
-
-
-@pytest.fixture(params=["edge", "qdrant"])
-def backend_settings(request, settings: Settings, tmp_path: Path):
-    if request.param == "edge":
-        yield settings
-        return
-    yield settings.model_copy(update={"store_backend": StoreBackend.qdrant, "qdrant_path": tmp_path / "qdrant"})
-    close_stores()
 
 
 async def reindex(client: Client, settings: Settings, request: ReindexRequest) -> ReindexResult:
