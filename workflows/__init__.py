@@ -1,28 +1,56 @@
 """Temporal workflows. They import only the standard library, temporalio and ragstate's
 contracts, models, conventions and citations; activities are referenced by their names in
-:mod:`ragstate.contracts`, so no heavy module is loaded."""
+:mod:`ragstate.contracts`, so no heavy module is loaded.
 
-from ragstate.workflows.ingest import IngestWorkflow
-from ragstate.workflows.lifecycle import (
-    LIFECYCLE_WORKFLOWS,
-    DeleteDocumentsWorkflow,
-    DropCollectionWorkflow,
-    ListCollectionsWorkflow,
-    ListDocumentsWorkflow,
-)
-from ragstate.workflows.query import RagQueryWorkflow
-from ragstate.workflows.reindex import ReindexWorkflow
-from ragstate.workflows.stats import StoreStatsWorkflow
-from ragstate.workflows.summarize import SummarizeDocumentsWorkflow
+The names below load their module on first use: the workflow sandbox imports a run's workflow
+module afresh for every run, and through this package's ``__init__`` it would otherwise
+re-import every workflow module, most of the sandbox's cost per query
+(``bench/query_throughput.py --sandbox both``)."""
 
-ALL_WORKFLOWS = [
-    RagQueryWorkflow,
-    IngestWorkflow,
-    StoreStatsWorkflow,
-    ReindexWorkflow,
-    SummarizeDocumentsWorkflow,
-    *LIFECYCLE_WORKFLOWS,
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ragstate.workflows.ingest import IngestWorkflow
+    from ragstate.workflows.lifecycle import (
+        DeleteDocumentsWorkflow,
+        DropCollectionWorkflow,
+        ListCollectionsWorkflow,
+        ListDocumentsWorkflow,
+    )
+    from ragstate.workflows.query import RagQueryWorkflow
+    from ragstate.workflows.reindex import ReindexWorkflow
+    from ragstate.workflows.stats import StoreStatsWorkflow
+    from ragstate.workflows.summarize import SummarizeDocumentsWorkflow
+
+    ALL_WORKFLOWS: list[type]
+
+#: Each public name and the module that defines it.
+_MODULES = {
+    "IngestWorkflow": "ingest",
+    "LIFECYCLE_WORKFLOWS": "lifecycle",
+    "DeleteDocumentsWorkflow": "lifecycle",
+    "DropCollectionWorkflow": "lifecycle",
+    "ListCollectionsWorkflow": "lifecycle",
+    "ListDocumentsWorkflow": "lifecycle",
+    "RagQueryWorkflow": "query",
+    "ReindexWorkflow": "reindex",
+    "StoreStatsWorkflow": "stats",
+    "SummarizeDocumentsWorkflow": "summarize",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ALL_WORKFLOWS":
+        names = ["RagQueryWorkflow", "IngestWorkflow", "StoreStatsWorkflow", "ReindexWorkflow"]
+        names.append("SummarizeDocumentsWorkflow")
+        return [*map(__getattr__, names), *__getattr__("LIFECYCLE_WORKFLOWS")]
+    if name in _MODULES:
+        return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ALL_WORKFLOWS",
