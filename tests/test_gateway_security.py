@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -26,18 +25,13 @@ from typer.testing import CliRunner
 from ragstate.gateway import GatewaySettings, IngestBody, parser
 from ragstate.gateway.inputs import ingest_request
 from ragstate.settings import Settings
+from ragstate.testing import clean_env
 from ragstate.workers.runtime import running_workers
 
 SECRET_TEXT = "The vault combination is quartz-heron-7741, known only to the host."
 PUBLIC_TEXT = "Reciprocal rank fusion merges keyword and vector rankings without score calibration."
 MB = 1_000_000
 JSON = {"content-type": "application/json"}
-
-
-def gateway_env(**extra: str) -> dict[str, str]:
-    """This process's environment without any RAGSTATE_* (or $PORT) that would change the gateway."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSTATE_") and k != "PORT"}
-    return {**env, "HF_HUB_OFFLINE": "1", **extra}
 
 
 def gateway_command(entry: str, *argv: str) -> list[str]:
@@ -57,7 +51,7 @@ def gateway_process(tmp_path: Path, *argv: str, entry: str = "python -m", **env:
             cwd=tmp_path,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=gateway_env(**env),
+            env=clean_env(**env),
         )
     try:
         deadline = time.monotonic() + 45
@@ -110,7 +104,7 @@ def test_listening_beyond_loopback_without_keys_is_refused(tmp_path: Path, entry
     done = subprocess.run(
         gateway_command(entry, "--host", "0.0.0.0", "--port", str(free_port())),
         cwd=tmp_path,
-        env=gateway_env(),
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=60,

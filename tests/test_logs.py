@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import signal
 import sys
 from asyncio.subprocess import Process
@@ -21,6 +20,7 @@ from temporalio.testing import ActivityEnvironment
 from ragstate.observability.logs import JsonFormatter, RedactSecrets, secrets_of
 from ragstate.settings import Settings
 from ragstate.temporal.devserver import free_port
+from ragstate.testing import clean_env, worker_env
 from ragstate.testing.probes import http_answer, pollers, wait_for
 
 WORKFLOW, ACTIVITY = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
@@ -109,12 +109,7 @@ async def until_healthy(process: Process, port: int) -> None:
 
 
 async def test_every_line_of_ragstate_up_is_json(tmp_path: Path):
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("RAGSTATE_")},
-        "RAGSTATE_LOG_FORMAT": "json",
-        "RAGSTATE_DATA_DIR": str(tmp_path),
-        "HF_HUB_OFFLINE": "1",
-    }
+    env = clean_env(RAGSTATE_LOG_FORMAT="json", RAGSTATE_DATA_DIR=str(tmp_path))
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).with_name("ragstate")),
         "up",
@@ -195,14 +190,7 @@ async def test_expected_failures_log_one_line_without_a_traceback(client, settin
 async def test_every_line_of_a_worker_and_the_gateway_is_json(command, settings: Settings, tmp_path: Path):
     """RAGSTATE_LOG_FORMAT=json: what a worker entry point and `ragstate serve` write from start
     to a signalled stop is JSON, line by line (the SDK's and uvicorn's lines included)."""
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("RAGSTATE_")},
-        "RAGSTATE_LOG_FORMAT": "json",
-        "RAGSTATE_DATA_DIR": str(tmp_path),
-        "RAGSTATE_TEMPORAL_ADDRESS": settings.temporal_address,
-        "RAGSTATE_WORKFLOW_TASK_QUEUE": settings.workflow_task_queue,
-        "HF_HUB_OFFLINE": "1",
-    }
+    env = worker_env(settings, tmp_path, RAGSTATE_LOG_FORMAT="json")
     port = free_port()
     args = [a.replace("{port}", str(port)) for a in command]
     program = sys.executable if args[0] == "-m" else str(Path(sys.executable).with_name("ragstate"))
