@@ -145,6 +145,20 @@ def test_only_the_cli_imports_workflows_activities_and_workers():
     assert not hits, "\n".join(hits)
 
 
+def test_no_product_module_imports_the_test_support_package():
+    """``ragstate.testing`` starts servers and its plugin needs pytest: it serves tests (and the
+    fault suite, and benchmarks), and nothing the product runs imports it."""
+    testing = RAGSTATE / "testing"
+    hits = [
+        f"{location(path, line)} imports {name}"
+        for path in python_files(RAGSTATE, *(ROOT / name for name in INSTALLED_UNDER_RAGSTATE))
+        if testing not in path.parents
+        for line, name in imported_names(path)
+        if is_within(name, "ragstate.testing")
+    ]
+    assert not hits, "\n".join(hits)
+
+
 def test_workflows_import_only_sandbox_safe_modules():
     def allowed(name: str) -> bool:
         top_level = name.partition(".")[0]

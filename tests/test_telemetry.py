@@ -5,7 +5,6 @@ worker's Prometheus endpoint, the gateway's /metrics, and nothing at all when un
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from ragstate.client import RagClient
 from ragstate.settings import Settings
 from ragstate.temporal.connection import connect
 from ragstate.temporal.devserver import free_port
-from ragstate.testing import FakeAnthropic, ok
+from ragstate.testing import FakeAnthropic, clean_env, ok
 from ragstate.workers.runtime import running_workers
 
 _exporter = InMemorySpanExporter()
@@ -189,7 +188,7 @@ print(json.dumps({"tracing": configure_tracing(), "interceptors": [type(i).__nam
     ],
 )
 def test_nothing_is_traced_or_served_unless_configured(extra, endpoint, expected):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "RAGSTATE_"))}
+    env = {k: v for k, v in clean_env().items() if not k.startswith("OTEL_")}
     if endpoint:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
     out = subprocess.run([sys.executable, "-c", PROBE, extra], env=env, capture_output=True, text=True, timeout=60)
