@@ -56,29 +56,33 @@ with workflow.unsafe.imports_passed_through():
         SynthesisResult,
     )
     from ragstate.temporal.conventions import set_status
-    from ragstate.workflows.failures import (
-        degraded_reasons,
-        ends_run,
-        failure_reason,
-        failure_type,
-        llm_fallback_applies,
-        succeeded,
-    )
-    from ragstate.workflows.query_details import (
-        hit_figures,
-        no_llm_call_reason,
-        outcome_notes,
-        question_hash,
-        synthesis_figures,
-    )
-    from ragstate.workflows.query_policies import (
-        LLM_FALLBACK_PATCH,
-        LLM_HEARTBEAT,
-        LLM_RETRY,
-        LOCAL_STEPS_PATCH,
-        SEARCH_RETRY,
-    )
-    from ragstate.workflows.query_steps import QuerySteps, Retrieval
+
+# The query's own helpers are workflow code: imported in the sandbox like this module, so that
+# they see the same ragstate.models as it does whatever the runner passes through (a replay
+# with temporalio's default runner passes none, and a class from each side fails validation).
+from ragstate.workflows.failures import (
+    degraded_reasons,
+    ends_run,
+    failure_reason,
+    failure_type,
+    llm_fallback_applies,
+    succeeded,
+)
+from ragstate.workflows.query_details import (
+    hit_figures,
+    no_llm_call_reason,
+    outcome_notes,
+    question_hash,
+    synthesis_figures,
+)
+from ragstate.workflows.query_policies import (
+    LLM_FALLBACK_PATCH,
+    LLM_HEARTBEAT,
+    LLM_RETRY,
+    LOCAL_STEPS_PATCH,
+    SEARCH_RETRY,
+)
+from ragstate.workflows.query_steps import QuerySteps, Retrieval
 
 
 def _best_hit_per_document(hits: list[SearchHit]) -> list[SearchHit]:

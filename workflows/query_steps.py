@@ -20,9 +20,11 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError,
 with workflow.unsafe.imports_passed_through():
     from ragstate.contracts import ErrorType
     from ragstate.models import BranchResult, Routing, StepTiming
-    from ragstate.workflows.failures import failure_reason, failure_type
-    from ragstate.workflows.query_details import RunDetails
-    from ragstate.workflows.query_policies import LOCAL_STEP_ELSEWHERE_PATCH
+
+# Workflow code, imported as the query workflow imports it (see there).
+from ragstate.workflows.failures import failure_reason, failure_type
+from ragstate.workflows.query_details import RunDetails
+from ragstate.workflows.query_policies import LOCAL_STEP_ELSEWHERE_PATCH
 
 
 @dataclass(frozen=True)
