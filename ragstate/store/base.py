@@ -59,6 +59,8 @@ class ChunkStore(abc.ABC):
     # --- what each backend provides: its filter dialect and four primitives -----------------------
 
     filters: FilterDialect
+    #: Points per scroll page (a test makes it small to cross pages cheaply).
+    scroll_page: int = 1024
 
     @abc.abstractmethod
     def _scroll_page(self, flt, offset, payload_keys: list[str] | None) -> tuple[list, Any]:

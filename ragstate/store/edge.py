@@ -94,7 +94,7 @@ class EdgeStore(ChunkStore):
         return self._shard.scroll(
             qe.ScrollRequest(
                 offset=offset,
-                limit=1024,
+                limit=self.scroll_page,
                 filter=flt,
                 with_vector=False,
                 with_payload=True if payload_keys is None else payload_keys,

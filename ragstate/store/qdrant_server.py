@@ -74,7 +74,7 @@ class QdrantServerStore(ChunkStore):
             return self._client.scroll(
                 self.collection,
                 scroll_filter=flt,
-                limit=1024,
+                limit=self.scroll_page,
                 offset=offset,
                 with_payload=True if payload_keys is None else payload_keys,
                 with_vectors=False,
