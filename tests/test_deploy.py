@@ -17,7 +17,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -251,7 +250,7 @@ def test_every_container_command_names_a_real_entry_point(tmp_path: Path):
         assert spec is not None, f"{module} is not installed"
         if spec.submodule_search_locations is not None:  # a package runs as its __main__
             assert importlib.util.find_spec(f"{module}.__main__") is not None, module
-        started = time.monotonic()
+        # No clock bound on the start (bench/cold_start.py measures the import cost): it flakes on a loaded machine.
         done = subprocess.run(
             [sys.executable, "-m", module, "--help"],
             cwd=tmp_path,
@@ -261,7 +260,7 @@ def test_every_container_command_names_a_real_entry_point(tmp_path: Path):
             timeout=60,
         )
         assert done.returncode == 0, (module, done.stderr[-2000:])
-        assert "usage:" in done.stdout and time.monotonic() - started < 30, module
+        assert "usage:" in done.stdout, module
     for cmd in commands:
         if cmd and cmd[0] == "ragstate":
             assert cmd[1] in ONE_SHOT_COMMANDS or cmd[1] in ("worker", "serve"), cmd

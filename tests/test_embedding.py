@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 from stand_in_model import SlowModel
@@ -40,9 +39,11 @@ def test_concurrent_questions_share_forward_passes_and_keep_each_answer():
 def test_a_lone_question_waits_for_nothing_and_errors_reach_the_caller():
     model = SlowModel(pass_s=0.0, fail_on="boom")
     embedder = Embedder(model=model)
-    started = time.perf_counter()
     assert embedder.encode_query("alone")[:1] == [5.0]
-    assert time.perf_counter() - started < 0.5
+    # The mechanism, not the clock (a bound flakes on a loaded machine): a lone question gets a
+    # pass of its own; there is no waiting window in encode_query. The latency is measured by
+    # bench/query_latency.py.
+    assert model.passes == [["alone"]] and list(embedder.query_batch_sizes) == [1]
     with pytest.raises(RuntimeError, match="model failed"):
         embedder.encode_query("boom")
     assert embedder.encode_query("after")[:1] == [5.0]  # the encode thread survived the error

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client
 
 from ragstate.answers.pricing import llm_cost
@@ -29,6 +30,7 @@ from ragstate.models import Branch, IngestRequest, IngestResult, RagQuery, Usage
 from ragstate.settings import Settings
 from ragstate.store.records import summary_chunk_id
 from ragstate.testing import error, run_cli
+from ragstate.testing.probes import wait_for
 from ragstate.workers import sqs_ingest
 from ragstate.workers.runtime import running_workers
 
@@ -149,6 +151,26 @@ async def test_a_small_run_calls_the_messages_api_per_document_with_usage_and_co
         assert answer.citations and answer.citations[0].title.startswith("Summary: "), answer.citations
 
 
+async def a_look_fell_due_unserved(client: Client, ingest_id: str) -> bool:
+    """The summarize child's wait timer fired and nobody took the workflow task that follows, or
+    the look at the batch it scheduled is still waiting for a worker."""
+    child_ids = [
+        e.child_workflow_execution_started_event_attributes.workflow_execution.workflow_id
+        async for e in client.get_workflow_handle(ingest_id).fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED
+    ]
+    for child in map(client.get_workflow_handle, child_ids):
+        kinds = [e.event_type async for e in child.fetch_history_events()]
+        if EventType.EVENT_TYPE_TIMER_FIRED in kinds:
+            after = kinds[len(kinds) - kinds[::-1].index(EventType.EVENT_TYPE_TIMER_FIRED) :]
+            if EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED not in after:
+                return True
+        pending = (await child.describe()).raw_description.pending_activities
+        if any(a.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED for a in pending):
+            return True
+    return False
+
+
 @pytest.mark.timeout(300)
 async def test_a_bulk_run_waits_for_one_message_batch_across_a_worker_restart(
     client: Client, settings: Settings, tmp_path: Path, fake_anthropic
@@ -168,8 +190,10 @@ async def test_a_bulk_run_waits_for_one_message_batch_across_a_worker_restart(
             pytest.fail("no batch was created and polled")
     polls_before = made[0].polls  # every worker is gone; the workflow waits on its timer
     assert len(made[0].requests) == 4
-    await asyncio.sleep(1.0)
-    assert fake_anthropic.batches.created[0].polls == polls_before  # nobody looks while they are gone
+    # Nobody looks while they are gone: wait (on the history, not a clock) until the next look
+    # fell due with no worker to take it, then check that no poll reached the API.
+    await wait_for(lambda: a_look_fell_due_unserved(client, handle.id), 60, "the next look at the batch to fall due")
+    assert fake_anthropic.batches.created[0].polls == polls_before
 
     fake_anthropic.batches.hold = False
     fake_anthropic.batches.polls_to_end = polls_before + 2
