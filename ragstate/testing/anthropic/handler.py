@@ -138,7 +138,43 @@ class Handler(BaseHTTPRequestHandler):
         }
 
     def _send_stream(self, body: dict, planned: Planned) -> None:
+        """The answer as server-sent events, in the real API's order (or broken as planned)."""
         final = self._message(body, planned)
+        self._stream_headers(planned)
+        start = {
+            **final,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {**final["usage"], "output_tokens": 1},
+        }
+        self._event("message_start", {"type": "message_start", "message": start})
+        self._event("ping", {"type": "ping"})
+        blocks = final["content"] or [{"type": "text", "text": "", "citations": None}]
+        open_block = self._send_deltas(blocks, planned)
+        if planned.kind == "drop" or (planned.kind == "cut" and not self._chunked):
+            return self._drop()
+        if planned.kind == "cut":
+            return self._chunk(b"")  # a clean end of the body, without the events that finish a message
+        if planned.kind == "stream_error":
+            self._event(
+                "error", error_body(planned.error_type or "api_error", planned.message or "", self._request_id())
+            )
+        else:
+            if open_block is not None:
+                self._finish_block(open_block, blocks[open_block])
+            self._event(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": final["stop_reason"], "stop_sequence": None},
+                    "usage": {"output_tokens": final["usage"]["output_tokens"]},
+                },
+            )
+            self._event("message_stop", {"type": "message_stop"})
+        self._chunk(b"")  # end of the chunked body
+
+    def _stream_headers(self, planned: Planned) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
         self.send_header("cache-control", "no-cache")
@@ -153,17 +189,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
 
-        start = {
-            **final,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {**final["usage"], "output_tokens": 1},
-        }
-        self._event("message_start", {"type": "message_start", "message": start})
-        self._event("ping", {"type": "ping"})
-        blocks = final["content"] or [{"type": "text", "text": "", "citations": None}]
-        # (block index, text delta): each block in about `chunks` deltas; a cut ends after some.
+    def _send_deltas(self, blocks: list[dict], planned: Planned) -> int | None:
+        """Each block's start and its text in about ``planned.chunks`` deltas (a cut ends after
+        some), every block but the last finished; the index of the block left open."""
         deltas = [
             (i, piece)
             for i, block in enumerate(blocks)
@@ -187,27 +215,7 @@ class Handler(BaseHTTPRequestHandler):
                 "content_block_delta",
                 {"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": piece}},
             )
-        if planned.kind == "drop" or (planned.kind == "cut" and not self._chunked):
-            return self._drop()
-        if planned.kind == "cut":
-            return self._chunk(b"")  # a clean end of the body, without the events that finish a message
-        if planned.kind == "stream_error":
-            self._event(
-                "error", error_body(planned.error_type or "api_error", planned.message or "", self._request_id())
-            )
-        else:
-            if open_block is not None:
-                self._finish_block(open_block, blocks[open_block])
-            self._event(
-                "message_delta",
-                {
-                    "type": "message_delta",
-                    "delta": {"stop_reason": final["stop_reason"], "stop_sequence": None},
-                    "usage": {"output_tokens": final["usage"]["output_tokens"]},
-                },
-            )
-            self._event("message_stop", {"type": "message_stop"})
-        self._chunk(b"")  # end of the chunked body
+        return open_block
 
     def _finish_block(self, index: int, block: dict) -> None:
         """A text block's citations (one ``citations_delta`` each), then its end."""
