@@ -12,12 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from paths import EXAMPLES_CORPUS
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from ragstate.client import RagClient
 from ragstate.settings import Settings, StoreBackend
 from ragstate.store import close_stores
 from ragstate.testing import isolated_settings, start_dev_environment
+from ragstate.workers.runtime import running_workers
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Tests must never pick up a developer's real key: offline mode unless a test sets one.
@@ -51,6 +54,28 @@ def client(temporal_env: WorkflowEnvironment) -> Client:
 def settings(tmp_path: Path, temporal_address: str) -> Settings:
     """Settings with a private data directory, collection and task queues for one test."""
     return isolated_settings(tmp_path / "data", temporal_address)
+
+
+@pytest.fixture(scope="module")
+async def example_corpus(temporal_env: WorkflowEnvironment, temporal_address: str, tmp_path_factory) -> Settings:
+    """examples/corpus ingested once per test module that asks for it: the module's tests only
+    ask questions of it, and an ingest each cost a start of every worker and the model."""
+    settings = isolated_settings(tmp_path_factory.mktemp("corpus") / "data", temporal_address)
+    async with running_workers(temporal_env.client, settings):
+        await RagClient(temporal_env.client, settings).ingest([str(EXAMPLES_CORPUS)])
+    return settings
+
+
+@pytest.fixture
+def corpus_settings(settings: Settings, example_corpus: Settings) -> Settings:
+    """``settings`` (this test's task queues, Anthropic API and LLM answer cache) asking the
+    module's ingested examples/corpus: no answer or task crosses tests, only the index is shared."""
+    update = {
+        "data_dir": example_corpus.data_dir,
+        "collection": example_corpus.collection,
+        "llm_cache_dir": settings.data_dir / "llm",
+    }
+    return settings.model_copy(update=update)
 
 
 @pytest.fixture(params=[StoreBackend.edge, StoreBackend.qdrant], ids=["edge", "qdrant"])

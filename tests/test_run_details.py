@@ -80,9 +80,9 @@ async def test_a_default_query_run_lists_its_five_states_with_durations(client: 
 
 
 async def test_an_llm_run_shows_its_retry_tokens_and_cost(
-    client: Client, settings: Settings, fake_anthropic: FakeAnthropic
+    client: Client, corpus_settings: Settings, fake_anthropic: FakeAnthropic
 ):
-    settings = settings.model_copy(
+    settings = corpus_settings.model_copy(
         update={
             "anthropic_api_key": SecretStr("sk-ant-test"),
             "anthropic_base_url": fake_anthropic.url,
@@ -91,7 +91,6 @@ async def test_an_llm_run_shows_its_retry_tokens_and_cost(
     )
     rag = RagClient(client, settings)
     async with running_workers(client, settings):
-        await rag.ingest([str(EXAMPLES_CORPUS)])
         # The first attempt's stream breaks off: Synthesize is retried once.
         fake_anthropic.plan(stream_error(text_before="BM25 ranks"), ok(ANSWER, input_tokens=1000, output_tokens=200))
         answer = await rag.ask("What is BM25?")
@@ -118,11 +117,9 @@ async def test_an_llm_run_shows_its_retry_tokens_and_cost(
     assert signal_count(streamed) > 0 and events[-1].answer.answer == ANSWER
 
 
-async def test_a_degraded_run_says_which_branch_failed_and_why(client: Client, settings: Settings):
-    settings = settings.model_copy(update={"step_schedule_to_start_s": 2.0})
+async def test_a_degraded_run_says_which_branch_failed_and_why(client: Client, corpus_settings: Settings):
+    settings = corpus_settings.model_copy(update={"step_schedule_to_start_s": 2.0})
     rag = RagClient(client, settings)
-    async with running_workers(client, settings):
-        await rag.ingest([str(EXAMPLES_CORPUS)])
     async with running_workers(client, settings, roles=["workflows", "llm"]):  # nobody polls embeddings
         answer = await rag.ask("What is BM25?")
         rows, notes = await details_of(client, answer.workflow_id)

@@ -68,13 +68,12 @@ async def wait_state(rag: RagClient, workflow_id: str, state: RunState, limit_s:
 
 
 async def test_llm_answer_streams_steps_then_tokens_then_final(
-    client: Client, settings: Settings, fake_anthropic: FakeAnthropic, caplog
+    client: Client, corpus_settings: Settings, fake_anthropic: FakeAnthropic, caplog
 ):
-    settings = llm_settings(settings, fake_anthropic)
+    settings = llm_settings(corpus_settings, fake_anthropic)
     rag = RagClient(client, settings)
     fake_anthropic.plan(ok(ANSWER, chunks=8, output_tokens=31))
     async with running_workers(client, settings):
-        await rag.ingest([str(EXAMPLES_CORPUS)])
         events = [e async for e in rag.ask_stream(RagQuery(question="How does reciprocal rank fusion work?", top_k=3))]
 
         # Rejected by the API: the stream ends with an error event, ask() raises the matching class.
@@ -108,14 +107,13 @@ async def test_llm_answer_streams_steps_then_tokens_then_final(
 
 
 async def test_a_retried_synthesis_restarts_the_answer(
-    client: Client, settings: Settings, fake_anthropic: FakeAnthropic
+    client: Client, corpus_settings: Settings, fake_anthropic: FakeAnthropic
 ):
-    settings = llm_settings(settings, fake_anthropic)
+    settings = llm_settings(corpus_settings, fake_anthropic)
     rag = RagClient(client, settings)
     # Attempt 1: some text, then `overloaded_error` mid-stream (retryable); attempt 2 answers.
     fake_anthropic.plan(stream_error(text_before="Half an answer that"), ok(ANSWER, chunks=5))
     async with running_workers(client, settings):
-        await rag.ingest([str(EXAMPLES_CORPUS)])
         events = [e async for e in rag.ask_stream("How does reciprocal rank fusion work?")]
 
     k = kinds(events)
@@ -128,15 +126,14 @@ async def test_a_retried_synthesis_restarts_the_answer(
 
 
 async def test_a_consumer_that_stops_early_leaves_the_query_running(
-    client: Client, settings: Settings, fake_anthropic: FakeAnthropic
+    client: Client, corpus_settings: Settings, fake_anthropic: FakeAnthropic
 ):
     fake_anthropic.delta_delay_s = 0.3  # ten deltas: about 3 s of answer
-    settings = llm_settings(settings, fake_anthropic)
+    settings = llm_settings(corpus_settings, fake_anthropic)
     rag = RagClient(client, settings)
     fake_anthropic.plan(ok(ANSWER, chunks=10))
     workflow_id = f"rag-query-stream-stop-{uuid.uuid4().hex[:8]}"
     async with running_workers(client, settings):
-        await rag.ingest([str(EXAMPLES_CORPUS)])
         seen = []
         async with contextlib.aclosing(rag.ask_stream("How does reciprocal rank fusion work?", workflow_id)) as events:
             async for event in events:
