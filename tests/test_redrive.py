@@ -4,11 +4,13 @@ retryable ones of that run as a new ingest."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 
 from ragstate.activities.qdrant import QdrantActivities
 from ragstate.client import RagClient, RunNotFoundError
@@ -18,6 +20,7 @@ from ragstate.models import ChunkBatchInput, IngestRequest
 from ragstate.settings import Settings
 from ragstate.testing import run_cli
 from ragstate.workers.runtime import running_workers
+from ragstate.workflows.ingest import INGEST_RETRY
 
 
 def folder(tmp_path: Path) -> Path:
@@ -30,15 +33,19 @@ def folder(tmp_path: Path) -> Path:
     return docs
 
 
-def losing_the_worker(settings: Settings):
+def losing_the_worker(settings: Settings, attempts: list[int]):
     """IndexChunks that fails every attempt for the batch holding flaky.txt, as if its worker
-    died each time, and works for the rest."""
+    died each time (a retryable error; ``attempts`` gets the number of each), and works for the
+    rest. The next attempt comes at once instead of after the policy's backoff (1+2+4+8 s of
+    waiting that the test is not about): the attempts still run out, which is what makes a
+    failure retryable."""
     real = QdrantActivities(settings)
 
     @activity.defn(name=Activity.INDEX_CHUNKS)
     def index_chunks(inp: ChunkBatchInput):
         if any(r.path.endswith("flaky.txt") for r in inp.refs):
-            raise RuntimeError("worker lost mid-batch")
+            attempts.append(activity.info().attempt)
+            raise ApplicationError("worker lost mid-batch", next_retry_delay=timedelta(milliseconds=1))
         return real.index_chunks(inp)
 
     return index_chunks
@@ -49,8 +56,10 @@ async def test_only_retryable_failures_are_ingested_again_as_a_new_ingest(client
     settings = settings.model_copy(update={"max_document_bytes": 1000})
     docs = folder(tmp_path)
     rag = RagClient(client, settings)
-    async with running_workers(client, settings, replace=[losing_the_worker(settings)]):
+    attempts: list[int] = []
+    async with running_workers(client, settings, replace=[losing_the_worker(settings, attempts)]):
         first = await rag.ingest(IngestRequest(paths=[str(docs)], batch_docs=1))
+    assert attempts == list(range(1, INGEST_RETRY.maximum_attempts + 1))  # failed after all its retries
     retryable = {Path(f.source).name: f.retryable for f in first.failures}
     assert retryable == {"flaky.txt": True, "latin1.txt": False, "big.txt": False}, first.failures
     assert first.documents == 1
