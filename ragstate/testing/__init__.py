@@ -26,43 +26,23 @@ Usage::
 ``pytest`` is needed only by the plugin; nothing here is imported by ragstate itself.
 """
 
-from ragstate.testing.anthropic import (
-    DEFAULT_ANSWER,
-    FakeAnthropic,
-    Planned,
-    RecordedRequest,
-    cut,
-    drop,
-    error,
-    max_tokens,
-    ok,
-    refusal,
-    stream_error,
-)
+# The fake Messages API: FakeAnthropic, Planned, RecordedRequest, ok, error, stream_error, ...
+from ragstate.testing.anthropic import *  # noqa: F403
+from ragstate.testing.anthropic import __all__ as _fake_anthropic
 from ragstate.testing.cli import RAGSTATE, run_cli
 from ragstate.testing.environment import clean_env, process_env, settings_env, worker_env
 from ragstate.testing.isolated import isolated_settings
 from ragstate.testing.servers import RestartableServer, start_dev_environment
 
 __all__ = [
-    "DEFAULT_ANSWER",
+    *_fake_anthropic,
     "RAGSTATE",
-    "FakeAnthropic",
-    "Planned",
-    "RecordedRequest",
     "RestartableServer",
     "clean_env",
-    "cut",
-    "drop",
-    "error",
     "isolated_settings",
-    "max_tokens",
-    "ok",
     "process_env",
-    "refusal",
     "run_cli",
     "settings_env",
     "start_dev_environment",
-    "stream_error",
     "worker_env",
 ]
