@@ -38,13 +38,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.service import RPCError
 
+from ragstate.activities.anthropic_messages import (
+    _clients,  # noqa: F401 - where the Lambda worker's tests look for the cached clients
+    api_heartbeats,
+    close_llm_clients,
+    llm_client,
+    streamed_message,
+    transport_error,
+)
 from ragstate.activities.llm_cache import AnswerCache, request_key
 from ragstate.activities.llm_errors import (
     check_stop_reason,
@@ -64,7 +71,6 @@ from ragstate.temporal.outage import server_unreachable, through_outage
 
 if TYPE_CHECKING:
     import anthropic
-    from anthropic.types import Message
     from temporalio.contrib.workflow_streams import TopicHandle, WorkflowStreamClient
 
 __all__ = ["AnthropicActivities", "close_llm_clients", "llm_client", "retry_after", "to_application_error"]
@@ -82,66 +88,6 @@ STREAM_FLUSH_TIMEOUT_S = 5.0
 #: How long the last tokens wait for a restarting server before the answer goes without them
 #: (the ``final`` event still carries it whole).
 STREAM_OUTAGE_S = 30.0
-# The SDK is imported on first use: it is most of a light worker's cold start (about 0.9 s).
-_clients: dict[tuple, tuple[asyncio.AbstractEventLoop, anthropic.AsyncAnthropic]] = {}
-
-
-def _transport_error() -> type[Exception]:
-    """The HTTP library's error for a stream cut mid-way (the SDK does not wrap it)."""
-    try:
-        import httpx2 as http
-    except ImportError:  # pragma: no cover - SDKs built on httpx
-        import httpx as http  # type: ignore[no-redef]
-    return http.TransportError
-
-
-def llm_client(settings: Settings, api_key: str) -> anthropic.AsyncAnthropic:
-    """One SDK client (and connection pool) per worker process and event loop: a pool cannot
-    outlive its loop (Lambda runs every invocation in a new one)."""
-    import anthropic
-
-    loop = asyncio.get_running_loop()
-    for key in [k for k, (owner, _) in _clients.items() if owner.is_closed()]:
-        del _clients[key]
-    key = (id(loop), api_key, settings.anthropic_base_url, settings.anthropic_timeout_s)
-    if key not in _clients:
-        _clients[key] = (
-            loop,
-            anthropic.AsyncAnthropic(
-                api_key=api_key,
-                base_url=settings.anthropic_base_url,
-                max_retries=0,
-                timeout=settings.anthropic_timeout_s,
-            ),
-        )
-    return _clients[key][1]
-
-
-async def close_llm_clients() -> None:
-    """Close and forget the cached SDK clients (end of a Lambda invocation, end of a test):
-    their connections then never outlive the event loop that opened them."""
-    clients = [client for _, client in _clients.values()]
-    _clients.clear()
-    for client in clients:
-        with contextlib.suppress(Exception):  # best effort: the loop may be going away
-            await client.close()
-
-
-@contextlib.asynccontextmanager
-async def _heartbeating(every: float) -> AsyncIterator[None]:
-    """Heartbeat in the background while the API thinks (a non-streamed answer, the wait for
-    the first token), so a slow answer is not mistaken for a dead worker."""
-
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(every)
-            activity.heartbeat()
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()  # not awaited: that could swallow a cancellation of the activity itself
 
 
 class _AnswerStream:
@@ -265,29 +211,6 @@ class _AnswerStream:
             log.warning("could not flush answer tokens to workflow %s: %r", activity.info().workflow_id, e)
 
 
-async def _streamed_message(
-    client: anthropic.AsyncAnthropic, request: dict[str, Any], answer_stream: _AnswerStream, shown: CitedStream
-) -> Message:
-    """The answer streamed, each text delta published (as rendered: with the ``[n]`` markers of
-    its block's citations); a stream that ends before ``message_stop`` (cleanly or by a closed
-    connection) is a transient failure, not an answer."""
-    received = 0
-    finished = False
-    async with client.messages.stream(**request) as stream:
-        async for event in stream:
-            if event.type == "text":
-                activity.heartbeat()
-                answer_stream.text(shown.text(event.snapshot))
-                received += len(event.text)
-            elif event.type == "content_block_stop":
-                answer_stream.text(shown.block_stop(event.content_block))
-            elif event.type == "message_stop":
-                finished = True
-        if not finished:
-            raise unavailable(f"the Anthropic API stream ended before message_stop, after {received} characters")
-        return await stream.get_final_message()
-
-
 class AnthropicActivities:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -296,64 +219,78 @@ class AnthropicActivities:
 
     @activity.defn(name=Activity.SYNTHESIZE)
     async def synthesize(self, inp: SynthesisInput) -> SynthesisResult:
-        s = self.settings
-        try:
-            api_key = s.anthropic_key()
-        except OSError as e:
-            # A misconfigured secret mount will not fix itself between retries.
-            raise rejected(f"cannot read RAGSTATE_ANTHROPIC_API_KEY_FILE: {e}") from e
+        api_key = self._api_key()
         if api_key is None:
             return await extractive_answer(inp)
         import anthropic
 
-        client = llm_client(s, api_key)
-        request = build_request(s, inp)
+        client = llm_client(self.settings, api_key)
+        request = build_request(self.settings, inp)
         info = activity.info()
         key = request_key(request, attempt_of=f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}")
         try:
-            async with _heartbeating(HEARTBEAT_EVERY_S), _AnswerStream(inp.stream_tokens) as answer_stream:
-                if abstains(inp):  # nothing to answer from: no call
-                    log.info("no answer: best similarity %s below %s", inp.best_score, inp.abstain_below)
-                    result = no_answer(inp, AnswerMode.llm)
-                    answer_stream.text(result.answer)
-                    return result
-                # Only a retry reads the cache: an earlier attempt may have finished and died
-                # before its result was recorded.
-                if activity.info().attempt > 1 and (cached := await self.cache.load(key)) is not None:
-                    log.info(
-                        "Synthesize attempt %s: the answer of an earlier attempt, from the cache",
-                        activity.info().attempt,
-                    )
-                    answer_stream.text(cached.answer)
-                    return cached.model_copy(update={"attempt": activity.info().attempt})
-                if s.anthropic_stream:
-                    message = await _streamed_message(client, request, answer_stream, CitedStream(inp.sources))
-                else:
-                    message = await client.messages.create(**request)
-                text, citations = answer_of(message, inp.sources)
-                truncated = check_stop_reason(message.stop_reason, text)
-                if not s.anthropic_stream:
-                    answer_stream.text(text)
-                usage = usage_of(message.usage)
-                result = SynthesisResult(
-                    answer=text,
-                    mode=AnswerMode.llm,
-                    model=message.model,
-                    usage=usage,
-                    truncated=truncated,
-                    citations=citations,
-                    best_score=inp.best_score,
-                    cost=llm_cost(message.model, usage, self.prices),
-                    attempt=info.attempt,
-                )
-                # Before the last tokens are flushed (up to seconds): a worker lost from here
-                # on has paid for its answer, and the retry finds it.
-                await self.cache.store(key, result)
+            async with api_heartbeats(HEARTBEAT_EVERY_S), _AnswerStream(inp.stream_tokens) as answer_stream:
+                return await self._answer(inp, client, request, key, answer_stream)
         except anthropic.AnthropicError as e:
             failure = to_application_error(e)
             # One line per failed attempt (the worker itself logs benign failures only at DEBUG).
             log.warning("Synthesize attempt %s failed: %s", activity.info().attempt, failure.message)
             raise failure from e
-        except _transport_error() as e:
+        except transport_error() as e:
             raise unavailable(f"the Anthropic API stream broke off: {e!r}") from e
+
+    def _api_key(self) -> str | None:
+        """The Anthropic API key, None when there is none (the answer is then extractive)."""
+        try:
+            return self.settings.anthropic_key()
+        except OSError as e:
+            # A misconfigured secret mount will not fix itself between retries.
+            raise rejected(f"cannot read RAGSTATE_ANTHROPIC_API_KEY_FILE: {e}") from e
+
+    async def _answer(
+        self,
+        inp: SynthesisInput,
+        client: anthropic.AsyncAnthropic,
+        request: dict[str, Any],
+        key: str,
+        answer_stream: _AnswerStream,
+    ) -> SynthesisResult:
+        """This attempt's answer, published to ``answer_stream`` as it comes and stored in the
+        answer cache before the last tokens are flushed."""
+        s = self.settings
+        attempt = activity.info().attempt
+        if abstains(inp):  # nothing to answer from: no call
+            log.info("no answer: best similarity %s below %s", inp.best_score, inp.abstain_below)
+            result = no_answer(inp, AnswerMode.llm)
+            answer_stream.text(result.answer)
+            return result
+        # Only a retry reads the cache: an earlier attempt may have finished and died
+        # before its result was recorded.
+        if attempt > 1 and (cached := await self.cache.load(key)) is not None:
+            log.info("Synthesize attempt %s: the answer of an earlier attempt, from the cache", attempt)
+            answer_stream.text(cached.answer)
+            return cached.model_copy(update={"attempt": attempt})
+        if s.anthropic_stream:
+            message = await streamed_message(client, request, answer_stream.text, CitedStream(inp.sources))
+        else:
+            message = await client.messages.create(**request)
+        text, citations = answer_of(message, inp.sources)
+        truncated = check_stop_reason(message.stop_reason, text)
+        if not s.anthropic_stream:
+            answer_stream.text(text)
+        usage = usage_of(message.usage)
+        result = SynthesisResult(
+            answer=text,
+            mode=AnswerMode.llm,
+            model=message.model,
+            usage=usage,
+            truncated=truncated,
+            citations=citations,
+            best_score=inp.best_score,
+            cost=llm_cost(message.model, usage, self.prices),
+            attempt=attempt,
+        )
+        # Before the last tokens are flushed (up to seconds): a worker lost from here
+        # on has paid for its answer, and the retry finds it.
+        await self.cache.store(key, result)
         return result
