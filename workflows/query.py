@@ -37,7 +37,6 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.workflow_streams import WorkflowStream
 
     from ragstate.answers.abstention import best_similarity
-    from ragstate.answers.citations import citations_for
     from ragstate.contracts import STREAM_TOPIC, Activity, ErrorType, Query, Workflow
     from ragstate.models import (
         AnswerMode,
@@ -48,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
         ParsedQuery,
         RagAnswer,
         RagQuery,
-        SearchHit,
         StepTiming,
         StreamEvent,
         StreamEventType,
@@ -68,11 +66,11 @@ from ragstate.workflows.failures import (
     llm_fallback_applies,
     succeeded,
 )
+from ragstate.workflows.query_answer import best_hit_per_document, build_answer, log_outcome
 from ragstate.workflows.query_details import (
     hit_figures,
     no_llm_call_reason,
     outcome_notes,
-    question_hash,
     synthesis_figures,
 )
 from ragstate.workflows.query_policies import (
@@ -83,14 +81,6 @@ from ragstate.workflows.query_policies import (
     SEARCH_RETRY,
 )
 from ragstate.workflows.query_steps import QuerySteps, Retrieval
-
-
-def _best_hit_per_document(hits: list[SearchHit]) -> list[SearchHit]:
-    """The first hit of each document, in ranking order (the document ranking, with its chunk)."""
-    first: dict[str, SearchHit] = {}
-    for hit in hits:
-        first.setdefault(hit.doc_id, hit)
-    return list(first.values())
 
 
 # Sandboxed like every workflow: the worker passes ragstate's shared modules through
@@ -135,7 +125,7 @@ class RagQueryWorkflow:
         if query.ranked_documents and not parsed.synthesize:
             # Only the result is smaller (no command changes: no patch): the parent's history
             # holds it, 200 x 600 hits for a 100-question re-index gate otherwise.
-            answer.ranking = _best_hit_per_document(answer.ranking)[: query.ranked_documents]
+            answer.ranking = best_hit_per_document(answer.ranking)[: query.ranked_documents]
             answer.branch_rankings = {}
         return answer
 
@@ -288,42 +278,11 @@ class RagQueryWorkflow:
         set_status("degraded" if reasons else "completed")
         fallback = bool(self._synthesis_degraded)
         cost = synthesis.cost or Cost(reason=no_llm_call_reason(synthesis.mode, fallback=fallback))
-        info = workflow.info()
-        answer = RagAnswer(
-            question=parsed.question,
-            answer=synthesis.answer,
-            citations=citations_for(synthesis.answer, merged.sources, synthesis.citations),
-            no_answer=synthesis.no_answer,
-            best_score=synthesis.best_score,
-            mode=synthesis.mode,
-            model=synthesis.model,
-            degraded=bool(reasons),
-            degraded_reasons=reasons,
-            truncated=synthesis.truncated,
-            usage=synthesis.usage,
-            cost=cost,
-            timings=list(self._steps.timings),
-            # Retrieval only (evaluation) returns the rankings; an answer does without them.
-            ranking=merged.ranking if not parsed.synthesize else [],
-            branch_rankings={}
-            if parsed.synthesize
-            else {r.branch: r.hits for r in (retrieval.vector, retrieval.keyword) if r is not None},
-            workflow_id=info.workflow_id,
-            run_id=info.run_id,
-        )
+        answer = build_answer(parsed, retrieval, merged, synthesis, reasons, cost, list(self._steps.timings))
         total_ms = sum(t.duration_ms for t in self._steps.timings)
         for line in outcome_notes(answer, total_ms=total_ms):
             self._steps.details.note(line)
-        workflow.logger.info(
-            "query %s: %s, mode %s, %.0f ms, tokens %d in / %d out, cost $%.4f",
-            question_hash(parsed.question),
-            "degraded" if answer.degraded else "completed",
-            answer.mode.value,
-            total_ms,
-            answer.usage.input_tokens,
-            answer.usage.output_tokens,
-            answer.cost.usd,
-        )
+        log_outcome(parsed.question, answer, total_ms)
         self._publish(StreamEventType.final, answer=answer)
         return answer
 

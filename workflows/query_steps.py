@@ -89,6 +89,36 @@ class QuerySteps:
         activity's, so the step then runs as a regular activity on its own queue, and a replay
         on any worker takes the same path."""
 
+        call = self._call(
+            name,
+            arg,
+            result_type,
+            local=local,
+            task_queue=task_queue,
+            limit=limit,
+            retry=retry,
+            summary=summary,
+            heartbeat=heartbeat,
+            routing=routing,
+        )
+        return await self._timed(name, call, task_queue, figures)
+
+    def _call(
+        self,
+        name: str,
+        arg: Any,
+        result_type: type,
+        *,
+        local: bool,
+        task_queue: str | None,
+        limit: timedelta,
+        retry: RetryPolicy,
+        summary: str,
+        heartbeat: timedelta | None,
+        routing: Routing | None,
+    ) -> Any:
+        """The state's activity call, not yet awaited (nothing is scheduled until it is)."""
+
         def regular() -> Any:
             wait = routing.schedule_to_start_s if routing is not None else None
             return workflow.execute_activity(
@@ -111,6 +141,10 @@ class QuerySteps:
                 call = self._elsewhere_if_missing(call, regular)
         else:
             call = regular()
+        return call
+
+    async def _timed(self, name: str, call: Any, task_queue: str | None, figures: Callable[[Any], str] | None) -> Any:
+        """Await the call, recording the state's status, duration, attempt and figures."""
         self.details.start(name)
         started = workflow.time()
         status, attempt, shown = "ok", None, ""
