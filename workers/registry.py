@@ -146,89 +146,107 @@ def worker_specs(settings: Settings, roles: Iterable[str], replace: Sequence[Cal
     loads torch."""
     roles = check_roles(roles)
     specs: list[WorkerSpec] = []
-    embedding = synthesis = None
+    synthesize = vector_search = None
     if "llm" in roles:
-        from ragstate.activities.anthropic_llm import AnthropicActivities
-
-        synthesis = AnthropicActivities(settings)
-        # Per-worker cap, and an optional server-side cap shared by every LLM worker: many
-        # scaled-out workers together still stay under the provider's rate limit.
-        specs.append(
-            WorkerSpec(
-                "llm",
-                settings.llm_task_queue,
-                activities=(synthesis.synthesize,),
-                options={
-                    "max_concurrent_activities": settings.llm_max_concurrent,
-                    "max_task_queue_activities_per_second": settings.llm_queue_rate_per_s,
-                },
-            )
-        )
+        llm = _llm_spec(settings)
+        [synthesize] = llm.activities
+        specs.append(llm)
     if roles & EMBEDDING_ROLES:
-        from ragstate.activities.embeddings import EmbeddingActivities
-
-        embedding = EmbeddingActivities(settings)
-        specs += [
-            WorkerSpec(
-                role,
-                task_queue(settings, role),
-                activities=(embedding.vector_search, embedding.embed_chunks),
-                options={"max_concurrent_activities": 4},
-            )
-            for role in ("embeddings", "gpu-embeddings")
-            if role in roles
-        ]
+        embedding = _embedding_specs(settings, roles)
+        vector_search = embedding[0].activities[0]
+        specs += embedding
     if "workflows" in roles:
-        from ragstate.activities.anthropic_batches import BatchActivities
-        from ragstate.activities.elsewhere import not_on_this_worker
-        from ragstate.activities.files import FileActivities
-        from ragstate.activities.lifecycle import LifecycleActivities
-        from ragstate.activities.llm_fallback import extractive_answer
-        from ragstate.activities.qdrant import QdrantActivities, ReindexActivities
-        from ragstate.activities.query_parsing import QueryParsingActivities
-        from ragstate.activities.summaries import SummaryActivities
-        from ragstate.workflows import ALL_WORKFLOWS
-
-        # Steps of other roles served by this process may run as local activities of the query
-        # workflow, so they are registered on the workflow worker too; where this process lacks
-        # one, a stand-in sends it to its own queue when another worker's ParseQuery routed it
-        # here (a mixed pool). Not on a queue it shares: the stand-in would take its tasks.
-        also_local = [
-            fn or not_on_this_worker(name)
-            for name, fn, queue in (
-                (Activity.VECTOR_SEARCH, embedding and embedding.vector_search, settings.embeddings_task_queue),
-                (Activity.SYNTHESIZE, synthesis and synthesis.synthesize, settings.llm_task_queue),
-            )
-            if fn or queue != settings.workflow_task_queue
-        ]
-        q, f = QdrantActivities(settings), FileActivities(settings)
-        p = QueryParsingActivities(settings, in_process_roles=frozenset(roles))
-        specs.insert(
-            0,
-            WorkerSpec(
-                "workflows",
-                settings.workflow_task_queue,
-                workflows=tuple(ALL_WORKFLOWS),
-                activities=(
-                    p.parse_query,
-                    f.discover_documents,
-                    q.keyword_search,
-                    q.merge,
-                    q.index_chunks,
-                    q.commit_documents,
-                    q.optimize_store,
-                    q.store_stats,
-                    extractive_answer,  # the query's fallback when Synthesize fails for good
-                    *LifecycleActivities(settings).all(),  # sync pruning, documents and collections
-                    *ReindexActivities(settings).all(),  # blue/green re-index (workflows/reindex.py)
-                    f.load_gate,
-                    # ingest --summarize (workflows/summarize.py): next to the store, which they read
-                    *SummaryActivities(settings).all(),
-                    *BatchActivities(settings).all(),
-                    *also_local,
-                ),
-                options={"workflow_runner": workflow_runner()},
-            ),
-        )
+        specs.insert(0, _workflows_spec(settings, roles, vector_search, synthesize))
     replacements = {activity_name(fn): fn for fn in replace}
     return [spec.replacing(replacements) for spec in specs] if replacements else specs
+
+
+def _llm_spec(settings: Settings) -> WorkerSpec:
+    """The ``llm`` role: Synthesize, with its rate limits."""
+    from ragstate.activities.anthropic_llm import AnthropicActivities
+
+    synthesis = AnthropicActivities(settings)
+    # Per-worker cap, and an optional server-side cap shared by every LLM worker: many
+    # scaled-out workers together still stay under the provider's rate limit.
+    return WorkerSpec(
+        "llm",
+        settings.llm_task_queue,
+        activities=(synthesis.synthesize,),
+        options={
+            "max_concurrent_activities": settings.llm_max_concurrent,
+            "max_task_queue_activities_per_second": settings.llm_queue_rate_per_s,
+        },
+    )
+
+
+def _embedding_specs(settings: Settings, roles: set[str]) -> list[WorkerSpec]:
+    """The embedding roles among ``roles`` (``embeddings``, ``gpu-embeddings``): VectorSearch
+    and EmbedChunks of one model, VectorSearch first."""
+    from ragstate.activities.embeddings import EmbeddingActivities
+
+    embedding = EmbeddingActivities(settings)
+    return [
+        WorkerSpec(
+            role,
+            task_queue(settings, role),
+            activities=(embedding.vector_search, embedding.embed_chunks),
+            options={"max_concurrent_activities": 4},
+        )
+        for role in ("embeddings", "gpu-embeddings")
+        if role in roles
+    ]
+
+
+def _workflows_spec(
+    settings: Settings, roles: set[str], vector_search: Callable | None, synthesize: Callable | None
+) -> WorkerSpec:
+    """The ``workflows`` role: every workflow and the light activities, plus VectorSearch and
+    Synthesize as this process serves them (``None``: it does not)."""
+    from ragstate.activities.anthropic_batches import BatchActivities
+    from ragstate.activities.elsewhere import not_on_this_worker
+    from ragstate.activities.files import FileActivities
+    from ragstate.activities.lifecycle import LifecycleActivities
+    from ragstate.activities.llm_fallback import extractive_answer
+    from ragstate.activities.qdrant import QdrantActivities, ReindexActivities
+    from ragstate.activities.query_parsing import QueryParsingActivities
+    from ragstate.activities.summaries import SummaryActivities
+    from ragstate.workflows import ALL_WORKFLOWS
+
+    # Steps of other roles served by this process may run as local activities of the query
+    # workflow, so they are registered on the workflow worker too; where this process lacks
+    # one, a stand-in sends it to its own queue when another worker's ParseQuery routed it
+    # here (a mixed pool). Not on a queue it shares: the stand-in would take its tasks.
+    also_local = [
+        fn or not_on_this_worker(name)
+        for name, fn, queue in (
+            (Activity.VECTOR_SEARCH, vector_search, settings.embeddings_task_queue),
+            (Activity.SYNTHESIZE, synthesize, settings.llm_task_queue),
+        )
+        if fn or queue != settings.workflow_task_queue
+    ]
+    q, f = QdrantActivities(settings), FileActivities(settings)
+    p = QueryParsingActivities(settings, in_process_roles=frozenset(roles))
+    return WorkerSpec(
+        "workflows",
+        settings.workflow_task_queue,
+        workflows=tuple(ALL_WORKFLOWS),
+        activities=(
+            p.parse_query,
+            f.discover_documents,
+            q.keyword_search,
+            q.merge,
+            q.index_chunks,
+            q.commit_documents,
+            q.optimize_store,
+            q.store_stats,
+            extractive_answer,  # the query's fallback when Synthesize fails for good
+            *LifecycleActivities(settings).all(),  # sync pruning, documents and collections
+            *ReindexActivities(settings).all(),  # blue/green re-index (workflows/reindex.py)
+            f.load_gate,
+            # ingest --summarize (workflows/summarize.py): next to the store, which they read
+            *SummaryActivities(settings).all(),
+            *BatchActivities(settings).all(),
+            *also_local,
+        ),
+        options={"workflow_runner": workflow_runner()},
+    )
