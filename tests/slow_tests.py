@@ -119,7 +119,6 @@ SLOW: dict[str, frozenset[str]] = {
             "test_schedule_add_list_pause_resume_trigger_delete",
         }
     ),
-    "test_store.py": frozenset({"test_chunks_of_many"}),
     "test_streaming.py": frozenset(
         {
             "test_a_consumer_that_stops_early_leaves_the_query_running",

@@ -30,9 +30,18 @@ SLICE = Path(__file__).resolve().parent / "data" / "cisi-slice"
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
 
 
-def beir_slice(out: Path) -> Path:
-    """A copy of the committed slice the test may write beside."""
+#: The gate test's documents: the slice's first 100, its 72 judged ones and 28 others. A build
+#: costs about the same per document whatever the chunk size, and on these the worse index
+#: (16-wordpiece chunks without titles) scores about 0.08 under the live one (0.003 on all 150).
+GATE_DOCUMENTS = 100
+
+
+def beir_slice(out: Path, documents: int) -> Path:
+    """A copy of the committed slice with its first ``documents`` documents, which the test may
+    write beside."""
     shutil.copytree(SLICE, out)
+    lines = (SLICE / "corpus.jsonl").read_text().splitlines()[:documents]
+    (out / "corpus.jsonl").write_text("\n".join(lines) + "\n")
     return out
 
 
@@ -46,10 +55,13 @@ async def reindex(client: Client, settings: Settings, request: ReindexRequest) -
     )
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(600)
 async def test_the_gate_switches_to_an_equal_index_and_refuses_a_worse_one(client: Client, backend_settings, tmp_path):
+    """On both backends the name moves to an equal version (the edge store's pointer file, a
+    Qdrant alias); the refusal of a worse one runs on the edge store only: the gate's scores
+    come from the same query workflow on either backend, and a refusal moves no pointer."""
     settings = backend_settings
-    gate = beir_slice(tmp_path / "gate")
+    gate = beir_slice(tmp_path / "gate", GATE_DOCUMENTS)
     name = settings.collection
     rag = RagClient(client, settings)
     question = (gate / "queries.jsonl").read_text().splitlines()[0]
@@ -69,6 +81,10 @@ async def test_the_gate_switches_to_an_equal_index_and_refuses_a_worse_one(clien
         assert not exists(settings, name) or settings.store_backend is StoreBackend.qdrant  # the old went
         after_switch = await rag.ask(RagQuery(question=json.loads(question)["text"], synthesize=False))
         assert after_switch.ranking  # the name answers from the new version
+        assert read_params(settings, same.new)["chunk_tokens"] == 200
+        assert (await rag.stats()).chunks == first.chunks
+        if settings.store_backend is StoreBackend.qdrant:
+            return  # the rest is backend-neutral (docstring): one more build for nothing new
 
         code, out = await run_cli(
             settings,
@@ -84,7 +100,7 @@ async def test_the_gate_switches_to_an_equal_index_and_refuses_a_worse_one(clien
             "--gate",
             str(gate),
             "--tolerance",
-            "0",  # on this slice the bad index scores about 0.003 below: no tolerance for it
+            "0",  # no tolerance: any loss is refused (here it scores about 0.08 below)
             "--grace",
             "0",
             limit_s=600,
