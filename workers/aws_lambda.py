@@ -65,8 +65,12 @@ from temporalio.contrib.aws.lambda_worker import LambdaWorkerConfig, run_worker
 from temporalio.worker import Plugin, Worker, WorkerDeploymentConfig
 
 from ragstate.settings import Settings, WorkflowVersioning
+
+# Private names here as before the move (tests reach them as aws_lambda._apply_otel, _observing).
+from ragstate.workers.lambda_otel import apply_otel as _apply_otel
+from ragstate.workers.lambda_otel import observing as _observing
 from ragstate.workers.lambda_setup import connect_config, load_secrets
-from ragstate.workers.registry import worker_specs
+from ragstate.workers.registry import WorkerSpec, worker_specs
 
 log = logging.getLogger("ragstate.lambda")
 #: What run_worker reserves after the drain for shutdown hooks (the contrib's default).
@@ -164,7 +168,7 @@ class CompanionWorkers(Plugin):
 
 
 async def _close_llm_clients() -> None:
-    """The Anthropic SDK client is cached per process (``ragstate.activities.anthropic_llm._clients``),
+    """The Anthropic SDK client is cached per process (``ragstate.activities.anthropic_messages._clients``),
     but its connection pool belongs to the event loop that made it, and each invocation runs a
     new loop: a kept-alive connection reused by the next invocation fails ("Event loop is
     closed"). Closed and forgotten at the end of every invocation, inside its loop."""
@@ -174,43 +178,6 @@ async def _close_llm_clients() -> None:
 
 
 _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ragstate-lambda-activity")
-_otel: dict[str, Any] = {}
-
-
-def _apply_otel(config: LambdaWorkerConfig) -> None:
-    """ADOT metrics and tracing, set up once per execution environment (``apply_defaults`` makes
-    a new Runtime and tracer provider each call) and applied to every invocation's config."""
-    if not _otel:
-        from temporalio.contrib.aws.lambda_worker.otel import apply_defaults
-
-        scratch = LambdaWorkerConfig()
-        apply_defaults(scratch)
-        _otel.update(
-            runtime=scratch.client_connect_config.get("runtime"),
-            plugins=list(scratch.worker_config.get("plugins", [])),
-            hooks=list(scratch.shutdown_hooks),
-        )
-    if _otel["runtime"] is not None:
-        config.client_connect_config["runtime"] = _otel["runtime"]
-    config.worker_config["plugins"] = [*config.worker_config.get("plugins", []), *_otel["plugins"]]
-    config.shutdown_hooks.extend(_otel["hooks"])
-
-
-def _observing(settings: Settings) -> list:
-    """ragstate's own metrics (through the ADOT runtime's meter, so they go where the SDK's go)
-    and the LLM span (under the global tracer provider apply_defaults installed), as on every
-    other worker shape (:func:`ragstate.observability.telemetry.worker_interceptors`)."""
-    from temporalio.common import MetricMeter
-
-    from ragstate.observability.metrics import ObservingInterceptor
-    from ragstate.observability.telemetry import tracing_active
-
-    runtime = _otel.get("runtime")
-    meter = runtime.metric_meter if runtime is not None else None
-    if meter is MetricMeter.noop:
-        meter = None
-    trace_llm = tracing_active()
-    return [ObservingInterceptor(settings, meter, trace_llm)] if meter is not None or trace_llm else []
 
 
 def build_handler(
@@ -223,13 +190,7 @@ def build_handler(
         environ = os.environ
     settings = settings or Settings()
     roles = settings.lambda_roles
-    if settings.lambda_timeout_s is not None:
-        check_timing(settings, roles, settings.lambda_timeout_s)
-    if environ.get("AWS_LAMBDA_FUNCTION_NAME") and settings.store_backend.value == "edge" and "workflows" in roles:
-        log.warning(
-            "store backend 'edge' keeps the index inside one Lambda execution environment; "
-            "set RAGSTATE_STORE_BACKEND=qdrant and RAGSTATE_QDRANT_URL"
-        )
+    _check_settings(settings, roles, environ)
     version = WorkerDeploymentVersion(
         deployment_name=settings.deployment_name, build_id=resolve_build_id(settings, environ)
     )
@@ -237,52 +198,10 @@ def build_handler(
     connect = connect_config(settings, environ)
     # Activity objects (and the store and LLM clients they open lazily) live as long as the
     # execution environment; workers and clients are made per invocation by run_worker.
-    main, *others = worker_specs(settings, roles)
+    specs = worker_specs(settings, roles)
 
     def configure(config: LambdaWorkerConfig) -> None:
-        # The contrib types these as TypedDicts; ragstate builds them as plain dicts of the same keys.
-        client_config: dict[str, Any] = config.client_connect_config  # type: ignore[assignment]
-        client_config.clear()
-        client_config.update(connect)
-        wc: dict[str, Any] = config.worker_config  # type: ignore[assignment]
-        wc.update(main.worker_config())
-        if main.sync_activities():
-            wc["activity_executor"] = _executor
-        hooks = config.shutdown_deadline_buffer - wc.get("graceful_shutdown_timeout", timedelta(seconds=5))
-        wc["graceful_shutdown_timeout"] = grace
-        config.shutdown_deadline_buffer = grace + max(hooks, HOOK_BUFFER)
-        deployment: WorkerDeploymentConfig = wc["deployment_config"]  # run_worker always sets it
-        wc["deployment_config"] = WorkerDeploymentConfig(
-            version=deployment.version,
-            use_worker_versioning=True,
-            default_versioning_behavior=VERSIONING_BEHAVIORS[settings.versioning_behavior],
-        )
-        if "llm" in roles:
-            config.shutdown_hooks.append(_close_llm_clients)
-        if settings.lambda_otel:
-            _apply_otel(config)
-            wc["interceptors"] = [*wc.get("interceptors", []), *_observing(settings)]
-        if others:
-            shared = {
-                k: v
-                for k, v in wc.items()
-                if k not in {"task_queue", "workflows", "activities", "plugins", "activity_executor", *main.options}
-            }
-            plugins = list(wc.get("plugins", []))
-            wc["plugins"] = [
-                *plugins,
-                CompanionWorkers(
-                    [
-                        {
-                            **shared,
-                            **spec.worker_config(),
-                            "plugins": plugins,
-                            **({"activity_executor": _executor} if spec.sync_activities() else {}),
-                        }
-                        for spec in others
-                    ]
-                ),
-            ]
+        _configure(config, settings, specs, connect, grace)
 
     log.info(
         "Lambda worker %s/%s: roles %s on %s, grace %ss",
@@ -293,6 +212,79 @@ def build_handler(
         grace.total_seconds(),
     )
     return run_worker(version, configure)
+
+
+def _check_settings(settings: Settings, roles: Sequence[str], environ: Mapping[str, str]) -> None:
+    """Cold-start checks: the timing rule when the function's timeout is known, and a warning
+    for an index that the function's execution environments cannot share."""
+    if settings.lambda_timeout_s is not None:
+        check_timing(settings, roles, settings.lambda_timeout_s)
+    if environ.get("AWS_LAMBDA_FUNCTION_NAME") and settings.store_backend.value == "edge" and "workflows" in roles:
+        log.warning(
+            "store backend 'edge' keeps the index inside one Lambda execution environment; "
+            "set RAGSTATE_STORE_BACKEND=qdrant and RAGSTATE_QDRANT_URL"
+        )
+
+
+def _configure(
+    config: LambdaWorkerConfig,
+    settings: Settings,
+    specs: Sequence[WorkerSpec],
+    connect: Mapping[str, Any],
+    grace: timedelta,
+) -> None:
+    """One invocation's config: the connection, the first spec as the worker run_worker creates
+    (with the grace, versioning, shutdown hooks and telemetry) and the others beside it."""
+    main, *others = specs
+    # The contrib types these as TypedDicts; ragstate builds them as plain dicts of the same keys.
+    client_config: dict[str, Any] = config.client_connect_config  # type: ignore[assignment]
+    client_config.clear()
+    client_config.update(connect)
+    wc: dict[str, Any] = config.worker_config  # type: ignore[assignment]
+    wc.update(main.worker_config())
+    if main.sync_activities():
+        wc["activity_executor"] = _executor
+    hooks = config.shutdown_deadline_buffer - wc.get("graceful_shutdown_timeout", timedelta(seconds=5))
+    wc["graceful_shutdown_timeout"] = grace
+    config.shutdown_deadline_buffer = grace + max(hooks, HOOK_BUFFER)
+    deployment: WorkerDeploymentConfig = wc["deployment_config"]  # run_worker always sets it
+    wc["deployment_config"] = WorkerDeploymentConfig(
+        version=deployment.version,
+        use_worker_versioning=True,
+        default_versioning_behavior=VERSIONING_BEHAVIORS[settings.versioning_behavior],
+    )
+    if "llm" in settings.lambda_roles:
+        config.shutdown_hooks.append(_close_llm_clients)
+    if settings.lambda_otel:
+        _apply_otel(config)
+        wc["interceptors"] = [*wc.get("interceptors", []), *_observing(settings)]
+    if others:
+        wc["plugins"] = _with_companions(wc, main, others)
+
+
+def _with_companions(wc: Mapping[str, Any], main: WorkerSpec, others: Sequence[WorkerSpec]) -> list:
+    """The main worker's plugins and one more that runs ``others`` beside it: each with the main
+    worker's options but its own registrations and role options, and the same plugins."""
+    shared = {
+        k: v
+        for k, v in wc.items()
+        if k not in {"task_queue", "workflows", "activities", "plugins", "activity_executor", *main.options}
+    }
+    plugins = list(wc.get("plugins", []))
+    return [
+        *plugins,
+        CompanionWorkers(
+            [
+                {
+                    **shared,
+                    **spec.worker_config(),
+                    "plugins": plugins,
+                    **({"activity_executor": _executor} if spec.sync_activities() else {}),
+                }
+                for spec in others
+            ]
+        ),
+    ]
 
 
 def __getattr__(name: str) -> Any:
