@@ -113,12 +113,7 @@ SLOW: dict[str, frozenset[str]] = {
             "test_an_llm_run_shows_its_retry_tokens_and_cost",
         }
     ),
-    "test_schedules.py": frozenset(
-        {
-            "test_bad_arguments_are_clear_errors_before_temporal",
-            "test_schedule_add_list_pause_resume_trigger_delete",
-        }
-    ),
+    "test_schedules.py": frozenset({"test_schedule_add_list_pause_resume_trigger_delete"}),
     "test_streaming.py": frozenset(
         {
             "test_a_consumer_that_stops_early_leaves_the_query_running",

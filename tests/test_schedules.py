@@ -1,6 +1,8 @@
 """`ragstate schedule` end to end on the real dev server: a Temporal Schedule per set of roots,
 seen by `temporal schedule list`, paused and resumed, triggered runs that ingest and sync, and
-the SKIP overlap policy (never two runs of one schedule at once)."""
+the SKIP overlap policy (never two runs of one schedule at once). The commands run in the test's
+process (``run_cli_in_process``): none of these tests is about the CLI's process, and a start of
+it cost about 3 s each."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from ragstate.ingest.schedules import (
 from ragstate.models import IngestRequest, IngestResult
 from ragstate.settings import Settings
 from ragstate.temporal.devserver import temporal_cli
-from ragstate.testing import run_cli
+from ragstate.testing import run_cli_in_process
 from ragstate.testing.probes import wait_for
 from ragstate.workers.runtime import running_workers
 
@@ -44,11 +46,11 @@ def test_every_parses_units_and_refuses_the_rest():
 
 
 async def test_bad_arguments_are_clear_errors_before_temporal(settings: Settings):
-    code, out = await run_cli(settings, "schedule", "add", "docs", "--every", "soon")
+    code, out = await run_cli_in_process(settings, "schedule", "add", "docs", "--every", "soon")
     assert code == 1 and "e.g. 30m, 1h" in out and "Traceback" not in out
-    code, out = await run_cli(settings, "schedule", "add", "docs", "--every", "1h", "--collection", "../x")
+    code, out = await run_cli_in_process(settings, "schedule", "add", "docs", "--every", "1h", "--collection", "../x")
     assert code == 1 and "Traceback" not in out
-    code, out = await run_cli(settings, "schedule", "pause", "someone-elses-schedule")
+    code, out = await run_cli_in_process(settings, "schedule", "pause", "someone-elses-schedule")
     assert code == 1 and "not a ragstate schedule" in out
 
 
@@ -73,10 +75,10 @@ async def test_schedule_add_list_pause_resume_trigger_delete(client: Client, set
     assert sid.startswith(PREFIX + settings.collection + "-corpus-")
 
     # Added from the command line, then added again: one schedule for these roots, updated.
-    code, out = await run_cli(settings, "schedule", "add", str(corpus), "--every", "1h")
+    code, out = await run_cli_in_process(settings, "schedule", "add", str(corpus), "--every", "1h")
     assert code == 0, out
     assert sid in out and "every 1h" in out and "scheduled" in out
-    code, out = await run_cli(settings, "schedule", "add", str(corpus), "--every", "2h", "--sync")
+    code, out = await run_cli_in_process(settings, "schedule", "add", str(corpus), "--every", "2h", "--sync")
     assert code == 0, out
     assert sid in out and "updated" in out and "sync every 2h" in out
     desc = await client.get_schedule_handle(sid).describe()
@@ -97,7 +99,7 @@ async def test_schedule_add_list_pause_resume_trigger_delete(client: Client, set
     )
 
     async def listed() -> list[ScheduleInfo] | None:
-        code, out = await run_cli(settings, "schedule", "list", "--json")
+        code, out = await run_cli_in_process(settings, "schedule", "list", "--json")
         assert code == 0, out
         mine = [ScheduleInfo.model_validate(s) for s in json.loads(out) if s["id"] == sid]
         return mine or None
@@ -105,18 +107,18 @@ async def test_schedule_add_list_pause_resume_trigger_delete(client: Client, set
     [entry] = await wait_for(listed, 30, "the schedule listed", every=0.3)
     assert entry.sync and entry.every == "2h" and entry.next_runs
 
-    code, out = await run_cli(settings, "schedule", "pause", sid, "--note", "disk migration")
+    code, out = await run_cli_in_process(settings, "schedule", "pause", sid, "--note", "disk migration")
     assert code == 0, out
     assert "paused" in out and "disk migration" in out
     info = await describe_schedule(rag, sid)
     assert info.paused and info.note == "disk migration"
-    code, out = await run_cli(settings, "schedule", "resume", sid)
+    code, out = await run_cli_in_process(settings, "schedule", "resume", sid)
     assert code == 0 and "active" in out, out
     assert not (await describe_schedule(rag, sid)).paused
 
     # SKIP: with no worker the first triggered run cannot finish; a second trigger starts nothing.
     handle = client.get_schedule_handle(sid)
-    code, out = await run_cli(settings, "schedule", "trigger", sid)
+    code, out = await run_cli_in_process(settings, "schedule", "trigger", sid)
     assert code == 0, out
     first = (await wait_for(lambda: _running(rag, sid), 30, "a scheduled run", every=0.3))[0]
     await handle.trigger()
@@ -137,11 +139,11 @@ async def test_schedule_add_list_pause_resume_trigger_delete(client: Client, set
         assert (result.removed, result.unchanged) == (1, 2)
         assert (await rag.stats()).documents == 2
 
-    code, out = await run_cli(settings, "schedule", "delete", sid)
+    code, out = await run_cli_in_process(settings, "schedule", "delete", sid)
     assert code == 0 and "deleted" in out, out
     with pytest.raises(ScheduleNotFoundError):
         await describe_schedule(rag, sid)
-    code, out = await run_cli(settings, "schedule", "resume", sid)
+    code, out = await run_cli_in_process(settings, "schedule", "resume", sid)
     assert code == 1 and "no schedule" in out and "Traceback" not in out
 
 

@@ -29,7 +29,7 @@ Usage::
 # The fake Messages API: FakeAnthropic, Planned, RecordedRequest, ok, error, stream_error, ...
 from ragstate.testing.anthropic import *  # noqa: F403
 from ragstate.testing.anthropic import __all__ as _fake_anthropic
-from ragstate.testing.cli import RAGSTATE, run_cli
+from ragstate.testing.cli import RAGSTATE, run_cli, run_cli_in_process
 from ragstate.testing.environment import clean_env, process_env, settings_env, worker_env
 from ragstate.testing.isolated import isolated_settings
 from ragstate.testing.servers import RestartableServer, start_dev_environment
@@ -42,6 +42,7 @@ __all__ = [
     "isolated_settings",
     "process_env",
     "run_cli",
+    "run_cli_in_process",
     "settings_env",
     "start_dev_environment",
     "worker_env",

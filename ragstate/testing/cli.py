@@ -4,11 +4,13 @@ subprocess, configured by ``RAGSTATE_*`` variables only."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sys
 from pathlib import Path
 
 from ragstate.settings import Settings
-from ragstate.testing.environment import process_env
+from ragstate.testing.environment import FOREIGN_PREFIXES, FOREIGN_VARIABLES, OFFLINE, process_env, settings_env
 
 #: The console script installed beside this interpreter (the venv's ``bin/ragstate``).
 RAGSTATE = str(Path(sys.executable).with_name("ragstate"))
@@ -35,3 +37,32 @@ async def run_cli(
             process.kill()
             await process.wait()
     return process.returncode or 0, out.decode("utf-8", "replace")
+
+
+async def run_cli_in_process(settings: Settings, *args: str, **env: str) -> tuple[int, str]:
+    """``ragstate ARGS`` in this process, for a test about what a command does rather than about
+    its process (its start, signals, a closed pipe): typer's runner on a thread (the commands run
+    their own event loop), with exactly ``settings`` (and ``env``) as the environment's
+    ``RAGSTATE_*`` variables. Its exit code and output (stdout and stderr interleaved), as
+    :func:`run_cli`; an exception the command leaves unhandled is raised here (a person would see
+    its traceback). The logging the command configures is put back after it."""
+    return await asyncio.to_thread(_invoke, settings, args, env)
+
+
+def _invoke(settings: Settings, args: tuple[str, ...], env: dict[str, str]) -> tuple[int, str]:
+    from typer.testing import CliRunner
+
+    from ragstate.cli import app
+
+    foreign = {k: None for k in os.environ if k.startswith(FOREIGN_PREFIXES) or k in FOREIGN_VARIABLES}
+    variables: dict[str, str | None] = {**foreign, **OFFLINE, **settings_env(settings), **env}
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        result = CliRunner().invoke(app, list(args), env=variables)
+    finally:  # the command routes the root logger to its own (captured, then closed) stderr
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
