@@ -29,9 +29,13 @@ demo: install
 
 ## Install the dev dependencies, lint, type-check and run the whole suite (CI: .ci/run); the 25
 ## slowest tests close every run, so that what the suite costs stays in sight.
+## Most tests wait on a dev server, a worker or a subprocess rather than compute, so one worker
+## process per core (pytest-xdist; each with its own dev server) runs them side by side.
+## TEST_WORKERS=0 runs in one process (a debugger, or a test's output as it happens).
+TEST_WORKERS ?= 2
 PYTEST := HF_HUB_OFFLINE=1 PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q -p no:cacheprovider
 test: dev lint typecheck
-	$(PYTEST) --durations=25
+	$(PYTEST) -n $(TEST_WORKERS) --durations=25
 
 ## The edit loop, about 3 minutes: lint, types and the fast tests (the slow ones, 3 s or more
 ## each, are listed in tests/slow_tests.py and run by `make test`).
