@@ -17,7 +17,7 @@ from ragstate.client import RagClient
 from ragstate.contracts import ErrorType, Workflow
 from ragstate.models import Branch, IngestRequest, RagQuery
 from ragstate.settings import Settings
-from ragstate.testing import run_cli
+from ragstate.testing import run_cli_in_process
 
 EXAMPLE_DOCS = 8  # 5 files + 3 records in faq.jsonl
 
@@ -77,25 +77,32 @@ async def test_collections_list_and_drop(client: Client, settings: Settings):
 
 @pytest.mark.timeout(300)
 async def test_documents_and_collections_commands(client: Client, settings: Settings, tmp_path):
+    def cli(*args: str):  # in this process: the test is about what the commands do
+        return run_cli_in_process(settings, *args, cwd=tmp_path)
+
     async with lifecycle_workers(client, settings):
-        code, out = await run_cli(settings, "ingest", str(EXAMPLES_CORPUS / "bm25.md"), cwd=tmp_path)
+        code, out = await cli("ingest", str(EXAMPLES_CORPUS / "bm25.md"))
         assert code == 0 and "ingested 1 document (0 unchanged)" in out, out
-        code, out = await run_cli(settings, "documents", "list", "--json", cwd=tmp_path)
+        code, out = await cli("documents", "list", "--json")
         assert code == 0, out
         [doc] = json.loads(out)["documents"]
         assert doc["title"] == "BM25 keyword ranking" and doc["source"].endswith("bm25.md")
-        code, out = await run_cli(settings, "documents", "list", "--source", str(EXAMPLES_CORPUS), cwd=tmp_path)
+        code, out = await run_cli_in_process(
+            settings, "documents", "list", "--source", str(EXAMPLES_CORPUS), cwd=tmp_path
+        )
         assert code == 0 and "1 document in collection" in out, out
 
-        code, out = await run_cli(settings, "collections", "list", cwd=tmp_path)
+        code, out = await cli("collections", "list")
         assert code == 0 and settings.collection in out, out
-        code, out = await run_cli(settings, "collections", "drop", settings.collection, cwd=tmp_path)
+        code, out = await cli("collections", "drop", settings.collection)
         assert code == 1 and "not dropped" in out, out  # no confirmation on a closed stdin
-        code, out = await run_cli(settings, "documents", "delete", doc["doc_id"], cwd=tmp_path)
+        code, out = await cli("documents", "delete", doc["doc_id"])
         assert code == 0 and "deleted 1 document" in out, out
-        code, out = await run_cli(settings, "collections", "drop", "--yes", settings.collection, cwd=tmp_path)
+        code, out = await run_cli_in_process(
+            settings, "collections", "drop", "--yes", settings.collection, cwd=tmp_path
+        )
         assert code == 0 and f"dropped collection {settings.collection!r}" in out, out
-        code, out = await run_cli(settings, "collections", "drop", "--yes", "../x", cwd=tmp_path)
+        code, out = await cli("collections", "drop", "--yes", "../x")
         assert code == 1 and "invalid collection name" in out, out
 
 

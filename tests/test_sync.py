@@ -21,7 +21,7 @@ from ragstate.contracts import Activity
 from ragstate.models import Branch, IngestRequest, PruneInput, RagQuery
 from ragstate.settings import Settings
 from ragstate.store import open_store
-from ragstate.testing import run_cli
+from ragstate.testing import run_cli_in_process
 
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
 EXAMPLE_DOCS = 8  # 5 files + 3 records in faq.jsonl
@@ -145,16 +145,16 @@ async def test_ask_source_of_a_deleted_file_answers_nothing_after_sync(client: C
     corpus_copy(tmp_path)
     relative = "corpus/dense-retrieval.txt"
     async with lifecycle_workers(client, settings):
-        code, out = await run_cli(settings, "ingest", "corpus", cwd=tmp_path)
+        code, out = await run_cli_in_process(settings, "ingest", "corpus", cwd=tmp_path)
         assert code == 0, out
-        code, out = await run_cli(settings, "ask", "--json", "--source", relative, QUESTION, cwd=tmp_path)
+        code, out = await run_cli_in_process(settings, "ask", "--json", "--source", relative, QUESTION, cwd=tmp_path)
         assert code == 0, out
         cited = {c["source"] for c in json.loads(out)["citations"]}
         assert cited == {str(tmp_path / relative)}  # the relative path matched the stored absolute one
 
         (tmp_path / relative).unlink()
-        code, out = await run_cli(settings, "ingest", "--sync", "corpus", cwd=tmp_path)
+        code, out = await run_cli_in_process(settings, "ingest", "--sync", "corpus", cwd=tmp_path)
         assert code == 0 and "1 document removed" in out, out
-        code, out = await run_cli(settings, "ask", "--json", "--source", relative, QUESTION, cwd=tmp_path)
+        code, out = await run_cli_in_process(settings, "ask", "--json", "--source", relative, QUESTION, cwd=tmp_path)
         assert code == 0, out
         assert json.loads(out)["citations"] == []
