@@ -1,4 +1,6 @@
-"""The `ragstate` command line as a person runs it: a subprocess against the real dev server."""
+"""The `ragstate` command line against the real dev server: as a person runs it (a subprocess)
+where the test is about the process (its exit, its arguments' bytes, a hang), in the test's
+process (``run_cli_in_process``) where it is about what a command does."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from ragstate.client import RagClient
 from ragstate.models import IngestRequest
 from ragstate.settings import Settings
 from ragstate.temporal.devserver import free_port
-from ragstate.testing import run_cli
+from ragstate.testing import run_cli, run_cli_in_process
 from ragstate.workers.runtime import running_workers
 
 
@@ -44,13 +46,13 @@ async def test_ingest_exits_2_when_documents_failed_and_lists_them(client: Clien
     (docs / "empty.md").write_text("  \n")
     (docs / "report.pdf").write_bytes(b"%PDF-1.4")  # skipped with its reason: not a failure, not silent
     async with running_workers(client, settings):
-        code, out = await run_cli(settings, "ingest", str(docs))
+        code, out = await run_cli_in_process(settings, "ingest", str(docs))
         assert code == 2, out
         assert "empty.md" in out and "empty document" in out
         flat = " ".join(out.split())  # rich wraps at the terminal's width
         assert "skipped" in flat and "report.pdf: unsupported file type '.pdf'" in flat
         (docs / "empty.md").unlink()
-        code, out = await run_cli(settings, "ingest", str(docs))
+        code, out = await run_cli_in_process(settings, "ingest", str(docs))
         assert code == 0, out
         assert "report.pdf: unsupported file type '.pdf'" in " ".join(out.split())
 
@@ -63,7 +65,7 @@ async def test_ask_without_a_workflow_worker_says_so_at_once(settings: Settings)
 
 
 async def test_status_json_without_workers_and_without_temporal(settings: Settings):
-    code, out = await run_cli(settings, "status", "--json")
+    code, out = await run_cli_in_process(settings, "status", "--json")
     assert code == 0, out
     report = json.loads(out)
     assert report["temporal"]["up"] is True and report["temporal"]["address"] == settings.temporal_address
@@ -76,11 +78,11 @@ async def test_status_json_without_workers_and_without_temporal(settings: Settin
     assert report["index"] is None and report["index_error"] == "no worker running"
 
     nowhere = settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
-    code, out = await run_cli(nowhere, "status", "--json", limit_s=60)
+    code, out = await run_cli_in_process(nowhere, "status", "--json")
     assert code == 1, out
     report = json.loads(out)
     assert report["temporal"]["up"] is False and report["temporal"]["error"]
-    code, out = await run_cli(settings, "status", "--collection", "../x")
+    code, out = await run_cli_in_process(settings, "status", "--collection", "../x")
     assert code == 1 and "invalid collection name" in out
 
 
@@ -98,7 +100,7 @@ async def test_status_and_ask_use_the_collection_of_the_option_or_of_RAGSTATE_CO
         assert result.documents == 1, result.failures
         in_other = settings.model_copy(update={"collection": other})
 
-        code, out = await run_cli(in_other, "status", "--json")  # RAGSTATE_COLLECTION=other
+        code, out = await run_cli_in_process(in_other, "status", "--json")  # RAGSTATE_COLLECTION=other
         assert code == 0, out
         assert json.loads(out)["index"] | {"chunks": 0} == {
             "backend": "edge",
@@ -106,20 +108,20 @@ async def test_status_and_ask_use_the_collection_of_the_option_or_of_RAGSTATE_CO
             "documents": 1,
             "chunks": 0,
         }
-        code, out = await run_cli(settings, "status", "--collection", other)
+        code, out = await run_cli_in_process(settings, "status", "--collection", other)
         flat = " ".join(out.split())
         assert code == 0 and "index: 1 document, " in flat and f"in collection {other!r}" in flat, out
-        code, out = await run_cli(settings, "status", "--json")
+        code, out = await run_cli_in_process(settings, "status", "--json")
         assert json.loads(out)["index"]["collection"] == settings.collection
         assert json.loads(out)["index"]["documents"] == 0
 
         question = "Where do walruses rest between dives?"
-        code, out = await run_cli(settings, "ask", "--json", "--collection", other, question)
+        code, out = await run_cli_in_process(settings, "ask", "--json", "--collection", other, question)
         assert code == 0, out
         assert [c["source"] for c in json.loads(out)["citations"]][:1] == [str(doc)]
-        code, out = await run_cli(in_other, "ask", "--json", question)  # RAGSTATE_COLLECTION=other
+        code, out = await run_cli_in_process(in_other, "ask", "--json", question)  # RAGSTATE_COLLECTION=other
         assert code == 0 and json.loads(out)["citations"][0]["source"] == str(doc), out
-        code, out = await run_cli(settings, "ask", "--json", question)  # the default collection is empty
+        code, out = await run_cli_in_process(settings, "ask", "--json", question)  # the default collection is empty
         assert code == 0 and json.loads(out)["citations"] == [], out
 
 
@@ -178,9 +180,9 @@ async def test_ask_prints_the_answers_cost_and_json_carries_it(client: Client, s
 
     async with running_workers(client, settings):
         await RagClient(client, settings).ingest([str(EXAMPLES_CORPUS)])
-        code, out = await run_cli(settings, "ask", "--json", "What is BM25?")
+        code, out = await run_cli_in_process(settings, "ask", "--json", "What is BM25?")
         assert code == 0, out
         cost = json.loads(out)["cost"]
         assert cost["usd"] == 0 and cost["priced"] and "offline extractive mode" in cost["reason"]
-        code, out = await run_cli(settings, "ask", "What is BM25?")
+        code, out = await run_cli_in_process(settings, "ask", "What is BM25?")
     assert code == 0 and "cost: $0 (offline extractive mode: no LLM call" in " ".join(out.split()), out
