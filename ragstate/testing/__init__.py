@@ -11,7 +11,8 @@ servers and real processes, configured the way production configures them.
   collection and task queues.
 - :func:`settings_env`, :func:`process_env`, :func:`worker_env`, :func:`clean_env`: the
   environment of a started worker, CLI or gateway (``RAGSTATE_*`` from a Settings, nothing of
-  the caller's own configuration); :func:`run_cli` runs ``ragstate ...`` with it.
+  the caller's own configuration); :func:`run_cli` runs ``ragstate ...`` with it, and
+  :func:`run_cli_in_process` runs it in the caller's process where the process is not the point.
 - :mod:`ragstate.testing.pytest_plugin`: the same as pytest fixtures.
 
 Usage::
