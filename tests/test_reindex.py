@@ -72,7 +72,9 @@ async def test_the_gate_switches_to_an_equal_index_and_refuses_a_worse_one(clien
         same = await reindex(
             client,
             settings,
-            ReindexRequest(collection=name, params=IndexParams(chunk_tokens=200), gate=str(gate), grace_s=0),
+            ReindexRequest(
+                collection=name, params=IndexParams(chunk_tokens=settings.chunk_tokens), gate=str(gate), grace_s=0
+            ),
         )
         assert same.switched and same.phase == "done", same
         assert same.new_ndcg >= same.live_ndcg - 0.005 and same.live_ndcg > 0.1, same
@@ -81,7 +83,7 @@ async def test_the_gate_switches_to_an_equal_index_and_refuses_a_worse_one(clien
         assert not exists(settings, name) or settings.store_backend is StoreBackend.qdrant  # the old went
         after_switch = await rag.ask(RagQuery(question=json.loads(question)["text"], synthesize=False))
         assert after_switch.ranking  # the name answers from the new version
-        assert read_params(settings, same.new)["chunk_tokens"] == 200
+        assert read_params(settings, same.new)["chunk_tokens"] == settings.chunk_tokens
         assert (await rag.stats()).chunks == first.chunks
         if settings.store_backend is StoreBackend.qdrant:
             return  # the rest is backend-neutral (docstring): one more build for nothing new
@@ -109,7 +111,7 @@ async def test_the_gate_switches_to_an_equal_index_and_refuses_a_worse_one(clien
         assert code == 3, out
         assert "nDCG@10: live" in out and "kept the live version" in out, out
         assert live_version(settings, name) == same.new  # untouched
-        assert read_params(settings, same.new)["chunk_tokens"] == 200
+        assert read_params(settings, same.new)["chunk_tokens"] == settings.chunk_tokens
         still = await rag.ask(RagQuery(question=json.loads(question)["text"], synthesize=False))
         assert [h.chunk_id for h in still.ranking] == [h.chunk_id for h in after_switch.ranking]
         assert (await rag.stats()).chunks == first.chunks
