@@ -8,6 +8,7 @@ import contextlib
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -41,39 +42,15 @@ def eval_(
 ) -> None:
     """nDCG@10, Recall@100 and MRR@10 for keyword-only, vector-only and hybrid retrieval,
     through the real workflows on a private local stack, a fresh collection per directory."""
-    import tempfile
-    import uuid
+    from ragstate.evaluation.gate import BaselineError, compare, save_baseline
 
-    from ragstate.evaluation.beir import BeirDataset
-    from ragstate.evaluation.gate import BaselineError, compare, load_baseline, save_baseline
-    from ragstate.temporal.conventions import slug
-
-    names = [d.resolve().name for d in directories]
-    if len(set(names)) != len(names):
-        fail(f"collections are named by their directory; these repeat a name: {', '.join(map(str, directories))}")
-    try:
-        datasets = {name: BeirDataset.load(d) for name, d in zip(names, directories)}
-        gate_baseline = load_baseline(baseline) if baseline else None
-    except (FileNotFoundError, ValueError, KeyError) as e:
-        fail(str(e))
+    names, datasets, gate_baseline = _load(directories, baseline)
     started = time.monotonic()
-    with contextlib.ExitStack() as stack:
-        root = data_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ragstate-eval-")))
-        run_id = uuid.uuid4().hex[:6]
-        collections = {name: f"eval-{slug(name, 20)}-{run_id}" for name in names}
-        settings = stack.enter_context(local_server(cli_settings(root, next(iter(collections.values())))))
-        reports = asyncio.run(_eval(settings, datasets, collections, depth, quiet=as_json))
+    reports, settings = _run_on_a_private_stack(datasets, data_dir, depth, quiet=as_json)
     summaries = {name: report.summary() for name, report in reports.items()}
     per_query_out = {name: {"per_query": r.per_query, "failures": r.failures} for name, r in reports.items()}
     if reference:
-        from ragstate.evaluation.reference import mean_metrics, reference_runs
-
-        for name, dataset in datasets.items():
-            if not as_json:
-                console.print(f"reference runs on {name} …")
-            runs = reference_runs(dataset, settings.bm25_k1, settings.bm25_b, settings.embedding_device)
-            summaries[name].update({run: mean_metrics(q) for run, q in runs.items()})
-            per_query_out[name]["reference"] = runs
+        _add_reference_runs(datasets, settings, summaries, per_query_out, quiet=as_json)
     verdicts = []
     if gate_baseline is not None:
         try:
@@ -98,6 +75,50 @@ def eval_(
         console.print(f"{len(names)} collection(s) in {elapsed:.0f} s")
     if any(not v.passed for v in verdicts):
         raise typer.Exit(1)
+
+
+def _load(directories: list[Path], baseline: Path | None) -> tuple[list[str], dict, Any]:
+    """The collections' names (their directories'), the datasets and the baseline; exit 1 with
+    the reason when one cannot be read."""
+    from ragstate.evaluation.beir import BeirDataset
+    from ragstate.evaluation.gate import load_baseline
+
+    names = [d.resolve().name for d in directories]
+    if len(set(names)) != len(names):
+        fail(f"collections are named by their directory; these repeat a name: {', '.join(map(str, directories))}")
+    try:
+        datasets = {name: BeirDataset.load(d) for name, d in zip(names, directories)}
+        return names, datasets, load_baseline(baseline) if baseline else None
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        fail(str(e))
+
+
+def _run_on_a_private_stack(datasets: dict, data_dir: Path | None, depth: int | None, *, quiet: bool):
+    """Every dataset through the real workflows on a local stack of its own (a temporary data
+    directory unless ``data_dir``), a fresh collection each: the reports and the settings used."""
+    import tempfile
+    import uuid
+
+    from ragstate.temporal.conventions import slug
+
+    with contextlib.ExitStack() as stack:
+        root = data_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ragstate-eval-")))
+        run_id = uuid.uuid4().hex[:6]
+        collections = {name: f"eval-{slug(name, 20)}-{run_id}" for name in datasets}
+        settings = stack.enter_context(local_server(cli_settings(root, next(iter(collections.values())))))
+        return asyncio.run(_eval(settings, datasets, collections, depth, quiet=quiet)), settings
+
+
+def _add_reference_runs(datasets: dict, settings, summaries: dict, per_query_out: dict, *, quiet: bool) -> None:
+    """The anchor runs (exact BM25, whole-document dense, their RRF) beside the engine's."""
+    from ragstate.evaluation.reference import mean_metrics, reference_runs
+
+    for name, dataset in datasets.items():
+        if not quiet:
+            console.print(f"reference runs on {name} …")
+        runs = reference_runs(dataset, settings.bm25_k1, settings.bm25_b, settings.embedding_device)
+        summaries[name].update({run: mean_metrics(q) for run, q in runs.items()})
+        per_query_out[name]["reference"] = runs
 
 
 def _json_out(summaries: dict, verdicts: list, single: bool) -> dict:
