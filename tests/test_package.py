@@ -70,6 +70,16 @@ def test_public_api_imports_outside_the_repository(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def test_moved_entry_points_keep_their_old_paths(tmp_path):
+    """Paths a deployment names outside Python (a Lambda function's handler) stay importable
+    after the package was cut into subpackages."""
+    result = python_outside_repository(
+        tmp_path,
+        "import ragstate.gateway_lambda as old, ragstate.gateway.aws_lambda as new; assert old.handler is new.handler",
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_repository_folders_import_as_ragstate_subpackages(tmp_path):
     result = python_outside_repository(tmp_path, "import ragstate.workflows, ragstate.activities, ragstate.workers")
     assert result.returncode == 0, result.stderr
