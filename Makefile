@@ -74,7 +74,7 @@ chaos: dev
 
 ## Retrieval regression gate: `ragstate eval` on the shared collections against the committed
 ## baseline; exit 1 when a collection's hybrid nDCG@10 drops by more than 0.005 (a paired
-## bootstrap interval per collection is printed). About 16 minutes on 2 CPUs (npl: 11k documents),
+## bootstrap interval per collection is printed). About 6 minutes on 2 CPUs (npl: 11k documents),
 ## so outside `make test`. After a deliberate change: add --save bench/baselines/retrieval.json.
 DATASETS ?= ../shared/datasets
 eval-gate: dev
