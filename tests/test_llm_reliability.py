@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from llm_calls import KEY, MODEL, llm_settings, synthesis_input, synthesize
-from paths import EXAMPLES_CORPUS
 from rich.console import Console
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import TaskQueueType, TimeoutType
@@ -26,7 +25,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
 from ragstate.activities.anthropic_llm import AnthropicActivities
@@ -35,7 +34,7 @@ from ragstate.client import InvalidQueryError, RagClient, RagError
 from ragstate.contracts import ErrorType
 from ragstate.models import AnswerMode, RagAnswer, SynthesisInput, SynthesisResult
 from ragstate.settings import LlmFallback, Settings
-from ragstate.testing import FakeAnthropic, cut, error, isolated_settings, max_tokens, ok, refusal, worker_env
+from ragstate.testing import FakeAnthropic, cut, error, max_tokens, ok, refusal, worker_env
 from ragstate.testing.probes import pollers, wait_for
 from ragstate.workers.runtime import build_workers, running_workers
 from ragstate.workflows.query import LLM_RETRY
@@ -225,23 +224,6 @@ async def test_a_retry_after_a_completed_answer_makes_no_new_request(
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-async def corpus(temporal_env: WorkflowEnvironment, temporal_address: str, tmp_path_factory) -> Settings:
-    """examples/corpus ingested once for this module's tests, which only ask: an ingest each
-    cost a start of every worker and the model (about 5 s a test)."""
-    settings = isolated_settings(tmp_path_factory.mktemp("corpus") / "data", temporal_address)
-    async with running_workers(temporal_env.client, settings):
-        await RagClient(temporal_env.client, settings).ingest([str(EXAMPLES_CORPUS)])
-    return settings
-
-
-def on_corpus(settings: Settings, corpus: Settings) -> Settings:
-    """``settings`` (this test's task queues and Anthropic API) asking the module's ingested
-    collection; the LLM answer cache stays the test's own, so no answer crosses tests."""
-    update = {"data_dir": corpus.data_dir, "collection": corpus.collection, "llm_cache_dir": settings.data_dir / "llm"}
-    return settings.model_copy(update=update)
-
-
 def activity_events(history: WorkflowHistory, name: str) -> tuple[HistoryEvent, list[HistoryEvent]]:
     """The ``ActivityTaskScheduled`` event of the one activity ``name`` in ``history``, and the
     events of its attempts and end (started, completed, failed, timed out)."""
@@ -260,10 +242,8 @@ def activity_events(history: WorkflowHistory, name: str) -> tuple[HistoryEvent, 
     return scheduled, later
 
 
-async def test_no_embeddings_worker_degrades_the_answer_in_seconds(
-    client: Client, settings: Settings, corpus: Settings
-):
-    settings = on_corpus(settings, corpus)
+async def test_no_embeddings_worker_degrades_the_answer_in_seconds(client: Client, corpus_settings: Settings):
+    settings = corpus_settings
     rag = RagClient(client, settings)
     async with running_workers(client, settings, roles=["workflows", "llm"]):  # nobody polls embeddings
         answer = await asyncio.wait_for(rag.ask(QUESTION), timeout=60)
@@ -279,10 +259,9 @@ async def test_no_embeddings_worker_degrades_the_answer_in_seconds(
 
 
 async def test_no_llm_worker_falls_back_to_the_extractive_answer(
-    client: Client, settings: Settings, fake_anthropic: FakeAnthropic, corpus: Settings
+    client: Client, corpus_settings: Settings, fake_anthropic: FakeAnthropic
 ):
-    settings = llm_settings(fake_anthropic, settings, anthropic_stream=True)
-    settings = on_corpus(settings, corpus)
+    settings = llm_settings(fake_anthropic, corpus_settings, anthropic_stream=True)
     async with running_workers(client, settings, roles=["workflows", "embeddings"]):  # nobody polls llm
         answer = await asyncio.wait_for(RagClient(client, settings).ask(QUESTION), timeout=60)
     assert answer.mode is AnswerMode.offline_extractive and answer.citations
@@ -296,11 +275,10 @@ async def test_no_llm_worker_falls_back_to_the_extractive_answer(
 
 
 async def test_an_llm_rate_limited_through_every_attempt_falls_back(
-    client: Client, settings: Settings, fake_anthropic: FakeAnthropic, corpus: Settings
+    client: Client, corpus_settings: Settings, fake_anthropic: FakeAnthropic
 ):
-    settings = llm_settings(fake_anthropic, settings, anthropic_stream=True)
+    settings = llm_settings(fake_anthropic, corpus_settings, anthropic_stream=True)
     fake_anthropic.plan(*[error(429, retry_after_ms="10") for _ in range(LLM_RETRY.maximum_attempts)])
-    settings = on_corpus(settings, corpus)
     async with running_workers(client, settings):
         answer = await asyncio.wait_for(RagClient(client, settings).ask(QUESTION), timeout=60)
     assert len(fake_anthropic.requests) == LLM_RETRY.maximum_attempts
@@ -310,11 +288,10 @@ async def test_an_llm_rate_limited_through_every_attempt_falls_back(
 
 
 async def test_llm_fallback_fail_keeps_the_failure(
-    client: Client, settings: Settings, fake_anthropic: FakeAnthropic, corpus: Settings
+    client: Client, corpus_settings: Settings, fake_anthropic: FakeAnthropic
 ):
-    settings = llm_settings(fake_anthropic, settings, llm_fallback=LlmFallback.fail)
+    settings = llm_settings(fake_anthropic, corpus_settings, llm_fallback=LlmFallback.fail)
     fake_anthropic.plan(*[error(429, retry_after_ms="10") for _ in range(LLM_RETRY.maximum_attempts)])
-    settings = on_corpus(settings, corpus)
     async with running_workers(client, settings):
         with pytest.raises(RagError) as raised:
             await asyncio.wait_for(RagClient(client, settings).ask(QUESTION), timeout=60)
@@ -322,11 +299,10 @@ async def test_llm_fallback_fail_keeps_the_failure(
 
 
 async def test_a_refusal_is_not_replaced_by_the_extractive_answer(
-    client: Client, settings: Settings, fake_anthropic: FakeAnthropic, corpus: Settings
+    client: Client, corpus_settings: Settings, fake_anthropic: FakeAnthropic
 ):
-    settings = llm_settings(fake_anthropic, settings)
+    settings = llm_settings(fake_anthropic, corpus_settings)
     fake_anthropic.plan(refusal())
-    settings = on_corpus(settings, corpus)
     async with running_workers(client, settings):
         with pytest.raises(RagError) as raised:
             await asyncio.wait_for(RagClient(client, settings).ask(QUESTION), timeout=60)
@@ -354,9 +330,9 @@ def start_llm_worker(settings: Settings, server: FakeAnthropic, log: Path) -> su
 
 
 async def test_an_llm_worker_killed_mid_answer_is_noticed_by_its_heartbeat_and_replaced(
-    client: Client, settings: Settings, fake_anthropic: FakeAnthropic, tmp_path: Path, corpus: Settings
+    client: Client, corpus_settings: Settings, fake_anthropic: FakeAnthropic, tmp_path: Path
 ):
-    settings = on_corpus(llm_settings(fake_anthropic, settings, anthropic_stream=True), corpus)
+    settings = llm_settings(fake_anthropic, corpus_settings, anthropic_stream=True)
     fake_anthropic.plan(ok(delay_s=60))  # the first attempt waits on a slow answer
     log = tmp_path / "llm-worker.log"
     llm_worker = start_llm_worker(settings, fake_anthropic, log)
