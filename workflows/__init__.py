@@ -1,6 +1,7 @@
-"""Temporal workflows. They import only the standard library, temporalio and ragstate's
-contracts, models, conventions and citations; activities are referenced by their names in
-:mod:`ragstate.contracts`, so no heavy module is loaded.
+"""Temporal workflows. They import only the standard library, temporalio and the sandbox-safe
+ragstate modules (contracts, models, conventions and pure helpers: the list and its test are in
+tests/test_package.py); activities are referenced by their names in :mod:`ragstate.contracts`,
+so no heavy module is loaded.
 
 The names below load their module on first use: the workflow sandbox imports a run's workflow
 module afresh for every run, and through this package's ``__init__`` it would otherwise
@@ -44,8 +45,13 @@ _MODULES = {
 
 def __getattr__(name: str) -> Any:
     if name == "ALL_WORKFLOWS":
-        names = ["RagQueryWorkflow", "IngestWorkflow", "StoreStatsWorkflow", "ReindexWorkflow"]
-        names.append("SummarizeDocumentsWorkflow")
+        names = (
+            "RagQueryWorkflow",
+            "IngestWorkflow",
+            "StoreStatsWorkflow",
+            "ReindexWorkflow",
+            "SummarizeDocumentsWorkflow",
+        )
         return [*map(__getattr__, names), *__getattr__("LIFECYCLE_WORKFLOWS")]
     if name in _MODULES:
         return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
