@@ -27,6 +27,7 @@ __all__ = [
     "Activity",
     "ErrorType",
     "Query",
+    "Update",
     "Workflow",
 ]
 
@@ -43,6 +44,9 @@ class Workflow:
     DROP_COLLECTION: Final = "DropCollection"
     REINDEX: Final = "Reindex"
     SUMMARIZE_DOCUMENTS: Final = "SummarizeDocuments"
+    #: A rating of an answer, stored next to the store (id ``<query id>-feedback-<hex>``).
+    FEEDBACK: Final = "RagFeedback"
+    LIST_FEEDBACK: Final = "ListFeedback"
 
 
 class Activity:
@@ -70,6 +74,9 @@ class Activity:
     SWITCH_COLLECTION: Final = "SwitchCollection"
     DROP_COLLECTION_VERSION: Final = "DropCollectionVersion"
     LOAD_GATE: Final = "LoadGate"
+    # Feedback on answers (workflows/feedback.py)
+    RECORD_FEEDBACK: Final = "RecordFeedback"
+    LIST_FEEDBACK: Final = "ListFeedback"
     # The summarize stage (workflows/summarize.py)
     PLAN_SUMMARIES: Final = "PlanSummaries"
     EXTRACTIVE_SUMMARIES: Final = "ExtractiveSummaries"
@@ -86,6 +93,14 @@ class Query:
     INGEST_PROGRESS: Final = "progress"
     QUERY_TIMINGS: Final = "timings"
     REINDEX_STATE: Final = "reindex_state"
+
+
+class Update:
+    """Workflow update names."""
+
+    #: A person's decision on a re-index started with ``approve=True`` (``ragstate reindex approve|reject``).
+    APPROVE_REINDEX: Final = "approve"
+    REJECT_REINDEX: Final = "reject"
 
 
 class ErrorType:
@@ -116,7 +131,7 @@ class ErrorType:
 #: The one topic of a query's workflow stream (StreamEvent values): steps, tokens, final/error.
 STREAM_TOPIC: Final = "events"
 
-#: "query" or "ingest": lets the UI list each kind (``RagKind = "query"``).
+#: "query", "ingest" or "feedback": lets the UI list each kind (``RagKind = "query"``).
 RAG_KIND = SearchAttributeKey.for_keyword("RagKind")
 #: running / completed / degraded / failed (``RagStatus = "degraded"``).
 RAG_STATUS = SearchAttributeKey.for_keyword("RagStatus")

@@ -31,6 +31,7 @@ LLM step is waiting out a rate limit, and for how long.
 
 from __future__ import annotations
 
+from ragstate.client.feedback import FeedbackCalls
 from ragstate.client.index import IndexCalls
 from ragstate.client.ingests import IngestCalls
 from ragstate.client.queries import QueryCalls
@@ -38,8 +39,8 @@ from ragstate.settings import Settings
 from ragstate.temporal.connection import connect
 
 
-class RagClient(QueryCalls, IngestCalls, IndexCalls):
-    """The typed client (module docstring for usage): query, ingest and index calls, each group
+class RagClient(QueryCalls, IngestCalls, IndexCalls, FeedbackCalls):
+    """The typed client (module docstring for usage): query, ingest, index and feedback calls, each group
     in its own module over one shared :class:`~ragstate.client.base.ClientBase`."""
 
     @classmethod

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from ragstate.client.rag_client import RagClient
 from ragstate.models import (
+    FeedbackRecord,
     IngestRequest,
     IngestResult,
     IngestStatus,
@@ -102,6 +103,12 @@ class SyncRagClient:
 
     def stats(self, collection: str | None = None) -> StoreStats:
         return self._call(self.rag.stats(collection))
+
+    def feedback(self, query_id: str, good: bool, sources: list[str] = [], note: str = "") -> FeedbackRecord:  # noqa: B006 - as RagClient.feedback
+        return self._call(self.rag.feedback(query_id, good, sources, note))
+
+    def feedback_records(self, collection: str | None = None) -> list[FeedbackRecord]:
+        return self._call(self.rag.feedback_records(collection))
 
     def ui_link(self, workflow_id: str, run_id: str | None = None) -> str:
         return self.rag.ui_link(workflow_id, run_id)

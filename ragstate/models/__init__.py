@@ -1,6 +1,7 @@
 """Typed inputs and outputs of every workflow and activity (pydantic, stdlib only besides), one
 module per domain: :mod:`.query`, :mod:`.ingest`, :mod:`.stats`, :mod:`.streams` (streaming and
-run status), :mod:`.lifecycle` (documents and collections), :mod:`.reindex`, :mod:`.summaries`.
+run status), :mod:`.lifecycle` (documents and collections), :mod:`.reindex`, :mod:`.summaries`,
+:mod:`.feedback` (ratings of answers).
 
 Workflows import these modules, so they stay free of heavy or non-deterministic imports.
 Everything here travels through workflow history: ids, scores and short texts, never vectors or
@@ -9,6 +10,7 @@ each module imports its siblings directly. :mod:`.validation` (ParseQuery's rule
 re-exported: it needs the settings.
 """
 
+from ragstate.models.feedback import Feedback, FeedbackList, FeedbackRecord
 from ragstate.models.ingest import (
     ChunkBatchInput,
     ChunkBatchResult,
@@ -62,6 +64,7 @@ from ragstate.models.query import (
 from ragstate.models.reindex import (
     GateSet,
     IndexParams,
+    ReindexDecision,
     ReindexPlan,
     ReindexPlanInput,
     ReindexRequest,
@@ -117,6 +120,9 @@ __all__ = [
     "DropResult",
     "EmbedInput",
     "EmbedResult",
+    "Feedback",
+    "FeedbackList",
+    "FeedbackRecord",
     "GateSet",
     "IndexParams",
     "IngestCarry",
@@ -133,6 +139,7 @@ __all__ = [
     "RagAnswer",
     "RagQuery",
     "RateLimitWait",
+    "ReindexDecision",
     "ReindexPlan",
     "ReindexPlanInput",
     "ReindexRequest",
