@@ -100,6 +100,7 @@ SLOW: dict[str, frozenset[str]] = {
         {
             "test_a_hundred_question_gate_keeps_the_reindex_history_small",
             "test_a_reindex_keeps_the_documents_summaries_without_making_them_again",
+            "test_approval_switches_and_a_rejection_or_no_decision_keeps_the_live_version",
             "test_the_gate_switches_to_an_equal_index_and_refuses_a_worse_one",
             "test_the_old_version_serves_through_the_grace",
         }

@@ -19,7 +19,8 @@ from ragstate.models import Branch, IndexParams, IngestRequest, RagQuery, Reinde
 from ragstate.settings import Settings, StoreBackend
 from ragstate.store.records import summary_chunk_id
 from ragstate.store.versions import exists, live_version, read_params
-from ragstate.testing import run_cli
+from ragstate.testing import run_cli, run_cli_in_process
+from ragstate.testing.probes import wait_for
 from ragstate.workers.runtime import running_workers
 
 #: The first 8 judged CISI queries, their relevant documents and others up to 150 documents,
@@ -219,3 +220,58 @@ async def test_a_hundred_question_gate_keeps_the_reindex_history_small(client: C
     events = len((await handle.fetch_history()).events)
     print(f"100-question gate: re-index history {size} bytes in {events} events, nDCG@10 {result.live_ndcg}")
     assert size < 1_000_000, size  # Temporal warns at 10 MB and fails the run at 50 MB
+
+
+@pytest.mark.timeout(300)
+async def test_approval_switches_and_a_rejection_or_no_decision_keeps_the_live_version(
+    client: Client, settings: Settings, tmp_path: Path
+):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bm25.md").write_text("# BM25\n\nBM25 ranks documents by term frequency. It saturates term frequency.")
+    name = settings.collection
+    async with running_workers(client, settings):
+        await RagClient(client, settings).ingest([str(docs)])
+        live = live_version(settings, name)
+
+        # Rejected by a person: the new version goes, the name never moved.
+        handle = await client.start_workflow(
+            Workflow.REINDEX,
+            ReindexRequest(collection=name, grace_s=0, approve=True),
+            id=f"rag-reindex-reject-{name}",
+            task_queue=settings.workflow_task_queue,
+            result_type=ReindexResult,
+        )
+        await wait_for(lambda: _awaiting(handle), 60, "the re-index to wait for a decision")
+        code, out = await run_cli_in_process(settings, "reindex", "reject", handle.id, "--note", "bob: not yet")
+        assert code == 0 and "kept the live version" in out, out
+        rejected = await handle.result()
+        assert (rejected.phase, rejected.switched, rejected.note) == ("rejected", False, "bob: not yet"), rejected
+        assert live_version(settings, name) == live and not exists(settings, rejected.new)
+        code, out = await run_cli_in_process(settings, "reindex", "approve", handle.id)
+        assert code == 1 and "Traceback" not in out, out  # decided already: nothing changes
+        assert live_version(settings, name) == live
+
+        # Nobody decides in time: the same as a rejection.
+        expired = await client.execute_workflow(
+            Workflow.REINDEX,
+            ReindexRequest(collection=name, grace_s=0, approve=True, approval_timeout_s=1),
+            id=f"rag-reindex-expire-{name}",
+            task_queue=settings.workflow_task_queue,
+            result_type=ReindexResult,
+        )
+        assert expired.phase == "rejected" and "no decision within 1 s" in expired.reason, expired
+        assert live_version(settings, name) == live and not exists(settings, expired.new)
+
+        # Started from the CLI, which stops at the decision and says how to make it; approved.
+        code, out = await run_cli_in_process(settings, "reindex", "--collection", name, "--approve", "--grace", "0")
+        assert code == 0 and "waiting for a decision" in out, out
+        workflow_id = out.split("ragstate reindex approve ")[1].split()[0]
+        code, out = await run_cli_in_process(settings, "reindex", "approve", workflow_id, "--note", "alice")
+        assert code == 0 and "approved" in out and "now serves" in out, out
+        approved = await client.get_workflow_handle(workflow_id, result_type=ReindexResult).result()
+        assert approved.switched and approved.note == "alice" and live_version(settings, name) == approved.new != live
+
+
+async def _awaiting(handle) -> bool:
+    return (await handle.query(Query.REINDEX_STATE, result_type=ReindexResult)).phase == "awaiting-approval"

@@ -1,7 +1,8 @@
 """Blue/green re-index: build a new version of a collection beside the live one (the ingest
 workflow, as a child, from the live version's sources and with new indexing parameters),
-optionally gate it on nDCG@10, switch the collection's name to it atomically, and drop the old
-version after a grace period.
+optionally gate it on nDCG@10 and wait for a person's approval (an Update: approve or reject,
+a timeout keeps the live version), switch the collection's name to it atomically, and drop the
+old version after a grace period.
 
 Queries keep using the live version throughout: they name the collection, and its pointer
 (a Qdrant alias, or the embedded store's pointer file) moves only at the switch. The gate runs
@@ -19,7 +20,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
-    from ragstate.contracts import Activity, Query, Workflow
+    from ragstate.contracts import Activity, Query, Update, Workflow
     from ragstate.evaluation.ranking_metrics import document_ranking, ndcg_at
     from ragstate.models import (
         GateSet,
@@ -27,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         IngestResult,
         RagAnswer,
         RagQuery,
+        ReindexDecision,
         ReindexPlan,
         ReindexPlanInput,
         ReindexRequest,
@@ -46,16 +48,65 @@ PATCH_KEEP_SUMMARIES = "reindex-keeps-summaries"
 #: 100-question gate (200 children) stays small (with whole rankings, 600 hits each: about 15 MB).
 #: Not patched: the child's input and result change, not the commands (runs from before replay).
 GATE_DEPTH = 10
+#: Where a run with ``approve=True`` stops, and the phases after which a decision is moot.
+AWAITING = "awaiting-approval"
+DECIDED = ("switched", "done", "refused", "rejected")
 
 
 @workflow.defn(name=Workflow.REINDEX)
 class ReindexWorkflow:
     def __init__(self) -> None:
         self._state = ReindexResult()
+        self._approved: bool | None = None
+        self._dropping = False
 
     @workflow.query(name=Query.REINDEX_STATE)
     def state(self) -> ReindexResult:
         return self._state
+
+    @workflow.update(name=Update.APPROVE_REINDEX)
+    async def approve(self, decision: ReindexDecision) -> ReindexResult:
+        """Switch to the new version; returns the state once the switch is done."""
+        return await self._decide(True, decision)
+
+    @workflow.update(name=Update.REJECT_REINDEX)
+    async def reject(self, decision: ReindexDecision) -> ReindexResult:
+        """Keep the live version and drop the new one; returns the state once it is dropped."""
+        return await self._decide(False, decision)
+
+    @approve.validator
+    def _approve_only_while_waiting(self, decision: ReindexDecision) -> None:
+        self._check_waiting()
+
+    @reject.validator
+    def _reject_only_while_waiting(self, decision: ReindexDecision) -> None:
+        self._check_waiting()
+
+    def _check_waiting(self) -> None:
+        # A validator's refusal is not written to the history: a late or second decision, or one
+        # sent to a run that never asked for any, leaves no trace and changes nothing.
+        if self._state.phase != AWAITING or self._approved is not None:
+            raise ValueError(f"this re-index is not waiting for a decision (phase: {self._state.phase})")
+
+    async def _decide(self, approved: bool, decision: ReindexDecision) -> ReindexResult:
+        self._approved, self._state.note = approved, decision.note
+        await workflow.wait_condition(lambda: self._state.phase in DECIDED and not self._dropping)
+        return self._state
+
+    async def _approval(self, timeout_s: float) -> bool:
+        """Wait for ``approve`` or ``reject``; nobody deciding within ``timeout_s`` keeps the
+        live version, as a rejection does."""
+        s = self._state
+        s.phase = AWAITING
+        s.reason = f"waiting for `ragstate reindex approve|reject {workflow.info().workflow_id}`"
+        try:
+            await workflow.wait_condition(lambda: self._approved is not None, timeout=timedelta(seconds=timeout_s))
+        except TimeoutError:
+            s.phase, s.reason = "rejected", f"no decision within {timeout_s:g} s: kept the live version"
+            return False
+        if not self._approved:
+            s.phase, s.reason = "rejected", "rejected: kept the live version"
+        return bool(self._approved)
 
     async def _step(self, activity: str, arg, result_type, summary: str, minutes: int = 5):
         return await workflow.execute_activity(
@@ -146,6 +197,11 @@ class ReindexWorkflow:
                 )
                 await self._step(Activity.DROP_COLLECTION_VERSION, plan.new, bool, f"drop {plan.new}")
                 return s
+        if request.approve and not await self._approval(request.approval_timeout_s):
+            self._dropping = True
+            await self._step(Activity.DROP_COLLECTION_VERSION, plan.new, bool, f"drop the rejected {plan.new}")
+            self._dropping = False
+            return s
         previous: str = await self._step(
             Activity.SWITCH_COLLECTION,
             SwitchInput(collection=plan.collection, target=plan.new),

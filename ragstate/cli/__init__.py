@@ -27,7 +27,7 @@ from ragstate.cli.evaluate import eval_
 from ragstate.cli.help import ConventionalGroup
 from ragstate.cli.ingest import ingest
 from ragstate.cli.local import demo, up, worker
-from ragstate.cli.reindex import reindex
+from ragstate.cli.reindex import reindex_app
 from ragstate.cli.schedule import schedule_app
 from ragstate.cli.serve import serve
 from ragstate.cli.status import register_search_attributes, status
@@ -77,11 +77,11 @@ for command in (up, worker, ingest, ask, status, serve, demo):
     app.command()(command)
 app.command("register-search-attributes")(register_search_attributes)
 app.command("eval")(eval_)
-app.command("reindex")(reindex)
 app.command("codec-server")(codec_server)
 app.add_typer(documents_app, name="documents")
 app.add_typer(collections_app, name="collections")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(reindex_app, name="reindex")
 
 
 def main() -> NoReturn:

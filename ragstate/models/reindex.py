@@ -25,6 +25,16 @@ class ReindexRequest(_Model):
     tolerance: float = Field(0.005, ge=0, le=1, description="the new version may score this much below the live one")
     grace_s: float = Field(300.0, ge=0, le=7 * 86400, description="queries still on the old version finish in this")
     gate_concurrency: int = Field(8, ge=1, le=64)
+    approve: bool = Field(False, description="after the build (and the gate), wait for a person's decision to switch")
+    approval_timeout_s: float = Field(
+        86400.0, ge=1, le=30 * 86400, description="no decision in this time keeps the live version"
+    )
+
+
+class ReindexDecision(_Model):
+    """A person's approval or rejection of a re-index waiting at ``awaiting-approval``."""
+
+    note: str = Field("", max_length=500, description="who decided and why, shown with the run's state")
 
 
 class ReindexPlanInput(_Model):
@@ -55,7 +65,9 @@ class SwitchInput(_Model):
 class ReindexResult(_Model):
     """Where a re-index stands (its query) and, at the end, what it did."""
 
-    phase: str = "planning"  # planning, building, gating, switched, refused, done
+    #: planning, building, gating, awaiting-approval, then switched and done, or refused (by the
+    #: gate) or rejected (by a person, or by nobody deciding in time).
+    phase: str = "planning"
     collection: str = ""
     live: str = ""
     new: str = ""
@@ -69,3 +81,4 @@ class ReindexResult(_Model):
     switched: bool = False
     old_dropped: bool = False
     reason: str = ""
+    note: str = Field("", description="the note of the approval or rejection")
