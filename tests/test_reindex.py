@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
 from ragstate.client import RagClient
@@ -243,6 +244,8 @@ async def test_approval_switches_and_a_rejection_or_no_decision_keeps_the_live_v
             result_type=ReindexResult,
         )
         await wait_for(lambda: _awaiting(handle), 60, "the re-index to wait for a decision")
+        details = (await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)).current_details
+        assert f"ragstate reindex approve {handle.id}" in details and "nDCG@10" in details, details
         code, out = await run_cli_in_process(settings, "reindex", "reject", handle.id, "--note", "bob: not yet")
         assert code == 0 and "kept the live version" in out, out
         rejected = await handle.result()

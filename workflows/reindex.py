@@ -93,12 +93,31 @@ class ReindexWorkflow:
         await workflow.wait_condition(lambda: self._state.phase in DECIDED and not self._dropping)
         return self._state
 
+    def _decision_details(self, timeout_s: float) -> str:
+        """What the UI's Current Details show while the run waits: what was built, the gate's
+        scores, and how to decide."""
+        s, run_id = self._state, workflow.info().workflow_id
+        lines = [
+            f"**Waiting for a decision** on {s.new}, built beside the live {s.live} of {s.collection}",
+            "",
+            "| | live | new |",
+            "|---|---|---|",
+            f"| nDCG@10 | {s.live_ndcg if s.live_ndcg is not None else '-'} | "
+            f"{s.new_ndcg if s.new_ndcg is not None else '-'} |",
+            "",
+            f"{s.documents} documents, {s.chunks} chunks, {s.failed} failed; parameters {s.params}.",
+            f"`ragstate reindex approve {run_id}` switches; `ragstate reindex reject {run_id}` keeps the "
+            f"live version, as does no decision within {timeout_s:g} s.",
+        ]
+        return "\n".join(lines)
+
     async def _approval(self, timeout_s: float) -> bool:
         """Wait for ``approve`` or ``reject``; nobody deciding within ``timeout_s`` keeps the
         live version, as a rejection does."""
         s = self._state
         s.phase = AWAITING
         s.reason = f"waiting for `ragstate reindex approve|reject {workflow.info().workflow_id}`"
+        workflow.set_current_details(self._decision_details(timeout_s))
         try:
             await workflow.wait_condition(lambda: self._approved is not None, timeout=timedelta(seconds=timeout_s))
         except TimeoutError:
