@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from beir_files import write_beir
@@ -35,6 +36,8 @@ from ragstate.models import (
     DeleteResult,
     DocumentList,
     DropResult,
+    FeedbackList,
+    FeedbackRecord,
     IndexParams,
     IngestRequest,
     IngestResult,
@@ -62,6 +65,8 @@ STEMS = {
     Workflow.DROP_COLLECTION: "drop-collection",
     Workflow.REINDEX: "reindex",
     Workflow.SUMMARIZE_DOCUMENTS: "summarize",
+    Workflow.FEEDBACK: "feedback",
+    Workflow.LIST_FEEDBACK: "list-feedback",
 }
 
 #: A tiny BEIR corpus: small histories, and a gate whose answers are known.
@@ -98,6 +103,19 @@ async def run_every_workflow_type(client: Client, settings: Settings, folder: Pa
         assert ingested.failed == 0 and ingested.summaries and ingested.summaries.summarized == len(DOCS), ingested
         answer = await run(Workflow.QUERY, RagQuery(question=QUERIES["q2"]), RagAnswer)
         assert answer.citations, answer
+        cited = [c.doc_id for c in answer.citations]
+        rating = FeedbackRecord(
+            query_id=ids[Workflow.QUERY],
+            good=True,
+            question=answer.question,
+            collection=name,
+            cited=cited,
+            mode=answer.mode,
+            created_at=datetime(2026, 12, 7, tzinfo=UTC),
+            feedback_id=ids[Workflow.FEEDBACK],
+        )
+        assert (await run(Workflow.FEEDBACK, rating, FeedbackRecord)).version == name
+        assert (await run(Workflow.LIST_FEEDBACK, CollectionRequest(collection=name), FeedbackList)).records
         await run(Workflow.STATS, StatsRequest(collection=name), StoreStats)
         await run(Workflow.LIST_DOCUMENTS, ListDocumentsRequest(collection=name), DocumentList)
         request = ReindexRequest(collection=name, params=IndexParams(chunk_tokens=64), gate=str(corpus), grace_s=0)

@@ -204,6 +204,7 @@ def _workflows_spec(
     Synthesize as this process serves them (``None``: it does not)."""
     from ragstate.activities.anthropic_batches import BatchActivities
     from ragstate.activities.elsewhere import not_on_this_worker
+    from ragstate.activities.feedback import FeedbackActivities
     from ragstate.activities.files import FileActivities
     from ragstate.activities.lifecycle import LifecycleActivities
     from ragstate.activities.llm_fallback import extractive_answer
@@ -246,6 +247,7 @@ def _workflows_spec(
             # ingest --summarize (workflows/summarize.py): next to the store, which they read
             *SummaryActivities(settings).all(),
             *BatchActivities(settings).all(),
+            *FeedbackActivities(settings).all(),  # ratings of answers, beside the store (workflows/feedback.py)
             *also_local,
         ),
         options={"workflow_runner": workflow_runner()},

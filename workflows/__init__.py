@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ragstate.workflows.feedback import ListFeedbackWorkflow, RagFeedbackWorkflow
     from ragstate.workflows.ingest import IngestWorkflow
     from ragstate.workflows.lifecycle import (
         DeleteDocumentsWorkflow,
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 #: Each public name and the module that defines it.
 _MODULES = {
+    "ListFeedbackWorkflow": "feedback",
+    "RagFeedbackWorkflow": "feedback",
     "IngestWorkflow": "ingest",
     "LIFECYCLE_WORKFLOWS": "lifecycle",
     "DeleteDocumentsWorkflow": "lifecycle",
@@ -51,6 +54,8 @@ def __getattr__(name: str) -> Any:
             "StoreStatsWorkflow",
             "ReindexWorkflow",
             "SummarizeDocumentsWorkflow",
+            "RagFeedbackWorkflow",
+            "ListFeedbackWorkflow",
         )
         return [*map(__getattr__, names), *__getattr__("LIFECYCLE_WORKFLOWS")]
     if name in _MODULES:
@@ -65,6 +70,8 @@ __all__ = [
     "IngestWorkflow",
     "ListCollectionsWorkflow",
     "ListDocumentsWorkflow",
+    "ListFeedbackWorkflow",
+    "RagFeedbackWorkflow",
     "RagQueryWorkflow",
     "ReindexWorkflow",
     "StoreStatsWorkflow",

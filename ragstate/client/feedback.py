@@ -24,6 +24,7 @@ from temporalio.client import WorkflowFailureError
 from ragstate.client.base import CLOSED_STATUSES, ClientBase, failure_of
 from ragstate.contracts import ErrorType, Workflow
 from ragstate.errors import RagError
+from ragstate.evaluation.ranking_metrics import document_ranking
 from ragstate.models import (
     CollectionRequest,
     Feedback,
@@ -34,9 +35,12 @@ from ragstate.models import (
 )
 
 
-def _cited(answer: RagAnswer) -> list[str]:
-    """The document ids the answer cited, each once, in citation order."""
-    return list(dict.fromkeys(c.doc_id for c in answer.citations))
+def _cited(answer: RagAnswer, top_k: int) -> list[str]:
+    """The document ids the answer cited, each once, in citation order; of a retrieval-only
+    answer (no citations), its first ``top_k`` ranked documents."""
+    if answer.citations:
+        return list(dict.fromkeys(c.doc_id for c in answer.citations))
+    return document_ranking(answer.ranking)[:top_k]
 
 
 class FeedbackCalls(ClientBase):
@@ -56,7 +60,7 @@ class FeedbackCalls(ClientBase):
             **rating.model_dump(),
             question=answer.question or query.question,
             collection=query.collection or self.settings.collection,
-            cited=_cited(answer),
+            cited=_cited(answer, query.top_k or self.settings.default_top_k),
             mode=answer.mode,
             created_at=datetime.now(UTC),
             feedback_id=feedback_id,
