@@ -37,6 +37,7 @@ SLOW: dict[str, frozenset[str]] = {
             "test_evaluate_runs_every_judged_query_through_the_workflows",
         }
     ),
+    "test_feedback.py": frozenset({"test_the_round_trip_rate_export_then_eval_and_gate_a_reindex_on_the_export"}),
     "test_gateway.py": frozenset(
         {
             "test_budget_exceeded_is_504_then_the_answer_can_be_fetched",

@@ -9,6 +9,8 @@ ragstate ingest --sync docs/         # also remove documents whose files are gon
 ragstate documents list --source docs/
 ragstate collections list
 ragstate schedule add docs/ --every 1h --sync   # a Temporal Schedule; never two runs at once
+ragstate feedback rag-query-what-is-bm25-3f2a9c1d --bad --source /docs/bm25.md
+ragstate feedback export judged/    # the ratings as a judged set for eval and reindex --gate
 ragstate demo                       # everything above in one go, on the embedded defaults
 """
 
@@ -24,9 +26,11 @@ from ragstate.cli.codec import codec_server
 from ragstate.cli.collections import collections_app
 from ragstate.cli.documents import documents_app
 from ragstate.cli.evaluate import eval_
+from ragstate.cli.feedback import feedback_app
 from ragstate.cli.help import ConventionalGroup
 from ragstate.cli.ingest import ingest
 from ragstate.cli.local import demo, up, worker
+from ragstate.cli.mcp import mcp
 from ragstate.cli.reindex import reindex_app
 from ragstate.cli.schedule import schedule_app
 from ragstate.cli.serve import serve
@@ -78,10 +82,12 @@ for command in (up, worker, ingest, ask, status, serve, demo):
 app.command("register-search-attributes")(register_search_attributes)
 app.command("eval")(eval_)
 app.command("codec-server")(codec_server)
+app.command("mcp")(mcp)
 app.add_typer(documents_app, name="documents")
 app.add_typer(collections_app, name="collections")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(reindex_app, name="reindex")
+app.add_typer(feedback_app, name="feedback")
 
 
 def main() -> NoReturn:

@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import Field
 
@@ -22,13 +23,17 @@ from ragstate.models.query import AnswerMode
 MAX_NOTE_CHARS = 2000
 MAX_FEEDBACK_SOURCES = 50
 
+#: A document id as the store holds it (a file's absolute path, a BEIR record's ``_id``): one
+#: line of a qrels TSV in the export, so no tab or line break.
+DocId = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^[^\t\r\n]+$")]
+
 
 class Feedback(_Model):
     """A rating of one answer: good or bad, optionally the document ids it should have cited."""
 
     query_id: str = Field(min_length=1, max_length=1000, description="the workflow id of the query run rated")
     good: bool
-    sources: list[str] = Field(
+    sources: list[DocId] = Field(
         default_factory=list,
         max_length=MAX_FEEDBACK_SOURCES,
         description="document ids the answer should have cited (relevant in the export)",

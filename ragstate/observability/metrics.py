@@ -17,6 +17,7 @@ metric                             kind       attributes
 ``ragstate_ingested_documents_total``  counter  ``outcome`` (indexed/unchanged/failed)
 ``ragstate_ingested_chunks_total`` counter
 ``ragstate_embedding_batch_size``  histogram  chunks embedded by one EmbedChunks
+``ragstate_feedback_total``        counter    ``rating`` (good/bad): ratings of answers stored
 =================================  =========  ==================================================
 
 Example::
@@ -47,7 +48,7 @@ from ragstate.contracts import Activity, Workflow
 from ragstate.observability.llm_spans import llm_span, record_llm_response
 from ragstate.settings import Settings
 
-__all__ = ["ObservingInterceptor", "record_query"]
+__all__ = ["ObservingInterceptor", "record_feedback", "record_query"]
 
 
 def record_query(meter: MetricMeter, answer: Any) -> None:
@@ -73,6 +74,12 @@ def record_query_failure(meter: MetricMeter, error: FailureError) -> None:
     meter.create_counter("ragstate_queries", "queries answered").add(
         1, {"mode": "none", "status": "failed", "error_type": error_type}
     )
+
+
+def record_feedback(meter: MetricMeter, record: Any) -> None:
+    """Count one stored rating (a :class:`~ragstate.models.FeedbackRecord`) by good or bad."""
+    rating = "good" if record.good else "bad"
+    meter.create_counter("ragstate_feedback", "ratings of answers stored").add(1, {"rating": rating})
 
 
 class _StepMetrics:
@@ -171,6 +178,10 @@ def _has_llm_key(settings: Settings) -> bool:
 
 class _ObservingWorkflowInbound(WorkflowInboundInterceptor):
     async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+        if workflow.info().workflow_type == Workflow.FEEDBACK:
+            record = await super().execute_workflow(input)
+            record_feedback(workflow.metric_meter(), record)  # once per run: nothing is recorded on replay
+            return record
         if workflow.info().workflow_type != Workflow.QUERY:
             return await super().execute_workflow(input)
         try:

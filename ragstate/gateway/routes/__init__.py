@@ -1,5 +1,5 @@
 """The gateway's routes, one ``APIRouter`` per concern: ``v1`` (query, ingest and documents,
-behind the API keys) and ``health`` (always open).
+behind the API keys; feedback on answers) and ``health`` (always open).
 
 Example::
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ragstate.gateway.routes import documents as _documents
+from ragstate.gateway.routes import feedback as _feedback
 from ragstate.gateway.routes import health as _health
 from ragstate.gateway.routes import ingest as _ingest
 from ragstate.gateway.routes import query as _query
@@ -22,4 +23,5 @@ v1 = APIRouter()
 v1.include_router(_query.router)
 v1.include_router(_ingest.router)
 v1.include_router(_documents.router)
+v1.include_router(_feedback.router)
 health = _health.router
