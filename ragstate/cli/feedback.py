@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from ragstate.cli._common import cli_settings, collection_option, connect_client, console, fail
+from ragstate.cli._common import cli_settings, connect_client, console, fail
 
 
 class _RateByDefault(TyperGroup):
@@ -75,7 +75,9 @@ def rate(
 @feedback_app.command("export")
 def export(
     directory: Path = typer.Argument(..., metavar="DIR", help="where to write the BEIR layout (made if missing)"),
-    collection: str | None = collection_option("the collection whose ratings to export"),
+    collection: str | None = typer.Option(
+        None, metavar="NAME", help="the collection whose ratings to export (default: RAGSTATE_COLLECTION)"
+    ),
 ) -> None:
     """Write the rated questions as a judged set for `ragstate eval DIR` and `reindex --gate DIR`.
 
@@ -84,8 +86,12 @@ def export(
     its document ids). Exit 1 when no rating judges any document."""
     from ragstate.evaluation.feedback_export import judge, read_corpus, write
     from ragstate.ingest.documents import Document
+    from ragstate.store import check_collection_name
 
-    settings = cli_settings(collection=collection)
+    try:
+        settings = cli_settings(collection=collection and check_collection_name(collection))
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--collection") from None
 
     async def run():
         rag = await connect_client(settings)
