@@ -85,7 +85,7 @@ async def test_status_json_without_workers_and_without_temporal(settings: Settin
     report = json.loads(out)
     assert report["temporal"]["up"] is False and report["temporal"]["error"]
     code, out = await run_cli_in_process(settings, "status", "--collection", "../x")
-    assert code == 1 and "invalid collection name" in out
+    assert code == 2 and "invalid collection name" in out  # a usage error, from the option itself
 
 
 @pytest.mark.timeout(240)

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import timedelta
 
 import pytest
 from lifecycle_workers import lifecycle_workers
 from paths import EXAMPLES_CORPUS
+from pydantic import ValidationError
 from temporalio.client import Client, WorkflowFailureError
 
 from ragstate.cli.render import count
 from ragstate.client import RagClient
-from ragstate.contracts import ErrorType, Workflow
+from ragstate.contracts import Workflow
 from ragstate.models import Branch, IngestRequest, RagQuery
 from ragstate.settings import Settings
 from ragstate.testing import run_cli_in_process
@@ -41,6 +43,7 @@ async def test_list_and_delete_documents_by_id_path_and_folder(
         faq = str((corpus / "faq.jsonl").resolve())
         assert len((await rag.documents(faq)).documents) == 3  # a .jsonl file: one document per record
         assert (await rag.documents(str(corpus), limit=2)).total == EXAMPLE_DOCS + 2
+        assert (await rag.documents("/")).total == EXAMPLE_DOCS + 2  # the root holds every source
 
         # A relative prefix is made absolute, as ingest's paths are.
         monkeypatch.chdir(tmp_path)
@@ -69,9 +72,19 @@ async def test_collections_list_and_drop(client: Client, settings: Settings):
         dropped = await rag.drop_collection("second")
         assert dropped.dropped and (await rag.collections()).collections == [settings.collection]
         assert not (await rag.drop_collection("second")).dropped
-        with pytest.raises(WorkflowFailureError) as failed:
+        with pytest.raises(ValidationError, match="invalid collection name"):  # refused before a run starts
             await rag.drop_collection("../outside")
-        assert failed.value.cause.cause.type == ErrorType.INVALID_REQUEST  # not retried: bad input
+        # A caller that skips the models (another SDK, a raw payload) gets a failed run at once,
+        # not a workflow task retried for ever on input it cannot decode.
+        with pytest.raises(WorkflowFailureError) as failed:
+            await client.execute_workflow(
+                Workflow.DROP_COLLECTION,
+                {"collection": "../outside"},
+                id=f"rag-drop-raw-{settings.collection}",
+                task_queue=settings.workflow_task_queue,
+                execution_timeout=timedelta(minutes=2),
+            )
+        assert "invalid collection name" in str(failed.value.cause), failed.value.cause
         assert (await rag.stats()).documents == 1  # the other collection is untouched
 
 

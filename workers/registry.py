@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio.activity import _Definition
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -250,5 +251,11 @@ def _workflows_spec(
             *FeedbackActivities(settings).all(),  # ratings of answers, beside the store (workflows/feedback.py)
             *also_local,
         ),
-        options={"workflow_runner": workflow_runner()},
+        options={
+            "workflow_runner": workflow_runner(),
+            # Input no model accepts (a collection named "../x" from a caller that skipped the
+            # models) fails its run with the model's message; by default it would fail the
+            # workflow task, retried for ever on a payload that can never decode.
+            "workflow_failure_exception_types": [ValidationError],
+        },
     )

@@ -26,6 +26,21 @@ def cli_settings(data_dir: Path | None = None, collection: str | None = None) ->
     return Settings(**overrides)
 
 
+def _collection_name(value: str | None) -> str | None:
+    from ragstate.models.names import check_collection_name
+
+    try:
+        return None if value is None else check_collection_name(value)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def collection_option(help: str = "the collection (default: RAGSTATE_COLLECTION)") -> Any:
+    """Every command's ``--collection``: a name refused at the command line, before it reaches a
+    path, a workflow or the server (ragstate/models/names.py)."""
+    return typer.Option(None, metavar="NAME", help=help, callback=_collection_name)
+
+
 def fail(message: str) -> NoReturn:
     console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(1)

@@ -6,7 +6,7 @@ import asyncio
 
 import typer
 
-from ragstate.cli._common import cli_settings, connect_client, console, fail
+from ragstate.cli._common import cli_settings, collection_option, connect_client, console, fail
 
 
 async def run_ask(
@@ -69,8 +69,8 @@ def ask(
         False, "--json", help="print the RagAnswer as JSON (with --stream: each event as one JSON line)"
     ),
     stream: bool = typer.Option(False, "--stream", help="print steps and the answer as they are produced"),
-    collection: str | None = typer.Option(
-        None, metavar="NAME", help="the collection to search (default: RAGSTATE_COLLECTION, else the worker's)"
+    collection: str | None = collection_option(
+        "the collection to search (default: RAGSTATE_COLLECTION, else the worker's)"
     ),
 ) -> None:
     """Ask a question through the query workflow and print the answer with citations."""

@@ -11,7 +11,7 @@ import asyncio
 
 import typer
 
-from ragstate.cli._common import cli_settings, connect_client, console
+from ragstate.cli._common import cli_settings, collection_option, connect_client, console
 
 documents_app = typer.Typer(no_args_is_help=True, help="List or delete the documents of a collection.")
 
@@ -19,7 +19,7 @@ documents_app = typer.Typer(no_args_is_help=True, help="List or delete the docum
 @documents_app.command("list")
 def list_(
     source: str | None = typer.Option(None, "--source", help="only documents whose source starts with this path"),
-    collection: str | None = typer.Option(None, help="the collection (default: RAGSTATE_COLLECTION)"),
+    collection: str | None = collection_option(),
     limit: int = typer.Option(1000, min=1, max=10_000, help="list at most this many"),
     as_json: bool = typer.Option(False, "--json", help="print the DocumentList as JSON"),
 ) -> None:
@@ -40,7 +40,7 @@ def list_(
 @documents_app.command("delete")
 def delete(
     targets: list[str] = typer.Argument(..., help="doc ids, source files or folders (every document under it)"),
-    collection: str | None = typer.Option(None, help="the collection (default: RAGSTATE_COLLECTION)"),
+    collection: str | None = collection_option(),
 ) -> None:
     """Delete documents by id, source file or folder (through the DeleteDocuments workflow)."""
     from ragstate.cli.render import count

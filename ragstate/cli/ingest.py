@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from ragstate.cli._common import cli_settings, connect_client, console, fail
+from ragstate.cli._common import cli_settings, collection_option, connect_client, console, fail
 
 #: Seconds between two progress polls (a query and a describe): heartbeats reach the server at
 #: most every 8 s, so polling faster shows nothing new and only costs CPU on both sides.
@@ -150,7 +150,7 @@ async def _retry_failed(rag, ingest_id: str) -> int:
 
 def ingest(
     paths: list[Path] = typer.Argument(None, help="files or folders (.txt .md .html .jsonl)"),
-    collection: str | None = typer.Option(None, metavar="NAME", help="the collection (default: RAGSTATE_COLLECTION)"),
+    collection: str | None = collection_option(),
     sync: bool = typer.Option(
         False, "--sync", help="afterwards, remove the collection's documents under these paths whose files are gone"
     ),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ragstate.cli._common import cli_settings, connect_client, console, fail
+from ragstate.cli._common import cli_settings, collection_option, connect_client, console, fail
 from ragstate.contracts import Query, Update, Workflow
 from ragstate.models import IndexParams, ReindexDecision, ReindexRequest, ReindexResult
 
@@ -56,7 +56,7 @@ def parse_sets(items: list[str]) -> dict:
 @reindex_app.callback(invoke_without_command=True)
 def reindex(
     ctx: typer.Context,
-    collection: str | None = typer.Option(None, help="the collection to rebuild (queries keep using it meanwhile)"),
+    collection: str | None = collection_option("the collection to rebuild (queries keep using it meanwhile)"),
     set_: list[str] = typer.Option(
         [],
         "--set",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
-from ragstate.cli._common import cli_settings, connect_client, console, fail
+from ragstate.cli._common import cli_settings, collection_option, connect_client, console, fail
 
 if TYPE_CHECKING:
     from ragstate.client import RagClient
@@ -66,7 +66,7 @@ def add(
     sync: bool = typer.Option(
         False, "--sync", help="each run also removes the collection's documents whose files are gone"
     ),
-    collection: str | None = typer.Option(None, metavar="NAME", help="the collection (default: RAGSTATE_COLLECTION)"),
+    collection: str | None = collection_option(),
 ) -> None:
     """Ingest (or sync) PATHs on a schedule; the same PATHs and collection again update it."""
     from ragstate.ingest.discovery import printable

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from ragstate.cli._common import cli_settings, connect_client, console, fail
+from ragstate.cli._common import cli_settings, collection_option, connect_client, console, fail
 from ragstate.settings import Settings
 
 
@@ -26,8 +26,8 @@ def chosen_collection(settings: Settings, option: str | None) -> str | None:
 
 
 def status(
-    collection: str | None = typer.Option(
-        None, metavar="NAME", help="the collection to count (default: RAGSTATE_COLLECTION, else the worker's)"
+    collection: str | None = collection_option(
+        "the collection to count (default: RAGSTATE_COLLECTION, else the worker's)"
     ),
     as_json: bool = typer.Option(False, "--json", help="print the status as one JSON object"),
 ) -> None:

@@ -49,14 +49,31 @@ class IndexCalls(ClientBase):
         )
 
     async def documents(
-        self, source_prefix: str | None = None, collection: str | None = None, limit: int = 1000
+        self,
+        source_prefix: str | None = None,
+        collection: str | None = None,
+        limit: int = 1000,
+        *,
+        doc_ids: list[str] | None = None,
+        with_chunks: bool = False,
+        chunk_ids: list[str] | None = None,
     ) -> DocumentList:
         """The collection's documents (id, title, source, chunks, version, ingested-at), by source;
-        ``source_prefix`` a path prefix (made absolute, like ingest's paths)."""
+        ``source_prefix`` a path prefix (made absolute, like ingest's paths); ``doc_ids`` only
+        these; ``with_chunks`` each with its chunks' text (``content``), only ``chunk_ids`` if given."""
         if source_prefix:
             keep_slash = source_prefix.endswith(("/", os.sep))  # "docs/" means the folder, not docs-old/
-            source_prefix = absolute_paths([source_prefix])[0] + (os.sep if keep_slash else "")
-        request = ListDocumentsRequest(collection=collection, source_prefix=source_prefix, limit=limit)
+            absolute = absolute_paths([source_prefix])[0]
+            # join, not +: the root "/" is already a folder ("//" would match no source at all)
+            source_prefix = os.path.join(absolute, "") if keep_slash else absolute
+        request = ListDocumentsRequest(
+            collection=collection,
+            source_prefix=source_prefix,
+            limit=limit,
+            doc_ids=doc_ids,
+            with_chunks=with_chunks,
+            chunk_ids=chunk_ids,
+        )
         return await self._lifecycle(Workflow.LIST_DOCUMENTS, request, DocumentList, "documents")
 
     async def delete_documents(self, ids_or_paths: list[str], collection: str | None = None) -> DeleteResult:

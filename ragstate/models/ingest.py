@@ -9,6 +9,7 @@ from datetime import datetime
 from pydantic import Field
 
 from ragstate.models.base import _Model
+from ragstate.models.names import CollectionName
 from ragstate.models.query import Routing, Usage
 
 
@@ -23,7 +24,7 @@ class IngestRequest(_Model):
     """
 
     paths: list[str]
-    collection: str | None = None
+    collection: CollectionName | None = None
     batch_docs: int | None = Field(default=None, ge=1, le=10_000)
     concurrency: int = Field(default=4, ge=1, le=64, description="batches in flight at once")
     batches_per_run: int = Field(

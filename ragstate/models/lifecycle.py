@@ -7,6 +7,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from ragstate.models.base import _Model
+from ragstate.models.names import CollectionName
 from ragstate.models.query import Cost, Usage
 
 
@@ -31,6 +32,14 @@ class SummaryRecord(_Model):
     summarized_at: str | None = Field(None, description="UTC, ISO 8601")
 
 
+class DocumentChunk(_Model):
+    """One chunk of a document as indexed: its id, place in the document and text."""
+
+    chunk_id: str
+    position: int
+    text: str
+
+
 class DocumentSummary(_Model):
     doc_id: str
     title: str
@@ -39,12 +48,20 @@ class DocumentSummary(_Model):
     chunks: int
     ingested_at: str | None = Field(None, description="when this version was indexed (UTC, ISO 8601)")
     summary: SummaryRecord | None = Field(None, description="the summary of this version, when one was made")
+    content: list[DocumentChunk] | None = Field(
+        None, description="the chunks of this version, by position (asked for with ListDocumentsRequest.with_chunks)"
+    )
 
 
 class ListDocumentsRequest(_Model):
-    collection: str | None = None
+    collection: CollectionName | None = None
     source_prefix: str | None = Field(None, description="only documents whose source starts with this")
     limit: int = Field(1000, ge=1, le=10_000, description="at most this many (the result travels through history)")
+    doc_ids: list[str] | None = Field(None, max_length=100, description="only these documents")
+    with_chunks: bool = Field(False, description="each listed document with its chunks' text (DocumentSummary.content)")
+    chunk_ids: list[str] | None = Field(
+        None, max_length=1000, description="with_chunks: only these chunks (the text of search hits)"
+    )
 
 
 class DocumentList(_Model):
@@ -57,7 +74,7 @@ class DeleteDocumentsRequest(_Model):
     """Documents to delete: by doc id, or by source (a file: its documents; a folder: every
     document under it). Paths are absolute (the client makes them so)."""
 
-    collection: str | None = None
+    collection: CollectionName | None = None
     doc_ids: list[str] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
 
@@ -69,7 +86,9 @@ class DeleteResult(_Model):
 
 
 class CollectionRequest(_Model):
-    collection: str | None = Field(None, description="settings.collection when unset (ListCollections ignores it)")
+    collection: CollectionName | None = Field(
+        None, description="settings.collection when unset (ListCollections ignores it)"
+    )
 
 
 class CollectionList(_Model):

@@ -9,6 +9,7 @@ import enum
 from pydantic import Field
 
 from ragstate.models.base import _Model
+from ragstate.models.names import CollectionName
 
 
 class RagQuery(_Model):
@@ -25,7 +26,7 @@ class RagQuery(_Model):
     top_k: int | None = Field(default=None, description="sources to cite; settings.default_top_k when unset")
     sources: list[str] | None = Field(default=None, description="only chunks whose source is one of these")
     doc_ids: list[str] | None = Field(default=None, description="only chunks of these documents")
-    collection: str | None = Field(default=None, description="settings.collection when unset")
+    collection: CollectionName | None = Field(default=None, description="settings.collection when unset")
     synthesize: bool = Field(default=True, description="False stops after retrieval (evaluation)")
     depth: int | None = Field(
         default=None, ge=1, le=1000, description="candidates per branch before fusion; settings.search_depth when unset"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from ragstate.models.base import _Model
+from ragstate.models.names import CollectionName
 
 
 class IndexParams(_Model):
@@ -19,7 +20,7 @@ class IndexParams(_Model):
 
 
 class ReindexRequest(_Model):
-    collection: str
+    collection: CollectionName
     params: IndexParams = Field(default_factory=IndexParams)
     gate: str | None = Field(None, description="a BEIR-layout folder the worker reads: switch only if nDCG@10 holds")
     tolerance: float = Field(0.005, ge=0, le=1, description="the new version may score this much below the live one")

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from ragstate.models.base import _Model
 from ragstate.models.ingest import DiscoverPage, IngestRequest
+from ragstate.models.names import CollectionName
 
 
 class StatsRequest(_Model):
-    collection: str | None = None
+    collection: CollectionName | None = None
 
 
 class StoreStats(_Model):

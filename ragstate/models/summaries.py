@@ -10,6 +10,7 @@ from pydantic import Field
 
 from ragstate.models.base import _Model
 from ragstate.models.ingest import DocumentFailure, DocVersion, SummarizeResult
+from ragstate.models.names import CollectionName
 from ragstate.models.query import Usage
 
 __all__ = [
@@ -31,7 +32,7 @@ class SummarizeRequest(_Model):
     """Summarize the documents of ``collection`` under ``paths`` (within ``roots`` when set)
     whose current version has no summary yet."""
 
-    collection: str | None = None
+    collection: CollectionName | None = None
     paths: list[str]
     roots: list[str] | None = None
     #: Continue-as-new only: where the next page starts and what the earlier runs did.

@@ -21,6 +21,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ragstate.models.names import CollectionName
 from ragstate.settings.choices import (
     LAMBDA_ROLES,
     FusionMethod,
@@ -111,7 +112,7 @@ class Settings(BaseSettings):
 
     # --- store ----------------------------------------------------------------
     store_backend: StoreBackend = StoreBackend.edge
-    collection: str = "ragstate"
+    collection: CollectionName = "ragstate"
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
     qdrant_path: Path | None = Field(default=None, description="qdrant-client local mode directory (tests)")

@@ -7,8 +7,7 @@ once and reused by every activity in the worker. ``list_collections(settings)`` 
 
 from __future__ import annotations
 
-import re
-
+from ragstate.models.names import check_collection_name
 from ragstate.settings import Settings, StoreBackend
 from ragstate.store.base import ChunkStore
 from ragstate.store.records import (
@@ -38,19 +37,6 @@ __all__ = [
     "open_store",
     "source_under",
 ]
-
-#: A collection name is a folder of the embedded store: no separators, no "..", no hidden names.
-_COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
-
-def check_collection_name(name: str) -> str:
-    """``name`` if it can name a collection on every backend, else ValueError saying why."""
-    if not _COLLECTION_NAME.fullmatch(name or ""):
-        raise ValueError(
-            f"invalid collection name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return name
 
 
 def open_store(settings: Settings, collection: str | None = None) -> ChunkStore:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from ragstate.models.names import check_collection_name
 from ragstate.settings import Settings, StoreBackend
 from ragstate.store.base import ChunkStore
 
@@ -29,7 +30,9 @@ def _key(settings: Settings, collection: str) -> tuple:
 
 
 def open_physical(settings: Settings, collection: str) -> ChunkStore:
-    """The process-wide store of one physical collection (no pointer is followed), opened once."""
+    """The process-wide store of one physical collection (no pointer is followed), opened once.
+    ValueError for a name no collection can have: the last check before it names a folder."""
+    check_collection_name(collection)
     key = _key(settings, collection)
     with _lock:
         store = _stores.get(key)
