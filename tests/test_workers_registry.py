@@ -48,6 +48,9 @@ LIGHT = {
     Activity.SWITCH_COLLECTION,
     Activity.DROP_COLLECTION_VERSION,
     Activity.LOAD_GATE,
+    # ratings of answers (workflows/feedback.py), beside the store
+    Activity.RECORD_FEEDBACK,
+    Activity.LIST_FEEDBACK,
 }
 MODEL = {Activity.VECTOR_SEARCH, Activity.EMBED_CHUNKS}
 
