@@ -14,23 +14,16 @@ Example::
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from ragstate.contracts import Activity, Workflow
     from ragstate.models import CollectionRequest, FeedbackList, FeedbackRecord
     from ragstate.temporal.conventions import set_status
 
-#: A write that replaces the query's record is idempotent: retrying it is always safe.
-FEEDBACK_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=10,
-)
+# One retried activity each, as the lifecycle workflows run theirs: a write that replaces the
+# query's record is idempotent, so retrying it is always safe.
+from ragstate.workflows.lifecycle import _step
 
 
 @workflow.defn(name=Workflow.FEEDBACK)
@@ -39,14 +32,8 @@ class RagFeedbackWorkflow:
     async def run(self, record: FeedbackRecord) -> FeedbackRecord:
         verdict = "good" if record.good else "bad"
         workflow.set_current_details(f"rating **{verdict}** of query `{record.query_id}`: storing")
-        stored: FeedbackRecord = await workflow.execute_activity(
-            Activity.RECORD_FEEDBACK,
-            record,
-            result_type=FeedbackRecord,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=FEEDBACK_RETRY,
-            summary=f"store the rating ({verdict}) of {record.query_id}",
-        )
+        summary = f"store the rating ({verdict}) of {record.query_id}"
+        stored: FeedbackRecord = await _step(Activity.RECORD_FEEDBACK, record, FeedbackRecord, summary)
         workflow.set_current_details(
             f"rating **{verdict}** of query `{record.query_id}` stored for collection "
             f"**{stored.collection}** (version {stored.version})"
@@ -59,11 +46,4 @@ class RagFeedbackWorkflow:
 class ListFeedbackWorkflow:
     @workflow.run
     async def run(self, req: CollectionRequest) -> FeedbackList:
-        return await workflow.execute_activity(
-            Activity.LIST_FEEDBACK,
-            req,
-            result_type=FeedbackList,
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=FEEDBACK_RETRY,
-            summary=f"list the ratings of {req.collection}",
-        )
+        return await _step(Activity.LIST_FEEDBACK, req, FeedbackList, f"list the ratings of {req.collection}")
