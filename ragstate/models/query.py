@@ -11,6 +11,19 @@ from pydantic import Field
 from ragstate.models.base import _Model
 from ragstate.models.names import CollectionName
 
+#: Earlier turns a session hands one question (ragstate/workflows/session.py): enough for the
+#: follow-up's rewrite and the synthesis prompt, small enough for history.
+MAX_PRIOR_TURNS = 8
+MAX_PRIOR_ANSWER_CHARS = 2000
+
+
+class PriorTurn(_Model):
+    """An earlier turn of a conversation, as the next question's query carries it."""
+
+    question: str = Field(max_length=20_000, description="what the user asked then, as asked")
+    standalone: str = Field("", max_length=20_000, description="the standalone question it became, if rewritten")
+    answer: str = Field("", max_length=MAX_PRIOR_ANSWER_CHARS, description="the answer's text, shortened")
+
 
 class RagQuery(_Model):
     """A question for :class:`ragstate.workflows.query.RagQueryWorkflow`.
@@ -42,6 +55,12 @@ class RagQuery(_Model):
         le=1000,
         description="retrieval only: the ranking keeps the best chunk of each of its first N documents, and no "
         "branch rankings (the re-index gate, whose history holds every answer, needs only its top 10)",
+    )
+    history: list[PriorTurn] = Field(
+        default_factory=list,
+        max_length=MAX_PRIOR_TURNS,
+        description="earlier turns of the conversation, oldest first: the question is a follow-up to rewrite "
+        "(CondenseQuestion) before retrieval, and the synthesis prompt carries them",
     )
 
 
