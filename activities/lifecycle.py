@@ -28,6 +28,7 @@ from ragstate.models import (
     CollectionRequest,
     DeleteDocumentsRequest,
     DeleteResult,
+    DocumentChunk,
     DocumentList,
     DocumentSummary,
     DropResult,
@@ -151,12 +152,24 @@ class LifecycleActivities:
 
     @activity.defn(name=Activity.LIST_DOCUMENTS)
     def list_documents(self, req: ListDocumentsRequest) -> DocumentList:
-        docs = self._store(req.collection).list_documents(req.source_prefix)
-        return DocumentList(
-            collection=req.collection or self.settings.collection,
-            total=len(docs),
-            documents=[DocumentSummary(**dataclasses.asdict(d)) for d in docs[: req.limit]],
-        )
+        """The documents (by source prefix, by id), each with its chunks' text when asked
+        (``with_chunks``: a document read through the MCP server; ``chunk_ids``: search hits)."""
+        store = self._store(req.collection)
+        docs = store.list_documents(req.source_prefix)
+        if req.doc_ids is not None:
+            ids = set(req.doc_ids)
+            docs = [d for d in docs if d.doc_id in ids]
+        listed = [DocumentSummary(**dataclasses.asdict(d)) for d in docs[: req.limit]]
+        if req.with_chunks:
+            wanted = set(req.chunk_ids) if req.chunk_ids is not None else None
+            for d in listed:
+                chunks = store.chunks_of(d.doc_id, d.version)
+                d.content = [
+                    DocumentChunk(chunk_id=c.chunk_id, position=c.position, text=c.text)
+                    for c in chunks
+                    if wanted is None or c.chunk_id in wanted
+                ]
+        return DocumentList(collection=req.collection or self.settings.collection, total=len(docs), documents=listed)
 
     @activity.defn(name=Activity.LIST_COLLECTIONS)
     def list_collections(self, req: CollectionRequest) -> CollectionList:

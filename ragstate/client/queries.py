@@ -10,6 +10,8 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
 )
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from ragstate.client.base import CLOSED_STATUSES, ClientBase, absolute_paths, failure_of
@@ -35,9 +37,18 @@ from ragstate.temporal.outage import server_unreachable, through_outage
 #: the batches published: this mostly bounds added latency.
 STREAM_POLL_COOLDOWN = timedelta(milliseconds=50)
 
+#: ``start_query(join=True)``: a running run with the id is returned (USE_EXISTING), a closed one
+#: is not replaced (REJECT_DUPLICATE: the server answers "already started" and it is returned).
+JOIN_CONFLICT, JOIN_REUSE = WorkflowIDConflictPolicy.USE_EXISTING, WorkflowIDReusePolicy.REJECT_DUPLICATE
+
 
 class QueryCalls(ClientBase):
-    async def start_query(self, query: RagQuery | str, workflow_id: str | None = None) -> WorkflowHandle:
+    async def start_query(
+        self, query: RagQuery | str, workflow_id: str | None = None, *, join: bool = False
+    ) -> WorkflowHandle:
+        """Start the query workflow; its handle. With ``join`` (and a ``workflow_id``), a run that
+        already has this id, running or closed, is the one returned and none is started: a caller
+        that asks again with the same id (an MCP agent that reconnected) follows the same run."""
         query = RagQuery(question=query) if isinstance(query, str) else query
         if query.sources:  # compared with stored sources, which ingest writes as absolute paths
             query = query.model_copy(update={"sources": absolute_paths(query.sources)})
@@ -51,18 +62,26 @@ class QueryCalls(ClientBase):
                 ErrorType.INVALID_QUERY,
             ) from None
         self.check_size(query, "the query")
-        return await self.client.start_workflow(
-            Workflow.QUERY,
-            query,
-            result_type=RagAnswer,
-            id=workflow_id or self.query_id(query.question),
-            task_queue=self.settings.workflow_task_queue,
-            search_attributes=await self._attributes("query"),
-            static_summary=f"Q: {query.question[:200]}",
-            static_details=_query_details(query, self.settings),
-            execution_timeout=timedelta(minutes=15),
-            request_eager_start=True,
-        )
+        workflow_id = workflow_id or self.query_id(query.question)
+        try:
+            return await self.client.start_workflow(
+                Workflow.QUERY,
+                query,
+                result_type=RagAnswer,
+                id=workflow_id,
+                task_queue=self.settings.workflow_task_queue,
+                search_attributes=await self._attributes("query"),
+                static_summary=f"Q: {query.question[:200]}",
+                static_details=_query_details(query, self.settings),
+                execution_timeout=timedelta(minutes=15),
+                id_conflict_policy=JOIN_CONFLICT if join else WorkflowIDConflictPolicy.UNSPECIFIED,
+                id_reuse_policy=JOIN_REUSE if join else WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                request_eager_start=not join,
+            )
+        except WorkflowAlreadyStartedError:
+            if not join:
+                raise
+            return self.client.get_workflow_handle(workflow_id, result_type=RagAnswer)
 
     async def ask(self, query: RagQuery | str, workflow_id: str | None = None) -> RagAnswer:
         """Run the query workflow and wait for its answer; :class:`InvalidQueryError` for bad input."""
