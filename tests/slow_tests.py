@@ -83,6 +83,12 @@ SLOW: dict[str, frozenset[str]] = {
             "test_expected_failures_log_one_line_without_a_traceback",
         }
     ),
+    "test_mcp.py": frozenset(
+        {
+            "test_agent_session_over_stdio",
+            "test_http_needs_the_key_and_one_request_id_is_one_run",
+        }
+    ),
     "test_outage.py": frozenset(
         {
             "test_ask_follows_its_run_through_a_server_restart",

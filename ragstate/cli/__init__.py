@@ -30,6 +30,7 @@ from ragstate.cli.feedback import feedback_app
 from ragstate.cli.help import ConventionalGroup
 from ragstate.cli.ingest import ingest
 from ragstate.cli.local import demo, up, worker
+from ragstate.cli.mcp import mcp
 from ragstate.cli.reindex import reindex_app
 from ragstate.cli.schedule import schedule_app
 from ragstate.cli.serve import serve
@@ -81,6 +82,7 @@ for command in (up, worker, ingest, ask, status, serve, demo):
 app.command("register-search-attributes")(register_search_attributes)
 app.command("eval")(eval_)
 app.command("codec-server")(codec_server)
+app.command("mcp")(mcp)
 app.add_typer(documents_app, name="documents")
 app.add_typer(collections_app, name="collections")
 app.add_typer(schedule_app, name="schedule")
