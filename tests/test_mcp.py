@@ -129,13 +129,16 @@ def save_transcript(lines: list[str]) -> None:
 
 @pytest.mark.timeout(300)
 async def test_http_needs_the_key_and_one_request_id_is_one_run(client: Client, corpus_settings: Settings):
-    """Over streamable HTTP: 401 without the key (http_server), a wrong key too; the same
-    request_id asked twice at once and once more later is one workflow run, one answer."""
+    """Over streamable HTTP: 401 without the key (http_server), a wrong key too; the agent loop;
+    the same request_id asked twice at once and once more later is one workflow run, one
+    answer, which the feedback tool then rates."""
     async with running_workers(client, corpus_settings), http_server(corpus_settings) as url:
         with pytest.raises(Exception):  # noqa: B017 - the SDK's transport error for a 401
             async with http_session(url, key="wrong"):
                 pass
         async with http_session(url) as session:
+            transcript = await _example().agent_session(session, "How does reciprocal rank fusion combine rankings?")
+            assert any(line.startswith("> resources/read ragstate://documents/") for line in transcript), transcript
             args = {"question": "What does reciprocal rank fusion do?", "request_id": "agent-7"}
             first, second = await asyncio.gather(session.call_tool("ask", args), session.call_tool("ask", args))
             again = await session.call_tool("ask", args)
@@ -147,6 +150,11 @@ async def test_http_needs_the_key_and_one_request_id_is_one_run(client: Client, 
             assert await wait_for(lambda: runs_of(client, workflow_id), 10, "the run in the visibility store") == 1
             other = {**args, "question": "What is BM25?"}
             assert "was used for another question" in await tool_error(session, "ask", other)
+            rated = await session.call_tool("feedback", {"query_id": workflow_id, "good": True, "note": "clear"})
+            record = rated.structured_content
+            assert not rated.is_error and record, rated.content
+            assert (record["query_id"], record["good"], record["note"]) == (workflow_id, True, "clear")
+            assert record["cited"] == list(dict.fromkeys(c["doc_id"] for c in answers[0]["citations"]))  # type: ignore[index]
             assert "ingest over HTTP is off" in await tool_error(session, "ingest", {"paths": [str(EXAMPLES_CORPUS)]})
 
 
