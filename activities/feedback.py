@@ -1,5 +1,6 @@
-"""Activities of feedback on answers (workflows/feedback.py): store a rating beside the store,
-read a collection's ratings back. They run on the workflow worker, which shares the data dir.
+"""Activities of feedback on answers (workflows/feedback.py): store a rating beside the store
+(ragstate/store/feedback.py: the embedded store's data dir, or Qdrant), read a collection's
+ratings back. They run on the workflow worker, next to the store.
 
 Example::
 

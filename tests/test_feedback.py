@@ -7,6 +7,8 @@ gates on."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -19,8 +21,11 @@ from ragstate.client import RagClient
 from ragstate.contracts import RAG_KIND, Workflow
 from ragstate.errors import RagError, RunNotFoundError
 from ragstate.evaluation.beir import BeirDataset
-from ragstate.settings import Settings
-from ragstate.store.feedback import feedback_path
+from ragstate.models import AnswerMode, FeedbackRecord
+from ragstate.settings import Settings, StoreBackend
+from ragstate.store import list_collections
+from ragstate.store.feedback import QDRANT_COLLECTION, feedback_path, read, upsert
+from ragstate.store.qdrant_server import INTERNAL_PREFIX
 from ragstate.store.versions import live_version
 from ragstate.temporal.connection import connect
 from ragstate.testing import run_cli, run_cli_in_process
@@ -39,6 +44,34 @@ def ratings(metrics_text: str, rating: str) -> float:
 
 #: The document id of examples/corpus/bm25.md: a file's id is its resolved path.
 BM25 = str((EXAMPLES_CORPUS / "bm25.md").resolve())
+
+
+def rating(query_id: str, good: bool, collection: str = "docs") -> FeedbackRecord:
+    return FeedbackRecord(
+        query_id=query_id,
+        good=good,
+        question=f"question of {query_id}",
+        collection=collection,
+        mode=AnswerMode.offline_extractive,
+        created_at=datetime.now(UTC),
+    )
+
+
+def test_the_store_keeps_one_rating_per_query_run_on_either_backend(backend_settings: Settings):
+    """The embedded store's file and Qdrant's own collection alike: a re-rating replaces the
+    earlier one and counts as the newest; collections do not mix; concurrent writers lose none."""
+    settings = backend_settings
+    for record in (rating("a", True), rating("b", True), rating("a", False), rating("c", True, "other")):
+        upsert(settings, record)
+    assert [(r.query_id, r.good) for r in read(settings, "docs")] == [("b", True), ("a", False)]
+    assert [r.query_id for r in read(settings, "other")] == ["c"] and read(settings, "none") == []
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: upsert(settings, rating(f"q{i}", True, "busy")), range(24)))
+    assert sorted(r.query_id for r in read(settings, "busy")) == sorted(f"q{i}" for i in range(24))
+    if settings.store_backend is StoreBackend.qdrant:
+        assert QDRANT_COLLECTION.startswith(INTERNAL_PREFIX) and QDRANT_COLLECTION not in list_collections(settings)
+    else:
+        assert feedback_path(settings, "docs").is_file()
 
 
 async def test_a_rating_is_stored_with_the_answer_and_a_rerating_replaces_it(client: Client, corpus_settings: Settings):

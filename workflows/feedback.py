@@ -2,8 +2,9 @@
 ratings read back (``ragstate feedback export`` turns them into a judged set).
 
 - ``RagFeedback`` (id ``<query id>-feedback-<hex>``, RagKind ``feedback``): one retried
-  activity, ``RecordFeedback``, writes the record to the file the workers share (Temporal's
-  history alone would lose it at the namespace's retention).
+  activity, ``RecordFeedback``, writes the record where the store keeps what it knows of its
+  collections (ragstate/store/feedback.py): Temporal's history alone would lose it at the
+  namespace's retention.
 - ``ListFeedback``: the records of one collection.
 
 Example::

@@ -1,37 +1,69 @@
-"""Ratings of answers, kept beside the store: one JSON-lines file per collection name
-(``<data dir>/feedback/<collection>.jsonl``), one record per query run.
+"""Ratings of answers, kept where the store keeps what it knows about its collections, one
+record per query run: a later rating of the same run replaces it, so a retried write (an
+activity retry) stores it once.
 
-The file is rewritten whole on every rating, to a temporary file then ``os.replace``d (as the
-embedded store's version pointers are), so a reader sees the old file or the new one, never half
-of one; an exclusive ``flock`` on a lock file beside it orders writers of every process sharing
-the data dir. A rating of a query run already rated replaces its record: retrying the write
-(an activity retry) leaves the same file.
-
-On a Qdrant server the store keeps its pointers and parameters in Qdrant itself; ratings stay in
-the workers' data dir (a volume the workflow workers share), which is where this module puts them
-on either backend.
+- The embedded store: one JSON-lines file per collection name beside the shards
+  (``<data dir>/feedback/<collection>.jsonl``), rewritten whole on every rating to a temporary
+  file then ``os.replace``d (as the version pointers are: a reader sees the old file or the
+  new one), under an exclusive ``flock`` that orders the writers of every process.
+- A Qdrant server (or its local mode), where the pointers and parameters live in Qdrant too:
+  payload-only points of one collection of ragstate's own (:data:`QDRANT_COLLECTION`, not
+  listed), a point per (collection, query run), so workers with no shared disk share them.
 
 Example::
 
-    upsert(settings, record)                 # -> the records of record.collection, oldest first
-    records = read(settings, "docs")
+    upsert(settings, record)
+    records = read(settings, "docs")         # oldest rating first
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import threading
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from ragstate.models import FeedbackRecord
-from ragstate.settings import Settings
+from ragstate.settings import Settings, StoreBackend
+from ragstate.store.registry import qdrant_client
+
+#: The Qdrant collection of every rating: a name no ragstate collection can have, under
+#: ``qdrant_server.INTERNAL_PREFIX`` so it is not listed (not imported: it loads qdrant_client).
+QDRANT_COLLECTION = "_ragstate_feedback"
+#: Qdrant's local mode is not thread-safe (activities run on a thread pool): as the chunk
+#: stores do per collection, one lock for the ratings' collection; cheap against a server.
+_qdrant_lock = threading.Lock()
 
 
 def feedback_path(settings: Settings, collection: str) -> Path:
-    """Where a collection's ratings live (its name is checked by the caller: no separators)."""
+    """The embedded store's file of a collection's ratings (the name is checked by the caller)."""
     return settings.data_dir / "feedback" / f"{collection}.jsonl"
+
+
+def read(settings: Settings, collection: str) -> list[FeedbackRecord]:
+    """The ratings of ``collection``, oldest rating first; [] when it has none."""
+    if settings.store_backend is StoreBackend.edge:
+        return _read_file(feedback_path(settings, collection))
+    with _qdrant_lock:
+        return _read_qdrant(settings, collection)
+
+
+def upsert(settings: Settings, record: FeedbackRecord) -> None:
+    """Store ``record``, replacing an earlier rating of the same query run (which counts as the
+    newest from now on)."""
+    if settings.store_backend is not StoreBackend.edge:
+        with _qdrant_lock:
+            return _upsert_qdrant(settings, record)
+    path = feedback_path(settings, record.collection)
+    with _locked(path):
+        records = [r for r in _read_file(path) if r.query_id != record.query_id] + [record]
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text("".join(r.model_dump_json() + "\n" for r in records), encoding="utf-8")
+        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
 
 
 @contextmanager
@@ -45,7 +77,7 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _read(path: Path) -> list[FeedbackRecord]:
+def _read_file(path: Path) -> list[FeedbackRecord]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -53,18 +85,37 @@ def _read(path: Path) -> list[FeedbackRecord]:
     return [FeedbackRecord.model_validate_json(line) for line in text.splitlines() if line.strip()]
 
 
-def read(settings: Settings, collection: str) -> list[FeedbackRecord]:
-    """The ratings of ``collection``, oldest rating first; [] when it has none."""
-    return _read(feedback_path(settings, collection))
+def _point_id(collection: str, query_id: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"ragstate-feedback\x00{collection}\x00{query_id}"))
 
 
-def upsert(settings: Settings, record: FeedbackRecord) -> list[FeedbackRecord]:
-    """Store ``record``, replacing an earlier rating of the same query run (which moves to the
-    end: the order is that of the latest ratings). Returns the records now stored."""
-    path = feedback_path(settings, record.collection)
-    with _locked(path):
-        records = [r for r in _read(path) if r.query_id != record.query_id] + [record]
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text("".join(r.model_dump_json() + "\n" for r in records), encoding="utf-8")
-        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
-    return records
+def _upsert_qdrant(settings: Settings, record: FeedbackRecord) -> None:
+    from qdrant_client import models as qm
+
+    client = qdrant_client(settings)
+    if not client.collection_exists(QDRANT_COLLECTION):
+        try:
+            client.create_collection(QDRANT_COLLECTION, vectors_config={})  # payload only
+        except Exception:  # another worker made it in between (a server answers 409)
+            if not client.collection_exists(QDRANT_COLLECTION):
+                raise
+    payload = {"collection": record.collection, "stored_ns": time.time_ns(), "record": record.model_dump_json()}
+    point = qm.PointStruct(id=_point_id(record.collection, record.query_id), vector={}, payload=payload)
+    client.upsert(QDRANT_COLLECTION, points=[point], wait=True)
+
+
+def _read_qdrant(settings: Settings, collection: str) -> list[FeedbackRecord]:
+    from qdrant_client import models as qm
+
+    client = qdrant_client(settings)
+    if not client.collection_exists(QDRANT_COLLECTION):
+        return []
+    only = qm.Filter(must=[qm.FieldCondition(key="collection", match=qm.MatchValue(value=collection))])
+    points, offset = [], None
+    while True:
+        page, offset = client.scroll(QDRANT_COLLECTION, scroll_filter=only, limit=256, offset=offset, with_payload=True)
+        points += page
+        if offset is None:
+            break
+    points.sort(key=lambda p: (p.payload or {}).get("stored_ns", 0))
+    return [FeedbackRecord.model_validate_json((p.payload or {})["record"]) for p in points]

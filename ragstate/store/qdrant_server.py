@@ -114,9 +114,14 @@ def connect(url: str | None = None, api_key: str | None = None, path: str | None
     return QdrantClient(url=url, api_key=api_key) if url else QdrantClient(path=path)
 
 
+#: Collections ragstate keeps for itself start with this, which no collection name may
+#: (ragstate.store.feedback's ratings): they are not listed.
+INTERNAL_PREFIX = "_ragstate"
+
+
 def collection_names(client: QdrantClient) -> list[str]:
-    """Every collection the server (or local-mode folder) holds, by name."""
-    return sorted(c.name for c in client.get_collections().collections)
+    """Every collection the server (or local-mode folder) holds, by name, but ragstate's own."""
+    return sorted(c.name for c in client.get_collections().collections if not c.name.startswith(INTERNAL_PREFIX))
 
 
 def remove_collection(client: QdrantClient, name: str) -> bool:
