@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from entry_points import stop
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -49,18 +50,13 @@ async def stdio_session(settings: Settings) -> AsyncIterator[ClientSession]:
 
 @contextlib.contextmanager
 def mcp_process(settings: Settings, port: int) -> Iterator[subprocess.Popen]:
-    """`ragstate mcp --http` with the gateway's API key, stopped (SIGTERM) afterwards."""
+    """`ragstate mcp --http` with the gateway's API key, killed afterwards."""
     env = process_env(settings, RAGSTATE_GATEWAY_API_KEYS=KEY)
     process = subprocess.Popen([RAGSTATE, "mcp", "--http", "--port", str(port)], env=env)
     try:
         yield process
     finally:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(15)
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 @contextlib.asynccontextmanager

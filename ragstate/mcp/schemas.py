@@ -61,7 +61,7 @@ class RankedSource(BaseModel):
     title: str
     source: str
     text: str = Field(description="the passage as indexed ('' if its document changed since the search)")
-    score: float = Field(description="the fused (reciprocal rank fusion) score")
+    score: float = Field(description="the fused score of both branches (RAGSTATE_FUSION_METHOD)")
     resource: str = Field(description="the document as an MCP resource")
 
 
