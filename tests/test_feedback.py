@@ -6,6 +6,7 @@ gates on."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from gateway_client import app_on, assert_error, free_port, http
 from paths import EXAMPLES_CORPUS
 from temporalio.client import Client
 
-from ragstate.client import RagClient
+from ragstate.client import RagClient, SyncRagClient
 from ragstate.contracts import RAG_KIND, Workflow
 from ragstate.errors import RagError, RunNotFoundError
 from ragstate.evaluation.beir import BeirDataset
@@ -106,22 +107,22 @@ async def test_an_unknown_run_or_bad_input_is_refused(client: Client, corpus_set
     assert raised.value.kind == "InvalidRequest"
 
 
-async def test_rating_over_http_is_counted_and_refuses_unknown_runs_and_bad_bodies(
-    corpus_settings: Settings, tmp_path: Path
-):
-    """POST /v1/queries/{id}/feedback: the stored record; 404 for an id that is no query run,
-    400 (the gateway's JSON error, never 422) for a body it cannot take; the workers count the
-    ratings by good and bad on their metrics endpoint."""
+async def test_rating_over_http_is_counted_and_refuses_unknown_runs_and_bad_bodies(corpus_settings: Settings):
+    """POST /v1/queries/{id}/feedback, behind the API key: the stored record; 404 for an id that
+    is no query run, 400 (the gateway's JSON error, never 422) for a body it cannot take; the
+    workers count the ratings by good and bad on their metrics endpoint."""
     bind = f"127.0.0.1:{free_port()}"
     settings = corpus_settings.model_copy(update={"metrics_bind": bind})
     client = await connect(settings)  # the metrics endpoint belongs to this client's runtime
-    async with running_workers(client, settings), http(app_on(client, settings)) as gateway:
+    async with running_workers(client, settings), http(app_on(client, settings, api_keys="fb-key")) as gateway:
+        gateway.headers["x-api-key"] = "fb-key"
         answer = await RagClient(client, settings).ask("How does BM25 saturate term frequency?")
         url = f"/v1/queries/{answer.workflow_id}/feedback"
         r = await gateway.post(url, json={"good": False, "sources": [BM25], "note": "cite the BM25 page"})
         assert r.status_code == 200, r.text
         assert (r.json()["good"], r.json()["sources"], r.json()["question"]) == (False, [BM25], answer.question)
 
+        assert_error(await gateway.post(url, json={"good": True}, headers={"x-api-key": "wrong"}), 401, "Unauthorized")
         assert_error(await gateway.post("/v1/queries/rag-query-nope/feedback", json={"good": True}), 404, "NotFound")
         for body in ({}, {"good": "yes"}, {"good": True, "stars": 5}, {"good": True, "sources": ["a\tb"]}):
             assert_error(await gateway.post(url, json=body), 400, "InvalidRequest")
@@ -143,7 +144,12 @@ async def test_the_cli_rates_and_says_what_is_wrong(client: Client, corpus_setti
         assert code == 2, out
         code, out = await run_cli_in_process(settings, "feedback", "rag-query-nope", "--bad")
         assert code == 1 and "no query with workflow id" in out, out
-        [record] = [r for r in await RagClient(client, settings).feedback_records() if r.query_id == answer.workflow_id]
+
+        def read_back() -> list[FeedbackRecord]:  # the blocking client reads what the CLI stored
+            with SyncRagClient(settings) as rag:
+                return rag.feedback_records()
+
+        [record] = [r for r in await asyncio.to_thread(read_back) if r.query_id == answer.workflow_id]
     assert (record.good, record.note) == (True, "clear")
 
 
