@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -92,10 +93,14 @@ async def runs_of(client: Client, workflow_id: str) -> int:
 
 
 @pytest.mark.timeout(300)
-async def test_agent_session_over_stdio(client: Client, corpus_settings: Settings):
-    """List tools, search, ask about the top source (with progress), read its document; bad
-    input is a tool error with the CLI's message, and nothing starts for it."""
+async def test_agent_session_over_stdio(client: Client, corpus_settings: Settings, tmp_path: Path):
+    """List tools, search, ask about the top source (with progress), read its document; ingest
+    and follow it; bad input is a tool error with the CLI's message, and nothing starts for it."""
+    shutil.copy(EXAMPLES_CORPUS / "bm25.md", tmp_path / "bm25.md")
     async with running_workers(client, corpus_settings), stdio_session(corpus_settings) as session:
+        started = await session.call_tool("ingest", {"paths": [str(tmp_path)], "collection": "mcp-ingest"})
+        assert not started.is_error and started.structured_content, started.content
+        ingest_id = started.structured_content["workflow_id"]
         transcript = await _example().agent_session(session, request_id="stdio-agent-1")
         assert transcript[0] == "> tools/list -> ask, search, ingest_status, documents, ingest, feedback"
         assert any(line.startswith("  progress 4/4") for line in transcript), transcript
@@ -114,6 +119,14 @@ async def test_agent_session_over_stdio(client: Client, corpus_settings: Setting
             and listing["total"] == 3
             and listing["documents"][0]["resource"].startswith("ragstate://documents/")
         )
+
+        async def ingested() -> dict | None:
+            status = (await session.call_tool("ingest_status", {"workflow_id": ingest_id})).structured_content
+            return status if status and status["state"] != "running" else None
+
+        status = await wait_for(ingested, 60, "the ingest started through MCP")
+        assert (status["state"], status["result"]["documents"], status["result"]["failed"]) == ("completed", 1, 0)
+        assert "no ingest with workflow id" in await tool_error(session, "ingest_status", {"workflow_id": "nope"})
     save_transcript(transcript)
 
 
