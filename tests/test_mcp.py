@@ -24,7 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 from paths import EXAMPLES_CORPUS, ROOT
 from temporalio.client import Client
 
-from ragstate.mcp.inputs import ingest_request, query_run_id, rag_query
+from ragstate.mcp.inputs import ingest_request, query_run_id, rag_query, source_prefix
 from ragstate.settings import Settings
 from ragstate.temporal.devserver import free_port
 from ragstate.testing import RAGSTATE, process_env, run_cli_in_process
@@ -183,6 +183,9 @@ def test_inputs_refuse_what_the_cli_refuses(settings: Settings, tmp_path: Path):
         ingest_request(["/etc/passwd"], None, [tmp_path])
     with pytest.raises(ToolError, match="paths needs 1 to"):
         ingest_request([], None, None)
+    assert source_prefix("docs/", [tmp_path]) == f"{tmp_path}/docs/" and source_prefix("/a/b", None) == "/a/b"
+    with pytest.raises(ToolError, match="relative"):
+        source_prefix("docs/", None)
 
 
 async def test_cli_refuses_a_public_bind_without_keys_and_names_the_extra(settings: Settings, monkeypatch):

@@ -105,3 +105,19 @@ def ingest_request(
         roots=[str(r) for r in roots] if roots is not None else None,
         summarize=summarize,
     )
+
+
+def source_prefix(prefix: str | None, roots: list[Path] | None) -> str | None:
+    """A ``documents`` source prefix as the store holds sources: absolute (a relative one is
+    taken under the first ingest root, as the gateway does; with none, refused: the server's
+    working directory is not the agent's); a trailing separator kept ("docs/" is that folder)."""
+    if prefix is None:
+        return None
+    if not text_ok(prefix, "source_prefix").strip():
+        raise ToolError("source_prefix must not be empty")
+    folder = os.sep if prefix.endswith(("/", os.sep)) else ""
+    if not os.path.isabs(prefix):
+        if not roots:
+            raise ToolError(f"source_prefix {prefix!r} is relative: give an absolute path")
+        prefix = str(roots[0] / prefix)
+    return os.path.normpath(prefix) + folder

@@ -25,6 +25,7 @@ from temporalio.service import RPCError
 from ragstate.client import RagClient
 from ragstate.errors import RagError
 from ragstate.mcp.inputs import collection_name, ingest_request, query_run_id, rag_query, text_ok
+from ragstate.mcp.inputs import source_prefix as source_prefix_of
 from ragstate.mcp.runs import run_query, tool_error
 from ragstate.mcp.schemas import AskResult, CitedSource, IngestRun, RankedSource, SearchResult, document_uri
 from ragstate.models import DocumentList, FeedbackRecord, IngestStatus
@@ -195,10 +196,9 @@ class RagTools:
     ) -> DocumentsResult:
         """The documents of a collection: id, title, source, chunks, when ingested, resource URI."""
         collection = collection_name(collection)
-        if source_prefix is not None and not text_ok(source_prefix, "source_prefix").strip():
-            raise ToolError("source_prefix must not be empty")
+        prefix = source_prefix_of(source_prefix, self.ingest_roots)
         rag = await self.rag()
-        listing: DocumentList = await rag.documents(source_prefix, collection, limit)
+        listing: DocumentList = await rag.documents(prefix, collection, limit)
         return DocumentsResult(
             collection=listing.collection,
             total=listing.total,
