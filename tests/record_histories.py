@@ -28,6 +28,7 @@ from pathlib import Path
 from beir_files import write_beir
 from temporalio.client import Client, WorkflowHistory
 
+from ragstate.client import RagClient
 from ragstate.contracts import Workflow
 from ragstate.models import (
     CollectionList,
@@ -49,7 +50,9 @@ from ragstate.models import (
     StatsRequest,
     StoreStats,
 )
+from ragstate.models.session import Transcript, TranscriptRequest
 from ragstate.settings import Settings
+from ragstate.temporal.conventions import session_workflow_id
 from ragstate.testing import isolated_settings, start_dev_environment
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -67,6 +70,8 @@ STEMS = {
     Workflow.SUMMARIZE_DOCUMENTS: "summarize",
     Workflow.FEEDBACK: "feedback",
     Workflow.LIST_FEEDBACK: "list-feedback",
+    Workflow.SESSION: "session",
+    Workflow.SESSION_TRANSCRIPT: "session-transcript",
 }
 
 #: A tiny BEIR corpus: small histories, and a gate whose answers are known.
@@ -92,6 +97,8 @@ async def run_every_workflow_type(client: Client, settings: Settings, folder: Pa
     queue = settings.workflow_task_queue
     ids = {t: f"{prefix}-{STEMS[t]}" for t in STEMS}
     ids[Workflow.SUMMARIZE_DOCUMENTS] = f"{ids[Workflow.INGEST]}-summarize"  # the ingest's child
+    session_id = f"{prefix}-chat"
+    ids[Workflow.SESSION] = session_workflow_id(session_id)  # started by update-with-start
 
     async def run(kind: str, arg, result_type):
         return await client.execute_workflow(kind, arg, id=ids[kind], task_queue=queue, result_type=result_type)
@@ -116,6 +123,13 @@ async def run_every_workflow_type(client: Client, settings: Settings, folder: Pa
         )
         assert (await run(Workflow.FEEDBACK, rating, FeedbackRecord)).version == name
         assert (await run(Workflow.LIST_FEEDBACK, CollectionRequest(collection=name), FeedbackList)).records
+        # A session of two turns (the second a follow-up), ended; then its transcript read.
+        chat = RagClient(client, settings).session(session_id)
+        await chat.ask(QUERIES["q1"], message_id="m1")
+        assert (await chat.ask("And what about fusion?", message_id="m2")).citations
+        assert (await chat.end()) is not None
+        transcript = await run(Workflow.SESSION_TRANSCRIPT, TranscriptRequest(session_id=session_id), Transcript)
+        assert len(transcript.turns) == 2, transcript
         await run(Workflow.STATS, StatsRequest(collection=name), StoreStats)
         await run(Workflow.LIST_DOCUMENTS, ListDocumentsRequest(collection=name), DocumentList)
         request = ReindexRequest(collection=name, params=IndexParams(chunk_tokens=64), gate=str(corpus), grace_s=0)

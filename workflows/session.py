@@ -57,6 +57,7 @@ class RagSessionWorkflow:
         self._in_flight: set[str] = set()
         self._lock = asyncio.Lock()  # turns one at a time, first come first served
         self._messages = 0  # messages received by this run: each one restarts the idle timer
+        self._seen = 0  # ... counted when the idle timer last started
         self._turns_this_run = 0
         self._end: SessionEnd | None = None
         self._ended = ""
@@ -115,10 +116,10 @@ class RagSessionWorkflow:
             await self._resume()
         self._show()
         while self._end is None:
-            seen = self._messages
+            self._seen = self._messages
             try:
                 await workflow.wait_condition(
-                    lambda seen=seen: self._end is not None or self._messages != seen or self._time_to_continue(),
+                    lambda: self._end is not None or self._messages != self._seen or self._time_to_continue(),
                     timeout=timedelta(seconds=start.idle_timeout_s),
                 )
             except TimeoutError:

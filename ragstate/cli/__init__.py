@@ -11,6 +11,8 @@ ragstate collections list
 ragstate schedule add docs/ --every 1h --sync   # a Temporal Schedule; never two runs at once
 ragstate feedback rag-query-what-is-bm25-3f2a9c1d --bad --source /docs/bm25.md
 ragstate feedback export judged/    # the ratings as a judged set for eval and reindex --gate
+ragstate chat                       # a conversation: follow-ups retrieved with the earlier turns
+ragstate sessions list              # and `sessions show|delete ID`
 ragstate demo                       # everything above in one go, on the embedded defaults
 """
 
@@ -22,6 +24,7 @@ import typer
 
 from ragstate.cli._common import cli_settings, console, fail
 from ragstate.cli.ask import ask
+from ragstate.cli.chat import chat, sessions_app
 from ragstate.cli.codec import codec_server
 from ragstate.cli.collections import collections_app
 from ragstate.cli.documents import documents_app
@@ -83,11 +86,13 @@ app.command("register-search-attributes")(register_search_attributes)
 app.command("eval")(eval_)
 app.command("codec-server")(codec_server)
 app.command("mcp")(mcp)
+app.command("chat")(chat)
 app.add_typer(documents_app, name="documents")
 app.add_typer(collections_app, name="collections")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(reindex_app, name="reindex")
 app.add_typer(feedback_app, name="feedback")
+app.add_typer(sessions_app, name="sessions")
 
 
 def main() -> NoReturn:

@@ -35,13 +35,14 @@ from ragstate.client.feedback import FeedbackCalls
 from ragstate.client.index import IndexCalls
 from ragstate.client.ingests import IngestCalls
 from ragstate.client.queries import QueryCalls
+from ragstate.client.session import SessionCalls
 from ragstate.settings import Settings
 from ragstate.temporal.connection import connect
 
 
-class RagClient(QueryCalls, IngestCalls, IndexCalls, FeedbackCalls):
-    """The typed client (module docstring for usage): query, ingest, index and feedback calls, each group
-    in its own module over one shared :class:`~ragstate.client.base.ClientBase`."""
+class RagClient(QueryCalls, IngestCalls, IndexCalls, FeedbackCalls, SessionCalls):
+    """The typed client (module docstring for usage): query, ingest, index, feedback and session
+    calls, each group in its own module over one shared :class:`~ragstate.client.base.ClientBase`."""
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> RagClient:

@@ -22,7 +22,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from temporalio.client import (
     WithStartWorkflowOperation,
@@ -62,23 +62,42 @@ class ChatSession:
         self.rag, self.id, self.collection = rag, check_id(session_id), collection
         self.workflow_id = session_workflow_id(session_id)
 
-    async def send(self, message: SessionMessage) -> SessionReply:
-        """The turn's reply; :class:`~ragstate.errors.RagError` (its subclass for the failure's
-        type) when the turn failed: the session stays usable for the next message."""
-        start = WithStartWorkflowOperation(
-            Workflow.SESSION,
-            SessionStart(
-                session_id=self.id,
-                collection=self.collection,
-                idle_timeout_s=self.rag.settings.session_idle_timeout_s,
-                turns_per_run=self.rag.settings.session_turns_per_run,
-            ),
+    def turn_id(self, message_id: str) -> str:
+        """The RagQuery run that answers ``message_id`` (its stream, its UI page)."""
+        return turn_query_id(self.id, message_id)
+
+    async def _start_options(self) -> dict:
+        """How a session starts, the same from :meth:`start` and from a message's update-with-start."""
+        return dict(
             id=self.workflow_id,
             task_queue=self.rag.settings.workflow_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             search_attributes=await self.rag._attributes("session"),
             static_summary=f"session {self.id}",
             result_type=SessionSummary,
+        )
+
+    def _start_input(self) -> SessionStart:
+        return SessionStart(
+            session_id=self.id,
+            collection=self.collection,
+            idle_timeout_s=self.rag.settings.session_idle_timeout_s,
+            turns_per_run=self.rag.settings.session_turns_per_run,
+        )
+
+    async def start(self) -> None:
+        """Start the session without a message (a running one is left as it is)."""
+        await self.rag.client.start_workflow(Workflow.SESSION, self._start_input(), **await self._start_options())
+
+    async def exists(self) -> bool:
+        """Whether the session has (or had) a run the server still knows."""
+        return await self._exists(self.workflow_id)
+
+    async def send(self, message: SessionMessage) -> SessionReply:
+        """The turn's reply; :class:`~ragstate.errors.RagError` (its subclass for the failure's
+        type) when the turn failed: the session stays usable for the next message."""
+        start: WithStartWorkflowOperation[Any, SessionSummary] = WithStartWorkflowOperation(
+            Workflow.SESSION, self._start_input(), **await self._start_options()
         )
         try:
             return await self.rag.client.execute_update_with_start_workflow(
@@ -172,7 +191,9 @@ class SessionCalls(ClientBase):
             if sid in seen:
                 continue
             running = wf.status is WorkflowExecutionStatus.RUNNING
-            seen[sid] = SessionSummary(session_id=sid, ended="" if running else wf.status.name.lower())
+            seen[sid] = SessionSummary(
+                session_id=sid, ended="" if running else (wf.status.name.lower() if wf.status else "unknown")
+            )
             if len(seen) >= limit:
                 break
         return list(seen.values())

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator
 from typing import TypeVar
 
 from ragstate.client.rag_client import RagClient
+from ragstate.client.session import ChatSession
 from ragstate.models import (
     FeedbackRecord,
     IngestRequest,
@@ -21,6 +22,7 @@ from ragstate.models import (
     StoreStats,
     StreamEvent,
 )
+from ragstate.models.session import SessionSummary, Transcript
 from ragstate.settings import Settings
 
 T = TypeVar("T")
@@ -77,17 +79,7 @@ class SyncRagClient:
 
     def ask_stream(self, query: RagQuery | str, workflow_id: str | None = None) -> Iterator[StreamEvent]:
         """As :meth:`RagClient.ask_stream`; leaving the loop early leaves the workflow running."""
-        events = self.rag.ask_stream(query, workflow_id)
-        try:
-            while True:
-                try:
-                    event = self._call(self._await(events.__anext__()))
-                except StopAsyncIteration:
-                    return
-                yield event
-        finally:
-            if not self._loop.is_closed():
-                self._call(self._await(events.aclose()))
+        return self._iterate(self.rag.ask_stream(query, workflow_id))
 
     def ingest(self, request: IngestRequest | list[str]) -> IngestResult:
         return self._call(self.rag.ingest(request))
@@ -110,6 +102,24 @@ class SyncRagClient:
     def feedback_records(self, collection: str | None = None) -> list[FeedbackRecord]:
         return self._call(self.rag.feedback_records(collection))
 
+    def session(self, session_id: str | None = None, collection: str | None = None) -> SyncChatSession:
+        """As :meth:`RagClient.session`, blocking: ``ask``, ``ask_stream``, ``transcript``, ``delete``."""
+        return SyncChatSession(self, self.rag.session(session_id, collection))
+
+    def _iterate(self, events: AsyncIterator[T]) -> Iterator[T]:
+        """An async iterator of the private loop, consumed from this thread."""
+        try:
+            while True:
+                try:
+                    item = self._call(self._await(events.__anext__()))
+                except StopAsyncIteration:
+                    return
+                yield item
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None and not self._loop.is_closed():
+                self._call(aclose())
+
     def ui_link(self, workflow_id: str, run_id: str | None = None) -> str:
         return self.rag.ui_link(workflow_id, run_id)
 
@@ -127,3 +137,35 @@ class SyncRagClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class SyncChatSession:
+    """A conversation of :class:`SyncRagClient` (``rag.session()``): each call blocks.
+
+    Example::
+
+        chat = rag.session()
+        chat.ask("What is BM25?")
+        print(chat.ask("How are its parameters tuned?").answer)
+    """
+
+    def __init__(self, client: SyncRagClient, session: ChatSession):
+        self._client, self.session = client, session
+        self.id = session.id
+
+    def ask(self, question: str, message_id: str | None = None, top_k: int | None = None) -> RagAnswer:
+        return self._client._call(self.session.ask(question, message_id, top_k))
+
+    def ask_stream(
+        self, question: str, message_id: str | None = None, top_k: int | None = None
+    ) -> Iterator[StreamEvent]:
+        return self._client._iterate(self.session.ask_stream(question, message_id, top_k))
+
+    def transcript(self) -> Transcript:
+        return self._client._call(self.session.transcript())
+
+    def end(self) -> SessionSummary | None:
+        return self._client._call(self.session.end())
+
+    def delete(self) -> None:
+        self._client._call(self.session.delete())

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
@@ -49,12 +49,24 @@ def _sse_event(event: StreamEvent) -> str:
 
 async def stream_answer(gateway: Gateway, request: Request, query: RagQuery) -> StreamingResponse:
     """Start the query and answer with its events; holds a request slot until the stream ends."""
-    release = gateway.slot()
-    try:
+
+    async def start() -> tuple[str, AsyncIterator[StreamEvent]]:
         rag = await gateway.rag()
         workflow_id = rag.query_id(query.question)
+        return workflow_id, rag.ask_stream(query, workflow_id)
+
+    return await stream_events(gateway, request, start)
+
+
+async def stream_events(
+    gateway: Gateway, request: Request, start: Callable[[], Awaitable[tuple[str, AsyncIterator[StreamEvent]]]]
+) -> StreamingResponse:
+    """The events ``start()`` opens (with the id of the run they come from, in ``X-Workflow-Id``),
+    as Server-Sent Events; holds a request slot until the stream ends."""
+    release = gateway.slot()
+    try:
+        workflow_id, events = await start()
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Workflow-Id": workflow_id}
-        events: AsyncIterator[StreamEvent] = rag.ask_stream(query, workflow_id)
         queue: asyncio.Queue[Item] = asyncio.Queue()
 
         async def pump() -> None:

@@ -43,3 +43,15 @@ def set_status(status: str) -> None:
     every workflow task of the run."""
     if workflow.info().typed_search_attributes.get(RAG_KIND) is not None:
         workflow.upsert_search_attributes([RAG_STATUS.value_set(status)])
+
+
+def session_workflow_id(session_id: str) -> str:
+    """The RagSession run of a conversation: ``rag-session-<id>``."""
+    return f"rag-session-{session_id}"
+
+
+def turn_query_id(session_id: str, message_id: str) -> str:
+    """The RagQuery child run of one message of a session: derived from the message id, so a
+    client may follow its stream before the turn's answer is back, and a message sent again
+    finds the same run."""
+    return f"rag-session-{session_id}-msg-{message_id}"

@@ -40,7 +40,9 @@ async def run_cli(
     return process.returncode or 0, out.decode("utf-8", "replace")
 
 
-async def run_cli_in_process(settings: Settings, *args: str, cwd: Path | None = None, **env: str) -> tuple[int, str]:
+async def run_cli_in_process(
+    settings: Settings, *args: str, cwd: Path | None = None, stdin: str | None = None, **env: str
+) -> tuple[int, str]:
     """``ragstate ARGS`` in this process, for a test about what a command does rather than about
     its process (its start, signals, a closed pipe): typer's runner on a thread (the commands run
     their own event loop), with exactly ``settings`` (and ``env``) as the environment's
@@ -48,11 +50,14 @@ async def run_cli_in_process(settings: Settings, *args: str, cwd: Path | None = 
     :func:`run_cli`; an exception the command leaves unhandled is raised here (a person would see
     its traceback). Its log lines are those of its own threads (not of the test's workers running
     beside it), and the logging it configures is put back after it; with ``cwd``, the
-    process's working directory is that one for the command's duration (relative paths)."""
-    return await asyncio.to_thread(_invoke, settings, args, cwd, env)
+    process's working directory is that one for the command's duration (relative paths); with
+    ``stdin``, the command reads that text as its input (a pipe, not a terminal)."""
+    return await asyncio.to_thread(_invoke, settings, args, cwd, env, stdin)
 
 
-def _invoke(settings: Settings, args: tuple[str, ...], cwd: Path | None, env: dict[str, str]) -> tuple[int, str]:
+def _invoke(
+    settings: Settings, args: tuple[str, ...], cwd: Path | None, env: dict[str, str], stdin: str | None = None
+) -> tuple[int, str]:
     from typer.testing import CliRunner
 
     from ragstate.cli import app
@@ -77,7 +82,7 @@ def _invoke(settings: Settings, args: tuple[str, ...], cwd: Path | None, env: di
     try:
         if cwd is not None:
             os.chdir(cwd)
-        result = CliRunner().invoke(app, list(args), env=variables)
+        result = CliRunner().invoke(app, list(args), env=variables, input=stdin)
     finally:  # the command routes the root logger to its own (captured, then closed) stderr
         logs.configure_logging = real_configure
         os.chdir(here)

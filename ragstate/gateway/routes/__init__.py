@@ -1,5 +1,5 @@
 """The gateway's routes, one ``APIRouter`` per concern: ``v1`` (query, ingest and documents,
-behind the API keys; feedback on answers) and ``health`` (always open).
+behind the API keys; feedback on answers; conversations) and ``health`` (always open).
 
 Example::
 
@@ -16,6 +16,7 @@ from ragstate.gateway.routes import feedback as _feedback
 from ragstate.gateway.routes import health as _health
 from ragstate.gateway.routes import ingest as _ingest
 from ragstate.gateway.routes import query as _query
+from ragstate.gateway.routes import sessions as _sessions
 
 __all__ = ["health", "v1"]
 
@@ -24,4 +25,5 @@ v1.include_router(_query.router)
 v1.include_router(_ingest.router)
 v1.include_router(_documents.router)
 v1.include_router(_feedback.router)
+v1.include_router(_sessions.router)
 health = _health.router
