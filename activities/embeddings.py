@@ -13,7 +13,7 @@ from ragstate.activities.heartbeat import heartbeating
 from ragstate.contracts import Activity
 from ragstate.ingest.chunking import sentences
 from ragstate.models import Branch, BranchResult, EmbedInput, EmbedResult, ParsedQuery
-from ragstate.retrieval.embedding import get_embedder
+from ragstate.retrieval.embedding import get_embedder, mix
 from ragstate.settings import QueryEncoding, Settings
 from ragstate.store import SearchFilter, open_store
 
@@ -36,8 +36,11 @@ class EmbeddingActivities:
     @activity.defn(name=Activity.VECTOR_SEARCH)
     def vector_search(self, q: ParsedQuery) -> BranchResult:
         """Embed the question (settings.query_encoding) and search the dense vectors."""
-        by_sentence = sentence_by_sentence(q.question, self.settings)
-        vector = self.embedder.encode_query(q.question, by_sentence=by_sentence)
+        text = q.standalone or q.question
+        vector = self.embedder.encode_query(text, by_sentence=sentence_by_sentence(text, self.settings))
+        if q.context_text and self.settings.followup_vector_weight > 0:
+            # A follow-up: its own vector plus a share of the earlier turns' (one model call each).
+            vector = mix(vector, self.embedder.encode_query(q.context_text), self.settings.followup_vector_weight)
         hits = open_store(self.settings, q.collection).search_dense(
             vector, q.depth, SearchFilter(sources=q.sources, doc_ids=q.doc_ids)
         )

@@ -88,7 +88,9 @@ class QdrantActivities:
 
     @activity.defn(name=Activity.KEYWORD_SEARCH)
     def keyword_search(self, q: ParsedQuery) -> BranchResult:
-        hits = self.store(q.collection).search_sparse(self.bm25.encode_terms(q.terms), q.depth, search_filter(q))
+        # A follow-up's context terms (earlier turns) count less than its own.
+        vec = self.bm25.encode_terms(q.terms, q.context_terms, self.settings.followup_keyword_weight)
+        hits = self.store(q.collection).search_sparse(vec, q.depth, search_filter(q))
         return BranchResult(branch=Branch.keyword, hits=hits, attempt=current_attempt())
 
     @activity.defn(name=Activity.MERGE)

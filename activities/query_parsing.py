@@ -53,11 +53,18 @@ class QueryParsingActivities:
         depth = query.depth or s.search_depth
         if query.synthesize:  # at least top_k candidates to cite; retrieval-only takes the depth asked
             depth = max(depth, top_k)
+        # A follow-up (CondenseQuestion ran): retrieval searches its standalone form, with the
+        # earlier turns' context; the answer keeps the question as asked.
+        c = query.condensed
+        standalone = c.standalone.strip() if c is not None and c.standalone.strip() else ""
         return ParsedQuery(
             question=question,
             top_k=top_k,
             depth=depth,
-            terms=analyze(question),
+            terms=analyze(standalone or question),
+            standalone=standalone,
+            context_terms=c.context_terms if c is not None else [],
+            context_text=c.context_text if c is not None else "",
             sources=query.sources,
             doc_ids=query.doc_ids,
             collection=query.collection or s.collection,

@@ -52,6 +52,8 @@ class Workflow:
 class Activity:
     """Activity type names: the states of the query and ingest graphs."""
 
+    #: A follow-up made standalone before ParseQuery (only for a question with history).
+    CONDENSE_QUESTION: Final = "CondenseQuestion"
     PARSE_QUERY: Final = "ParseQuery"
     VECTOR_SEARCH: Final = "VectorSearch"
     KEYWORD_SEARCH: Final = "KeywordSearch"

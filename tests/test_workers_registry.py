@@ -21,6 +21,7 @@ def names(activities) -> set[str]:
 
 
 LIGHT = {
+    Activity.CONDENSE_QUESTION,  # a follow-up's context (workflows/query.py, with history only)
     Activity.PARSE_QUERY,
     Activity.DISCOVER_DOCUMENTS,
     Activity.KEYWORD_SEARCH,

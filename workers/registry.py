@@ -204,6 +204,7 @@ def _workflows_spec(
     """The ``workflows`` role: every workflow and the light activities, plus VectorSearch and
     Synthesize as this process serves them (``None``: it does not)."""
     from ragstate.activities.anthropic_batches import BatchActivities
+    from ragstate.activities.condense import CondenseActivities
     from ragstate.activities.elsewhere import not_on_this_worker
     from ragstate.activities.feedback import FeedbackActivities
     from ragstate.activities.files import FileActivities
@@ -234,6 +235,7 @@ def _workflows_spec(
         workflows=tuple(ALL_WORKFLOWS),
         activities=(
             p.parse_query,
+            CondenseActivities(settings).condense_question,  # a follow-up's context, before ParseQuery
             f.discover_documents,
             q.keyword_search,
             q.merge,

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from ragstate.models import (
         AnswerMode,
         BranchResult,
+        Condensed,
         Cost,
         MergeInput,
         MergeResult,
@@ -68,12 +69,15 @@ from ragstate.workflows.failures import (
 )
 from ragstate.workflows.query_answer import best_hit_per_document, build_answer, log_outcome
 from ragstate.workflows.query_details import (
+    condense_figures,
     hit_figures,
     no_llm_call_reason,
     outcome_notes,
     synthesis_figures,
 )
 from ragstate.workflows.query_policies import (
+    CONDENSE_PATCH,
+    CONDENSE_RETRY,
     LLM_FALLBACK_PATCH,
     LLM_HEARTBEAT,
     LLM_RETRY,
@@ -115,6 +119,9 @@ class RagQueryWorkflow:
     async def _run(self, query: RagQuery) -> RagAnswer:
         """ParseQuery -> Parallel[VectorSearch, KeywordSearch] -> MergeAndSynthesize (Merge, Synthesize) -> Done."""
         local = workflow.patched(LOCAL_STEPS_PATCH)
+        # Only a follow-up has the step: a one-off question's commands stay as they were.
+        if query.history and workflow.patched(CONDENSE_PATCH):
+            query = await self._condense(query, local=local)
         parsed = await self._parse_query(query, local=local)
         retrieval = await self._retrieve(parsed, local=local)
         merged = await self._merge(parsed, retrieval, local=local)
@@ -128,6 +135,26 @@ class RagQueryWorkflow:
             answer.ranking = best_hit_per_document(answer.ranking)[: query.ranked_documents]
             answer.branch_rankings = {}
         return answer
+
+    async def _condense(self, query: RagQuery, *, local: bool) -> RagQuery:
+        """CondenseQuestion: the follow-up's standalone form and context, for ParseQuery. If it
+        fails for good the question is searched as asked (a worse ranking, not a failed run)."""
+        self._steps.details.first(Activity.CONDENSE_QUESTION)
+        try:
+            condensed: Condensed = await self._steps.run(
+                Activity.CONDENSE_QUESTION,
+                query,
+                Condensed,
+                local=local,
+                limit=timedelta(seconds=10),
+                retry=CONDENSE_RETRY,
+                summary=f"make the follow-up standalone from {len(query.history)} earlier turns",
+                figures=condense_figures,
+            )
+        except ActivityError as e:
+            self._steps.details.note(f"follow-up searched as asked: {failure_reason(e)}")
+            return query
+        return query.model_copy(update={"condensed": condensed})
 
     async def _parse_query(self, query: RagQuery, *, local: bool) -> ParsedQuery:
         """The question validated and normalised, with the routing of the steps that follow."""

@@ -51,6 +51,7 @@ def build_answer(
         branch_rankings={}
         if parsed.synthesize
         else {r.branch: r.hits for r in (retrieval.vector, retrieval.keyword) if r is not None},
+        standalone_question=parsed.standalone,
         workflow_id=info.workflow_id,
         run_id=info.run_id,
     )

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from temporalio import workflow
 
 from ragstate.contracts import Activity
-from ragstate.models import AnswerMode, BranchResult, RagAnswer, SynthesisResult
+from ragstate.models import AnswerMode, BranchResult, Condensed, RagAnswer, SynthesisResult
 
 #: The graph's states, in the order the table lists them.
 QUERY_STATES = (
@@ -87,6 +87,10 @@ class RunDetails:
             self.rows[state] = StateRow(state)
         return self.rows[state]
 
+    def first(self, state: str) -> None:
+        """A row for ``state`` at the top (CondenseQuestion, which only a follow-up runs)."""
+        self.rows = {state: StateRow(state), **{k: v for k, v in self.rows.items() if k != state}}
+
     def start(self, state: str) -> None:
         self.row(state).status = "running"
         self.publish()
@@ -138,6 +142,15 @@ def no_llm_call_reason(mode: AnswerMode, *, fallback: bool) -> str:
     if fallback:
         return "extractive fallback: the LLM step completed no answer (failed attempts are not priced)"
     return _NO_LLM_CALL[mode]
+
+
+def condense_figures(c: Condensed) -> str:
+    """The CondenseQuestion row: a new topic, or how much context the follow-up took."""
+    if c.topic_switch:
+        return f"{c.mode.value}: new topic, no context"
+    if c.context_terms or c.context_text:
+        return f"{c.mode.value}: {len(c.context_terms)} context terms from {c.turns_used} earlier turns"
+    return f"{c.mode.value}: rewritten" if c.standalone else f"{c.mode.value}: no context"
 
 
 def hit_figures(branch: BranchResult) -> str:

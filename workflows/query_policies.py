@@ -10,6 +10,8 @@ from temporalio.common import RetryPolicy
 from ragstate.contracts import ErrorType
 
 __all__ = [
+    "CONDENSE_PATCH",
+    "CONDENSE_RETRY",
     "LLM_FALLBACK_PATCH",
     "LLM_HEARTBEAT",
     "LLM_RETRY",
@@ -28,6 +30,13 @@ LLM_RETRY = RetryPolicy(
     non_retryable_error_types=[ErrorType.LLM_REQUEST_REJECTED],
 )
 
+#: CondenseQuestion (a follow-up's rewrite): offline it is pure and quick, so a failure is a
+#: bug or a lost worker; an LLM rewrite would want LLM_RETRY's backoff.
+CONDENSE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0, maximum_attempts=3)
+
+#: Patch id: a query with history (a follow-up) runs CondenseQuestion before ParseQuery. Only
+#: such runs call it (one-off questions' histories have no marker and replay unchanged).
+CONDENSE_PATCH = "condense-question"
 #: Patch id: ParseQuery always, and per the routing ParseQuery returns, KeywordSearch, Merge,
 #: VectorSearch and offline Synthesize run as local activities. Histories from before the patch
 #: keep replaying the all-regular path.

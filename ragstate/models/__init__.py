@@ -10,6 +10,7 @@ each module imports its siblings directly. :mod:`.validation` (ParseQuery's rule
 re-exported: it needs the settings.
 """
 
+from ragstate.models.condense import Condensed, CondenseMode
 from ragstate.models.feedback import Feedback, FeedbackList, FeedbackRecord
 from ragstate.models.ingest import (
     ChunkBatchInput,
@@ -110,6 +111,8 @@ __all__ = [
     "CollectionRequest",
     "CommitInput",
     "CommitResult",
+    "CondenseMode",
+    "Condensed",
     "Cost",
     "DeleteDocumentsRequest",
     "DeleteResult",

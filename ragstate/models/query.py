@@ -9,6 +9,7 @@ import enum
 from pydantic import Field
 
 from ragstate.models.base import _Model
+from ragstate.models.condense import Condensed
 from ragstate.models.names import CollectionName
 
 #: Earlier turns a session hands one question (ragstate/workflows/session.py): enough for the
@@ -62,6 +63,11 @@ class RagQuery(_Model):
         description="earlier turns of the conversation, oldest first: the question is a follow-up to rewrite "
         "(CondenseQuestion) before retrieval, and the synthesis prompt carries them",
     )
+    condensed: Condensed | None = Field(
+        default=None,
+        description="set by the query workflow after CondenseQuestion (a question with history): what "
+        "ParseQuery hands both search branches; callers leave it unset",
+    )
 
 
 class Routing(_Model):
@@ -109,6 +115,12 @@ class ParsedQuery(_Model):
     synthesize: bool = True
     routing: Routing
     attempt: int = Field(default=1, description="the ParseQuery attempt that produced it")
+    # A follow-up's condensed form (CondenseQuestion); all empty for a one-off question.
+    standalone: str = Field("", description="the standalone question retrieval searched, when it was condensed")
+    context_terms: list[str] = Field(
+        default_factory=list, description="earlier turns' terms, scored by KeywordSearch at a lower weight"
+    )
+    context_text: str = Field("", description="earlier turns' text, mixed into VectorSearch's query vector")
 
 
 class Branch(str, enum.Enum):
@@ -249,6 +261,9 @@ class RagAnswer(_Model):
     ranking: list[SearchHit] = Field(default_factory=list, description="fused ranking (retrieval-only mode)")
     branch_rankings: dict[Branch, list[SearchHit]] = Field(
         default_factory=dict, description="each branch's own ranking (retrieval-only mode)"
+    )
+    standalone_question: str = Field(
+        "", description="a follow-up's standalone question (CondenseQuestion), what retrieval searched; empty otherwise"
     )
     workflow_id: str = ""
     run_id: str = ""

@@ -39,10 +39,15 @@ class Bm25Encoder:
         values = [counts[i] * (self.k1 + 1.0) / (counts[i] + norm) for i in indices]
         return SparseVec(indices, values)
 
-    def encode_terms(self, terms: list[str]) -> SparseVec:
-        counts = term_counts(terms)
+    def encode_terms(self, terms: list[str], context: list[str] | None = None, weight: float = 0.0) -> SparseVec:
+        """The query's vector: each term's count, plus ``weight`` times each ``context`` term's
+        count (a follow-up's terms from earlier turns)."""
+        counts: dict[int, float] = {i: float(c) for i, c in term_counts(terms).items()}
+        if context and weight > 0:
+            for i, c in term_counts(context).items():
+                counts[i] = counts.get(i, 0.0) + weight * c
         indices = sorted(counts)
-        return SparseVec(indices, [float(counts[i]) for i in indices])
+        return SparseVec(indices, [counts[i] for i in indices])
 
     def encode_query(self, text: str) -> SparseVec:
         return self.encode_terms(analyze(text))

@@ -199,6 +199,21 @@ class Settings(BaseSettings):
         description="the answer abstains (no_answer, no LLM call) when the vector branch's best cosine "
         "similarity is below this and no source holds the question's terms; 0 never abstains",
     )
+    # A follow-up's context from the earlier turns (CondenseQuestion offline,
+    # ragstate.conversations.condense): chosen leave-one-collection-out on hand-written
+    # conversations over cisi, med and npl (bench/loco_conversations.py, docs/conversations.md).
+    followup_keyword_weight: float = Field(
+        default=0.5,
+        ge=0.0,
+        description="KeywordSearch scores a follow-up's context terms (from earlier turns) at this weight, "
+        "its own terms at 1; 0 leaves them out",
+    )
+    followup_vector_weight: float = Field(
+        default=0.5,
+        ge=0.0,
+        description="VectorSearch embeds a follow-up as its own vector plus this weight times the earlier "
+        "turns' vector, normalised; 0 leaves them out",
+    )
     local_activities: bool = Field(
         default=True,
         description="run cheap steps (keyword search, merge, and in a one-process worker vector "
