@@ -1,7 +1,8 @@
 """The Messages API request Synthesize sends, and what its answer becomes.
 
-Request: the system prompt and the packed chunks as ``search_result`` blocks with citations
-enabled (:func:`ragstate.answers.citations.user_content`). Prompt caching: ``cache_control:
+Request: the system prompt, a follow-up's earlier turns (:mod:`ragstate.answers.history`), and
+the packed chunks as ``search_result`` blocks with citations enabled
+(:func:`ragstate.answers.citations.user_content`). Prompt caching: ``cache_control:
 {"type": "ephemeral"}`` on the system prompt and on the last search result, so a retried
 Synthesize, or another question over the same sources, reads that prefix from the cache
 (billed at a tenth of the input price) instead of paying for it again; the cache read and
@@ -20,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ragstate.answers.citations import Cited, cite_block, native_answer, stable_prefix, system_blocks, user_content
+from ragstate.answers.history import CHARS_PER_TOKEN, prior_messages
 from ragstate.models import Citation, Source, SynthesisInput, Usage
 from ragstate.settings import Settings
 
@@ -32,7 +34,10 @@ def build_request(s: Settings, inp: SynthesisInput) -> dict[str, Any]:
         model=s.anthropic_model,
         max_tokens=s.anthropic_max_tokens,
         system=system_blocks(),
-        messages=[{"role": "user", "content": user_content(inp.question, inp.sources)}],
+        messages=[
+            *prior_messages(inp.history, s.synthesis_history_tokens * CHARS_PER_TOKEN),
+            {"role": "user", "content": user_content(inp.question, inp.sources)},
+        ],
     )
 
 

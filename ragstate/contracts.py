@@ -47,6 +47,10 @@ class Workflow:
     #: A rating of an answer, stored next to the store (id ``<query id>-feedback-<hex>``).
     FEEDBACK: Final = "RagFeedback"
     LIST_FEEDBACK: Final = "ListFeedback"
+    #: One per conversation (workflows/session.py); a turn is an Update, its query a child run.
+    SESSION: Final = "RagSession"
+    #: A session's transcript, read from outside history by a worker.
+    SESSION_TRANSCRIPT: Final = "SessionTranscript"
 
 
 class Activity:
@@ -79,6 +83,10 @@ class Activity:
     # Feedback on answers (workflows/feedback.py)
     RECORD_FEEDBACK: Final = "RecordFeedback"
     LIST_FEEDBACK: Final = "ListFeedback"
+    # Session transcripts (workflows/session.py), beside the store
+    APPEND_TURN: Final = "AppendTurn"
+    READ_TRANSCRIPT: Final = "ReadTranscript"
+    ERASE_TRANSCRIPT: Final = "EraseTranscript"
     # The summarize stage (workflows/summarize.py)
     PLAN_SUMMARIES: Final = "PlanSummaries"
     EXTRACTIVE_SUMMARIES: Final = "ExtractiveSummaries"
@@ -95,6 +103,7 @@ class Query:
     INGEST_PROGRESS: Final = "progress"
     QUERY_TIMINGS: Final = "timings"
     REINDEX_STATE: Final = "reindex_state"
+    SESSION_STATE: Final = "session_state"
 
 
 class Update:
@@ -103,6 +112,10 @@ class Update:
     #: A person's decision on a re-index started with ``approve=True`` (``ragstate reindex approve|reject``).
     APPROVE_REINDEX: Final = "approve"
     REJECT_REINDEX: Final = "reject"
+    #: A user message to a session (update-with-start: the first one starts it).
+    SESSION_MESSAGE: Final = "message"
+    #: End a session (and erase its transcript, when asked).
+    END_SESSION: Final = "end"
 
 
 class ErrorType:

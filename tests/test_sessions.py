@@ -5,7 +5,10 @@ runs when it continues as new, the transcript outside history, resume after an e
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from pydantic import SecretStr
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowExecutionStatus
 
@@ -14,6 +17,7 @@ from ragstate.contracts import Workflow
 from ragstate.models.session import SessionMessage
 from ragstate.settings import Settings
 from ragstate.temporal.conventions import session_workflow_id, turn_query_id
+from ragstate.testing import FakeAnthropic, ok
 from ragstate.workers.runtime import running_workers
 
 
@@ -95,3 +99,27 @@ def test_session_and_message_ids_are_checked_before_anything_starts(settings: Se
             rag.session(bad)
         with pytest.raises(ValueError, match="invalid id"):
             SessionMessage(message_id=bad, question="q")
+
+
+@pytest.mark.timeout(300)
+async def test_a_follow_up_prompt_carries_the_earlier_turns_before_its_sources(
+    client: Client, corpus_settings: Settings, fake_anthropic: FakeAnthropic
+):
+    settings = corpus_settings.model_copy(
+        update={"anthropic_api_key": SecretStr("sk-ant-test"), "anthropic_base_url": fake_anthropic.url}
+    )
+    chat = RagClient(client, settings).session("llm-chat")
+    async with running_workers(client, settings):
+        fake_anthropic.plan(
+            ok("BM25 ranks documents by term frequency."), ok("Its k1 and b are tuned on held-out queries.")
+        )
+        first = await chat.ask("What is BM25?", message_id="m1")
+        await chat.ask("How are its parameters tuned?", message_id="m2")
+    follow_up = [r for r in fake_anthropic.requests if r.path.endswith("/messages")][-1].body["messages"]
+    assert [m["role"] for m in follow_up] == ["user", "assistant", "user"], follow_up
+    assert follow_up[0]["content"] == "What is BM25?"
+    earlier = follow_up[1]["content"][0]
+    assert earlier["text"] == re.sub(r"\s*\[\d+\]", "", first.answer).strip() and earlier["cache_control"], earlier
+    assert "[" not in earlier["text"]  # the earlier turn's citation markers number other sources
+    assert any(b.get("type") == "search_result" for b in follow_up[2]["content"])  # this turn's own sources
+    assert follow_up[2]["content"][-1]["text"].endswith("How are its parameters tuned?")

@@ -52,6 +52,10 @@ LIGHT = {
     # ratings of answers (workflows/feedback.py), beside the store
     Activity.RECORD_FEEDBACK,
     Activity.LIST_FEEDBACK,
+    # session transcripts (workflows/session.py), beside the store
+    Activity.APPEND_TURN,
+    Activity.READ_TRANSCRIPT,
+    Activity.ERASE_TRANSCRIPT,
 }
 MODEL = {Activity.VECTOR_SEARCH, Activity.EMBED_CHUNKS}
 
@@ -78,6 +82,8 @@ def test_each_role_registers_its_steps_on_its_queue(settings: Settings):
         Workflow.SUMMARIZE_DOCUMENTS,
         Workflow.FEEDBACK,
         Workflow.LIST_FEEDBACK,
+        Workflow.SESSION,
+        Workflow.SESSION_TRANSCRIPT,
     }
     assert not any(s.workflows for role, s in specs.items() if role != "workflows")
     assert specs["llm"].options == {

@@ -213,6 +213,7 @@ def _workflows_spec(
     from ragstate.activities.qdrant import QdrantActivities, ReindexActivities
     from ragstate.activities.query_parsing import QueryParsingActivities
     from ragstate.activities.summaries import SummaryActivities
+    from ragstate.activities.transcripts import TranscriptActivities
     from ragstate.workflows import ALL_WORKFLOWS
 
     # Steps of other roles served by this process may run as local activities of the query
@@ -251,6 +252,7 @@ def _workflows_spec(
             *SummaryActivities(settings).all(),
             *BatchActivities(settings).all(),
             *FeedbackActivities(settings).all(),  # ratings of answers, beside the store (workflows/feedback.py)
+            *TranscriptActivities(settings).all(),  # session transcripts (workflows/session.py)
             *also_local,
         ),
         options={

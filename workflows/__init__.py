@@ -24,8 +24,10 @@ if TYPE_CHECKING:
     )
     from ragstate.workflows.query import RagQueryWorkflow
     from ragstate.workflows.reindex import ReindexWorkflow
+    from ragstate.workflows.session import RagSessionWorkflow
     from ragstate.workflows.stats import StoreStatsWorkflow
     from ragstate.workflows.summarize import SummarizeDocumentsWorkflow
+    from ragstate.workflows.transcript import SessionTranscriptWorkflow
 
     ALL_WORKFLOWS: list[type]
 
@@ -41,6 +43,8 @@ _MODULES = {
     "ListDocumentsWorkflow": "lifecycle",
     "RagQueryWorkflow": "query",
     "ReindexWorkflow": "reindex",
+    "RagSessionWorkflow": "session",
+    "SessionTranscriptWorkflow": "transcript",
     "StoreStatsWorkflow": "stats",
     "SummarizeDocumentsWorkflow": "summarize",
 }
@@ -56,6 +60,8 @@ def __getattr__(name: str) -> Any:
             "SummarizeDocumentsWorkflow",
             "RagFeedbackWorkflow",
             "ListFeedbackWorkflow",
+            "RagSessionWorkflow",
+            "SessionTranscriptWorkflow",
         )
         return [*map(__getattr__, names), *__getattr__("LIFECYCLE_WORKFLOWS")]
     if name in _MODULES:
@@ -73,7 +79,9 @@ __all__ = [
     "ListFeedbackWorkflow",
     "RagFeedbackWorkflow",
     "RagQueryWorkflow",
+    "RagSessionWorkflow",
     "ReindexWorkflow",
+    "SessionTranscriptWorkflow",
     "StoreStatsWorkflow",
     "SummarizeDocumentsWorkflow",
 ]

@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         MergeInput,
         MergeResult,
         ParsedQuery,
+        PriorTurn,
         RagAnswer,
         RagQuery,
         StepTiming,
@@ -126,7 +127,12 @@ class RagQueryWorkflow:
         retrieval = await self._retrieve(parsed, local=local)
         merged = await self._merge(parsed, retrieval, local=local)
         synthesis = await self._synthesize(
-            parsed, merged, local=local, stream_tokens=query.stream_tokens, best_score=best_similarity(retrieval.vector)
+            parsed,
+            merged,
+            local=local,
+            stream_tokens=query.stream_tokens,
+            best_score=best_similarity(retrieval.vector),
+            history=query.history,
         )
         answer = self._done(parsed, retrieval, merged, synthesis)
         if query.ranked_documents and not parsed.synthesize:
@@ -236,7 +242,14 @@ class RagQueryWorkflow:
         )
 
     async def _synthesize(
-        self, parsed: ParsedQuery, merged: MergeResult, *, local: bool, stream_tokens: bool, best_score: float | None
+        self,
+        parsed: ParsedQuery,
+        merged: MergeResult,
+        *,
+        local: bool,
+        stream_tokens: bool,
+        best_score: float | None,
+        history: list[PriorTurn],
     ) -> SynthesisResult:
         """The answer from the sources (skipped for retrieval only)."""
         if not parsed.synthesize:
@@ -250,6 +263,7 @@ class RagQueryWorkflow:
             stream_tokens=stream_tokens,
             best_score=best_score,  # abstention (ragstate.answers.abstention): below the threshold, no answer
             abstain_below=routing.abstain_min_similarity,
+            history=history,  # a follow-up: the conversation so far, before the sources
         )
         try:
             # Local only for offline extractive synthesis in a worker that serves the LLM role.

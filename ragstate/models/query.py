@@ -180,6 +180,9 @@ class SynthesisInput(_Model):
     stream_tokens: bool = Field(
         default=False, description="publish the answer's tokens to the run's stream (a client subscribed)"
     )
+    history: list[PriorTurn] = Field(
+        default_factory=list, description="a follow-up's earlier turns: the prompt carries them before the sources"
+    )
 
 
 class AnswerMode(str, enum.Enum):

@@ -110,6 +110,17 @@ class Settings(BaseSettings):
         description="Lambda worker metrics and traces through the ADOT layer (needs temporalio[lambda-worker-otel])",
     )
 
+    # --- conversations (workflows/session.py) ------------------------------------
+    session_idle_timeout_s: float = Field(
+        default=86400.0, ge=1, le=30 * 86400, description="a session with no message for this long ends"
+    )
+    session_turns_per_run: int = Field(
+        default=100, ge=2, le=10_000, description="a session continues as new after this many turns"
+    )
+    synthesis_history_tokens: int = Field(
+        default=1000, ge=0, le=50_000, description="a follow-up's prompt carries the earlier turns up to about this"
+    )
+
     # --- store ----------------------------------------------------------------
     store_backend: StoreBackend = StoreBackend.edge
     collection: CollectionName = "ragstate"
