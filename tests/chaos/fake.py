@@ -4,9 +4,11 @@ LLM call: an answer the server finished sending."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections import deque
 
-from ragstate.testing import FakeAnthropic, Planned, RecordedRequest
+from ragstate.testing import FakeAnthropic, Planned, RecordedRequest, ok
 from ragstate.testing.anthropic.handler import Handler
 
 
@@ -50,12 +52,40 @@ class CountingFake(FakeAnthropic):
     def __init__(self) -> None:
         super().__init__()
         self.completed: list[str] = []  # the prompt of each completed answer
+        self.completed_answers: list[str] = []  # ... of those that answered with sources (Synthesize)
         self.in_flight = 0  # requests being answered (a slow answer ends on its own, later)
+        self._answers_planned: deque[Planned] = deque()
+        self._current = threading.local()  # the request this server thread is answering
+        #: Answer a request without sources (a follow-up's rewrite, CondenseQuestion) with its
+        #: prompt's last line, the question as it is: a canned answer would be a question about
+        #: nothing, that retrieves nothing.
+        self.echo_rewrites = False
 
     def note_completed(self, body: object) -> None:
-        prompt = RecordedRequest("POST", "", {}, body, 0).prompt if isinstance(body, dict) else ""
+        request = RecordedRequest("POST", "", {}, body, 0) if isinstance(body, dict) else None
         with self._lock:
-            self.completed.append(prompt)
+            self.completed.append(request.prompt if request else "")
+            if request is not None and request.search_results:
+                self.completed_answers.append(request.prompt)
+
+    def plan_answers(self, *responses: Planned) -> None:
+        """Responses for requests that carry search results (Synthesize's) only, in order; any
+        other request (a follow-up's rewrite, CondenseQuestion) meanwhile gets the usual plan."""
+        with self._lock:
+            self._answers_planned.extend(responses)
+
+    def _record(self, request: RecordedRequest) -> None:
+        super()._record(request)
+        self._current.request = request
+
+    def _next(self) -> Planned:
+        request = getattr(self._current, "request", None)
+        with self._lock:
+            if self._answers_planned and request is not None and request.search_results:
+                return self._answers_planned.popleft()
+            if self.echo_rewrites and request is not None and not request.search_results and not self._planned:
+                return ok(request.prompt.splitlines()[-1].partition(": ")[2] or request.prompt)
+        return super()._next()
 
     def paid_for(self, question: str) -> int:
         """Completed answers whose prompt carries ``question``."""
@@ -65,6 +95,7 @@ class CountingFake(FakeAnthropic):
     def clear_plan(self) -> None:
         with self._lock:
             self._planned.clear()
+            self._answers_planned.clear()
 
     async def settled(self, timeout_s: float = 30) -> None:
         """Until no request is being answered: a slow answer to a client that went away has

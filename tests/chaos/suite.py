@@ -29,7 +29,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from . import answers, ingest, inputs, llm, snapshot
+from . import answers, ingest, inputs, llm, sessions, snapshot
 from .report import Result, as_json, table
 from .stack import ROOT, ChaosStack
 
@@ -41,6 +41,8 @@ SCENARIOS: dict[str, tuple[Scenario, float]] = {
     "worker-kill-answer": (answers.worker_kill_mid_answer, 120),
     "server-kill-ingest": (ingest.server_kill_mid_ingest, 300),
     "server-kill-load": (answers.server_kill_under_load, 180),
+    "session-worker-kill": (sessions.worker_kill_mid_turn, 240),
+    "session-server-kill": (sessions.server_kill_mid_session, 180),
     **{f"llm-{name}": (llm.scenario(name), 90) for name in llm.FAULTS},
     "no-worker": (inputs.no_worker, 240),
     "bad-files": (inputs.bad_files, 180),
