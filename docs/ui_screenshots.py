@@ -10,6 +10,8 @@ workers still running (the UI reads a run's current details through a query a wo
 - ``ui-query-llm-retry.png``: an LLM answer whose first attempt's stream broke off: Synthesize
   on its second attempt, tokens and cost (the Messages API is ragstate.testing's local server).
 - ``ui-ingest.png``: an ingest run: documents, chunks, failed, batches and rate.
+- ``ui-session.png``: a conversation of three turns (a RagSession run, ended): its table of
+  turns (question, standalone form, mode, sources, tokens, cost, ms, each turn's RagQuery run).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pathlib import Path
 from screenshots import ROOT, screenshot, stack, take_screenshots
 
 QUESTION = "What do the BM25 parameters k1 and b control?"
+#: A conversation: a question, a follow-up that needs the first to make sense, a new topic.
+TURNS = [QUESTION, "How are they usually tuned?", "What does reciprocal rank fusion do?"]
 
 
 def run_url(ui_port: int, workflow_id: str, run_id: str) -> str:
@@ -58,6 +62,14 @@ async def take(out_dir: Path) -> None:
             shots.append((run_url(ui, handle.id, desc.run_id), "ui-ingest.png"))
             answer = await rag.ask(QUESTION)
             shots.append((run_url(ui, answer.workflow_id, answer.run_id), "ui-query.png"))
+            chat = rag.session("docs-chat")
+            for i, question in enumerate(TURNS, 1):
+                await chat.ask(question, message_id=f"m{i}")
+            # Ended: the UI long-polls a running run's history, and headless Chromium's virtual
+            # time stands still while a request is open (the picture never comes).
+            await chat.end()
+            desc = await client.get_workflow_handle(chat.workflow_id).describe()
+            shots.append((run_url(ui, chat.workflow_id, desc.run_id), "ui-session.png"))
         async with running_workers(client, settings, roles=["workflows", "llm"]):  # nobody polls embeddings
             answer = await rag.ask(QUESTION)
             shots.append((run_url(ui, answer.workflow_id, answer.run_id), "ui-query-degraded.png"))
