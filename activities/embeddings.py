@@ -13,7 +13,7 @@ from ragstate.activities.heartbeat import heartbeating
 from ragstate.contracts import Activity
 from ragstate.ingest.chunking import sentences
 from ragstate.models import Branch, BranchResult, EmbedInput, EmbedResult, ParsedQuery
-from ragstate.retrieval.embedding import get_embedder, mix
+from ragstate.retrieval.embedding import get_embedder
 from ragstate.settings import QueryEncoding, Settings
 from ragstate.store import SearchFilter, open_store
 
@@ -37,10 +37,10 @@ class EmbeddingActivities:
     def vector_search(self, q: ParsedQuery) -> BranchResult:
         """Embed the question (settings.query_encoding) and search the dense vectors."""
         text = q.standalone or q.question
+        if q.context_text and self.settings.followup_embed_context:
+            # A follow-up ("What about in children?"): embedded after the earlier turns it leaves out.
+            text = f"{q.context_text} {text}"
         vector = self.embedder.encode_query(text, by_sentence=sentence_by_sentence(text, self.settings))
-        if q.context_text and self.settings.followup_vector_weight > 0:
-            # A follow-up: its own vector plus a share of the earlier turns' (one model call each).
-            vector = mix(vector, self.embedder.encode_query(q.context_text), self.settings.followup_vector_weight)
         hits = open_store(self.settings, q.collection).search_dense(
             vector, q.depth, SearchFilter(sources=q.sources, doc_ids=q.doc_ids)
         )

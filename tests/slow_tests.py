@@ -29,6 +29,7 @@ SLOW: dict[str, frozenset[str]] = {
         }
     ),
     "test_condense.py": frozenset({"test_only_a_follow_up_runs_condense_question"}),
+    "test_conversation_eval.py": frozenset({"test_eval_conversations_json_has_the_three_ways_and_the_session_helps"}),
     "test_deploy.py": frozenset({"test_every_container_command_names_a_real_entry_point"}),
     "test_durability.py": frozenset({"test_sigkill_mid_ingest_loses_and_duplicates_nothing"}),
     "test_encryption.py": frozenset({"test_nothing_readable_in_the_database_or_histories_and_replay_after_rotation"}),

@@ -39,11 +39,23 @@ def eval_(
         None, help="compare with this baseline (from --save); exit 1 if a collection drops by more than --tolerance"
     ),
     tolerance: float = typer.Option(0.005, min=0.0, help="largest allowed drop of mean hybrid nDCG@10"),
+    conversations: Path | None = typer.Option(
+        None,
+        help="follow-ups instead (JSON lines {id, turns, query_id}; one directory): the last turn's nDCG@10 "
+        'alone, through a session and as the judged question; --json: {"alone"|"session"|"standalone": '
+        '{"ndcg@10": ...}, "n": ..., "switch": {...}, "followup": {...}}',
+    ),
 ) -> None:
     """nDCG@10, Recall@100 and MRR@10 for keyword-only, vector-only and hybrid retrieval,
     through the real workflows on a private local stack, a fresh collection per directory."""
     from ragstate.evaluation.gate import BaselineError, compare, save_baseline
 
+    if conversations is not None:
+        from ragstate.cli._eval_conversations import eval_conversations
+
+        if len(directories) != 1:
+            fail("--conversations takes one directory, the collection its query ids are judged in")
+        return eval_conversations(directories[0], conversations, data_dir, depth, as_json)
     names, datasets, gate_baseline = _load(directories, baseline)
     started = time.monotonic()
     reports, settings = _run_on_a_private_stack(datasets, data_dir, depth, quiet=as_json)

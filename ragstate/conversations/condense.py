@@ -2,15 +2,18 @@
 
 A follow-up ("What about in children?", "How are they measured?") leaves out what the earlier
 turns said. Offline we cannot rewrite it into prose, so the question stays as asked and the
-earlier turns of the *same topic* become context: their content terms, which the keyword branch
-adds at a lower weight, and their text, which the vector branch mixes into the query vector
-(weights in the settings). Joining every turn into one query would recover most of a follow-up's
-loss but drag the old topic into a question that starts a new one, so each turn is first
-classified: a question that carries its own full content (enough terms of its own), shares
-little with the topic so far and has no marker of ellipsis or reference ("what about", a
-leading "and", "they", "this method") starts a new topic, and the context restarts from it.
-The thresholds were chosen leave-one-collection-out on hand-written conversations over cisi,
-med and npl (bench/conversations/, bench/loco_conversations.py, docs/conversations.md).
+earlier turns of the *same topic* (the last two) become context: their content terms, which the
+keyword branch adds at a lower weight (``followup_keyword_weight``), and their text, which the
+vector branch embeds before the question as one text (``followup_embed_context``).
+
+Joining every turn into one query would recover most of a follow-up's loss but drag the old
+topic into a question that starts a new one, so each turn is first classified: a question that
+carries content of its own (at least two terms; ten when it has a referring word such as "they"
+or "this", which a question of its own also uses), of which at most half occurs in the topic so
+far, and that does not open like a fragment ("what about", "and", "for", "especially") starts a
+new topic, and the context restarts from it. The thresholds were chosen
+leave-one-collection-out on hand-written conversations over cisi, med and npl
+(bench/conversations/, bench/loco_conversations.py, docs/conversations.md).
 
 Example::
 
@@ -31,16 +34,27 @@ from ragstate.retrieval.analyzer import analyze
 
 # A question opening like this continues the one before whatever it says ("What about ...",
 # "And in children?", "How about ...").
+# A fragment opening on a preposition or a qualifier ("For given phase characteristics.",
+# "Especially for stores", "Only in children") narrows the one before.
 _ELLIPSIS_OPENINGS = re.compile(
     r"^\s*(what about|how about|what of|and|also|same|then|so|but|or|now|what else|any other|"
-    r"in that case|does that|do they|is it|are they|can they|can it)\b",
+    r"in that case|does that|do they|is it|are they|can they|can it|"
+    r"for|especially|only|just|mainly|mostly|particularly|specifically|in particular|even|with|without|"
+    r"in|at|on|from|during|under)\b",
     re.IGNORECASE,
 )
 # Words that refer back to something said before. "that" and "such" are left out: "methods
 # that ...", "such as" are everywhere in standalone questions.
 _REFERRING = frozenset(
-    {"they", "them", "their", "theirs", "it", "its", "itself", "this", "these", "those"}
+    {"they", "them", "their", "theirs", "it", "its", "itself", "this", "these", "those", "ones"}
     | {"he", "she", "him", "his", "her", "former", "latter", "same"}
+)
+# "that" and "there" refer back only in some places: "would that be", "for that?", "the
+# systems there" (not "methods that are", "is there", "there are").
+_REFERRING_THAT = re.compile(
+    r"\b(would|will|can|could|does|did|do|is|was|about|for|like|of)\s+that\b(?!\s+(is|are|was|were)\b)|"
+    r"\bthat\s*[?.!]|\b(?<!is )(?<!are )(?<!was )(?<!were )(?<!be )there\b(?!\s+(is|are|was|were|be|been|has|have)\b)",
+    re.IGNORECASE,
 )
 _WORD = re.compile(r"[a-z]+")
 
@@ -50,20 +64,20 @@ class CondenseParams:
     """How a follow-up is told from a new topic, and how much of the past it takes."""
 
     #: A question with fewer content terms of its own than this never starts a new topic.
-    switch_min_terms: int = 3
+    switch_min_terms: int = 2
     #: ... and with a referring word (they, this, its) it needs this many.
-    switch_min_terms_referring: int = 8
+    switch_min_terms_referring: int = 10
     #: It starts one only when at most this share of its terms occur in the topic so far.
-    switch_max_overlap: float = 0.34
+    switch_max_overlap: float = 0.5
     #: The earlier turns of the topic taken as context, most recent last.
-    max_context_turns: int = 3
+    max_context_turns: int = 2
 
 
 DEFAULT_PARAMS = CondenseParams()
 
 
 def _referring(text: str) -> bool:
-    return any(w in _REFERRING for w in _WORD.findall(text.lower()))
+    return any(w in _REFERRING for w in _WORD.findall(text.lower())) or bool(_REFERRING_THAT.search(text))
 
 
 def is_topic_switch(question: str, topic: list[str], params: CondenseParams = DEFAULT_PARAMS) -> bool:

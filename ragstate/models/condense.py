@@ -39,7 +39,8 @@ class Condensed(_Model):
         "settings.followup_keyword_weight",
     )
     context_text: str = Field(
-        "", description="the earlier turns' text: the vector branch mixes its embedding in (followup_vector_weight)"
+        "",
+        description="the earlier turns' text: the vector branch embeds it before the question (followup_embed_context)",
     )
     topic_switch: bool = Field(
         False, description="the question starts a new topic: no context taken from earlier turns"

@@ -120,7 +120,7 @@ class ParsedQuery(_Model):
     context_terms: list[str] = Field(
         default_factory=list, description="earlier turns' terms, scored by KeywordSearch at a lower weight"
     )
-    context_text: str = Field("", description="earlier turns' text, mixed into VectorSearch's query vector")
+    context_text: str = Field("", description="earlier turns' text, embedded by VectorSearch before the question")
 
 
 class Branch(str, enum.Enum):

@@ -136,16 +136,6 @@ def normalised_mean(vectors: list[list[float]]) -> list[float]:
     return (mean / norm if norm > 0 else mean).tolist()
 
 
-def mix(own: list[float], context: list[float], weight: float) -> list[float]:
-    """``own + weight * context`` scaled to unit length: a follow-up's query vector, its own
-    meaning first, the earlier turns' as a share."""
-    import numpy as np
-
-    v = np.asarray(own, dtype=np.float64) + weight * np.asarray(context, dtype=np.float64)
-    norm = float(np.linalg.norm(v))
-    return (v / norm if norm > 0 else v).tolist()
-
-
 def get_embedder(device: str = "cpu") -> Embedder:
     with _lock:
         emb = _embedders.get(device)

@@ -219,11 +219,12 @@ class Settings(BaseSettings):
         description="KeywordSearch scores a follow-up's context terms (from earlier turns) at this weight, "
         "its own terms at 1; 0 leaves them out",
     )
-    followup_vector_weight: float = Field(
-        default=0.5,
-        ge=0.0,
-        description="VectorSearch embeds a follow-up as its own vector plus this weight times the earlier "
-        "turns' vector, normalised; 0 leaves them out",
+    # Embedding the earlier turns and the follow-up as one text beat adding the earlier turns'
+    # vector at any weight (0.5 to 3) on every fold: the model reads the ellipsis in context.
+    followup_embed_context: bool = Field(
+        default=True,
+        description="VectorSearch embeds a follow-up's earlier turns and the follow-up as one text; False: the "
+        "follow-up alone",
     )
     local_activities: bool = Field(
         default=True,
