@@ -138,6 +138,8 @@ class Scored:
         ds = index.dataset
         self.alone = [self._score(c.turns[-1], "", [], 0, 0, c.query_id) for c in self.convs]
         self.standalone = [self._score(ds.queries[c.query_id], "", [], 0, 0, c.query_id) for c in self.convs]
+        # The trap the rewrite must beat on switches: every turn joined into one question.
+        self.joined = [self._score(" ".join(c.turns), "", [], 0, 0, c.query_id) for c in self.convs]
         self._memo: dict = {}
 
     def _score(self, question: str, context: str, terms: list[str], wk: float, wv: float, qid: str) -> float:
@@ -174,6 +176,8 @@ class Scored:
 
         gap = m(self.standalone, fu) - m(self.alone, fu)
         return {
+            "joined_recovered": (m(self.joined, fu) - m(self.alone, fu)) / gap if gap else 1.0,
+            "joined_switch_loss": m(self.standalone, sw) - m(self.joined, sw),
             "alone": m(self.alone, fu),
             "session": m(sess, fu),
             "standalone": m(self.standalone, fu),
@@ -246,6 +250,11 @@ def main() -> None:
         print(
             f"  {name:6} alone {f['alone']:.3f} session {f['session']:.3f} standalone {f['standalone']:.3f} "
             f"recovered {f['recovered']:.0%}, switch loss {f['switch_loss']:.3f}"
+        )
+    for name, f in zip(names, table[st]):
+        print(
+            f"  {name:6} all turns joined into one question: recovered {f['joined_recovered']:.0%}, "
+            f"switch loss {f['joined_switch_loss']:.3f}"
         )
     if a.verbose:
         for c in cols:

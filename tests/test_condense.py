@@ -4,8 +4,12 @@ and deterministic, and the step in the query workflow, which only a question wit
 
 from __future__ import annotations
 
+import re
+
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from test_replay import replay_failures
+from test_run_details import details_of
 
 from ragstate.client import RagClient
 from ragstate.contracts import Activity
@@ -74,6 +78,11 @@ async def test_only_a_follow_up_runs_condense_question(client: Client, corpus_se
                 history=[PriorTurn(question="What is BM25 and how does it rank documents?")],
             )
         )
+        # The run's details table (a query: needs the worker) lists the step first, with what it
+        # took from the earlier turn.
+        rows, _ = await details_of(client, follow.workflow_id)
+    assert next(iter(rows)) == Activity.CONDENSE_QUESTION
+    assert re.fullmatch(r"offline: \d+ context terms from 1 earlier turns", rows[Activity.CONDENSE_QUESTION][3])
 
     async def steps(workflow_id: str) -> list[str]:
         history = await client.get_workflow_handle(workflow_id).fetch_history()
@@ -86,6 +95,10 @@ async def test_only_a_follow_up_runs_condense_question(client: Client, corpus_se
 
     assert not any(Activity.CONDENSE_QUESTION in s for s in await steps(alone.workflow_id))
     assert any(Activity.CONDENSE_QUESTION in s for s in await steps(follow.workflow_id))
+    # The new branch is deterministic: the follow-up's run replays (the committed histories,
+    # all without history, replay in tests/test_replay.py).
+    history = await client.get_workflow_handle(follow.workflow_id).fetch_history()
+    assert not await replay_failures({"follow-up": history})
     assert alone.standalone_question == ""
     assert follow.standalone_question == "How are its parameters tuned?"
     assert next(t.step for t in follow.timings) == Activity.CONDENSE_QUESTION
