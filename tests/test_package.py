@@ -33,6 +33,7 @@ WORKFLOW_SAFE_RAGSTATE_MODULES = (
     "ragstate.temporal.conventions",
     "ragstate.answers.citations",
     "ragstate.answers.abstention",  # pure: models and the analyzer, like citations
+    "ragstate.answers.pricing",  # pure: list prices and sums of models (a follow-up's rewrite cost)
     "ragstate.evaluation.ranking_metrics",  # pure: nDCG and friends over ids (the re-index gate)
     "ragstate.models.summaries",  # models of the summarize stage
     "ragstate.workflows",

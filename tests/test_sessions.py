@@ -102,24 +102,35 @@ def test_session_and_message_ids_are_checked_before_anything_starts(settings: Se
 
 
 @pytest.mark.timeout(300)
-async def test_a_follow_up_prompt_carries_the_earlier_turns_before_its_sources(
+async def test_a_follow_up_is_rewritten_by_the_llm_and_its_prompt_carries_the_earlier_turns(
     client: Client, corpus_settings: Settings, fake_anthropic: FakeAnthropic
 ):
     settings = corpus_settings.model_copy(
         update={"anthropic_api_key": SecretStr("sk-ant-test"), "anthropic_base_url": fake_anthropic.url}
     )
     chat = RagClient(client, settings).session("llm-chat")
+    rewritten = "How are the k1 and b parameters of BM25 tuned?"
     async with running_workers(client, settings):
         fake_anthropic.plan(
-            ok("BM25 ranks documents by term frequency."), ok("Its k1 and b are tuned on held-out queries.")
+            ok("BM25 ranks documents by term frequency.", input_tokens=500, output_tokens=20),
+            ok(rewritten, input_tokens=60, output_tokens=12),  # CondenseQuestion's rewrite
+            ok("Its k1 and b are tuned on held-out queries.", input_tokens=700, output_tokens=30),
         )
         first = await chat.ask("What is BM25?", message_id="m1")
-        await chat.ask("How are its parameters tuned?", message_id="m2")
-    follow_up = [r for r in fake_anthropic.requests if r.path.endswith("/messages")][-1].body["messages"]
-    assert [m["role"] for m in follow_up] == ["user", "assistant", "user"], follow_up
-    assert follow_up[0]["content"] == "What is BM25?"
-    earlier = follow_up[1]["content"][0]
+        second = await chat.ask("How are its parameters tuned?", message_id="m2")
+        transcript = await chat.transcript()
+    rewrite, follow_up = [r for r in fake_anthropic.requests if r.path.endswith("/messages")][-2:]
+    assert rewrite.system.startswith("You rewrite") and "What is BM25?" in rewrite.prompt, rewrite.body
+    assert second.standalone_question == rewritten
+    assert (second.usage.input_tokens, second.usage.output_tokens) == (760, 42)  # the rewrite is paid by the turn
+    assert second.cost.usd > 0
+
+    # The synthesis prompt: the earlier turn (without its [n] markers), then this turn's sources.
+    messages = follow_up.body["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"], messages
+    assert messages[0]["content"] == "What is BM25?"
+    earlier = messages[1]["content"][0]
     assert earlier["text"] == re.sub(r"\s*\[\d+\]", "", first.answer).strip() and earlier["cache_control"], earlier
-    assert "[" not in earlier["text"]  # the earlier turn's citation markers number other sources
-    assert any(b.get("type") == "search_result" for b in follow_up[2]["content"])  # this turn's own sources
-    assert follow_up[2]["content"][-1]["text"].endswith("How are its parameters tuned?")
+    assert any(b.get("type") == "search_result" for b in messages[2]["content"])
+    assert messages[2]["content"][-1]["text"].endswith("How are its parameters tuned?")
+    assert transcript.turns[1].standalone == rewritten

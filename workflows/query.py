@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.workflow_streams import WorkflowStream
 
     from ragstate.answers.abstention import best_similarity
+    from ragstate.answers.pricing import plus_call
     from ragstate.contracts import STREAM_TOPIC, Activity, ErrorType, Query, Workflow
     from ragstate.models import (
         AnswerMode,
@@ -134,6 +135,11 @@ class RagQueryWorkflow:
             best_score=best_similarity(retrieval.vector),
             history=query.history,
         )
+        rewrite = query.condensed
+        if rewrite is not None and rewrite.usage is not None and rewrite.cost is not None:
+            # The follow-up's LLM rewrite is paid by this turn: its tokens and cost in the answer.
+            usage, cost = plus_call(synthesis.usage, synthesis.cost, rewrite.usage, rewrite.cost)
+            synthesis = synthesis.model_copy(update={"usage": usage, "cost": cost})
         answer = self._done(parsed, retrieval, merged, synthesis)
         if query.ranked_documents and not parsed.synthesize:
             # Only the result is smaller (no command changes: no patch): the parent's history

@@ -102,3 +102,24 @@ def llm_cost(
 def no_llm_cost(reason: str) -> Cost:
     """A run that made no LLM call: 0, with the reason (offline mode, retrieval only, fallback)."""
     return Cost(usd=0.0, priced=True, reason=reason)
+
+
+def plus_call(usage: Usage, cost: Cost | None, other_usage: Usage, other_cost: Cost) -> tuple[Usage, Cost]:
+    """Two LLM calls of one answer together (a follow-up's rewrite and its synthesis): tokens
+    and USD added; priced only if both were."""
+    total = Usage(
+        input_tokens=usage.input_tokens + other_usage.input_tokens,
+        output_tokens=usage.output_tokens + other_usage.output_tokens,
+        cache_read_input_tokens=usage.cache_read_input_tokens + other_usage.cache_read_input_tokens,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens + other_usage.cache_creation_input_tokens,
+    )
+    if cost is None or cost.reason:  # the synthesis made no call: the rewrite is the whole cost
+        return total, other_cost
+    return total, cost.model_copy(
+        update={
+            "usd": round(cost.usd + other_cost.usd, 8),
+            "input_usd": round(cost.input_usd + other_cost.input_usd, 8),
+            "output_usd": round(cost.output_usd + other_cost.output_usd, 8),
+            "priced": cost.priced and other_cost.priced,
+        }
+    )

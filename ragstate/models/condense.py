@@ -22,6 +22,7 @@ import enum
 from pydantic import Field
 
 from ragstate.models.base import _Model
+from ragstate.models.costs import Cost, Usage
 
 
 class CondenseMode(str, enum.Enum):
@@ -48,3 +49,6 @@ class Condensed(_Model):
     turns_used: int = Field(0, ge=0, description="how many earlier turns the context comes from")
     mode: CondenseMode = CondenseMode.offline
     attempt: int = Field(default=1, description="the activity attempt that produced it")
+    usage: Usage | None = Field(None, description="the LLM rewrite's tokens (llm mode): counted in the turn")
+    cost: Cost | None = Field(None, description="the LLM rewrite's cost (llm mode): counted in the turn")
+    note: str = Field("", description="why the LLM rewrite was not used, when it failed")

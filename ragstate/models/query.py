@@ -10,6 +10,7 @@ from pydantic import Field
 
 from ragstate.models.base import _Model
 from ragstate.models.condense import Condensed
+from ragstate.models.costs import Cost, Usage
 from ragstate.models.names import CollectionName
 
 #: Earlier turns a session hands one question (ragstate/workflows/session.py): enough for the
@@ -189,26 +190,6 @@ class AnswerMode(str, enum.Enum):
     llm = "llm"
     offline_extractive = "offline-extractive"
     retrieval_only = "retrieval-only"
-
-
-class Usage(_Model):
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_input_tokens: int = Field(default=0, description="input tokens read from the prompt cache")
-    cache_creation_input_tokens: int = Field(default=0, description="input tokens written to the prompt cache")
-
-
-class Cost(_Model):
-    """What an answer cost in USD (:mod:`ragstate.answers.pricing`); 0 with a ``reason`` when no LLM
-    call was made, ``priced=False`` when the model's price is unknown."""
-
-    usd: float = 0.0
-    input_usd: float = 0.0
-    output_usd: float = 0.0
-    model: str | None = None
-    priced: bool = True
-    reason: str | None = None
-    prices_taken: str | None = Field(default=None, description="the date the list prices were read")
 
 
 class SynthesisResult(_Model):

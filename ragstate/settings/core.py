@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     session_turns_per_run: int = Field(
         default=100, ge=2, le=10_000, description="a session continues as new after this many turns"
     )
+    condense_with_llm: bool = Field(
+        default=True, description="with an Anthropic key, the LLM rewrites a follow-up (else the offline rewrite)"
+    )
     synthesis_history_tokens: int = Field(
         default=1000, ge=0, le=50_000, description="a follow-up's prompt carries the earlier turns up to about this"
     )
