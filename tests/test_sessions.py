@@ -14,7 +14,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from ragstate.client import InvalidQueryError, RagClient
 from ragstate.contracts import Workflow
-from ragstate.models.session import SessionMessage
+from ragstate.models.session import SessionMessage, SessionSummary
 from ragstate.settings import Settings
 from ragstate.temporal.conventions import session_workflow_id, turn_query_id
 from ragstate.testing import FakeAnthropic, ok
@@ -134,3 +134,16 @@ async def test_a_follow_up_is_rewritten_by_the_llm_and_its_prompt_carries_the_ea
     assert any(b.get("type") == "search_result" for b in messages[2]["content"])
     assert messages[2]["content"][-1]["text"].endswith("How are its parameters tuned?")
     assert transcript.turns[1].standalone == rewritten
+
+
+@pytest.mark.timeout(120)
+async def test_a_session_with_no_message_for_its_idle_timeout_ends_and_keeps_its_transcript(
+    client: Client, corpus_settings: Settings
+):
+    settings = corpus_settings.model_copy(update={"session_idle_timeout_s": 1.0})
+    chat = RagClient(client, settings).session("idle-chat")
+    async with running_workers(client, settings):
+        await chat.ask("What is BM25?", message_id="m1")
+        summary = await client.get_workflow_handle(session_workflow_id(chat.id), result_type=SessionSummary).result()
+        assert (summary.ended, summary.totals.turns) == ("idle", 1), summary
+        assert [t.question for t in (await chat.transcript()).turns] == ["What is BM25?"]
