@@ -102,7 +102,7 @@ async def test_agent_session_over_stdio(client: Client, corpus_settings: Setting
         assert not started.is_error and started.structured_content, started.content
         ingest_id = started.structured_content["workflow_id"]
         transcript = await _example().agent_session(session, request_id="stdio-agent-1")
-        assert transcript[0] == "> tools/list -> ask, search, ingest_status, documents, ingest, feedback"
+        assert transcript[0] == "> tools/list -> ask, chat, search, ingest_status, documents, ingest, feedback"
         assert any(line.startswith("  progress 4/4") for line in transcript), transcript
         assert any("bm25.md" in line and "chunks" in line for line in transcript), transcript
         assert "question is empty" in await tool_error(session, "ask", {"question": "  "})
@@ -110,6 +110,15 @@ async def test_agent_session_over_stdio(client: Client, corpus_settings: Setting
         assert "invalid collection name" in await tool_error(session, "ask", {"question": "x", "collection": "../x"})
         assert "request_id must be" in await tool_error(session, "ask", {"question": "x", "request_id": "a b"})
         assert "absolute path" in await tool_error(session, "ingest", {"paths": ["docs"]})
+
+        # A conversation: the follow-up is a second turn of the same session; sent again, the same reply.
+        first = (await session.call_tool("chat", {"question": "What is BM25?"})).structured_content
+        assert first and first["turn"] == 1 and first["citations"], first
+        follow = {"question": "How are its parameters tuned?", "session_id": first["session_id"], "message_id": "f1"}
+        second = (await session.call_tool("chat", follow)).structured_content
+        again = (await session.call_tool("chat", follow)).structured_content
+        assert second and again and (second["turn"], again["turn"], again["answer"]) == (2, 2, second["answer"])
+        assert "invalid id" in await tool_error(session, "chat", {"question": "x", "session_id": "../x"})
         assert "no query with workflow id" in await tool_error(session, "feedback", {"query_id": "nope", "good": True})
         listing = (
             await session.call_tool("documents", {"source_prefix": str(EXAMPLES_CORPUS / "faq.jsonl")})

@@ -52,6 +52,15 @@ class AskResult(BaseModel):
     ui_link: str = Field(description="the run in the Temporal UI: every step with its inputs, retries and timings")
 
 
+class ChatResult(AskResult):
+    """A turn of a conversation: its answer, and where it stands in its session."""
+
+    session_id: str = Field(description="pass it again for the next turn: follow-ups keep their context")
+    turn: int
+    message_id: str = Field(description="sent again with the same session, the same reply (no second turn)")
+    standalone_question: str = Field(description="the follow-up as retrieval searched it ('' if unchanged)")
+
+
 class RankedSource(BaseModel):
     """One passage of a retrieval-only search, best first."""
 

@@ -1,7 +1,7 @@
-"""The MCP tools: ``ask``, ``search``, ``ingest``, ``ingest_status``, ``documents`` and
-``feedback``, each a thin layer over :class:`~ragstate.client.RagClient` (a tool call is a
-workflow run). Arguments are checked by :mod:`.inputs`; every failure is a tool error
-(``isError``) with the CLI's message.
+"""The MCP tools: ``ask``, ``search``, ``chat`` (a turn of a durable conversation), ``ingest``,
+``ingest_status``, ``documents`` and ``feedback``, each a thin layer over
+:class:`~ragstate.client.RagClient` (a tool call is a workflow run). Arguments are checked by
+:mod:`.inputs`; every failure is a tool error (``isError``) with the CLI's message.
 
 Example::
 
@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,12 +24,13 @@ from pydantic import BaseModel, Field
 from temporalio.service import RPCError
 
 from ragstate.client import RagClient
-from ragstate.errors import RagError
+from ragstate.errors import RagError, RequestTooLargeError
 from ragstate.mcp.inputs import collection_name, ingest_request, query_run_id, rag_query, text_ok
 from ragstate.mcp.inputs import source_prefix as source_prefix_of
 from ragstate.mcp.runs import run_query, tool_error
-from ragstate.mcp.schemas import AskResult, CitedSource, IngestRun, RankedSource, SearchResult, document_uri
-from ragstate.models import DocumentList, FeedbackRecord, IngestStatus
+from ragstate.mcp.schemas import AskResult, ChatResult, CitedSource, IngestRun, RankedSource, SearchResult, document_uri
+from ragstate.models import DocumentList, FeedbackRecord, IngestStatus, RagAnswer
+from ragstate.models.session import SessionMessage
 from ragstate.settings import Settings
 
 RagFactory = Callable[[Settings], Awaitable[RagClient]]
@@ -97,7 +99,45 @@ class RagTools:
         query = rag_query(self.settings, question, top_k, collection)
         rag = await self.rag()
         answer = await run_query(rag, query, query_run_id("ask", request_id), ctx, total=4)
-        return AskResult(
+        return AskResult(**self._answered(rag, answer, collection))
+
+    async def chat(
+        self,
+        question: Question,
+        session_id: Annotated[
+            str | None, Field(description="the conversation (default: a new one, whose id is returned)")
+        ] = None,
+        message_id: Annotated[
+            str | None, Field(description="your id for this message: sent again, the same reply")
+        ] = None,
+        collection: CollectionArg = None,
+    ) -> ChatResult:
+        """The next question of a conversation: follow-ups ("and how is it tuned?") are searched
+        as the standalone questions they stand for, and the answer sees the earlier turns."""
+        query = rag_query(self.settings, question, None, collection)
+        rag = await self.rag()
+        try:
+            chat = rag.session(session_id, query.collection)
+            reply = await chat.send(
+                SessionMessage(message_id=message_id or uuid.uuid4().hex[:16], question=query.question)
+            )
+        except ValueError as e:
+            raise ToolError(str(e)) from None
+        except (RagError, RequestTooLargeError) as e:
+            raise tool_error(rag, e) from None
+        answer = reply.answer
+        return ChatResult(
+            **self._answered(rag, answer, collection),
+            session_id=chat.id,
+            turn=reply.turn,
+            message_id=reply.message_id,
+            standalone_question=answer.standalone_question if answer.standalone_question != question else "",
+        )
+
+    @staticmethod
+    def _answered(rag: RagClient, answer: RagAnswer, collection: str | None) -> dict[str, Any]:
+        """An answer's fields as the ask and chat tools return them."""
+        return dict(
             answer=answer.answer,
             citations=[
                 CitedSource(
@@ -230,6 +270,7 @@ class RagTools:
         writes = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True)
         tools: list[tuple[Callable[..., Any], ToolAnnotations]] = [
             (self.ask, reads),
+            (self.chat, writes),
             (self.search, reads),
             (self.ingest_status, reads),
             (self.documents, reads),
