@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from ragstate.activities.anthropic_messages import llm_client
 from ragstate.activities.llm_request import usage_of
@@ -50,12 +51,13 @@ async def llm_condense(
 ) -> Condensed:
     """The standalone question the LLM wrote (``mode=llm``), with the call's usage and cost."""
     client = llm_client(settings, api_key)
-    message = await client.messages.create(
+    request: dict[str, Any] = dict(
         model=settings.anthropic_model,
         max_tokens=MAX_TOKENS,
         system=[{"type": "text", "text": SYSTEM_PROMPT, "cache_control": CACHE}],
         messages=[{"role": "user", "content": rewrite_prompt(query)}],
     )
+    message = await client.messages.create(**request)
     text = " ".join(b.text for b in message.content if b.type == "text").strip()
     standalone = " ".join(text.splitlines()[0].split()).strip("\"'") if text else ""
     usage = usage_of(message.usage)
