@@ -9,11 +9,11 @@ vector branch embeds before the question as one text (``followup_embed_context``
 Joining every turn into one query would recover most of a follow-up's loss but drag the old
 topic into a question that starts a new one, so each turn is first classified: a question that
 carries content of its own (at least two terms; ten when it has a referring word such as "they"
-or "this", which a question of its own also uses), of which at most half occurs in the topic so
-far, and that does not open like a fragment ("what about", "and", "for", "especially") starts a
-new topic, and the context restarts from it. The thresholds were chosen
-leave-one-collection-out on hand-written conversations over cisi, med and npl
-(bench/conversations/, bench/loco_conversations.py, docs/conversations.md).
+or "this", or opens like a fragment: "for", "especially", "in", which a question of its own
+also does), of which at most three quarters occurs in the topic so far, and that does not open
+like an ellipsis ("what about", "and", "is it") starts a new topic, and the context restarts
+from it. The thresholds were chosen leave-one-collection-out on hand-written conversations over
+cisi, med and npl (bench/conversations/, bench/loco_conversations.py, docs/conversations.md).
 
 Example::
 
@@ -34,12 +34,17 @@ from ragstate.retrieval.analyzer import analyze
 
 # A question opening like this continues the one before whatever it says ("What about ...",
 # "And in children?", "How about ...").
-# A fragment opening on a preposition or a qualifier ("For given phase characteristics.",
-# "Especially for stores", "Only in children") narrows the one before.
 _ELLIPSIS_OPENINGS = re.compile(
     r"^\s*(what about|how about|what of|and|also|same|then|so|but|or|now|what else|any other|"
-    r"in that case|does that|do they|is it|are they|can they|can it|"
-    r"for|especially|only|just|mainly|mostly|particularly|specifically|in particular|even|with|without|"
+    r"in that case|does that|do they|is it|are they|can they|can it)\b",
+    re.IGNORECASE,
+)
+# A fragment opening on a preposition or a qualifier ("For given phase characteristics.",
+# "Especially for stores", "Only in children") narrows the one before, unless it goes on to say
+# much of its own ("In catalogs which are arranged alphabetically ..." is a question of its own):
+# counted like a referring word.
+_FRAGMENT_OPENINGS = re.compile(
+    r"^\s*(for|especially|only|just|mainly|mostly|particularly|specifically|in particular|even|with|without|"
     r"in|at|on|from|during|under)\b",
     re.IGNORECASE,
 )
@@ -68,7 +73,7 @@ class CondenseParams:
     #: ... and with a referring word (they, this, its) it needs this many.
     switch_min_terms_referring: int = 10
     #: It starts one only when at most this share of its terms occur in the topic so far.
-    switch_max_overlap: float = 0.5
+    switch_max_overlap: float = 0.75
     #: The earlier turns of the topic taken as context, most recent last.
     max_context_turns: int = 2
 
@@ -77,7 +82,12 @@ DEFAULT_PARAMS = CondenseParams()
 
 
 def _referring(text: str) -> bool:
-    return any(w in _REFERRING for w in _WORD.findall(text.lower())) or bool(_REFERRING_THAT.search(text))
+    """A word that points back, or an opening that narrows what was said before."""
+    return (
+        any(w in _REFERRING for w in _WORD.findall(text.lower()))
+        or bool(_REFERRING_THAT.search(text))
+        or bool(_FRAGMENT_OPENINGS.match(text))
+    )
 
 
 def is_topic_switch(question: str, topic: list[str], params: CondenseParams = DEFAULT_PARAMS) -> bool:
