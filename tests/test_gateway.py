@@ -570,6 +570,11 @@ async def test_openapi_schema_lists_paths_methods_and_codes():
         ("/v1/ingest/{workflow_id}", "get"): {"200", "404", "429", "503"},
         ("/v1/documents", "get"): {"200", "400", "429", "502", "503"},
         ("/v1/documents/{doc_id}", "delete"): {"200", "400", "404", "429", "502", "503"},
+        ("/v1/queries/{workflow_id}/feedback", "post"): {"200", "400", "404", "429", "502", "503"},
+        ("/v1/sessions", "post"): {"201", "400", "429", "503"},
+        ("/v1/sessions/{session_id}/messages", "post"): {"200", "400", "429", "502", "503", "504"},
+        ("/v1/sessions/{session_id}", "get"): {"200", "400", "404", "429", "503"},
+        ("/v1/sessions/{session_id}", "delete"): {"200", "400", "429", "503"},
         ("/healthz", "get"): {"200"},
         ("/readyz", "get"): {"200", "503"},
     }

@@ -79,7 +79,7 @@ async def _session(gateway: Gateway, session_id: str, collection: str | None = N
     return (await gateway.rag()).session(session_id, collection)
 
 
-@router.post("/v1/sessions", status_code=201, response_model=SessionCreated, responses=documented_errors(400, 503))
+@router.post("/v1/sessions", status_code=201, response_model=SessionCreated, responses=documented_errors(400, 429, 503))
 async def create_session(request: Request, body: SessionBody, gateway: GatewayDep) -> Any:
     """Start a conversation (its first message may also start it)."""
     chat = await _session(gateway, body.session_id or f"s-{uuid.uuid4().hex[:16]}", body.collection)
@@ -132,7 +132,7 @@ async def post_message(
     )
 
 
-@router.get("/v1/sessions/{session_id}", response_model=Transcript, responses=documented_errors(400, 404, 503))
+@router.get("/v1/sessions/{session_id}", response_model=Transcript, responses=documented_errors(400, 404, 429, 503))
 async def get_session(session_id: str, gateway: GatewayDep) -> Any:
     """The transcript: every turn, with the standalone question each became and its sources."""
     chat = await _session(gateway, session_id)
@@ -143,7 +143,7 @@ async def get_session(session_id: str, gateway: GatewayDep) -> Any:
     return transcript
 
 
-@router.delete("/v1/sessions/{session_id}", response_model=SessionDeleted, responses=documented_errors(400, 503))
+@router.delete("/v1/sessions/{session_id}", response_model=SessionDeleted, responses=documented_errors(400, 429, 503))
 async def delete_session(session_id: str, gateway: GatewayDep) -> Any:
     """Erase the transcript and end the session (docs/sessions.md: what stays in Temporal)."""
     chat = await _session(gateway, session_id)
