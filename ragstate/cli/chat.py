@@ -122,7 +122,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="print a JSON array
 
 @sessions_app.command("show")
 def show(
-    session_id: str = typer.Argument(..., metavar="ID"),
+    session_id: str = typer.Argument(..., metavar="ID", help="the session's id (`ragstate sessions list`)"),
     as_json: bool = typer.Option(False, "--json", help="print the transcript as JSON"),
 ) -> None:
     """A session's transcript: every turn, the standalone question it became, its answer."""
@@ -135,7 +135,9 @@ def show(
 
 
 @sessions_app.command("delete")
-def delete(session_id: str = typer.Argument(..., metavar="ID")) -> None:
+def delete(
+    session_id: str = typer.Argument(..., metavar="ID", help="the session's id (`ragstate sessions list`)"),
+) -> None:
     """End a session and erase its transcript."""
     _checked(session_id)
     _run(lambda rag: rag.session(session_id).delete())
