@@ -36,6 +36,8 @@ DEMO_QUESTIONS = [
     "What do the BM25 parameters k1 and b control?",
     "What happens to a workflow when its worker crashes?",
 ]
+#: A conversation: the second question only makes sense after the first.
+DEMO_CONVERSATION = ["What is BM25?", "Which of its parameters saturates term frequency?"]
 
 
 def up(
@@ -176,6 +178,7 @@ async def _demo(settings: Settings, corpus: Path, keep: bool) -> None:
         for question in DEMO_QUESTIONS:
             console.rule()
             await run_ask(rag, question, None, None, False)
+        await _demo_conversation(rag)
         console.rule()
         stats = await rag.stats()
         console.print(
@@ -186,3 +189,16 @@ async def _demo(settings: Settings, corpus: Path, keep: bool) -> None:
             console.print("serving until Ctrl-C …")
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.Event().wait()
+
+
+async def _demo_conversation(rag) -> None:
+    """Two turns of one session (`ragstate chat`): the follow-up is searched as what it stands for."""
+    from ragstate.cli.render import print_answer
+
+    chat = rag.session()
+    for question in DEMO_CONVERSATION:
+        console.rule(f"session {chat.id}")
+        answer = await chat.ask(question)
+        if answer.standalone_question and answer.standalone_question != question:
+            console.print(f"[dim]searched as: {answer.standalone_question}[/dim]")
+        print_answer(console, answer, rag.ui_link(answer.workflow_id, answer.run_id))
