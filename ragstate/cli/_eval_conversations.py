@@ -54,6 +54,8 @@ async def _run(settings, dataset, collection: str, conversations: list, depth: i
     from ragstate.evaluation.conversations import evaluate_conversations
     from ragstate.workers.runtime import running_workers
 
+    # The session run measures the offline rewrite, whatever key the environment holds.
+    settings = settings.model_copy(update={"condense_with_llm": False})
     rag = await connect_client(settings)
     async with running_workers(rag.client, settings):
         return await evaluate_conversations(rag, dataset, collection, conversations, depth=depth)

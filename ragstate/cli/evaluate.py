@@ -43,7 +43,7 @@ def eval_(
         None,
         help="follow-ups instead (JSON lines {id, turns, query_id}; one directory): the last turn's nDCG@10 "
         'alone, through a session and as the judged question; --json: {"alone"|"session"|"standalone": '
-        '{"ndcg@10": ...}, "n": ..., "switch": {...}, "followup": {...}}',
+        '{"ndcg@10": ...}, "n": ..., "switch": {the same for topic switches}, "followup": {for follow-ups}}',
     ),
 ) -> None:
     """nDCG@10, Recall@100 and MRR@10 for keyword-only, vector-only and hybrid retrieval,
