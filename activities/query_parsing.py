@@ -27,6 +27,7 @@ def build_routing(s: Settings, in_process_roles: frozenset[str] = frozenset()) -
         gpu_embeddings_task_queue=s.gpu_embeddings_task_queue if s.gpu_embeddings else None,
         gpu_fallback_after_s=s.gpu_fallback_after_s,
         schedule_to_start_s=s.step_schedule_to_start_s,
+        backlog_wait_s=s.step_backlog_wait_s,
         llm_fallback_extractive=s.llm_fallback is LlmFallback.extractive,
         abstain_min_similarity=s.abstain_min_similarity,
     )

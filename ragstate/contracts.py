@@ -83,6 +83,9 @@ class Activity:
     # Feedback on answers (workflows/feedback.py)
     RECORD_FEEDBACK: Final = "RecordFeedback"
     LIST_FEEDBACK: Final = "ListFeedback"
+    #: How many workers poll a task queue: a step that no worker started is told a busy queue
+    #: from an empty one (workflows/query_steps.py).
+    QUEUE_POLLERS: Final = "QueuePollers"
     # Session transcripts (workflows/session.py), beside the store
     APPEND_TURN: Final = "AppendTurn"
     READ_TRANSCRIPT: Final = "ReadTranscript"

@@ -366,3 +366,19 @@ async def test_an_llm_worker_killed_mid_answer_is_noticed_by_its_heartbeat_and_r
     attempt = started.activity_task_started_event_attributes
     assert attempt.attempt == 2, attempt
     assert attempt.last_failure.timeout_failure_info.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT, attempt
+
+
+@pytest.mark.timeout(300)
+async def test_a_busy_llm_queue_is_waited_for_not_taken_for_an_absent_worker(
+    client: Client, corpus_settings: Settings, fake_anthropic: FakeAnthropic
+):
+    """Before: with the LLM worker polling but busy, every question that waited past the
+    schedule-to-start bound came back extractive, "no worker on <llm queue>". One LLM call at a
+    time, each slower than the bound, and three questions at once: all three answered by the LLM."""
+    settings = llm_settings(fake_anthropic, corpus_settings, llm_max_concurrent=1, step_schedule_to_start_s=0.5)
+    fake_anthropic.plan(*[ok(f"Fusion combines rankings, answer {i}.", delay_s=1.5) for i in range(3)])
+    rag = RagClient(client, settings)
+    async with running_workers(client, settings):
+        answers = await asyncio.gather(*(rag.ask(QUESTION) for _ in range(3)))
+    assert [(a.mode, a.degraded_reasons) for a in answers] == [(AnswerMode.llm, [])] * 3, answers
+    assert len([r for r in fake_anthropic.requests if r.path.endswith("/messages")]) == 3

@@ -36,6 +36,7 @@ LIGHT = {
     Activity.LIST_COLLECTIONS,
     Activity.DROP_COLLECTION,
     Activity.EXTRACTIVE_ANSWER,
+    Activity.QUEUE_POLLERS,
     # the summarize stage (workflows/summarize.py), next to the store
     Activity.PLAN_SUMMARIES,
     Activity.EXTRACTIVE_SUMMARIES,

@@ -213,6 +213,7 @@ def _workflows_spec(
     from ragstate.activities.qdrant import QdrantActivities, ReindexActivities
     from ragstate.activities.query_parsing import QueryParsingActivities
     from ragstate.activities.summaries import SummaryActivities
+    from ragstate.activities.temporal_queues import queue_pollers
     from ragstate.activities.transcripts import TranscriptActivities
     from ragstate.workflows import ALL_WORKFLOWS
 
@@ -245,6 +246,7 @@ def _workflows_spec(
             q.optimize_store,
             q.store_stats,
             extractive_answer,  # the query's fallback when Synthesize fails for good
+            queue_pollers,  # a step no worker started: a busy queue or an empty one?
             *LifecycleActivities(settings).all(),  # sync pruning, documents and collections
             *ReindexActivities(settings).all(),  # blue/green re-index (workflows/reindex.py)
             f.load_gate,

@@ -10,6 +10,7 @@ from temporalio.common import RetryPolicy
 from ragstate.contracts import ErrorType
 
 __all__ = [
+    "BUSY_QUEUE_PATCH",
     "CONDENSE_PATCH",
     "CONDENSE_RETRY",
     "LLM_FALLBACK_PATCH",
@@ -17,6 +18,7 @@ __all__ = [
     "LLM_RETRY",
     "LOCAL_STEPS_PATCH",
     "LOCAL_STEP_ELSEWHERE_PATCH",
+    "POLLERS_RETRY",
     "SEARCH_RETRY",
 ]
 
@@ -48,6 +50,12 @@ LOCAL_STEP_ELSEWHERE_PATCH = "local-step-elsewhere"
 #: Patch id: a Synthesize that fails for good (or that no LLM worker starts) is followed by the
 #: ExtractiveAnswer local activity. Runs from before it failed the query there.
 LLM_FALLBACK_PATCH = "llm-extractive-fallback"
+#: Patch id: a step on a remote queue whose schedule-to-start bound ran out asks whether any
+#: worker polls that queue (QueuePollers) before giving up: a busy queue is waited for longer
+#: (Routing.backlog_wait_s), only an empty one is "no worker". Runs from before it gave up there.
+BUSY_QUEUE_PATCH = "busy-queue-waits"
+#: How QueuePollers is retried: a describe call that fails keeps the old verdict (no worker).
+POLLERS_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
 #: A lost LLM worker is noticed this soon (the activity heartbeats every 2 s), and with
 #: LLM_RETRY's first interval (2 s) the answer is asked again within 15 s.
 LLM_HEARTBEAT = timedelta(seconds=10)

@@ -18,13 +18,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
-    from ragstate.contracts import ErrorType
+    from ragstate.contracts import Activity, ErrorType
     from ragstate.models import BranchResult, Routing, StepTiming
 
 # Workflow code, imported as the query workflow imports it (see there).
 from ragstate.workflows.failures import failure_reason, failure_type
 from ragstate.workflows.query_details import RunDetails
-from ragstate.workflows.query_policies import LOCAL_STEP_ELSEWHERE_PATCH
+from ragstate.workflows.query_policies import BUSY_QUEUE_PATCH, LOCAL_STEP_ELSEWHERE_PATCH, POLLERS_RETRY
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,7 @@ class QuerySteps:
     ) -> Any:
         """The state's activity call, not yet awaited (nothing is scheduled until it is)."""
 
-        def regular() -> Any:
-            wait = routing.schedule_to_start_s if routing is not None else None
+        def scheduled(wait: float | None) -> Any:
             return workflow.execute_activity(
                 name,
                 arg,
@@ -132,6 +131,13 @@ class QuerySteps:
                 retry_policy=retry,
                 summary=summary,
             )
+
+        def regular() -> Any:
+            first = scheduled(routing.schedule_to_start_s if routing is not None else None)
+            if routing is None or not routing.backlog_wait_s or task_queue is None:
+                return first
+            backlog = routing.backlog_wait_s
+            return _busy_aware(first, lambda: scheduled(backlog), task_queue, routing)
 
         if local:
             call = workflow.execute_local_activity(
@@ -169,3 +175,45 @@ class QuerySteps:
             duration_ms = (workflow.time() - started) * 1000
             self.timings.append(StepTiming(step=name, duration_ms=duration_ms, status=status))
             self.details.finish(name, status, duration_ms, attempt=attempt, figures=shown)
+
+
+def _never_started(e: BaseException) -> bool:
+    """The step's task waited out its schedule-to-start bound: no worker took it."""
+    return (
+        isinstance(e, ActivityError)
+        and isinstance(e.cause, TimeoutError)
+        and e.cause.type == TimeoutType.SCHEDULE_TO_START
+    )
+
+
+async def _busy_aware(first: Any, again: Callable[[], Any], task_queue: str, routing: Routing) -> Any:
+    """``first``'s result; if no worker started it in time, ask whether any polls the queue: none
+    is "no worker on <queue>" at once, some means a busy queue, waited for ``backlog_wait_s``
+    more (``again``) before it too is given up, with that reason."""
+    try:
+        return await first
+    except ActivityError as e:
+        if not _never_started(e) or not workflow.patched(BUSY_QUEUE_PATCH):
+            raise
+    try:
+        pollers: int = await workflow.execute_local_activity(
+            Activity.QUEUE_POLLERS,
+            task_queue,
+            result_type=int,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=POLLERS_RETRY,
+            summary=f"is any worker polling {task_queue}?",
+        )
+    except ActivityError:
+        pollers = 0  # the server could not say: as before, no worker
+    if not pollers:
+        raise ApplicationError(f"no worker on {task_queue}", non_retryable=True)
+    try:
+        return await again()
+    except ActivityError as e:
+        if not _never_started(e):
+            raise
+        waited = (routing.schedule_to_start_s or 0) + (routing.backlog_wait_s or 0)
+        raise ApplicationError(
+            f"{task_queue} busy: {pollers} worker(s) polling, none free within {waited:g} s", non_retryable=True
+        ) from e

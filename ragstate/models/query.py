@@ -93,6 +93,11 @@ class Routing(_Model):
         description="a step on a remote queue that no worker starts in this time fails (its branch "
         "degrades the answer); None (runs from before the setting): no bound",
     )
+    backlog_wait_s: float | None = Field(
+        default=None,
+        description="a step whose queue has workers polling, but none free, waits this much longer before its "
+        "branch degrades; None (runs from before the setting): no longer wait",
+    )
     llm_fallback_extractive: bool = Field(
         default=False,
         description="a Synthesize that fails for good (or no LLM worker takes) gives the extractive "

@@ -80,6 +80,13 @@ class Settings(BaseSettings):
         description="a query step on a remote queue (VectorSearch, Synthesize) that no worker starts in this "
         "time fails: a search branch degrades the answer, Synthesize takes the LLM fallback",
     )
+    # ... but a queue with workers polling is busy, not empty: its steps wait this much longer.
+    step_backlog_wait_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="a query step on a queue whose workers are all busy waits this long past "
+        "step_schedule_to_start_s before it degrades (an empty queue degrades at once)",
+    )
     llm_fallback: LlmFallback = LlmFallback.extractive
     llm_cache_dir: Path | None = Field(
         default=None,
