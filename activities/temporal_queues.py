@@ -1,14 +1,14 @@
-"""QueuePollers: how many workers polled a task queue lately, asked of the Temporal server.
+"""QueuePollers: how long ago a worker last polled a task queue, asked of the Temporal server.
 
 The query workflow asks it when a step on a remote queue was not started within its short
-schedule-to-start bound: workers polling means a busy queue (wait longer), none means no worker
-(degrade now). A worker whose every slot is taken does not poll while it works, so "lately" is a
-window of a couple of minutes, not the last seconds.
+schedule-to-start bound, and again while it waits: a worker whose every slot is taken polls
+again as soon as one frees, so a recent poll means a busy queue (wait longer), none (or only an
+old one: a stopped worker stays listed for minutes) means no worker (degrade now).
 
 Example::
 
-    pollers = await workflow.execute_local_activity(
-        Activity.QUEUE_POLLERS, "ragstate-llm", result_type=int, start_to_close_timeout=timedelta(seconds=10))
+    age = await workflow.execute_local_activity(
+        Activity.QUEUE_POLLERS, "ragstate-llm", result_type=float, start_to_close_timeout=timedelta(seconds=10))
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from ragstate.contracts import Activity
 
-#: A poller seen this recently counts (a busy worker polls again only when a slot frees).
-RECENT = timedelta(minutes=2)
+#: What "never" is: no worker has polled the queue at all.
+NEVER = float("inf")
 
 
 @activity.defn(name=Activity.QUEUE_POLLERS)
-async def queue_pollers(task_queue: str) -> int:
-    """Workers that polled ``task_queue`` for activities within :data:`RECENT`."""
+async def queue_pollers(task_queue: str) -> float:
+    """Seconds since a worker last polled ``task_queue`` for activities (:data:`NEVER`: none)."""
     client = activity.client()
     response = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
@@ -38,5 +38,7 @@ async def queue_pollers(task_queue: str) -> int:
         ),
         timeout=timedelta(seconds=5),
     )
-    since = datetime.now(UTC) - RECENT
-    return sum(1 for p in response.pollers if p.last_access_time.ToDatetime(tzinfo=UTC) >= since)
+    if not response.pollers:
+        return NEVER
+    latest = max(p.last_access_time.ToDatetime(tzinfo=UTC) for p in response.pollers)
+    return max(0.0, (datetime.now(UTC) - latest).total_seconds())

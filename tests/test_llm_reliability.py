@@ -382,3 +382,22 @@ async def test_a_busy_llm_queue_is_waited_for_not_taken_for_an_absent_worker(
         answers = await asyncio.gather(*(rag.ask(QUESTION) for _ in range(3)))
     assert [(a.mode, a.degraded_reasons) for a in answers] == [(AnswerMode.llm, [])] * 3, answers
     assert len([r for r in fake_anthropic.requests if r.path.endswith("/messages")]) == 3
+
+
+@pytest.mark.timeout(300)
+async def test_a_stopped_llm_worker_is_still_noticed_as_absent(
+    client: Client, corpus_settings: Settings, fake_anthropic: FakeAnthropic
+):
+    """A worker that stopped stays in the server's list of pollers for minutes: the step gives it
+    up once no poll is recent (not after the whole backlog wait), with "no worker on" as reason."""
+    settings = llm_settings(fake_anthropic, corpus_settings, step_schedule_to_start_s=1.0)
+    rag = RagClient(client, settings)
+    fake_anthropic.plan(ok("Fusion combines rankings."))
+    async with running_workers(client, settings, roles=["workflows", "embeddings"]):
+        async with running_workers(client, settings, roles=["llm"]):
+            assert (await rag.ask(QUESTION)).mode is AnswerMode.llm
+        answer = await asyncio.wait_for(rag.ask(QUESTION), timeout=100)  # the backlog wait is 120 s
+    assert answer.mode is AnswerMode.offline_extractive
+    assert [
+        r.startswith(f"Synthesize failed: no worker on {settings.llm_task_queue}") for r in answer.degraded_reasons
+    ] == [True], answer.degraded_reasons

@@ -19,6 +19,7 @@ __all__ = [
     "LOCAL_STEPS_PATCH",
     "LOCAL_STEP_ELSEWHERE_PATCH",
     "POLLERS_RETRY",
+    "POLL_WINDOW_S",
     "SEARCH_RETRY",
 ]
 
@@ -54,6 +55,11 @@ LLM_FALLBACK_PATCH = "llm-extractive-fallback"
 #: worker polls that queue (QueuePollers) before giving up: a busy queue is waited for longer
 #: (Routing.backlog_wait_s), only an empty one is "no worker". Runs from before it gave up there.
 BUSY_QUEUE_PATCH = "busy-queue-waits"
+#: A queue polled within this many seconds has a worker (busy, if it did not start the step); a
+#: worker with a free slot polls at once, a busy one as soon as a slot frees. So a busy queue is
+#: told from an empty one while its workers finish a task every few seconds; one whose every slot
+#: holds a call longer than this looks empty (its step degrades, as it did before the check).
+POLL_WINDOW_S = 8.0
 #: How QueuePollers is retried: a describe call that fails keeps the old verdict (no worker).
 POLLERS_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
 #: A lost LLM worker is noticed this soon (the activity heartbeats every 2 s), and with

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
 # Workflow code, imported as the query workflow imports it (see there).
 from ragstate.workflows.failures import failure_reason, failure_type
 from ragstate.workflows.query_details import RunDetails
-from ragstate.workflows.query_policies import BUSY_QUEUE_PATCH, LOCAL_STEP_ELSEWHERE_PATCH, POLLERS_RETRY
+from ragstate.workflows.query_policies import BUSY_QUEUE_PATCH, LOCAL_STEP_ELSEWHERE_PATCH, POLL_WINDOW_S, POLLERS_RETRY
 
 
 @dataclass(frozen=True)
@@ -186,34 +186,49 @@ def _never_started(e: BaseException) -> bool:
     )
 
 
+async def _last_poll_s(task_queue: str) -> float:
+    """Seconds since a worker last polled ``task_queue``; infinite when none or the server cannot say."""
+    try:
+        return await workflow.execute_local_activity(
+            Activity.QUEUE_POLLERS,
+            task_queue,
+            result_type=float,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=POLLERS_RETRY,
+            summary=f"when did a worker last poll {task_queue}?",
+        )
+    except ActivityError:
+        return float("inf")  # as before the check: no worker
+
+
 async def _busy_aware(first: Any, again: Callable[[], Any], task_queue: str, routing: Routing) -> Any:
-    """``first``'s result; if no worker started it in time, ask whether any polls the queue: none
-    is "no worker on <queue>" at once, some means a busy queue, waited for ``backlog_wait_s``
-    more (``again``) before it too is given up, with that reason."""
+    """``first``'s result. If no worker started it in time, a queue that no worker polled within
+    :data:`POLL_WINDOW_S` has none ("no worker on <queue>", at once); one polled lately is busy:
+    ``again`` (bounded by ``backlog_wait_s``) is waited for, the queue checked again every
+    ``schedule_to_start_s`` meanwhile (a worker that stopped is given up on then), and if it
+    never starts it degrades with that reason."""
     try:
         return await first
     except ActivityError as e:
         if not _never_started(e) or not workflow.patched(BUSY_QUEUE_PATCH):
             raise
-    try:
-        pollers: int = await workflow.execute_local_activity(
-            Activity.QUEUE_POLLERS,
-            task_queue,
-            result_type=int,
-            start_to_close_timeout=timedelta(seconds=10),
-            retry_policy=POLLERS_RETRY,
-            summary=f"is any worker polling {task_queue}?",
-        )
-    except ActivityError:
-        pollers = 0  # the server could not say: as before, no worker
-    if not pollers:
+    every = routing.schedule_to_start_s or POLL_WINDOW_S
+    if await _last_poll_s(task_queue) > POLL_WINDOW_S:
         raise ApplicationError(f"no worker on {task_queue}", non_retryable=True)
+    waiting = asyncio.ensure_future(again())
+    while not waiting.done():
+        await workflow.wait([waiting], timeout=every)
+        if not waiting.done() and await _last_poll_s(task_queue) > POLL_WINDOW_S:
+            waiting.cancel()  # not started: nothing is lost
+            raise ApplicationError(
+                f"no worker on {task_queue} (none polled for {POLL_WINDOW_S:g} s)", non_retryable=True
+            )
     try:
-        return await again()
+        return waiting.result()
     except ActivityError as e:
         if not _never_started(e):
             raise
         waited = (routing.schedule_to_start_s or 0) + (routing.backlog_wait_s or 0)
         raise ApplicationError(
-            f"{task_queue} busy: {pollers} worker(s) polling, none free within {waited:g} s", non_retryable=True
+            f"{task_queue} busy: its workers polled, none was free within {waited:g} s", non_retryable=True
         ) from e
