@@ -74,16 +74,17 @@ def render_details(session_id: str, carry: SessionCarry, namespace: str) -> str:
     lines = [
         f"**Session {session_id}**: {t.turns} turns ({t.failed} failed), run {carry.runs} of its chain",
         "",
-        "| # | question | standalone | mode | sources | tokens | cost | ms | run |",
+        "| # | question | searched as | mode | sources | tokens | cost | time | run |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in carry.rows:
         link = f"[{r.query_id[-24:]}](/namespaces/{namespace}/workflows/{r.query_id})"
         tokens = r.usage.input_tokens + r.usage.output_tokens
         mode = f"failed: {_cell(r.error, 40)}" if r.error else r.mode
+        cost = f"${r.cost.usd:.4f}" if r.cost.usd else "-"  # no LLM call (offline, retrieval only)
         lines.append(
             f"| {r.turn} | {_cell(r.question)} | {_cell(r.standalone) or '-'} | {mode} | {len(r.citations)} "
-            f"| {tokens} | ${r.cost.usd:.4f} | {r.duration_ms} | {link} |"
+            f"| {tokens or '-'} | {cost} | {r.duration_ms} ms | {link} |"
         )
     if not carry.rows:
         lines.append("| - | no turns yet | | | | | | | |")
