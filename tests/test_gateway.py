@@ -307,6 +307,29 @@ async def test_budget_exceeded_is_504_then_the_answer_can_be_fetched(stack: Stac
     assert status["answer"]["answer"] == ANSWER and status["answer"]["workflow_id"] == workflow_id
 
 
+async def test_a_504_names_only_a_run_that_exists(stack: Stack, monkeypatch):
+    """Before: a budget shorter than the start named a run that was never started (15 of 20
+    status URLs then answered 404 on a loaded machine). Now a 504 names a run only if it exists,
+    else says none was. Here every start takes longer than the budget, as under that load."""
+    real_start = RagClient.start_query
+
+    async def slow_start(self, *args, **kwargs):
+        await asyncio.sleep(0.5)  # a loaded server's latency, not a synchronisation
+        return await real_start(self, *args, **kwargs)
+
+    monkeypatch.setattr(RagClient, "start_query", slow_start)
+    async with http(make_app(stack, stack.offline)) as h:
+        replies = await asyncio.gather(
+            *(h.post("/v1/query", json={"question": f"{RRF_QUESTION} ({i})", "timeout_s": 0.01}) for i in range(20))
+        )
+        for r in (r for r in replies if r.status_code == 504):
+            err = assert_error(r, 504, "Timeout")
+            if "status_url" in err:
+                assert (await h.get(err["status_url"])).status_code == 200, err
+            else:
+                assert "no run was started" in err["message"] and "workflow_id" not in err, err
+
+
 # ---------------------------------------------------------------------------------------------
 # Status endpoints and ingest
 # ---------------------------------------------------------------------------------------------

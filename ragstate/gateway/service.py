@@ -25,7 +25,7 @@ from temporalio.service import RPCError
 
 from ragstate.client import RagClient, RagError
 from ragstate.contracts import ErrorType
-from ragstate.errors import error_for
+from ragstate.errors import RunNotFoundError, error_for
 from ragstate.gateway.errors import ApiError, GatewayError
 from ragstate.gateway.inputs import ingest_request, rag_query
 from ragstate.gateway.schemas import IngestAccepted, IngestBody, QueryRequest, QueryResponse
@@ -140,13 +140,21 @@ class Gateway:
 
     async def over_budget(self, request: Request, rag: RagClient, workflow_id: str, budget: float) -> JSONResponse:
         """The budget ran out. A workflow waiting out an LLM rate limit answers 429 with the time of
-        its next attempt; otherwise 504. Either way the workflow goes on (status_url)."""
+        its next attempt; otherwise 504. Either way the workflow goes on (status_url), if it was
+        started at all: a budget that ran out before the start was acknowledged may have started
+        nothing, and a status_url would then answer 404, so the 504 says so and names no run."""
         where: dict[str, Any] = dict(workflow_id=workflow_id, **self._where(request, rag, workflow_id))
         status: QueryStatus | None = None
         try:
             wait = await rag.llm_rate_limit(workflow_id)
             if wait is None:  # it may also have finished between the budget and now
                 status = await rag.get_result(workflow_id)
+        except RunNotFoundError:
+            return ApiError(
+                GatewayError.TIMEOUT,
+                f"no answer within {budget:g} s, and no run was started in that time: nothing goes on; "
+                "retry with a longer budget",
+            ).response()
         except (RPCError, RagError):
             wait = None
         if wait is not None:
