@@ -12,7 +12,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from ragstate.security.api_keys import ApiKeys
 from ragstate.security.codec import EncryptionCodec, parse_keys
-from ragstate.security.codec_server import create_codec_app
+from ragstate.security.codec_server import MAX_BODY_BYTES, create_codec_app
 
 UI = "http://localhost:8233"
 KEY = "codec-key-123"
@@ -24,7 +24,7 @@ def codec() -> EncryptionCodec:
 
 
 def http(codec: EncryptionCodec, keys: list[str]) -> httpx.AsyncClient:
-    app = create_codec_app(codec, ApiKeys(keys), [UI])
+    app = create_codec_app(codec, ApiKeys(keys), [UI], allowed_hosts=["codec"])
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://codec")
 
 
@@ -77,3 +77,27 @@ async def test_bad_bodies_and_unknown_keys_are_clear_errors(codec: EncryptionCod
         unknown = await client.post("/decode", json=body(foreign))
     assert bad.status_code == 400 and bad.json()["error"]["type"] == "InvalidRequest"
     assert unknown.status_code == 422 and "'old'" in unknown.json()["error"]["message"]
+
+
+async def test_an_oversized_body_is_refused_as_it_streams_and_other_hosts_are_refused(codec: EncryptionCodec):
+    """Before: a 200 MB body was read whole before its size was checked (peak 485 MB), and any
+    Host header was served (a page rebinding its DNS name to 127.0.0.1 reached a loopback server)."""
+    sent = 0
+
+    async def chunks():  # no Content-Length: chunked, as an attacker would send it
+        nonlocal sent
+        for _ in range(1000):
+            sent += 1
+            yield b"x" * 1_000_000
+
+    async with http(codec, []) as client:
+        streamed = await client.post("/decode", content=chunks())
+        declared = await client.post("/decode", content=b"x", headers={"content-length": str(MAX_BODY_BYTES + 1)})
+        rebound = await client.post("/decode", json=body(), headers={"host": "attacker.example"})
+    assert streamed.status_code == 413 and sent < 20, sent  # stopped reading just past the cap (8 MB)
+    assert declared.status_code == 413
+    assert rebound.status_code == 400
+    app = create_codec_app(codec, ApiKeys([]))  # the default: loopback names only
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8081") as c:
+        assert (await c.get("/healthz")).status_code == 200
+        assert (await c.get("/healthz", headers={"host": "rebind.attacker.example"})).status_code == 400

@@ -77,7 +77,7 @@ async def test_nothing_readable_in_the_database_or_histories_and_replay_after_ro
 
         codec = codec_for(rotated)
         assert codec is not None
-        app = create_codec_app(codec, ApiKeys(["ui-token"]))
+        app = create_codec_app(codec, ApiKeys(["ui-token"]), allowed_hosts=["codec"])
         query_history = next(h for h in histories if h.workflow_id == answer.workflow_id)
         start = query_history.events[0].workflow_execution_started_event_attributes.input
         body = json_format.MessageToDict(start)

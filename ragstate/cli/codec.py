@@ -18,6 +18,12 @@ def codec_server(
         help="a UI origin allowed to call it (repeatable; default: the local UI, "
         "or RAGSTATE_CODEC_CORS_ORIGINS, comma-separated)",
     ),
+    allowed_host: list[str] = typer.Option(
+        [],
+        "--allowed-host",
+        help="a host name clients reach it by (repeatable; default: the loopback names, or the listen "
+        "address; other Host headers are refused: DNS rebinding)",
+    ),
     insecure: bool = typer.Option(False, help="allow a non-loopback address without API keys"),
     new_key: bool = typer.Option(False, "--new-key", help="print a fresh RAGSTATE_PAYLOAD_KEYS entry and exit"),
 ) -> None:
@@ -32,7 +38,7 @@ def codec_server(
 
     from ragstate.gateway import GatewaySettings
     from ragstate.security.api_keys import ApiKeys, UnsafeBind, check_bind
-    from ragstate.security.codec_server import DEFAULT_CORS_ORIGINS, create_codec_app
+    from ragstate.security.codec_server import DEFAULT_CORS_ORIGINS, LOOPBACK_HOSTS, create_codec_app
 
     codec = codec_for(cli_settings())
     if codec is None:
@@ -48,4 +54,9 @@ def codec_server(
         f"codec server on http://{host}:{port} (key {codec.key_id} encrypts; CORS {', '.join(origins)}; "
         f"{'API keys required' if keys.enabled else 'no API keys: loopback only'})"
     )
-    uvicorn.run(create_codec_app(codec, keys, origins), host=host, port=port, log_level="warning")
+    if host in LOOPBACK_HOSTS:
+        hosts = [*LOOPBACK_HOSTS, *allowed_host]
+    else:  # a wildcard bind answers to the names given, else to any (API keys are required there)
+        hosts = allowed_host or (["*"] if host in ("0.0.0.0", "::") else [host])
+    app = create_codec_app(codec, keys, origins, hosts)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
@@ -40,6 +41,25 @@ log = logging.getLogger("ragstate.codec_server")
 DEFAULT_CORS_ORIGINS = ("http://localhost:8233", "http://127.0.0.1:8233")
 #: Far above what a history page asks for at once, far below what would hurt the process.
 MAX_BODY_BYTES = 8_000_000
+#: The names a loopback codec server answers to. Any other Host header is refused: a web page
+#: that rebinds its own DNS name to 127.0.0.1 would otherwise reach it from the browser.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
+
+
+async def _capped_body(request: Request) -> bytes | None:
+    """The body, read no further than :data:`MAX_BODY_BYTES` (None past it): a declared length
+    over the cap is refused before reading, and a body that does not declare one (chunked) is
+    cut off as it streams, so an oversized request never sits in memory whole."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _error(status: int, kind: str, message: str) -> JSONResponse:
@@ -50,8 +70,10 @@ def create_codec_app(
     codec: EncryptionCodec,
     keys: ApiKeys,
     cors_origins: Sequence[str] = DEFAULT_CORS_ORIGINS,
+    allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
 ) -> FastAPI:
-    """The codec server as a FastAPI app."""
+    """The codec server as a FastAPI app, answering only requests whose Host is one of
+    ``allowed_hosts`` (``"*"``: any)."""
     app = FastAPI(title="ragstate codec server", version="1", docs_url=None, redoc_url=None, openapi_url=None)
     # CORS outermost: a preflight (OPTIONS, no credential) is answered before the key check.
     app.add_middleware(
@@ -61,12 +83,14 @@ def create_codec_app(
         allow_methods=["POST", "GET", "OPTIONS"],
         allow_headers=["content-type", "x-namespace", "authorization", "x-api-key"],
     )
+    # Added last, so outermost: a request for another host name is refused before anything else.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
 
     async def convert(request: Request, decode: bool) -> JSONResponse:
         if not keys.allows(request.headers):
             return _error(401, "Unauthorized", "missing or wrong credential: send 'Authorization: Bearer <key>'")
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
+        body = await _capped_body(request)
+        if body is None:
             return _error(413, "RequestTooLarge", f"bodies are limited to {MAX_BODY_BYTES} bytes")
         try:
             payloads = json_format.Parse(body or b"{}", Payloads()).payloads
