@@ -36,7 +36,14 @@ class IndexCalls(ClientBase):
             execution_timeout=timedelta(seconds=60),
         )
 
-    async def _lifecycle(self, workflow_type: str, request: BaseModel, result_type: type[T], kind: str) -> T:
+    async def _lifecycle(
+        self,
+        workflow_type: str,
+        request: BaseModel,
+        result_type: type[T],
+        kind: str,
+        run_timeout: timedelta = timedelta(hours=1),
+    ) -> T:
         import uuid
 
         return await self.client.execute_workflow(
@@ -45,7 +52,7 @@ class IndexCalls(ClientBase):
             result_type=result_type,
             id=f"rag-{kind}-{uuid.uuid4().hex[:8]}",
             task_queue=self.settings.workflow_task_queue,
-            execution_timeout=timedelta(hours=1),
+            execution_timeout=run_timeout,
         )
 
     async def documents(

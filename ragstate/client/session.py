@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy
@@ -34,7 +35,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from ragstate.client.base import ClientBase, failure_of
 from ragstate.contracts import RAG_KIND, Update, Workflow
-from ragstate.errors import error_for
+from ragstate.errors import RagError, error_for
 from ragstate.models import RagAnswer, StreamEvent
 from ragstate.models.session import (
     SessionEnd,
@@ -147,10 +148,23 @@ class ChatSession:
         return True
 
     async def transcript(self) -> Transcript:
-        """Every turn so far, read from outside the workflow history (running or ended)."""
-        return await self.rag._lifecycle(
-            Workflow.SESSION_TRANSCRIPT, TranscriptRequest(session_id=self.id), Transcript, "transcript"
-        )
+        """Every turn so far, read from outside the workflow history (running or ended) by a
+        workflow worker; :class:`~ragstate.errors.RagError` if none answers within a minute."""
+        return await self._transcript(TranscriptRequest(session_id=self.id))
+
+    async def _transcript(self, request: TranscriptRequest) -> Transcript:
+        try:
+            return await self.rag._lifecycle(
+                Workflow.SESSION_TRANSCRIPT, request, Transcript, "transcript", run_timeout=TRANSCRIPT_TIMEOUT
+            )
+        except WorkflowFailureError as e:
+            text, kind = failure_of(e)
+            raise RagError(
+                f"the transcript of session {self.id} was not read ({text}): is a workflow worker running "
+                f"on {self.rag.settings.workflow_task_queue}?",
+                self.workflow_id,
+                kind,
+            ) from e
 
     async def end(self, erase: bool = False) -> SessionSummary | None:
         """End the session (erasing its transcript with ``erase``); None if it was not running."""
@@ -166,9 +180,11 @@ class ChatSession:
         """End the session if it runs and erase its transcript. What stays in Temporal's history
         (the runs' inputs and results, encrypted with payload keys) is in docs/sessions.md."""
         if await self.end(erase=True) is None:
-            await self.rag._lifecycle(
-                Workflow.SESSION_TRANSCRIPT, TranscriptRequest(session_id=self.id, erase=True), Transcript, "transcript"
-            )
+            await self._transcript(TranscriptRequest(session_id=self.id, erase=True))
+
+
+#: A transcript is one small file read by a workflow worker: with none running, say so soon.
+TRANSCRIPT_TIMEOUT = timedelta(minutes=1)
 
 
 def _new_id() -> str:
