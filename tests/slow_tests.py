@@ -28,6 +28,7 @@ SLOW: dict[str, frozenset[str]] = {
             "test_status_exits_cleanly_every_time",
         }
     ),
+    "test_chat_example.py": frozenset({"test_the_chat_example_holds_a_conversation_and_deletes_it"}),
     "test_condense.py": frozenset({"test_only_a_follow_up_runs_condense_question"}),
     "test_conversation_eval.py": frozenset({"test_eval_conversations_json_has_the_three_ways_and_the_session_helps"}),
     "test_deploy.py": frozenset({"test_every_container_command_names_a_real_entry_point"}),
@@ -70,7 +71,9 @@ SLOW: dict[str, frozenset[str]] = {
     ),
     "test_llm_reliability.py": frozenset(
         {
+            "test_a_busy_llm_queue_is_waited_for_not_taken_for_an_absent_worker",
             "test_a_refusal_is_not_replaced_by_the_extractive_answer",
+            "test_a_stopped_llm_worker_is_still_noticed_as_absent",
             "test_an_llm_rate_limited_through_every_attempt_falls_back",
             "test_an_llm_worker_killed_mid_answer_is_noticed_by_its_heartbeat_and_replaced",
             "test_llm_fallback_fail_keeps_the_failure",
