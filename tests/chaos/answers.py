@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from ragstate.models import AnswerMode, RagAnswer
 from ragstate.testing import ok
@@ -15,6 +17,7 @@ from .report import Result
 from .stack import ChaosStack
 
 QUESTION = "How does reciprocal rank fusion combine keyword and vector rankings"
+T = TypeVar("T")
 #: A completed answer must not wait longer than this (a hang, counted as not survived).
 ANSWER_TIMEOUT_S = 60.0
 
@@ -22,6 +25,19 @@ ANSWER_TIMEOUT_S = 60.0
 def question(label: str) -> str:
     """A question no other run asks: its answer is counted on its own at the fake API."""
     return f"{QUESTION} ({label} {uuid.uuid4().hex[:6]})?"
+
+
+async def outcome(r: Result, awaitable: Awaitable[T], label: str = "") -> T | None:
+    """What ``awaitable`` gives (bounded by the caller), or None with the try counted as not
+    survived: a timeout as a hang, any other exception with its type and message."""
+    try:
+        return await awaitable
+    except TimeoutError:
+        r.hangs += 1
+        r.attempt(False, f"{label}no answer in {ANSWER_TIMEOUT_S:.0f} s")
+    except Exception as e:
+        r.attempt(False, f"{label}{type(e).__name__}: {e}"[:200])
+    return None
 
 
 def complete(answer: RagAnswer) -> bool:
@@ -45,14 +61,8 @@ async def worker_kill_mid_answer(stack: ChaosStack, n: int = 3, slow_s: float = 
     stack.start_worker("llm")
 
     async def one(q: str, handle) -> None:
-        try:
-            answer: RagAnswer = await asyncio.wait_for(handle.result(), ANSWER_TIMEOUT_S)
-        except TimeoutError:
-            r.hangs += 1
-            r.attempt(False, f"no answer in {ANSWER_TIMEOUT_S:.0f} s")
-            return
-        except Exception as e:
-            r.attempt(False, f"{type(e).__name__}: {e}"[:200])
+        answer: RagAnswer | None = await outcome(r, asyncio.wait_for(handle.result(), ANSWER_TIMEOUT_S))
+        if answer is None:
             return
         r.recovered(time.monotonic() - killed_at)
         r.attempt(complete(answer), f"answer mode {answer.mode.value}, degraded {answer.degraded_reasons}")

@@ -23,7 +23,7 @@ from ragstate.models.session import SessionMessage, SessionReply
 from ragstate.temporal.conventions import turn_query_id
 from ragstate.testing import ok
 
-from .answers import ANSWER_TIMEOUT_S, complete, question
+from .answers import ANSWER_TIMEOUT_S, complete, outcome, question
 from .report import Result
 from .stack import ChaosStack
 
@@ -103,15 +103,10 @@ async def worker_kill_mid_turn(stack: ChaosStack) -> Result:
         killed_at = stack.kill_worker(worker)
         stack.start_worker(worker)
         again = asyncio.ensure_future(send(stack, sid, "m2", qs[1]))
-        try:
-            a, b = await asyncio.gather(first, again)
-        except TimeoutError:
-            r.hangs += 1
-            r.attempt(False, f"{worker} killed: no reply in {ANSWER_TIMEOUT_S:.0f} s")
+        replies = await outcome(r, asyncio.gather(first, again), f"{worker} killed: ")
+        if replies is None:
             continue
-        except Exception as e:
-            r.attempt(False, f"{worker} killed: {type(e).__name__}: {e}"[:200])
-            continue
+        a, b = replies
         took = time.monotonic() - killed_at
         r.recovered(took)
         await stack.fake.settled()
@@ -158,11 +153,8 @@ async def server_kill_mid_session(stack: ChaosStack, down_s: float = 3.0) -> Res
     killed_at = time.monotonic()
     await asyncio.sleep(down_s)
     stack.restart_server()
-    try:
-        third = await send(stack, sid, "m3", qs[2])
-    except Exception as e:
-        r.hangs += isinstance(e, TimeoutError)
-        r.attempt(False, f"the turn after the restart: {type(e).__name__}: {e}"[:200])
+    third = await outcome(r, send(stack, sid, "m3", qs[2]), "the turn after the restart: ")
+    if third is None:
         return r
     r.recovered(time.monotonic() - killed_at)
     answer: RagAnswer = third.answer
