@@ -53,15 +53,30 @@ def stats_row(name: str, ms: list[float]) -> str:
 
 
 async def overhead(rag, n: int, warmup: int) -> list[str]:
-    """Plain asks and session turns of the same questions, alternating; the table's lines."""
+    """Plain asks, the same questions with the earlier turns as history (what a session's child
+    query does: CondenseQuestion, the context in both branches) and session turns, in rotation;
+    the table's lines. The middle row tells the follow-up's retrieval from the session's own cost."""
+    from ragstate.models import PriorTurn, RagQuery
+
     chat = rag.session("bench-overhead")
     plain: list[float] = []
+    followed: list[float] = []
     turns: list[float] = []
+    prior: list[PriorTurn] = []
     questions = cycle(QUESTIONS)
+
+    async def with_history(q: str) -> None:
+        answer = await rag.ask(RagQuery(question=q, history=prior[-8:]))
+        prior.append(PriorTurn(question=q, answer=answer.answer[:2000]))
+
     for i in range(warmup + n):
         q = next(questions)
-        pair = [(plain, lambda q=q: rag.ask(q)), (turns, lambda q=q: chat.ask(q))]
-        for out, call in pair if i % 2 == 0 else reversed(pair):
+        calls = [
+            (plain, lambda q=q: rag.ask(q)),
+            (followed, lambda q=q: with_history(q)),
+            (turns, lambda q=q: chat.ask(q)),
+        ]
+        for out, call in calls[i % 3 :] + calls[: i % 3]:
             t0 = time.perf_counter()
             await call()
             if i >= warmup:
@@ -71,9 +86,12 @@ async def overhead(rag, n: int, warmup: int) -> list[str]:
         "| call | n | p50 ms | p95 ms |",
         "|---|---|---|---|",
         stats_row("plain `rag.ask(question)`", plain),
+        stats_row("`rag.ask(RagQuery(question, history=last turns))`: a follow-up, no session", followed),
         stats_row("session turn `chat.ask(question)`", turns),
-        f"| overhead of a turn | | {statistics.median(turns) - statistics.median(plain):+.1f} "
+        f"| a turn over a plain ask | | {statistics.median(turns) - statistics.median(plain):+.1f} "
         f"| {pct(turns, 95) - pct(plain, 95):+.1f} |",
+        f"| a turn over the same follow-up without a session | | "
+        f"{statistics.median(turns) - statistics.median(followed):+.1f} | {pct(turns, 95) - pct(followed, 95):+.1f} |",
     ]
 
 
