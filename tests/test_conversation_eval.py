@@ -19,7 +19,9 @@ DATA = Path(__file__).resolve().parent / "data"
 SLICE = DATA / "cisi-slice"
 CONVERSATIONS = DATA / "cisi-slice-conversations.jsonl"
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "conversations"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+#: The judged queries (id -> text) of the shared collections, committed: a fresh clone (CI) has
+#: no ../shared/datasets. Made from their queries.jsonl and qrels/test.tsv (BeirDataset.load).
+JUDGED = Path(__file__).resolve().parent / "data" / "judged_queries.json"
 
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
 
@@ -76,13 +78,24 @@ def test_the_summary_splits_follow_ups_from_switches():
 
 
 @pytest.mark.parametrize("name", ["cisi", "med", "npl"])
-def test_the_committed_sets_are_judged_and_large_enough(name: str):
+def test_the_committed_sets_are_judged_and_large_enough(name: str, tmp_path: Path):
     path = BENCH / f"{name}.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(rows) >= 20 and len({r["id"] for r in rows}) == len(rows)
     assert {r["type"] for r in rows} == {"follow-up", "pronoun", "three-turn", "switch"}
-    if not (SHARED / name).is_dir():
-        pytest.skip(f"no {SHARED / name} to check the query ids against")
-    dataset = BeirDataset.load(SHARED / name)
+    dataset = judged_queries(name, tmp_path)
     convs = load_conversations(path, dataset)
     assert {c.id for c in convs if is_switch(c, dataset)} == {r["id"] for r in rows if r["type"] == "switch"}
+
+
+def judged_queries(name: str, folder: Path) -> BeirDataset:
+    """A BEIR layout holding only ``name``'s judged queries (each judged relevant to one stand-in
+    document): what the conversation loader checks a query id and a switch against."""
+    queries = json.loads(JUDGED.read_text())[name]
+    (folder / "qrels").mkdir()
+    (folder / "corpus.jsonl").write_text("")
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\td\t1\n" for q in queries)
+    )
+    return BeirDataset.load(folder)
