@@ -18,17 +18,15 @@ Example::
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from ragstate.models import FeedbackRecord
 from ragstate.settings import Settings, StoreBackend
+from ragstate.store.file_lock import locked
 from ragstate.store.registry import qdrant_client
 
 #: The Qdrant collection of every rating: a name no ragstate collection can have, under
@@ -59,22 +57,11 @@ def upsert(settings: Settings, record: FeedbackRecord) -> None:
         with _qdrant_lock:
             return _upsert_qdrant(settings, record)
     path = feedback_path(settings, record.collection)
-    with _locked(path):
+    with locked(path):
         records = [r for r in _read_file(path) if r.query_id != record.query_id] + [record]
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_text("".join(r.model_dump_json() + "\n" for r in records), encoding="utf-8")
         os.replace(tmp, path)  # readers see the old file or the new one, never half of one
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _read_file(path: Path) -> list[FeedbackRecord]:

@@ -4,7 +4,7 @@ Every worker that runs a session's turns must see the same data dir (one machine
 volume: docs/deploy.md).
 
 Appending is idempotent by turn number (an activity retry after a write that landed adds
-nothing), under an exclusive ``flock`` that orders the writers of every process.
+nothing), under an exclusive ``flock`` (:mod:`.file_lock`) that orders the writers of every process.
 
 Example::
 
@@ -15,14 +15,12 @@ Example::
 
 from __future__ import annotations
 
-import fcntl
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from ragstate.models.session import TurnRecord, check_id
 from ragstate.settings import Settings
+from ragstate.store.file_lock import locked
 
 
 def transcript_path(settings: Settings, session_id: str) -> Path:
@@ -42,7 +40,7 @@ def read(settings: Settings, session_id: str) -> list[TurnRecord]:
 def append(settings: Settings, session_id: str, record: TurnRecord) -> bool:
     """Add ``record`` unless its turn is there already; whether it was added."""
     path = transcript_path(settings, session_id)
-    with _locked(path):
+    with locked(path):
         if any(r.turn == record.turn for r in read(settings, session_id)):
             return False
         with open(path, "a", encoding="utf-8") as f:
@@ -55,19 +53,8 @@ def append(settings: Settings, session_id: str, record: TurnRecord) -> bool:
 def erase(settings: Settings, session_id: str) -> bool:
     """Delete the transcript; whether there was one."""
     path = transcript_path(settings, session_id)
-    with _locked(path):
+    with locked(path):
         existed = path.exists()
         path.unlink(missing_ok=True)
     path.with_name(path.name + ".lock").unlink(missing_ok=True)
     return existed
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
