@@ -101,14 +101,7 @@ class RagSessionWorkflow:
         self._end = request
         async with self._lock:
             if request.erase:
-                await workflow.execute_activity(
-                    Activity.ERASE_TRANSCRIPT,
-                    self._start.session_id,
-                    result_type=bool,
-                    start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=TRANSCRIPT_RETRY,
-                    summary="erase the transcript",
-                )
+                await _transcript_step(Activity.ERASE_TRANSCRIPT, self._start.session_id, bool, "erase the transcript")
         self._ended = "erased" if request.erase else "ended"
         return self._summary()
 
@@ -142,13 +135,8 @@ class RagSessionWorkflow:
         ended idle and gets a message again): its turns keep their numbers, its follow-ups
         their context."""
         try:
-            transcript: Transcript = await workflow.execute_activity(
-                Activity.READ_TRANSCRIPT,
-                self._start.session_id,
-                result_type=Transcript,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=TRANSCRIPT_RETRY,
-                summary="resume from the transcript",
+            transcript: Transcript = await _transcript_step(
+                Activity.READ_TRANSCRIPT, self._start.session_id, Transcript, "resume from the transcript"
             )
             self._carry = resumed(transcript, MAX_PRIOR_TURNS, DETAIL_ROWS)
         except ActivityError as e:  # a fresh start rather than no session at all
@@ -212,28 +200,11 @@ class RagSessionWorkflow:
         record.started_at = started.isoformat(timespec="seconds")
         record.duration_ms = int((workflow.now() - started).total_seconds() * 1000)
         append = TranscriptAppend(session_id=self._start.session_id, record=record)
-        limit, summary = timedelta(seconds=30), f"transcript: turn {record.turn}"
         try:
             # One small file write on the workflow worker (which shares the data dir): a local
             # activity spares each turn a round trip through the task queue.
-            if workflow.patched(LOCAL_TRANSCRIPT_PATCH):
-                await workflow.execute_local_activity(
-                    Activity.APPEND_TURN,
-                    append,
-                    result_type=bool,
-                    start_to_close_timeout=limit,
-                    retry_policy=TRANSCRIPT_RETRY,
-                    summary=summary,
-                )
-            else:
-                await workflow.execute_activity(
-                    Activity.APPEND_TURN,
-                    append,
-                    result_type=bool,
-                    start_to_close_timeout=limit,
-                    retry_policy=TRANSCRIPT_RETRY,
-                    summary=summary,
-                )
+            local = workflow.patched(LOCAL_TRANSCRIPT_PATCH)
+            await _transcript_step(Activity.APPEND_TURN, append, bool, f"transcript: turn {record.turn}", local=local)
         except ActivityError as e:  # the answer still goes back; the transcript lacks this turn
             workflow.logger.warning("turn %d not written to the transcript: %s", record.turn, e.cause or e)
         self._carry.rows = [*self._carry.rows, record][-DETAIL_ROWS:]
@@ -270,6 +241,23 @@ class RagSessionWorkflow:
         return TypedSearchAttributes(
             [SearchAttributePair(RAG_KIND, "query"), SearchAttributePair(RAG_STATUS, "running")]
         )
+
+
+async def _transcript_step(name: str, arg: object, result_type: type, summary: str, *, local: bool = False):
+    """One transcript activity (a small file of the data dir), with the session's bound and retries."""
+    limit = timedelta(seconds=30)
+    if local:
+        return await workflow.execute_local_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=limit,
+            retry_policy=TRANSCRIPT_RETRY,
+            summary=summary,
+        )
+    return await workflow.execute_activity(
+        name, arg, result_type=result_type, start_to_close_timeout=limit, retry_policy=TRANSCRIPT_RETRY, summary=summary
+    )
 
 
 def _turn_failure(e: ChildWorkflowError, number: int) -> ApplicationError:
