@@ -10,6 +10,7 @@ from pydantic import Field
 
 from ragstate.models.base import _Model
 from ragstate.models.names import CollectionName
+from ragstate.models.tenancy import AccessGroup, TenantName
 from ragstate.models.query import Routing, Usage
 
 
@@ -44,6 +45,15 @@ class IngestRequest(_Model):
         default=False,
         description="afterwards, a summary of each document by the LLM (extractive offline), stored "
         "with it and searchable (the SummarizeDocuments child workflow; IngestResult.summaries)",
+    )
+    tenant: TenantName | None = Field(
+        default=None, description="the tenant the ingest runs for (its RagTenant and memo); None: the operator"
+    )
+    access_groups: list[AccessGroup] | None = Field(
+        default=None,
+        max_length=256,
+        description="access groups given to every document of this ingest that names none of its own "
+        "(a .jsonl line's 'groups', a '<file>.groups' sidecar); None or empty: visible to the whole tenant",
     )
     carry: IngestCarry | None = Field(default=None, description="set by continue-as-new only")
 

@@ -12,6 +12,7 @@ from ragstate.models.base import _Model
 from ragstate.models.condense import Condensed
 from ragstate.models.costs import Cost, Usage
 from ragstate.models.names import CollectionName
+from ragstate.models.tenancy import AccessGroup, TenantName
 
 #: Earlier turns a session hands one question (ragstate/workflows/session.py): enough for the
 #: follow-up's rewrite and the synthesis prompt, small enough for history.
@@ -68,6 +69,17 @@ class RagQuery(_Model):
         default=None,
         description="set by the query workflow after CondenseQuestion (a question with history): what "
         "ParseQuery hands both search branches; callers leave it unset",
+    )
+    tenant: TenantName | None = Field(
+        default=None,
+        description="the tenant the question is asked for (set by a tenant's client from its key; recorded "
+        "as the run's RagTenant and memo, and charged to the tenant's budget); None: the operator",
+    )
+    access_groups: list[AccessGroup] | None = Field(
+        default=None,
+        max_length=256,
+        description="the caller's access groups: only documents without groups or sharing one of these are "
+        "searched; None (the operator) searches every document",
     )
 
 
