@@ -25,6 +25,7 @@ def test_each_target_is_checked():
         "duplicated": dict(tried=1, survived=1, duplicated=1),
         "hangs": dict(tried=1, survived=1, hangs=1),
         "truncated": dict(tried=1, survived=1, truncated_accepted=1),
+        "3 answers degraded": dict(tried=1, survived=1, degraded=3),
         "paid 2 times": dict(tried=1, survived=1, answers=1, paid=2, max_paid=2),
         "recovery 15.1 s": dict(tried=1, survived=1, recover_s=15.1),
         "nothing tried": dict(),

@@ -1,5 +1,7 @@
 """The fake Messages-API server of :mod:`ragstate.testing`, counting what the suite calls a paid
-LLM call: an answer the server finished sending."""
+LLM call: an answer the server finished sending. A slow model: ``delta_delay_s`` (a pause before
+each text delta of a stream, so the SDK's read timeout never fires) with answers planned in
+``chunks`` deltas; ``answer_seconds`` and ``max_in_flight`` say what the server then saw."""
 
 from __future__ import annotations
 
@@ -20,18 +22,20 @@ class _CountingHandler(Handler):
     def _send_stream(self, body: dict, planned: Planned) -> None:
         super()._send_stream(body, planned)
         if planned.kind == "ok":
-            self.server.fake.note_completed(body)
+            self.server.fake.note_completed(body, time.monotonic() - self._t0)
 
     def _send_json(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
         super()._send_json(status, payload, headers)
         if status == 200 and payload.get("type") == "message":
-            self.server.fake.note_completed(self._body)
+            self.server.fake.note_completed(self._body, time.monotonic() - self._t0)
 
     def do_POST(self) -> None:
         self._body = None
+        self._t0 = time.monotonic()
         fake = self.server.fake
         with fake._lock:
             fake.in_flight += 1
+            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
         try:
             super().do_POST()
         finally:
@@ -54,6 +58,9 @@ class CountingFake(FakeAnthropic):
         self.completed: list[str] = []  # the prompt of each completed answer
         self.completed_answers: list[str] = []  # ... of those that answered with sources (Synthesize)
         self.in_flight = 0  # requests being answered (a slow answer ends on its own, later)
+        self.max_in_flight = 0  # the most at once since the last reset_peak()
+        #: How long each answer with sources took, request received to last byte sent.
+        self.answer_seconds: list[float] = []
         self._answers_planned: deque[Planned] = deque()
         self._current = threading.local()  # the request this server thread is answering
         #: Answer a request without sources (a follow-up's rewrite, CondenseQuestion) with its
@@ -61,12 +68,19 @@ class CountingFake(FakeAnthropic):
         #: nothing, that retrieves nothing.
         self.echo_rewrites = False
 
-    def note_completed(self, body: object) -> None:
+    def note_completed(self, body: object, seconds: float) -> None:
         request = RecordedRequest("POST", "", {}, body, 0) if isinstance(body, dict) else None
         with self._lock:
             self.completed.append(request.prompt if request else "")
             if request is not None and request.search_results:
                 self.completed_answers.append(request.prompt)
+                self.answer_seconds.append(seconds)
+
+    def reset_peak(self) -> None:
+        """``max_in_flight`` and ``answer_seconds`` from now on."""
+        with self._lock:
+            self.max_in_flight = self.in_flight
+            self.answer_seconds.clear()
 
     def plan_answers(self, *responses: Planned) -> None:
         """Responses for requests that carry search results (Synthesize's) only, in order; any

@@ -154,22 +154,9 @@ async def bad_files(stack: ChaosStack) -> Result:
 async def bad_http(stack: ChaosStack) -> Result:
     """`ragstate serve` on a free port, every request of :func:`bad_requests.bad_requests`: each
     answered within its timeout with the expected status class and never a 500."""
-    from ragstate.temporal.devserver import free_port, port_open
-
     r = Result("bad HTTP input")
     await stack.wait_ready("main", "llm")
-    port = free_port()
-    log = (stack.logs / "gateway.log").open("ab")
-    proc = await asyncio.create_subprocess_exec(
-        bin_path("ragstate"), "serve", "--port", str(port), env=stack.env(), stdout=log, stderr=log
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not port_open("127.0.0.1", port):
-            if time.monotonic() > deadline or proc.returncode is not None:
-                r.attempt(False, "the gateway did not start")
-                return r
-            await asyncio.sleep(0.2)
+    async with stack.gateway() as port:
         statuses: dict[int | str, int] = {}
         for name, raw, allowed in bad_requests(question("http")):
             status, took = await send("127.0.0.1", port, raw, timeout_s=20, eof=name in EOF_CASES)
@@ -179,11 +166,4 @@ async def bad_http(stack: ChaosStack) -> Result:
             ok = status in allowed
             r.attempt(ok, None if ok else f"{name}: {status} (expected {sorted(allowed, key=str)}) in {took:.1f} s")
         r.notes.append("statuses " + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items(), key=str)))
-    finally:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except TimeoutError:
-            proc.kill()
-        log.close()
     return r

@@ -3,6 +3,8 @@
 Targets (issue 11): 0 chunks lost, 0 duplicated, 0 hangs, 0 truncated answers accepted as
 complete, at most 1 completed LLM response per completed answer (no answer paid twice), a lost
 worker or server noticed and the work going on again within 15 s, and every try survived.
+Issue 23 adds: 0 answers degraded on a busy queue (a slow LLM, its worker polling: busy is not
+broken), where a row counts them (``degraded``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ RECOVERY_TARGET_S = 15.0
 class Result:
     """One row. ``lost``/``duplicated`` are chunks (None where nothing is ingested);
     ``answers`` are completed answers and ``paid`` the completed LLM responses behind them
-    (``max_paid`` the most for one answer); ``recover_s`` the worst recovery of the scenario."""
+    (``max_paid`` the most for one answer); ``recover_s`` the worst recovery of the scenario;
+    ``degraded`` answers that came back degraded where none may (None where not counted)."""
 
     scenario: str
     tried: int = 0
@@ -30,6 +33,7 @@ class Result:
     recover_s: float | None = None
     hangs: int = 0
     truncated_accepted: int = 0
+    degraded: int | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -71,6 +75,8 @@ class Result:
             out.append(f"{self.hangs} hangs")
         if self.truncated_accepted:
             out.append(f"{self.truncated_accepted} truncated answers accepted")
+        if self.degraded:
+            out.append(f"{self.degraded} answers degraded")
         if self.max_paid > 1:
             out.append(f"an answer paid {self.max_paid} times")
         if self.recover_s is not None and self.recover_s > RECOVERY_TARGET_S:

@@ -15,6 +15,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -193,6 +195,36 @@ class ChaosStack:
             if pending:
                 await asyncio.sleep(0.3)
         return time.monotonic() - t0
+
+    # --- the gateway -----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def gateway(self, start_timeout_s: float = 60) -> AsyncIterator[int]:
+        """`ragstate serve` on a free loopback port (no API key), as a user runs it; yields the
+        port once it accepts connections, and stops it after (its log: logs/gateway.log)."""
+        from ragstate.temporal.devserver import free_port, port_open
+
+        port = free_port()
+        log = (self.logs / "gateway.log").open("ab")
+        proc = await asyncio.create_subprocess_exec(
+            bin_path("ragstate"), "serve", "--port", str(port), env=self.env(), stdout=log, stderr=log
+        )
+        try:
+            deadline = time.monotonic() + start_timeout_s
+            while not port_open("127.0.0.1", port):
+                if time.monotonic() > deadline or proc.returncode is not None:
+                    tail = (self.logs / "gateway.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"the gateway did not start:\n{tail}")
+                await asyncio.sleep(0.2)
+            yield port
+        finally:
+            if proc.returncode is None:
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+            log.close()
 
     # --- CLI -------------------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from . import answers, ingest, inputs, llm, sessions, snapshot
+from . import answers, busy, ingest, inputs, llm, sessions, snapshot
 from .report import Result, as_json, table
 from .stack import ROOT, ChaosStack
 
@@ -44,6 +44,7 @@ SCENARIOS: dict[str, tuple[Scenario, float]] = {
     "session-worker-kill": (sessions.worker_kill_mid_turn, 240),
     "session-server-kill": (sessions.server_kill_mid_session, 180),
     **{f"llm-{name}": (llm.scenario(name), 90) for name in llm.FAULTS},
+    "slow-llm-busy": (busy.slow_llm_busy, 150),
     "no-worker": (inputs.no_worker, 240),
     "bad-files": (inputs.bad_files, 180),
     "bad-http": (inputs.bad_http, 180),
