@@ -15,7 +15,8 @@ from ragstate.ingest.chunking import sentences
 from ragstate.models import Branch, BranchResult, EmbedInput, EmbedResult, ParsedQuery
 from ragstate.retrieval.embedding import get_embedder
 from ragstate.settings import QueryEncoding, Settings
-from ragstate.store import SearchFilter, open_store
+from ragstate.store import open_store
+from ragstate.store.records import search_filter
 
 
 def sentence_by_sentence(question: str, s: Settings) -> bool:
@@ -41,9 +42,7 @@ class EmbeddingActivities:
             # A follow-up ("What about in children?"): embedded after the earlier turns it leaves out.
             text = f"{q.context_text} {text}"
         vector = self.embedder.encode_query(text, by_sentence=sentence_by_sentence(text, self.settings))
-        hits = open_store(self.settings, q.collection).search_dense(
-            vector, q.depth, SearchFilter(sources=q.sources, doc_ids=q.doc_ids)
-        )
+        hits = open_store(self.settings, q.collection).search_dense(vector, q.depth, search_filter(q))
         return BranchResult(branch=Branch.vector, hits=hits, attempt=current_attempt())
 
     @activity.defn(name=Activity.EMBED_CHUNKS)

@@ -44,6 +44,7 @@ from ragstate.store import (
     open_store,
     source_under,
 )
+from ragstate.store.records import visible
 
 #: Documents deleted per store call; a heartbeat after each records how many went so far.
 DELETE_SLICE = 256
@@ -159,6 +160,8 @@ class LifecycleActivities:
         if req.doc_ids is not None:
             ids = set(req.doc_ids)
             docs = [d for d in docs if d.doc_id in ids]
+        if req.access_groups is not None:  # a caller lists (and reads) only what it may find
+            docs = [d for d in docs if visible(d.groups, req.access_groups)]
         listed = [DocumentSummary(**dataclasses.asdict(d)) for d in docs[: req.limit]]
         if req.with_chunks:
             wanted = set(req.chunk_ids) if req.chunk_ids is not None else None

@@ -5,6 +5,7 @@ They are synchronous (run on the worker's thread pool) because the store calls b
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 from temporalio import activity
@@ -39,15 +40,12 @@ from ragstate.models import (
 from ragstate.retrieval.bm25 import Bm25Encoder
 from ragstate.retrieval.fusion import fuse_hits, pack_to_budget
 from ragstate.settings import Settings
-from ragstate.store import ChunkRecord, SearchFilter, check_collection_name, chunk_id, open_store
-from ragstate.store.records import indexed_text
+from ragstate.store import ChunkRecord, ChunkStore, check_collection_name, chunk_id, open_store
+from ragstate.store.records import indexed_text, search_filter, visible
+from ragstate.store.registry import open_physical
 from ragstate.store.versions import drop_version, exists, live_version, read_params, switch, version_name, write_params
 
 UPSERT_BATCH = 256
-
-
-def search_filter(q: ParsedQuery) -> SearchFilter:
-    return SearchFilter(sources=q.sources, doc_ids=q.doc_ids)
 
 
 class QdrantActivities:
@@ -116,7 +114,13 @@ class QdrantActivities:
             return MergeResult(sources=[], ranking=fused[: q.depth], candidates=len(fused), attempt=current_attempt())
         head = fused[: q.top_k * 2]
         chunks = self.store(q.collection).get([h.chunk_id for h in head])
-        present = [(chunks[h.chunk_id], h.score) for h in head if h.chunk_id in chunks]
+        # The branches searched with the caller's groups already; a chunk whose groups changed
+        # since (or a hit from elsewhere) is checked again here: never cited outside its groups.
+        present = [
+            (chunks[h.chunk_id], h.score)
+            for h in head
+            if h.chunk_id in chunks and visible(chunks[h.chunk_id].groups, q.access_groups)
+        ]
         present = distinct_texts(present, text=lambda p: p[0].text)  # the same text is cited once
         packed = pack_to_budget([c.text for c, _ in present], s.context_token_budget, q.top_k)
         sources = [
@@ -141,11 +145,18 @@ class QdrantActivities:
         """Load, chunk and write one batch with its BM25 vectors; dense vectors come next."""
         result = ChunkBatchResult(documents=[])
         params = self.index_params(inp.collection)
+        previous = inp.groups_from
+        groups = DefaultGroups(
+            inp.access_groups,
+            open_physical(self.settings, previous) if previous and exists(self.settings, previous) else None,
+        )
         with heartbeating():
-            self._index_refs(inp.refs, self.store(inp.collection), result, params)
+            self._index_refs(inp.refs, self.store(inp.collection), result, params, groups)
         return result
 
-    def _index_refs(self, refs: list, store, result: ChunkBatchResult, params: IndexParams) -> None:
+    def _index_refs(
+        self, refs: list, store, result: ChunkBatchResult, params: IndexParams, groups: DefaultGroups | None = None
+    ) -> None:
         s = self.settings
         size, overlap = params.chunk_tokens or s.chunk_tokens, params.chunk_overlap or 0
         pending: list[ChunkRecord] = []
@@ -154,7 +165,9 @@ class QdrantActivities:
                 if isinstance(item, DocumentError):
                     result.failures.append(item.failure)
                     continue
-                version = self.chunk_version(item, params)
+                if groups is not None:
+                    item = groups.given(item)  # the document with its effective groups
+                version = self.chunk_version(item, params)  # the groups are part of it
                 title = item.title if params.titles is not False else ""  # titles=false: text alone
                 # The title is embedded with every chunk, so it counts against the chunk's size.
                 chunks = chunk_text(item.text, size, min(overlap, size - 1), title=title)
@@ -184,6 +197,7 @@ class QdrantActivities:
                             source=item.source,
                             position=c.position,
                             sparse=self.bm25.encode_document(indexed_text(title, c.text)),
+                            groups=list(item.groups or ()),
                         )
                     )
                 result.documents.append(ref_)
@@ -218,6 +232,26 @@ class QdrantActivities:
             chunks=counts.chunks,
             documents=counts.documents,
         )
+
+
+class DefaultGroups:
+    """The access groups of a document that names none of its own (a .jsonl line's ``groups``, a
+    ``<file>.groups`` sidecar): the ingest's ``access_groups``; without them, on a re-index, the
+    groups the document has in the version being rebuilt (``groups_from``), so a re-index never
+    opens a document that an ingest restricted."""
+
+    def __init__(self, default: list[str] | None, previous: ChunkStore | None):
+        self.default = tuple(sorted(set(default))) if default else None
+        self.previous = previous
+
+    def given(self, doc: Document) -> Document:
+        if doc.groups:
+            return doc
+        if self.default:
+            return dataclasses.replace(doc, groups=self.default)
+        if self.previous is not None and (groups := self.previous.groups_of(doc.doc_id)):
+            return dataclasses.replace(doc, groups=groups)
+        return doc
 
 
 class ReindexActivities:

@@ -68,6 +68,8 @@ class QueryParsingActivities:
             context_text=c.context_text if c is not None else "",
             sources=query.sources,
             doc_ids=query.doc_ids,
+            # Each branch filters by them in the store: a restricted chunk is never a hit.
+            access_groups=None if query.access_groups is None else sorted(set(query.access_groups)),
             collection=query.collection or s.collection,
             synthesize=query.synthesize,
             routing=build_routing(s, self.in_process_roles),

@@ -5,7 +5,8 @@ A summary is stored with its document version (:func:`ragstate.store.base.summar
 one chunk titled ``Summary: <title>`` with its BM25 vector now and its dense vector from
 EmbedChunks next, so keyword and vector search find it and a citation of it says it is the
 summary; its record (text, mode, model, usage, cost) is in its payload, which
-``documents list`` returns. A new version of the document removes it with the old chunks.
+``documents list`` returns, with the document's access groups (only the callers who may read the
+document find its summary). A new version of the document removes it with the old chunks.
 
 They run on the workflow worker, next to the store. Writing is idempotent: the point's id is
 derived from the document version, so a retry replaces it.
@@ -49,8 +50,9 @@ __all__ = ["StoredDocument", "SummaryActivities", "SummaryStore"]
 class StoredDocument:
     """A document version as the store holds it: title, source and text (from its chunks)."""
 
-    def __init__(self, doc: DocVersion, title: str, source: str, text: str):
+    def __init__(self, doc: DocVersion, title: str, source: str, text: str, groups: tuple[str, ...] = ()):
         self.doc, self.title, self.source, self.text = doc, title, source, text
+        self.groups = groups  # its access groups: its summary point gets them too
 
 
 class SummaryStore:
@@ -70,7 +72,7 @@ class SummaryStore:
                 doc_id=doc.doc_id, source="", reason=f"version {doc.version} is no longer in the store", retryable=False
             )
         text = document_text([c.text for c in chunks], self.settings.summary_input_chars)
-        return StoredDocument(doc, chunks[0].title, chunks[0].source, text)
+        return StoredDocument(doc, chunks[0].title, chunks[0].source, text, chunks[0].groups)
 
     def existing(self, store: ChunkStore, doc: DocVersion) -> SummaryRecord | None:
         found = store.summary_of(doc.doc_id, doc.version)
@@ -94,6 +96,7 @@ class SummaryStore:
                     position=SUMMARY_POSITION,
                     sparse=self.bm25.encode_document(indexed_text(title, record.text)),
                     summary=record.model_dump(mode="json"),
+                    groups=list(stored.groups),  # found only by the callers who may read the document
                 )
             ]
         )
@@ -179,6 +182,6 @@ class SummaryActivities:
                 if not info.summary or now is None or content_version(now.version) != content_version(info.version):
                     continue  # no summary, or the document is gone or changed since: nothing true to carry
                 doc = DocVersion(doc_id=now.doc_id, version=now.version, chunks=now.chunks)
-                stored = StoredDocument(doc, info.title, now.source, text="")
+                stored = StoredDocument(doc, info.title, now.source, text="", groups=tuple(now.groups))
                 written.append(self.summaries.write(target, stored, SummaryRecord.model_validate(info.summary)))
         return SummaryCopied(written=written, embeddings_task_queue=self.settings.embeddings_task_queue)

@@ -77,6 +77,8 @@ def retry_may_help(err: ActivityError) -> bool:
 class IngestWorkflow:
     def __init__(self) -> None:
         self._carry = IngestCarry()
+        self._groups: list[str] | None = None
+        self._groups_from: str | None = None
 
     @workflow.query(name=Query.INGEST_PROGRESS)
     def progress(self) -> IngestProgress:
@@ -132,7 +134,11 @@ class IngestWorkflow:
         try:
             indexed = await workflow.execute_activity(
                 Activity.INDEX_CHUNKS,
-                ChunkBatchInput(collection=collection, refs=refs),
+                # The ingest's access groups (and a re-index's previous version), for documents
+                # that name none of their own: the input changes, not the commands (no patch).
+                ChunkBatchInput(
+                    collection=collection, refs=refs, access_groups=self._groups, groups_from=self._groups_from
+                ),
                 result_type=ChunkBatchResult,
                 start_to_close_timeout=timedelta(minutes=10),
                 heartbeat_timeout=INGEST_HEARTBEAT,
@@ -202,6 +208,7 @@ class IngestWorkflow:
         if request.carry is not None:
             self._carry = request.carry
         c = self._carry
+        self._groups, self._groups_from = request.access_groups, request.groups_from
         if c.started_at is None:
             c.started_at = workflow.now()
         c.progress.started_at = c.started_at

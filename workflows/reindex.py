@@ -195,7 +195,8 @@ class ReindexWorkflow:
         s.live, s.new, s.params, s.phase = plan.live, plan.new, plan.params, "building"
         built: IngestResult = await workflow.execute_child_workflow(
             Workflow.INGEST,
-            IngestRequest(paths=plan.sources, collection=plan.new),
+            # groups_from: a document restricted by its ingest's access_groups stays restricted.
+            IngestRequest(paths=plan.sources, collection=plan.new, groups_from=plan.live),
             id=f"{workflow.info().workflow_id}-build",
             result_type=IngestResult,
             static_summary=f"build {plan.new} beside {plan.live}",

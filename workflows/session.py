@@ -156,6 +156,7 @@ class RagSessionWorkflow:
             collection=self._start.collection,
             stream_tokens=msg.stream_tokens,
             history=c.recent[-MAX_PRIOR_TURNS:],
+            access_groups=self._start.access_groups,
         )
         try:
             answer: RagAnswer = await workflow.execute_child_workflow(

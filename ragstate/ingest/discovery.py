@@ -10,7 +10,8 @@ earlier record's (only the first is indexed, the repeat is named by its line).
 A file of an unsupported type found inside a folder (a ``.pdf``, a ``Makefile``) is not a
 failure, since the folder's other files are what was asked for, but it is not dropped silently
 either: it is a :class:`~ragstate.models.SkippedFile` with its reason, listed in the ingest's
-result. Hidden files and folders (``.git``) are left out without a word.
+result. Hidden files and folders (``.git``) are left out without a word, and so is a document's
+access-groups sidecar (``notes.md.groups``, read with ``notes.md``).
 
 Example::
 
@@ -31,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ragstate.ingest.documents import JSONL_SUFFIXES, SUPPORTED
+from ragstate.ingest.documents import GROUPS_SUFFIX, JSONL_SUFFIXES, SUPPORTED
 from ragstate.models import DocumentFailure, SkippedFile, SourceRef
 
 #: The top-level ``"_id"`` of a BEIR record, read without parsing the whole line.
@@ -122,12 +123,22 @@ def _walk(paths: list[str]) -> Iterator[tuple[Path, str | None, bool]]:
                 if f.suffix.lower() in SUPPORTED:
                     found = True
                     yield f.resolve(), None, False
+                elif _is_sidecar(f):
+                    continue  # read with its document (ragstate.ingest.documents.read_sidecar)
                 else:
                     yield f, f"unsupported file type {f.suffix or '(none)'!r}", True
             if not found:
                 yield p, f"a folder with no supported file ({', '.join(sorted(SUPPORTED))})", False
         else:
             yield p.resolve(), None, False
+
+
+def _is_sidecar(f: Path) -> bool:
+    """An access-groups sidecar (``notes.md.groups``) beside the document it belongs to."""
+    if f.suffix != GROUPS_SUFFIX:
+        return False
+    document = f.with_name(f.name[: -len(GROUPS_SUFFIX)])
+    return document.suffix.lower() in SUPPORTED and document.is_file()
 
 
 def _record_id(line: bytes) -> str | None:

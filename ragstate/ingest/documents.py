@@ -4,6 +4,12 @@ Each document gets a stable id: the BEIR ``_id`` for .jsonl records, the resolve
 for single files. A bad document raises :class:`DocumentError`, which ingestion records with
 its reason while the rest go on.
 
+A document may carry access groups (only callers in one of them find it): a .jsonl record's
+``"groups": ["hr", "legal"]``, or for a whole file a sidecar ``<file>.groups`` beside it (one
+group per line, ``#`` comments and blank lines ignored; for a .jsonl file, the groups of its
+records that name none). A group name that :func:`ragstate.models.tenancy.check_access_group`
+refuses fails that document alone.
+
 Finding the documents (and the batches they travel in) is :mod:`ragstate.ingest.discovery`'s job.
 
 Example::
@@ -24,10 +30,17 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from ragstate.models import DocumentFailure, SourceRef
+from ragstate.models.tenancy import check_access_group
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm"}
 JSONL_SUFFIXES = {".jsonl"}
 SUPPORTED = TEXT_SUFFIXES | JSONL_SUFFIXES
+#: A file's access-groups sidecar: ``notes.md`` -> ``notes.md.groups``.
+GROUPS_SUFFIX = ".groups"
+#: Access groups one document may carry (as many as a query may name).
+MAX_GROUPS = 256
+#: A sidecar larger than this is refused (a list of group names, not a document).
+MAX_SIDECAR_BYTES = 64 * 1024
 
 
 class DocumentError(Exception):
@@ -44,15 +57,65 @@ class Document:
     title: str
     text: str
     source: str
+    #: Its access groups, sorted; None or empty: open to every caller of the tenant.
+    groups: tuple[str, ...] | None = None
 
     @property
     def version(self) -> str:
-        """Content hash: a changed document gets new chunk ids and its old chunks are removed."""
+        """Content hash: a changed document gets new chunk ids and its old chunks are removed.
+        Its access groups count too (a document without groups keeps the hash it always had):
+        changing them re-indexes it, so no chunk keeps groups the document no longer has."""
         h = hashlib.blake2b(digest_size=8)
         h.update(self.title.encode())
         h.update(b"\0")
         h.update(self.text.encode())
+        if self.groups:
+            h.update(b"\0groups\0" + "\n".join(self.groups).encode())
         return h.hexdigest()
+
+
+def sidecar_path(path: Path) -> Path:
+    """Where the access groups of the file ``path`` are kept: ``<path>.groups``."""
+    return path.with_name(path.name + GROUPS_SUFFIX)
+
+
+def checked_groups(names, doc_id: str, source: str, where: str) -> tuple[str, ...] | None:
+    """Group names as a document keeps them (sorted, once each; None for none), or the
+    DocumentError that names ``where`` they came from and what is wrong."""
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise DocumentError(doc_id, source, f"{where} must be a list of strings (access group names)")
+    if len(names) > MAX_GROUPS:
+        raise DocumentError(doc_id, source, f"{where}: {len(names)} access groups, at most {MAX_GROUPS}")
+    try:
+        groups = sorted({check_access_group(n) for n in names})
+    except ValueError as e:
+        raise DocumentError(doc_id, source, f"{where}: {e}") from None
+    return tuple(groups) or None
+
+
+def read_sidecar(path: Path, doc_id: str) -> tuple[str, ...] | None:
+    """The access groups of ``path``'s sidecar (None when it has none); a DocumentError for a
+    sidecar that cannot be read or names a group that cannot be one."""
+    side = sidecar_path(path)
+    try:
+        if not side.is_file():
+            return None
+        if side.stat().st_size > MAX_SIDECAR_BYTES:
+            raise DocumentError(doc_id, str(path), f"{side.name}: larger than {MAX_SIDECAR_BYTES} bytes")
+        lines = side.read_text(encoding="utf-8-sig").splitlines()
+    except OSError as e:
+        raise DocumentError(doc_id, str(path), f"{side.name} unreadable: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise DocumentError(doc_id, str(path), f"{side.name} is not UTF-8 text ({e.reason})") from e
+    names = []
+    for number, line in enumerate(lines, start=1):
+        name = line.split("#", 1)[0].strip()
+        if name:
+            try:
+                names.append(check_access_group(name))
+            except ValueError as e:
+                raise DocumentError(doc_id, str(path), f"{side.name} line {number}: {e}") from None
+    return checked_groups(names, doc_id, str(path), side.name)
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -119,6 +182,7 @@ def _checked(doc: Document) -> Document:
 
 def load_file(path: Path, max_bytes: int) -> Document:
     doc_id = str(path)
+    groups = read_sidecar(path, doc_id)
     text = _read_text(path, doc_id, max_bytes)
     suffix = path.suffix.lower()
     title = _title_from_name(path)
@@ -136,10 +200,10 @@ def load_file(path: Path, max_bytes: int) -> Document:
         if m:
             title = m.group(1).strip()
             text = text[: m.start()] + text[m.end() :]
-    return _checked(Document(doc_id=doc_id, title=title, text=_normalise(text), source=str(path)))
+    return _checked(Document(doc_id=doc_id, title=title, text=_normalise(text), source=str(path), groups=groups))
 
 
-def _jsonl_record(line: bytes, path: Path, lineno: int) -> Document:
+def _jsonl_record(line: bytes, path: Path, lineno: int, file_groups: tuple[str, ...] | None = None) -> Document:
     fallback_id = f"{path}:{lineno + 1}"
     try:
         obj = json.loads(line.decode("utf-8"))
@@ -153,7 +217,12 @@ def _jsonl_record(line: bytes, path: Path, lineno: int) -> Document:
     text, title = obj.get("text"), obj.get("title") or ""
     if not isinstance(text, str) or not isinstance(title, str):
         raise DocumentError(doc_id, str(path), '"text" and "title" must be strings')
-    return _checked(Document(doc_id=doc_id, title=title.strip(), text=_normalise(text), source=str(path)))
+    own = obj.get("groups")
+    groups = checked_groups(own, doc_id, str(path), f'line {lineno + 1} "groups"') if own is not None else None
+    document = Document(
+        doc_id=doc_id, title=title.strip(), text=_normalise(text), source=str(path), groups=groups or file_groups
+    )
+    return _checked(document)
 
 
 def load(ref: SourceRef, max_bytes: int) -> Iterator[Document | DocumentError]:
@@ -167,6 +236,14 @@ def load(ref: SourceRef, max_bytes: int) -> Iterator[Document | DocumentError]:
             yield e
         return
     start, end, skip = ref.start or 0, ref.end, set(ref.skip_lines)
+    try:
+        file_groups = read_sidecar(path, str(path))
+    except DocumentError as e:
+        # Every record of the range fails with it: none may be indexed without its groups.
+        for lineno in range(start, end if end is not None else start + 1):
+            if lineno not in skip:
+                yield DocumentError(f"{path}:{lineno + 1}", str(path), e.failure.reason)
+        return
     try:
         with path.open("rb") as f:
             for lineno, line in enumerate(f):
@@ -182,7 +259,7 @@ def load(ref: SourceRef, max_bytes: int) -> Iterator[Document | DocumentError]:
                     yield DocumentError(f"{path}:{lineno + 1}", str(path), f"too large: {len(line)} bytes")
                     continue
                 try:
-                    yield _jsonl_record(line, path, lineno)
+                    yield _jsonl_record(line, path, lineno, file_groups)
                 except DocumentError as e:
                     yield e
     except OSError as e:

@@ -86,5 +86,6 @@ async def plan_retry(client: Client, ingest_id: str) -> RetryPlan:
             batch_docs=original.batch_docs,
             concurrency=original.concurrency,
             roots=original.roots,
+            access_groups=original.access_groups,  # a retried document keeps the groups it was given
         )
     return plan

@@ -10,8 +10,8 @@ from pydantic import Field
 
 from ragstate.models.base import _Model
 from ragstate.models.names import CollectionName
-from ragstate.models.tenancy import AccessGroup, TenantName
 from ragstate.models.query import Routing, Usage
+from ragstate.models.tenancy import AccessGroup, TenantName
 
 
 class IngestRequest(_Model):
@@ -54,6 +54,11 @@ class IngestRequest(_Model):
         max_length=256,
         description="access groups given to every document of this ingest that names none of its own "
         "(a .jsonl line's 'groups', a '<file>.groups' sidecar); None or empty: visible to the whole tenant",
+    )
+    groups_from: str | None = Field(
+        default=None,
+        description="set by a re-index only (never from a caller): the physical collection being rebuilt; a "
+        "document that names no groups of its own, with no access_groups given, keeps the groups it has there",
     )
     carry: IngestCarry | None = Field(default=None, description="set by continue-as-new only")
 
@@ -119,6 +124,10 @@ class DocVersion(_Model):
 class ChunkBatchInput(_Model):
     collection: str
     refs: list[SourceRef]
+    access_groups: list[str] | None = Field(
+        default=None, description="IngestRequest.access_groups: the groups of a document that names none"
+    )
+    groups_from: str | None = Field(default=None, description="IngestRequest.groups_from (a re-index)")
 
 
 class ChunkBatchResult(_Model):

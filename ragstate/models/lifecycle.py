@@ -9,6 +9,7 @@ from pydantic import Field
 from ragstate.models.base import _Model
 from ragstate.models.names import CollectionName
 from ragstate.models.query import Cost, Usage
+from ragstate.models.tenancy import AccessGroup
 
 
 class PruneInput(_Model):
@@ -48,6 +49,7 @@ class DocumentSummary(_Model):
     chunks: int
     ingested_at: str | None = Field(None, description="when this version was indexed (UTC, ISO 8601)")
     summary: SummaryRecord | None = Field(None, description="the summary of this version, when one was made")
+    groups: list[str] = Field(default_factory=list, description="its access groups (empty: open to every caller)")
     content: list[DocumentChunk] | None = Field(
         None, description="the chunks of this version, by position (asked for with ListDocumentsRequest.with_chunks)"
     )
@@ -61,6 +63,12 @@ class ListDocumentsRequest(_Model):
     with_chunks: bool = Field(False, description="each listed document with its chunks' text (DocumentSummary.content)")
     chunk_ids: list[str] | None = Field(
         None, max_length=1000, description="with_chunks: only these chunks (the text of search hits)"
+    )
+    access_groups: list[AccessGroup] | None = Field(
+        None,
+        max_length=256,
+        description="the caller's access groups: only documents without groups or sharing one of these are "
+        "listed (and read); None (the operator): every document",
     )
 
 

@@ -139,6 +139,11 @@ class ParsedQuery(_Model):
         default_factory=list, description="earlier turns' terms, scored by KeywordSearch at a lower weight"
     )
     context_text: str = Field("", description="earlier turns' text, embedded by VectorSearch before the question")
+    access_groups: list[str] | None = Field(
+        default=None,
+        description="RagQuery.access_groups: both branches search only chunks without groups or sharing one "
+        "of these; None (the operator, and runs from before groups): every chunk",
+    )
 
 
 class Branch(str, enum.Enum):

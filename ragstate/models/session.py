@@ -20,6 +20,7 @@ from pydantic import AfterValidator, Field
 from ragstate.models.base import _Model
 from ragstate.models.names import CollectionName
 from ragstate.models.query import Citation, Cost, PriorTurn, RagAnswer, Usage
+from ragstate.models.tenancy import AccessGroup
 
 #: Session and message ids end up in workflow ids and in a transcript's file name.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
@@ -102,6 +103,11 @@ class SessionStart(_Model):
     collection: CollectionName | None = None
     idle_timeout_s: float = Field(86400.0, ge=1, le=30 * 86400, description="no message for this long ends it")
     turns_per_run: int = Field(100, ge=2, le=10_000, description="continue as new after this many turns")
+    access_groups: list[AccessGroup] | None = Field(
+        default=None,
+        max_length=256,
+        description="the caller's access groups, given to every turn's RagQuery; None: the operator",
+    )
     carry: SessionCarry | None = None
 
 

@@ -19,6 +19,7 @@ from ragstate.retrieval.bm25 import SparseVec
 from ragstate.store.filters import FilterDialect
 from ragstate.store.records import (
     _DOCUMENT_KEYS,
+    GROUPS,
     SUMMARY_MARK,
     ChunkRecord,
     DocumentInfo,
@@ -98,6 +99,12 @@ class ChunkStore(abc.ABC):
             return record.payload.get("summary") or None
         return None
 
+    def groups_of(self, doc_id: str) -> tuple[str, ...]:
+        """The access groups of a document (of its first chunk found; empty: open, or no such document)."""
+        for record in self._points(self.filters.documents([doc_id], []), [GROUPS]):
+            return tuple(record.payload.get(GROUPS) or ())
+        return ()
+
     def count_version(self, doc_id: str, version: str, with_dense: bool = False) -> int:
         return self._count(self.filters.version(doc_id, version, True if with_dense else None))
 
@@ -152,6 +159,7 @@ class ChunkStore(abc.ABC):
                     chunks=chunks,
                     ingested_at=first.get("ingested_at"),
                     summary=summaries.get((doc_id, version)),
+                    groups=list(first.get(GROUPS) or []),
                 )
             )
         return sorted(documents, key=lambda d: (d.source, d.doc_id))

@@ -23,6 +23,7 @@ FILTERS = FilterDialect(
     match_any=qe.MatchAny,
     has_vector=qe.HasVectorCondition,
     filter=qe.Filter,
+    is_empty=qe.IsEmptyCondition,
 )
 
 
@@ -45,6 +46,9 @@ class EdgeStore(ChunkStore):
         )
         if (path / "edge_config.json").exists() or (path.exists() and any(path.iterdir())):
             self._shard = qe.EdgeShard.load(str(path))
+            # A collection made before a keyword was indexed (``groups``) gets its index now.
+            for key in sorted(set(INDEXED_KEYWORDS) - set(self._shard.info().payload_schema)):
+                self._shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
         else:
             path.mkdir(parents=True, exist_ok=True)
             self._shard = qe.EdgeShard.create(str(path), config)

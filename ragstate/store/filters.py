@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ragstate.store.records import DENSE, SearchFilter, summary_version
+from ragstate.store.records import DENSE, GROUPS, SearchFilter, summary_version
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class FilterDialect:
     match_any: Callable[[list], Any]
     has_vector: Callable[[str], Any]
     filter: Callable[..., Any]  # filter(must=[...], must_not=[...])
+    is_empty: Callable[[str], Any]  # payload key -> "absent, null or []" condition
 
     def search(self, flt: SearchFilter | None):
         if flt is None or flt.empty:
@@ -28,7 +29,17 @@ class FilterDialect:
             for key, values in (("source", flt.sources), ("doc_id", flt.doc_ids))
             if values
         ]
+        if flt.access_groups is not None:
+            must.append(self.visible_to(flt.access_groups))
         return self.filter(must=must)
+
+    def visible_to(self, access_groups: list[str]):
+        """Chunks a caller with ``access_groups`` may see: those without groups, or sharing one
+        of them (an empty list: only those without groups). ragstate.store.records.visible in Python."""
+        should = [self.is_empty(GROUPS)]
+        if access_groups:
+            should.append(self.condition(GROUPS, self.match_any(sorted(set(access_groups)))))
+        return self.filter(should=should)
 
     def version(self, doc_id: str, version: str, dense: bool | None = None):
         """Chunks of one document version; only those with (True) or without (False) a dense vector."""

@@ -20,6 +20,7 @@ FILTERS = FilterDialect(
     match_any=lambda v: qm.MatchAny(any=v),
     has_vector=lambda name: qm.HasVectorCondition(has_vector=name),
     filter=qm.Filter,
+    is_empty=lambda key: qm.IsEmptyCondition(is_empty=qm.PayloadField(key=key)),
 )
 
 
@@ -43,6 +44,12 @@ class QdrantServerStore(ChunkStore):
                 for key in INDEXED_KEYWORDS:
                     self._client.create_payload_index(collection, key, qm.PayloadSchemaType.KEYWORD)
                 self._client.create_payload_index(collection, "position", qm.PayloadSchemaType.INTEGER)
+        else:  # a collection made before a keyword was indexed (``groups``) gets its index now
+            missing = set(INDEXED_KEYWORDS) - set(self._client.get_collection(collection).payload_schema or {})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                for key in sorted(missing):
+                    self._client.create_payload_index(collection, key, qm.PayloadSchemaType.KEYWORD)
 
     def upsert(self, records: list[ChunkRecord]) -> None:
         if not records:  # qdrant-client rejects an empty update; the edge store accepts it

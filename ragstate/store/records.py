@@ -8,15 +8,17 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ragstate.models import SearchHit
+from ragstate.models import ParsedQuery, SearchHit
 from ragstate.retrieval.bm25 import SparseVec
 
 DENSE = "dense"
 SPARSE = "bm25"
-INDEXED_KEYWORDS = ("doc_id", "source", "version")
+#: The payload key of a chunk's access groups (a keyword array; absent: visible to every caller).
+GROUPS = "groups"
+INDEXED_KEYWORDS = ("doc_id", "source", "version", GROUPS)
 _CHUNK_NS = uuid.UUID("6f1c9a52-2b7e-4d0a-9a57-0c6a1f3d2e11")
 #: What list_documents reads of each chunk: never the text (a summary point's record, short, yes).
-_DOCUMENT_KEYS = ["doc_id", "version", "title", "source", "position", "ingested_at", "summary"]
+_DOCUMENT_KEYS = ["doc_id", "version", "title", "source", "position", "ingested_at", "summary", GROUPS]
 #: A document's summary is one more point of the document: version ``<version>#summary``,
 #: position -1 (so it never counts as a document's first chunk), the summary's record in its
 #: payload. A new version of the document removes it with the old chunks (delete_stale).
@@ -57,6 +59,13 @@ def source_under(source: str, root: str) -> bool:
     return source == root or source.startswith(root if root.endswith(os.sep) else root + os.sep)
 
 
+def visible(groups, access_groups) -> bool:
+    """Whether a chunk with these ``groups`` may be shown to a caller with ``access_groups``:
+    the operator (None) sees everything; a chunk without groups is open to every caller; else
+    the two must share a group. The store's filter (:meth:`FilterDialect.search`) says the same."""
+    return access_groups is None or not groups or not set(groups).isdisjoint(access_groups)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -76,9 +85,14 @@ class ChunkRecord:
     ingested_at: str = field(default_factory=_now)
     #: A summary point's record (SummaryRecord as a dict); None for the document's own chunks.
     summary: dict | None = None
+    #: The document's access groups: only callers in one of them find the chunk; None or empty:
+    #: every caller (the key is then left out of the payload, as before groups existed).
+    groups: list[str] | None = None
 
     def payload(self) -> dict:
-        extra = {"summary": self.summary} if self.summary is not None else {}
+        extra: dict[str, object] = {"summary": self.summary} if self.summary is not None else {}
+        if self.groups:
+            extra[GROUPS] = sorted(set(self.groups))
         return extra | {
             "doc_id": self.doc_id,
             "version": self.version,
@@ -98,6 +112,7 @@ class StoredChunk:
     text: str
     source: str
     position: int
+    groups: tuple[str, ...] = ()  # the document's access groups (empty: open to every caller)
 
     def indexed_text(self) -> str:
         return indexed_text(self.title, self.text)
@@ -106,7 +121,9 @@ class StoredChunk:
 def stored_chunk(record) -> StoredChunk:
     """A point read back from either client library (both have ``.id`` and a ``.payload`` dict)."""
     p = record.payload
-    return StoredChunk(str(record.id), p["doc_id"], p["title"], p["text"], p["source"], p["position"])
+    return StoredChunk(
+        str(record.id), p["doc_id"], p["title"], p["text"], p["source"], p["position"], tuple(p.get(GROUPS) or ())
+    )
 
 
 def search_hits(points) -> list[SearchHit]:
@@ -125,16 +142,20 @@ class DocumentInfo:
     chunks: int
     ingested_at: str | None = None
     summary: dict | None = None  # the record of this version's summary point, when it has one
+    groups: list[str] = field(default_factory=list)  # its access groups (empty: open to every caller)
 
 
 @dataclass(frozen=True)
 class SearchFilter:
     sources: list[str] | None = None
     doc_ids: list[str] | None = None
+    #: The caller's access groups: only chunks without groups or sharing one of these match.
+    #: None (the operator): no such condition. An empty list: only chunks without groups.
+    access_groups: list[str] | None = None
 
     @property
     def empty(self) -> bool:
-        return not self.sources and not self.doc_ids
+        return not self.sources and not self.doc_ids and self.access_groups is None
 
 
 @dataclass
@@ -142,3 +163,9 @@ class StoreCounts:
     chunks: int
     documents: int
     extra: dict = field(default_factory=dict)
+
+
+def search_filter(q: ParsedQuery) -> SearchFilter:
+    """What both search branches filter by: the query's sources and documents, and the caller's
+    access groups (a restricted chunk is never a hit of a caller outside its groups)."""
+    return SearchFilter(sources=q.sources, doc_ids=q.doc_ids, access_groups=q.access_groups)
