@@ -51,6 +51,11 @@ class Workflow:
     SESSION: Final = "RagSession"
     #: A session's transcript, read from outside history by a worker.
     SESSION_TRANSCRIPT: Final = "SessionTranscript"
+    #: The tenants' API keys (hashes) and policies: one entity per deployment, id ``rag-keys-<queue>``.
+    KEYS: Final = "RagKeys"
+    #: One per tenant with a policy (id ``rag-budget-<queue>-<tenant>``): requests per minute and the
+    #: day's LLM spend, reserved before a run and settled after it, for every process alike.
+    BUDGET: Final = "RagBudget"
 
 
 class Activity:
@@ -107,6 +112,8 @@ class Query:
     QUERY_TIMINGS: Final = "timings"
     REINDEX_STATE: Final = "reindex_state"
     SESSION_STATE: Final = "session_state"
+    KEY_TABLE: Final = "key_table"
+    BUDGET_STATE: Final = "budget_state"
 
 
 class Update:
@@ -119,6 +126,21 @@ class Update:
     SESSION_MESSAGE: Final = "message"
     #: End a session (and erase its transcript, when asked).
     END_SESSION: Final = "end"
+    #: Add a key, revoke one, set a tenant's policy (``ragstate keys ...``, ``ragstate tenants set``).
+    CREATE_KEY: Final = "create_key"
+    REVOKE_KEY: Final = "revoke_key"
+    SET_TENANT: Final = "set_tenant"
+    #: Admit one request to a tenant's budget (reserving its LLM cost) or refuse it.
+    ADMIT: Final = "admit"
+
+
+class Signal:
+    """Workflow signal names."""
+
+    #: Keys a gateway process saw used (``keys list`` shows when each was last used).
+    KEYS_USED: Final = "keys_used"
+    #: A run's real LLM cost, replacing its reservation in the tenant's budget.
+    SETTLE: Final = "settle"
 
 
 class ErrorType:
@@ -153,4 +175,8 @@ STREAM_TOPIC: Final = "events"
 RAG_KIND = SearchAttributeKey.for_keyword("RagKind")
 #: running / completed / degraded / failed (``RagStatus = "degraded"``).
 RAG_STATUS = SearchAttributeKey.for_keyword("RagStatus")
-SEARCH_ATTRIBUTES = (RAG_KIND, RAG_STATUS)
+#: The tenant a run acts for (``RagTenant = "acme"``); the memo's ``tenant`` is what ownership checks read.
+RAG_TENANT = SearchAttributeKey.for_keyword("RagTenant")
+SEARCH_ATTRIBUTES = (RAG_KIND, RAG_STATUS, RAG_TENANT)
+#: The memo key of a run's tenant (always written for a tenant's run, registered attributes or not).
+TENANT_MEMO = "tenant"

@@ -66,6 +66,15 @@ class RunNotFoundError(RagError):
     """No workflow with this id (or its history is gone: past the namespace's retention)."""
 
 
+class OverBudgetError(RagError):
+    """The tenant's budget refused the request before any run started (requests per minute, or
+    the day's LLM spend under the policy ``refuse``); ``retry_after_s`` says when to try again."""
+
+    def __init__(self, message: str, retry_after_s: int | None = None):
+        super().__init__(message, "", "OverBudget")
+        self.retry_after_s = retry_after_s
+
+
 class ServerUnavailableError(ConnectionError):
     """The Temporal server stayed unreachable longer than ``RAGSTATE_SERVER_OUTAGE_S`` while a
     client followed a run (:mod:`ragstate.temporal.outage`); the run itself goes on on the server."""

@@ -50,9 +50,10 @@ from ragstate.models import (
     StatsRequest,
     StoreStats,
 )
+from ragstate.models.keys import Scope, TenantPolicy
 from ragstate.models.session import Transcript, TranscriptRequest
 from ragstate.settings import Settings
-from ragstate.temporal.conventions import session_workflow_id
+from ragstate.temporal.conventions import budget_workflow_id, keys_workflow_id, session_workflow_id
 from ragstate.testing import isolated_settings, start_dev_environment
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -72,6 +73,8 @@ STEMS = {
     Workflow.LIST_FEEDBACK: "list-feedback",
     Workflow.SESSION: "session",
     Workflow.SESSION_TRANSCRIPT: "session-transcript",
+    Workflow.KEYS: "keys",
+    Workflow.BUDGET: "budget",
 }
 
 #: A tiny BEIR corpus: small histories, and a gate whose answers are known.
@@ -99,6 +102,10 @@ async def run_every_workflow_type(client: Client, settings: Settings, folder: Pa
     ids[Workflow.SUMMARIZE_DOCUMENTS] = f"{ids[Workflow.INGEST]}-summarize"  # the ingest's child
     session_id = f"{prefix}-chat"
     ids[Workflow.SESSION] = session_workflow_id(session_id)  # started by update-with-start
+
+    # Entities with ids of their own (one per deployment, one per tenant): recorded while running.
+    ids[Workflow.KEYS] = keys_workflow_id(queue)
+    ids[Workflow.BUDGET] = budget_workflow_id(f"{prefix}-tenant", queue)
 
     async def run(kind: str, arg, result_type):
         return await client.execute_workflow(kind, arg, id=ids[kind], task_queue=queue, result_type=result_type)
@@ -130,6 +137,14 @@ async def run_every_workflow_type(client: Client, settings: Settings, folder: Pa
         assert (await chat.end()) is not None
         transcript = await run(Workflow.SESSION_TRANSCRIPT, TranscriptRequest(session_id=session_id), Transcript)
         assert len(transcript.turns) == 2, transcript
+        # A key created and revoked, a tenant's policy; a tenant's budgeted question (admitted, settled).
+        rag = RagClient(client, settings)
+        record, _ = await rag.create_key(f"{prefix}-tenant", [Scope.query])
+        await rag.revoke_key(record.id)
+        policy = await rag.set_tenant_policy(TenantPolicy(tenant=f"{prefix}-tenant", llm_usd_per_day=1.0))
+        tenant_answer = await rag.for_tenant(policy.tenant, policy=policy).ask(QUERIES["q1"])
+        assert tenant_answer.mode is not None
+        assert (await rag.budget_state(policy.tenant)).open_reservations == 0  # type: ignore[union-attr]
         await run(Workflow.STATS, StatsRequest(collection=name), StoreStats)
         await run(Workflow.LIST_DOCUMENTS, ListDocumentsRequest(collection=name), DocumentList)
         request = ReindexRequest(collection=name, params=IndexParams(chunk_tokens=64), gate=str(corpus), grace_s=0)

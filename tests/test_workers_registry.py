@@ -85,6 +85,8 @@ def test_each_role_registers_its_steps_on_its_queue(settings: Settings):
         Workflow.LIST_FEEDBACK,
         Workflow.SESSION,
         Workflow.SESSION_TRANSCRIPT,
+        Workflow.KEYS,
+        Workflow.BUDGET,
     }
     assert not any(s.workflows for role, s in specs.items() if role != "workflows")
     assert specs["llm"].options == {

@@ -14,8 +14,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ragstate.workflows.budget import RagBudgetWorkflow
     from ragstate.workflows.feedback import ListFeedbackWorkflow, RagFeedbackWorkflow
     from ragstate.workflows.ingest import IngestWorkflow
+    from ragstate.workflows.keys import RagKeysWorkflow
     from ragstate.workflows.lifecycle import (
         DeleteDocumentsWorkflow,
         DropCollectionWorkflow,
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
 
 #: Each public name and the module that defines it.
 _MODULES = {
+    "RagBudgetWorkflow": "budget",
+    "RagKeysWorkflow": "keys",
     "ListFeedbackWorkflow": "feedback",
     "RagFeedbackWorkflow": "feedback",
     "IngestWorkflow": "ingest",
@@ -62,6 +66,8 @@ def __getattr__(name: str) -> Any:
             "ListFeedbackWorkflow",
             "RagSessionWorkflow",
             "SessionTranscriptWorkflow",
+            "RagKeysWorkflow",
+            "RagBudgetWorkflow",
         )
         return [*map(__getattr__, names), *__getattr__("LIFECYCLE_WORKFLOWS")]
     if name in _MODULES:
@@ -77,7 +83,9 @@ __all__ = [
     "ListCollectionsWorkflow",
     "ListDocumentsWorkflow",
     "ListFeedbackWorkflow",
+    "RagBudgetWorkflow",
     "RagFeedbackWorkflow",
+    "RagKeysWorkflow",
     "RagQueryWorkflow",
     "RagSessionWorkflow",
     "ReindexWorkflow",

@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
 # The query's own helpers are workflow code: imported in the sandbox like this module, so that
 # they see the same ragstate.models as it does whatever the runner passes through (a replay
 # with temporalio's default runner passes none, and a class from each side fails validation).
+from ragstate.workflows.budget import settle
 from ragstate.workflows.failures import (
     degraded_reasons,
     ends_run,
@@ -111,12 +112,17 @@ class RagQueryWorkflow:
     @workflow.run
     async def run(self, query: RagQuery) -> RagAnswer:
         try:
-            return await self._run(query)
+            answer = await self._run(query)
         except BaseException as e:
             set_status("failed")
             if ends_run(e):
                 self._publish_error(e)
+            if query.budget and ends_run(e):
+                await settle(query.budget, 0.0)  # a failed run's reservation is released
             raise
+        if query.budget:  # only runs a tenant's budget admitted: other histories are unchanged
+            await settle(query.budget, answer.cost.usd)
+        return answer
 
     async def _run(self, query: RagQuery) -> RagAnswer:
         """ParseQuery -> Parallel[VectorSearch, KeywordSearch] -> MergeAndSynthesize (Merge, Synthesize) -> Done."""

@@ -157,6 +157,9 @@ class RagSessionWorkflow:
             stream_tokens=msg.stream_tokens,
             history=c.recent[-MAX_PRIOR_TURNS:],
             access_groups=self._start.access_groups,
+            tenant=self._start.tenant,
+            budget=msg.budget,
+            synthesize=msg.llm,
         )
         try:
             answer: RagAnswer = await workflow.execute_child_workflow(

@@ -57,7 +57,8 @@ async def connect_client(settings: Settings) -> RagClient:
     Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=quiet)), error_if_already_set=False)
 
     try:
-        return await RagClient.connect(settings)
+        rag = await RagClient.connect(settings)
+        return rag.for_tenant(settings.tenant) if settings.tenant else rag
     except RuntimeError as e:
         fail(
             f"cannot reach Temporal at {settings.temporal_address} ({e}). Start it with `ragstate up`, "

@@ -5,8 +5,10 @@ outage; and how a workflow failure becomes a :class:`~ragstate.errors.RagError`.
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -24,20 +26,32 @@ from temporalio.exceptions import ApplicationError, CancelledError, TerminatedEr
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
-from ragstate.contracts import RAG_KIND, RAG_STATUS, ErrorType, Workflow
+from ragstate.contracts import RAG_KIND, RAG_STATUS, RAG_TENANT, TENANT_MEMO, ErrorType, Workflow
 from ragstate.errors import (
+    InvalidQueryError,
     RequestTooLargeError,
     RunNotFoundError,
 )
 from ragstate.models import (
     IngestRequest,
 )
+from ragstate.models.keys import TenantPolicy
+from ragstate.models.tenancy import DEFAULT_TENANT, NAMESPACE_SEPARATOR, physical_collection
 from ragstate.settings import Settings
 from ragstate.temporal.connection import ui_link
 from ragstate.temporal.conventions import ingest_workflow_id, query_workflow_id
 from ragstate.temporal.outage import through_outage
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Tenancy:
+    """Who a client acts for (:meth:`ClientBase.for_tenant`)."""
+
+    tenant: str
+    access_groups: list[str] | None
+    policy: TenantPolicy | None
 
 
 def absolute_paths(paths: list[str]) -> list[str]:
@@ -94,7 +108,58 @@ class ClientBase:
     def __init__(self, client: Client, settings: Settings):
         self.client = client
         self.settings = settings
-        self._search_attributes: bool | None = None
+        self._search_attributes: set[str] | None = None
+        self.tenancy: Tenancy | None = None
+
+    def for_tenant(self, tenant: str, access_groups: list[str] | None = None, policy: TenantPolicy | None = None):
+        """This client acting for ``tenant``: the same connection, its runs tagged with the tenant
+        (memo and RagTenant), its collections in the tenant's namespace, another tenant's runs
+        not found (:class:`RunNotFoundError`), its questions searching only documents open to
+        ``access_groups`` (None: every document of the tenant), and charged to ``policy``."""
+        view = copy.copy(self)
+        view.tenancy = Tenancy(tenant, None if access_groups is None else list(access_groups), policy)
+        return view
+
+    def collection_name(self, collection: str | None) -> str | None:
+        """The store's name for a collection the caller names (the default when None): the
+        tenant's namespace for a tenant, the name itself for the operator. InvalidQueryError for
+        a name outside the namespace."""
+        if self.tenancy is None:
+            return collection
+        try:
+            return physical_collection(self.tenancy.tenant, collection or self.settings.collection)
+        except ValueError as e:
+            raise InvalidQueryError(str(e), "", ErrorType.INVALID_QUERY) from None
+
+    def _own_collection(self, physical: str) -> bool:
+        """Whether a store collection lies in this tenant's namespace."""
+        assert self.tenancy is not None
+        if self.tenancy.tenant == DEFAULT_TENANT:
+            return NAMESPACE_SEPARATOR not in physical
+        return physical.startswith(self.tenancy.tenant + NAMESPACE_SEPARATOR)
+
+    def tenant_collection(self, physical: str) -> str:
+        """A store collection's name as its tenant calls it."""
+        if self.tenancy is None or self.tenancy.tenant == DEFAULT_TENANT:
+            return physical
+        return physical.removeprefix(self.tenancy.tenant + NAMESPACE_SEPARATOR)
+
+    def _memo(self) -> dict[str, str] | None:
+        return {TENANT_MEMO: self.tenancy.tenant} if self.tenancy else None
+
+    async def owner(self, desc: Any) -> str | None:
+        """The tenant a described run acts for: its memo's tenant; the default tenant for a run
+        started without one (before tenants, or by the operator)."""
+        tenant = await desc.memo_value(TENANT_MEMO, None)
+        return tenant if isinstance(tenant, str) else None
+
+    async def check_owner(self, desc: Any, workflow_id: str, what: str) -> None:
+        """RunNotFoundError, as for no such run, when a tenant describes another tenant's run."""
+        if self.tenancy is None:
+            return
+        owner = await self.owner(desc) or DEFAULT_TENANT
+        if owner != self.tenancy.tenant:
+            raise RunNotFoundError(f"no {what} with workflow id {workflow_id!r}", workflow_id, NOT_FOUND)
 
     @property
     def private(self) -> bool:
@@ -149,8 +214,8 @@ class ClientBase:
         return ui_link(self.settings, workflow_id, run_id, self.client.namespace)
 
     async def _attributes(self, kind: str) -> TypedSearchAttributes | None:
-        """RagKind/RagStatus when the namespace has them registered, else None (with no cost
-        beyond one lookup per client)."""
+        """RagKind/RagStatus (and RagTenant for a tenant) when the namespace has them registered,
+        else None (with no cost beyond one lookup per client)."""
         if self._search_attributes is None:
             from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
@@ -158,12 +223,22 @@ class ClientBase:
                 resp = await self.client.operator_service.list_search_attributes(
                     ListSearchAttributesRequest(namespace=self.client.namespace)
                 )
-                self._search_attributes = RAG_KIND.name in resp.custom_attributes
+                self._search_attributes = set(resp.custom_attributes)
             except RPCError:
-                self._search_attributes = False  # e.g. Temporal Cloud API key without operator rights
-        if not self._search_attributes:
+                self._search_attributes = set()  # e.g. Temporal Cloud API key without operator rights
+        if RAG_KIND.name not in self._search_attributes:
             return None
-        return TypedSearchAttributes([SearchAttributePair(RAG_KIND, kind), SearchAttributePair(RAG_STATUS, "running")])
+        pairs: list[SearchAttributePair] = [
+            SearchAttributePair(RAG_KIND, kind),
+            SearchAttributePair(RAG_STATUS, "running"),
+        ]
+        if self.tenancy is not None and RAG_TENANT.name in self._search_attributes:
+            pairs.append(SearchAttributePair(RAG_TENANT, self.tenancy.tenant))
+        return TypedSearchAttributes(pairs)
+
+    async def start_tags(self, kind: str) -> dict[str, Any]:
+        """What every start passes: the search attributes and the tenant's memo."""
+        return dict(search_attributes=await self._attributes(kind), memo=self._memo())
 
     async def follow(self, handle: WorkflowHandle[Any, T], what: str | None = None) -> T:
         """A started run's result, waited for through a Temporal server restart of up to
@@ -184,6 +259,7 @@ class ClientBase:
                     f"no {_KIND_NAMES[expect]} with workflow id {workflow_id!r}", workflow_id, NOT_FOUND
                 ) from e
             raise
+        await self.check_owner(desc, workflow_id, _KIND_NAMES[expect])
         if desc.workflow_type != expect:
             raise RunNotFoundError(
                 f"workflow {workflow_id!r} is a {desc.workflow_type}, not a {_KIND_NAMES[expect]}",

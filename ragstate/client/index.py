@@ -27,6 +27,7 @@ class IndexCalls(ClientBase):
     async def stats(self, collection: str | None = None) -> StoreStats:
         import uuid
 
+        collection = self.collection_name(collection)
         return await self.client.execute_workflow(
             Workflow.STATS,
             StatsRequest(collection=collection),
@@ -46,6 +47,10 @@ class IndexCalls(ClientBase):
     ) -> T:
         import uuid
 
+        if self.tenancy is not None and hasattr(request, "collection"):  # the tenant's namespace
+            request = request.model_copy(update={"collection": self.collection_name(request.collection)})
+        if self.tenancy is not None and hasattr(request, "access_groups"):  # only what the caller may read
+            request = request.model_copy(update={"access_groups": self.tenancy.access_groups})
         return await self.client.execute_workflow(
             workflow_type,
             request,
@@ -53,6 +58,7 @@ class IndexCalls(ClientBase):
             id=f"rag-{kind}-{uuid.uuid4().hex[:8]}",
             task_queue=self.settings.workflow_task_queue,
             execution_timeout=run_timeout,
+            memo=self._memo(),
         )
 
     async def documents(
@@ -95,8 +101,12 @@ class IndexCalls(ClientBase):
         return await self._lifecycle(Workflow.DELETE_DOCUMENTS, request, DeleteResult, "delete")
 
     async def collections(self) -> CollectionList:
-        """The store backend's collections."""
-        return await self._lifecycle(Workflow.LIST_COLLECTIONS, CollectionRequest(), CollectionList, "collections")
+        """The store backend's collections (a tenant's: those of its namespace, by its own names)."""
+        found = await self._lifecycle(Workflow.LIST_COLLECTIONS, CollectionRequest(), CollectionList, "collections")
+        if self.tenancy is None:
+            return found
+        own = [c for c in found.collections if self._own_collection(c)]
+        return found.model_copy(update={"collections": [self.tenant_collection(c) for c in own]})
 
     async def drop_collection(self, name: str) -> DropResult:
         """Delete a collection and every chunk in it; ``dropped`` is False when there was none."""

@@ -36,6 +36,10 @@ class IngestCalls(ClientBase):
         """Start the ingest, or join the running one with the same id. ``origin`` (e.g. ``SQS``)
         is shown in the run's summary in the UI."""
         request = IngestRequest(paths=request) if isinstance(request, list) else request
+        if self.tenancy is not None:  # the tenant's namespace; its runs are tagged with it
+            request = request.model_copy(
+                update=dict(tenant=self.tenancy.tenant, collection=self.collection_name(request.collection))
+            )
         self.check_size(request, "the ingest request")
         where = f" ({origin})" if origin else ""
         # Idempotent (the same id joins the running ingest), so safe to ask again through a restart.
@@ -52,7 +56,7 @@ class IngestCalls(ClientBase):
             result_type=IngestResult,
             id=self.ingest_id(request),
             task_queue=self.settings.workflow_task_queue,
-            search_attributes=await self._attributes("ingest"),
+            **await self.start_tags("ingest"),
             static_summary=f"ingest {', '.join(request.paths)[:200]}{where}",
             static_details=f"collection **{request.collection or self.settings.collection}**"
             + (", sync: documents whose files are gone are removed" if request.sync else ""),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, cast
 
 from temporalio.client import (
     WorkflowFailureError,
@@ -15,6 +16,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from ragstate.client.base import CLOSED_STATUSES, ClientBase, absolute_paths, failure_of
+from ragstate.client.tenants import policy_limits
 from ragstate.contracts import STREAM_TOPIC, ErrorType, Workflow
 from ragstate.errors import (
     InvalidQueryError,
@@ -30,7 +32,11 @@ from ragstate.models import (
     StreamEventType,
 )
 from ragstate.settings import Settings
+from ragstate.temporal.conventions import budget_workflow_id
 from ragstate.temporal.outage import server_unreachable, through_outage
+
+if TYPE_CHECKING:
+    from ragstate.client.tenants import TenantCalls
 
 #: How often a stream subscriber polls again after a batch when it has caught up (the contrib's
 #: default is 100 ms). Each poll waits on the workflow for new events, so polls never outnumber
@@ -63,6 +69,7 @@ class QueryCalls(ClientBase):
             ) from None
         self.check_size(query, "the query")
         workflow_id = workflow_id or self.query_id(query.question)
+        query = await self._for_tenant(query, workflow_id)
         try:
             return await self.client.start_workflow(
                 Workflow.QUERY,
@@ -70,7 +77,7 @@ class QueryCalls(ClientBase):
                 result_type=RagAnswer,
                 id=workflow_id,
                 task_queue=self.settings.workflow_task_queue,
-                search_attributes=await self._attributes("query"),
+                **await self.start_tags("query"),
                 static_summary=f"Q: {query.question[:200]}",
                 static_details=_query_details(query, self.settings),
                 execution_timeout=timedelta(minutes=15),
@@ -82,6 +89,26 @@ class QueryCalls(ClientBase):
             if not join:
                 raise
             return self.client.get_workflow_handle(workflow_id, result_type=RagAnswer)
+
+    async def _for_tenant(self, query: RagQuery, workflow_id: str) -> RagQuery:
+        """A tenant's question: its collection in the tenant's namespace, its access groups, and
+        admitted by the tenant's budget (:class:`OverBudgetError` when refused; without the LLM
+        when the policy says ``retrieval-only``)."""
+        if self.tenancy is None:
+            return query
+        update: dict = dict(
+            tenant=self.tenancy.tenant,
+            collection=self.collection_name(query.collection),
+            access_groups=self.tenancy.access_groups,
+        )
+        policy = self.tenancy.policy
+        if policy_limits(policy):
+            assert policy is not None
+            admitted = await cast("TenantCalls", self).admit(workflow_id, policy, llm=query.synthesize)
+            update["budget"] = budget_workflow_id(policy.tenant, self.settings.workflow_task_queue)
+            if query.synthesize and not admitted.llm:
+                update["synthesize"] = False  # mode retrieval-only: the sources, no LLM call
+        return query.model_copy(update=update)
 
     async def ask(self, query: RagQuery | str, workflow_id: str | None = None) -> RagAnswer:
         """Run the query workflow and wait for its answer; :class:`InvalidQueryError` for bad input."""

@@ -36,13 +36,15 @@ from ragstate.client.index import IndexCalls
 from ragstate.client.ingests import IngestCalls
 from ragstate.client.queries import QueryCalls
 from ragstate.client.session import SessionCalls
+from ragstate.client.tenants import TenantCalls
 from ragstate.settings import Settings
 from ragstate.temporal.connection import connect
 
 
-class RagClient(QueryCalls, IngestCalls, IndexCalls, FeedbackCalls, SessionCalls):
-    """The typed client (module docstring for usage): query, ingest, index, feedback and session
-    calls, each group in its own module over one shared :class:`~ragstate.client.base.ClientBase`."""
+class RagClient(QueryCalls, IngestCalls, IndexCalls, FeedbackCalls, SessionCalls, TenantCalls):
+    """The typed client (module docstring for usage): query, ingest, index, feedback, session and
+    tenant calls, each group in its own module over one shared :class:`~ragstate.client.base.ClientBase`.
+    :meth:`for_tenant` gives the same client acting for one tenant."""
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> RagClient:

@@ -34,6 +34,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from ragstate.client.base import ClientBase, failure_of
+from ragstate.client.tenants import policy_limits
 from ragstate.contracts import RAG_KIND, Update, Workflow
 from ragstate.errors import RagError, error_for
 from ragstate.models import RagAnswer, StreamEvent
@@ -48,7 +49,8 @@ from ragstate.models.session import (
     TranscriptRequest,
     check_id,
 )
-from ragstate.temporal.conventions import session_workflow_id, turn_query_id
+from ragstate.models.tenancy import DEFAULT_TENANT
+from ragstate.temporal.conventions import budget_workflow_id, session_workflow_id, turn_query_id
 
 if TYPE_CHECKING:
     from ragstate.client.rag_client import RagClient
@@ -60,8 +62,12 @@ class ChatSession:
     """One conversation (module docstring for usage)."""
 
     def __init__(self, rag: RagClient, session_id: SessionId, collection: str | None = None):
-        self.rag, self.id, self.collection = rag, check_id(session_id), collection
-        self.workflow_id = session_workflow_id(session_id)
+        # A tenant's session lives under its own id (``<tenant>--<id>``): two tenants may both
+        # name theirs "chat-1", and neither reaches the other's.
+        self.rag, self.name = rag, check_id(session_id)
+        self.id = rag.session_key(self.name)
+        self.collection = rag.collection_name(collection) if rag.tenancy else collection
+        self.workflow_id = session_workflow_id(self.id)
 
     def turn_id(self, message_id: str) -> str:
         """The RagQuery run that answers ``message_id`` (its stream, its UI page)."""
@@ -73,7 +79,7 @@ class ChatSession:
             id=self.workflow_id,
             task_queue=self.rag.settings.workflow_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            search_attributes=await self.rag._attributes("session"),
+            **await self.rag.start_tags("session"),
             static_summary=f"session {self.id}",
             result_type=SessionSummary,
         )
@@ -84,6 +90,8 @@ class ChatSession:
             collection=self.collection,
             idle_timeout_s=self.rag.settings.session_idle_timeout_s,
             turns_per_run=self.rag.settings.session_turns_per_run,
+            tenant=self.rag.tenancy.tenant if self.rag.tenancy else None,
+            access_groups=self.rag.tenancy.access_groups if self.rag.tenancy else None,
         )
 
     async def start(self) -> None:
@@ -97,6 +105,7 @@ class ChatSession:
     async def send(self, message: SessionMessage) -> SessionReply:
         """The turn's reply; :class:`~ragstate.errors.RagError` (its subclass for the failure's
         type) when the turn failed: the session stays usable for the next message."""
+        message = await self._admitted(message)
         start: WithStartWorkflowOperation[Any, SessionSummary] = WithStartWorkflowOperation(
             Workflow.SESSION, self._start_input(), **await self._start_options()
         )
@@ -111,6 +120,19 @@ class ChatSession:
         except WorkflowUpdateFailedError as e:
             text, kind = failure_of(e)
             raise error_for(text, turn_query_id(self.id, message.message_id), kind) from e
+
+    async def _admitted(self, message: SessionMessage) -> SessionMessage:
+        """A tenant's turn, admitted by its budget first (OverBudgetError when refused)."""
+        tenancy = self.rag.tenancy
+        if tenancy is None or not policy_limits(tenancy.policy):
+            return message
+        assert tenancy.policy is not None
+        admitted = await self.rag.admit(self.turn_id(message.message_id), tenancy.policy)
+        return message.model_copy(
+            update=dict(
+                budget=budget_workflow_id(tenancy.tenant, self.rag.settings.workflow_task_queue), llm=admitted.llm
+            )
+        )
 
     async def ask(self, question: str, message_id: str | None = None, top_k: int | None = None) -> RagAnswer:
         """Ask the next question of the conversation; the answer, as :meth:`RagClient.ask`'s."""
@@ -192,10 +214,29 @@ def _new_id() -> str:
 
 
 class SessionCalls(ClientBase):
+    def session_key(self, session_id: str) -> str:
+        """The session's id in Temporal and the transcripts: a tenant's under its own prefix."""
+        if self.tenancy is None:
+            return session_id
+        if "--" in session_id:
+            raise ValueError(f"invalid id {session_id!r}: '--' is reserved")
+        if self.tenancy.tenant == DEFAULT_TENANT:
+            return session_id
+        return check_id(f"{self.tenancy.tenant}--{session_id}")
+
     def session(self, session_id: str | None = None, collection: str | None = None) -> ChatSession:
         """The conversation ``session_id`` (a new one when None): its messages are turns of one
         durable RagSession workflow. ValueError for an id that cannot be one."""
         return ChatSession(cast("RagClient", self), f"s-{_new_id()}" if session_id is None else session_id, collection)
+
+    def _own_session(self, key: str) -> str | None:
+        """A session's id as its caller knows it; None for another tenant's."""
+        if self.tenancy is None:
+            return key
+        if self.tenancy.tenant == DEFAULT_TENANT:
+            return None if "--" in key else key
+        prefix = f"{self.tenancy.tenant}--"
+        return key.removeprefix(prefix) if key.startswith(prefix) else None
 
     async def sessions(self, limit: int = 100) -> list[SessionSummary]:
         """Sessions, newest first: each conversation once (a chain of runs is one session)."""
@@ -203,8 +244,8 @@ class SessionCalls(ClientBase):
         query = f'{RAG_KIND.name} = "session"' if attrs else f'WorkflowType = "{Workflow.SESSION}"'
         seen: dict[str, SessionSummary] = {}
         async for wf in self.client.list_workflows(query, limit=limit * 4):
-            sid = wf.id.removeprefix("rag-session-")
-            if sid in seen:
+            sid = self._own_session(wf.id.removeprefix("rag-session-"))
+            if sid is None or sid in seen:
                 continue
             running = wf.status is WorkflowExecutionStatus.RUNNING
             seen[sid] = SessionSummary(

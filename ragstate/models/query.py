@@ -81,6 +81,12 @@ class RagQuery(_Model):
         description="the caller's access groups: only documents without groups or sharing one of these are "
         "searched; None (the operator) searches every document",
     )
+    budget: str | None = Field(
+        default=None,
+        max_length=200,
+        description="the tenant's RagBudget workflow id, set by the client when the run was admitted: the run "
+        "settles its LLM cost there when it ends, whether or not anyone still waits for it",
+    )
 
 
 class Routing(_Model):

@@ -20,7 +20,7 @@ from pydantic import AfterValidator, Field
 from ragstate.models.base import _Model
 from ragstate.models.names import CollectionName
 from ragstate.models.query import Citation, Cost, PriorTurn, RagAnswer, Usage
-from ragstate.models.tenancy import AccessGroup
+from ragstate.models.tenancy import AccessGroup, TenantName
 
 #: Session and message ids end up in workflow ids and in a transcript's file name.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
@@ -48,6 +48,10 @@ class SessionMessage(_Model):
     question: str = Field(max_length=20_000)
     top_k: int | None = Field(default=None, ge=1, le=50)
     stream_tokens: bool = Field(default=False, description="publish the answer's tokens on the turn's stream")
+    budget: str | None = Field(
+        default=None, max_length=200, description="the tenant's RagBudget that admitted the turn (the client sets it)"
+    )
+    llm: bool = Field(default=True, description="False: admitted without the LLM (retrieval only)")
 
 
 class TurnRecord(_Model):
@@ -108,6 +112,7 @@ class SessionStart(_Model):
         max_length=256,
         description="the caller's access groups, given to every turn's RagQuery; None: the operator",
     )
+    tenant: TenantName | None = Field(default=None, description="the tenant the session's turns run for")
     carry: SessionCarry | None = None
 
 

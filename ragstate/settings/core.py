@@ -22,6 +22,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ragstate.models.names import CollectionName
+from ragstate.models.tenancy import TenantName
 from ragstate.settings.choices import (
     LAMBDA_ROLES,
     FusionMethod,
@@ -134,6 +135,11 @@ class Settings(BaseSettings):
     # --- store ----------------------------------------------------------------
     store_backend: StoreBackend = StoreBackend.edge
     collection: CollectionName = "ragstate"
+    tenant: TenantName | None = Field(
+        default=None,
+        description="the CLI acts for this tenant: its collections' namespace and its own runs only "
+        "(RagClient.for_tenant); unset: the operator, who sees everything",
+    )
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
     qdrant_path: Path | None = Field(default=None, description="qdrant-client local mode directory (tests)")

@@ -55,3 +55,15 @@ def turn_query_id(session_id: str, message_id: str) -> str:
     client may follow its stream before the turn's answer is back, and a message sent again
     finds the same run."""
     return f"rag-session-{session_id}-msg-{message_id}"
+
+
+def keys_workflow_id(task_queue: str) -> str:
+    """The RagKeys run of a deployment (its workflow task queue): the tenants' keys and policies.
+    Every process of one deployment names the same queue, so they share one registry; two
+    deployments in one namespace (or two test stacks) keep theirs apart."""
+    return f"rag-keys-{task_queue}"
+
+
+def budget_workflow_id(tenant: str, task_queue: str) -> str:
+    """The RagBudget run of a tenant in a deployment: ``rag-budget-<queue>-<tenant>``."""
+    return f"rag-budget-{task_queue}-{tenant}"
