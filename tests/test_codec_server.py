@@ -10,9 +10,9 @@ import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from ragstate.security.api_keys import ApiKeys
 from ragstate.security.codec import EncryptionCodec, parse_keys
 from ragstate.security.codec_server import MAX_BODY_BYTES, create_codec_app
+from ragstate.security.tenant_keys import KeyResolver
 
 UI = "http://localhost:8233"
 KEY = "codec-key-123"
@@ -24,7 +24,7 @@ def codec() -> EncryptionCodec:
 
 
 def http(codec: EncryptionCodec, keys: list[str]) -> httpx.AsyncClient:
-    app = create_codec_app(codec, ApiKeys(keys), [UI], allowed_hosts=["codec"])
+    app = create_codec_app(codec, KeyResolver(keys), [UI], allowed_hosts=["codec"])
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://codec")
 
 
@@ -97,7 +97,7 @@ async def test_an_oversized_body_is_refused_as_it_streams_and_other_hosts_are_re
     assert streamed.status_code == 413 and sent < 20, sent  # stopped reading just past the cap (8 MB)
     assert declared.status_code == 413
     assert rebound.status_code == 400
-    app = create_codec_app(codec, ApiKeys([]))  # the default: loopback names only
+    app = create_codec_app(codec, KeyResolver([]))  # the default: loopback names only
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8081") as c:
         assert (await c.get("/healthz")).status_code == 200
         assert (await c.get("/healthz", headers={"host": "rebind.attacker.example"})).status_code == 400

@@ -17,9 +17,9 @@ from temporalio.api.common.v1 import Payloads
 from temporalio.worker import Replayer
 
 from ragstate.client import RagClient
-from ragstate.security.api_keys import ApiKeys
 from ragstate.security.codec import codec_for, data_converter
 from ragstate.security.codec_server import create_codec_app
+from ragstate.security.tenant_keys import KeyResolver
 from ragstate.settings import Settings
 from ragstate.temporal.connection import connect
 from ragstate.temporal.devserver import DevServer, free_port
@@ -77,7 +77,7 @@ async def test_nothing_readable_in_the_database_or_histories_and_replay_after_ro
 
         codec = codec_for(rotated)
         assert codec is not None
-        app = create_codec_app(codec, ApiKeys(["ui-token"]), allowed_hosts=["codec"])
+        app = create_codec_app(codec, KeyResolver(["ui-token"]), allowed_hosts=["codec"])
         query_history = next(h for h in histories if h.workflow_id == answer.workflow_id)
         start = query_history.events[0].workflow_execution_started_event_attributes.input
         body = json_format.MessageToDict(start)

@@ -307,6 +307,25 @@ async def test_budget_exceeded_is_504_then_the_answer_can_be_fetched(stack: Stac
     assert status["answer"]["answer"] == ANSWER and status["answer"]["workflow_id"] == workflow_id
 
 
+async def test_a_run_whose_client_left_keeps_its_slot_until_it_ends(stack: Stack, fake: FakeAnthropic):
+    """Issue 23: the slot was freed when the client's budget ran out while the run went on, so
+    20 clients x 5 requests with a 0.7 s budget paid 100 LLM calls with a limit of 64 requests.
+    Now the run keeps its slot until it ends: the next request is 429 and pays nothing."""
+    fake.plan(ok(ANSWER, delay_s=3), ok(ANSWER))
+    app = make_app(stack, stack.llm, max_concurrent_requests=1)
+    async with http(app) as h:
+        r = await h.post("/v1/query", json={"question": RRF_QUESTION, "timeout_s": 0.5})
+        err = assert_error(r, 504, "Timeout")
+        again = await h.post("/v1/query", json={"question": RRF_QUESTION, "timeout_s": 0.5})
+        assert_error(again, 429, "TooManyRequests")
+        assert len(fake.requests) <= 1  # the refused request started no run and paid no LLM call
+        await stack.client.get_workflow_handle(err["workflow_id"]).result()
+        await wait_until(lambda: app.state.gateway.in_flight == 0)  # released when the run ended
+        done = await h.post("/v1/query", json={"question": RRF_QUESTION, "timeout_s": 30})
+        assert done.status_code == 200, done.text
+    assert len(fake.requests) == 2
+
+
 async def test_a_504_names_only_a_run_that_exists(stack: Stack, monkeypatch):
     """Before: a budget shorter than the start named a run that was never started (15 of 20
     status URLs then answered 404 on a loaded machine). Now a 504 names a run only if it exists,

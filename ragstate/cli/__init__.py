@@ -13,6 +13,7 @@ ragstate feedback rag-query-what-is-bm25-3f2a9c1d --bad --source /docs/bm25.md
 ragstate feedback export judged/    # the ratings as a judged set for eval and reindex --gate
 ragstate chat                       # a conversation: follow-ups retrieved with the earlier turns
 ragstate sessions list              # and `sessions show|delete ID`
+ragstate keys create --tenant acme --scopes query,ingest   # and `keys list|revoke`, `tenants set|show`
 ragstate demo                       # everything above in one go, on the embedded defaults
 """
 
@@ -32,6 +33,7 @@ from ragstate.cli.evaluate import eval_
 from ragstate.cli.feedback import feedback_app
 from ragstate.cli.help import ConventionalGroup
 from ragstate.cli.ingest import ingest
+from ragstate.cli.keys import keys_app, tenants_app
 from ragstate.cli.local import demo, up, worker
 from ragstate.cli.mcp import mcp
 from ragstate.cli.reindex import reindex_app
@@ -93,6 +95,8 @@ app.add_typer(schedule_app, name="schedule")
 app.add_typer(reindex_app, name="reindex")
 app.add_typer(feedback_app, name="feedback")
 app.add_typer(sessions_app, name="sessions")
+app.add_typer(keys_app, name="keys")
+app.add_typer(tenants_app, name="tenants")
 
 
 def main() -> NoReturn:

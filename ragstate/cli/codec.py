@@ -43,7 +43,8 @@ def codec_server(
     codec = codec_for(cli_settings())
     if codec is None:
         fail("no payload keys: set RAGSTATE_PAYLOAD_KEYS (make one with `ragstate codec-server --new-key`)")
-    keys = ApiKeys(GatewaySettings().keys())
+    gateway = GatewaySettings()
+    keys = ApiKeys(gateway.keys() or (["tenant keys"] if gateway.tenant_keys else []))
     try:
         check_bind(host, keys, insecure=insecure, what="codec server")
     except UnsafeBind as e:
@@ -58,5 +59,23 @@ def codec_server(
         hosts = [*LOOPBACK_HOSTS, *allowed_host]
     else:  # a wildcard bind answers to the names given, else to any (API keys are required there)
         hosts = allowed_host or (["*"] if host in ("0.0.0.0", "::") else [host])
-    app = create_codec_app(codec, keys, origins, hosts)
+    app = create_codec_app(codec, codec_keys(gateway), origins, hosts)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def codec_keys(gateway):
+    """The gateway's own keys; and tenant keys (with the decode or admin scope) read from the
+    RagKeys workflow when ``RAGSTATE_GATEWAY_TENANT_KEYS`` is on."""
+    from ragstate.security.tenant_keys import KeyResolver
+
+    client = None
+
+    async def fetch():
+        nonlocal client
+        if client is None:
+            from ragstate.client import RagClient
+
+            client = await RagClient.connect(cli_settings())
+        return await client.key_table()
+
+    return KeyResolver(gateway.keys(), fetch, tenant_keys=gateway.tenant_keys, refresh_s=gateway.keys_refresh_s)

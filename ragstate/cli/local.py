@@ -106,8 +106,8 @@ def _codec_server(settings: Settings, port: int, ui_port: int) -> Any:
     except ImportError as e:
         log.warning("no codec server (%s): pip install 'ragstate[gateway]'", e)
         return None
+    from ragstate.cli.codec import codec_keys
     from ragstate.gateway import GatewaySettings
-    from ragstate.security.api_keys import ApiKeys
     from ragstate.security.codec import codec_for
 
     class BesideWorker(uvicorn.Server):
@@ -118,7 +118,7 @@ def _codec_server(settings: Settings, port: int, ui_port: int) -> Any:
     codec = codec_for(settings)
     assert codec is not None  # only started when keys are set
     origins = [f"http://localhost:{ui_port}", f"http://127.0.0.1:{ui_port}"]
-    app = create_codec_app(codec, ApiKeys(GatewaySettings().keys()), origins)
+    app = create_codec_app(codec, codec_keys(GatewaySettings()), origins)
     return BesideWorker(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
 
 

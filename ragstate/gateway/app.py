@@ -54,10 +54,12 @@ def create_app(
         separate_input_output_schemas=False,
         redirect_slashes=False,
     )
-    app.state.gateway = Gateway(settings, gateway, rag_client_factory or default_factory)
-    app.add_middleware(Guard, keys=keys, max_body_bytes=gateway.max_body_bytes)
+    service = Gateway(settings, gateway, rag_client_factory or default_factory)
+    app.state.gateway = service
+    resolver = service.key_resolver(keys)
+    app.add_middleware(Guard, resolver=resolver, max_body_bytes=gateway.max_body_bytes)
     add_exception_handlers(app)
-    if keys:
+    if resolver.enabled:
         app.include_router(v1, dependencies=[Security(_documented_auth)], responses=documented_errors(401))
     else:
         app.include_router(v1)
@@ -138,7 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     settings, gateway = Settings(), GatewaySettings()
     args = parser(gateway).parse_args(argv)
     try:
-        check_bind(args.host, ApiKeys(gateway.keys()), insecure=args.insecure, what="gateway")
+        keys = gateway.keys() or (["tenant keys"] if gateway.tenant_keys else [])
+        check_bind(args.host, ApiKeys(keys), insecure=args.insecure, what="gateway")
     except UnsafeBind as e:
         sys.exit(str(e))  # the reason, without a traceback
     configure_logging(settings, level=args.log_level)

@@ -22,7 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from ragstate.client import NOT_FOUND
 from ragstate.contracts import ErrorType
-from ragstate.errors import RagError, RequestTooLargeError
+from ragstate.errors import OverBudgetError, RagError, RequestTooLargeError
 
 log = logging.getLogger("ragstate.gateway")
 
@@ -35,6 +35,10 @@ class GatewayError:
     INVALID_JSON: Final = "InvalidJSON"
     UNAUTHORIZED: Final = "Unauthorized"
     INGEST_FORBIDDEN: Final = "IngestForbidden"
+    #: The key is good but lacks the route's scope.
+    FORBIDDEN: Final = "Forbidden"
+    #: The tenant's budget refused the request (requests per minute, or the day's LLM spend).
+    OVER_BUDGET: Final = "OverBudget"
     NOT_FOUND: Final = NOT_FOUND
     REQUEST_TOO_LARGE: Final = "RequestTooLarge"
     TOO_MANY_REQUESTS: Final = "TooManyRequests"
@@ -60,6 +64,8 @@ HTTP_STATUS: Final[dict[str, int]] = {
     GatewayError.INVALID_JSON: 400,
     GatewayError.UNAUTHORIZED: 401,
     GatewayError.INGEST_FORBIDDEN: 403,
+    GatewayError.FORBIDDEN: 403,
+    GatewayError.OVER_BUDGET: 429,
     GatewayError.NOT_FOUND: 404,
     GatewayError.REQUEST_TOO_LARGE: 413,
     GatewayError.TOO_MANY_REQUESTS: 429,
@@ -133,6 +139,9 @@ def api_error_of(e: BaseException) -> ApiError | None:
         return e
     if isinstance(e, RPCError):
         return rpc_error(e)
+    if isinstance(e, OverBudgetError):
+        retry = e.retry_after_s or 1
+        return ApiError(GatewayError.OVER_BUDGET, str(e), headers={"Retry-After": str(retry)}, retry_after_s=retry)
     if isinstance(e, RagError):
         return ApiError.of(e)
     if isinstance(e, RequestTooLargeError):  # a workflow input over RAGSTATE_MAX_PAYLOAD_BYTES

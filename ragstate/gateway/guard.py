@@ -7,7 +7,7 @@ cap: the app reads no further, so no more than the cap is ever held.
 
 Example::
 
-    app.add_middleware(Guard, keys=["key-one"], max_body_bytes=1_000_000)
+    app.add_middleware(Guard, resolver=KeyResolver(["key-one"]), max_body_bytes=1_000_000)
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any
 from starlette.datastructures import Headers
 
 from ragstate.gateway.errors import ApiError, GatewayError
-from ragstate.security.api_keys import ApiKeys
+from ragstate.gateway.principal import PRINCIPAL, audit
+from ragstate.security.tenant_keys import OPEN_PRINCIPAL, KeyResolver, KeyTableUnavailable, Principal
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -70,22 +71,36 @@ class CappedBody:
 
 
 class Guard:
-    """API key on every path but the open ones (:class:`~ragstate.security.api_keys.ApiKeys`: Bearer or
-    ``x-api-key``, constant time against every key); and the body-size cap."""
+    """The request's key on every path but the open ones, resolved to a principal
+    (:class:`~ragstate.security.tenant_keys.KeyResolver`: Bearer or ``x-api-key``; a wrong,
+    missing or revoked key is 401, audited), and the body-size cap."""
 
-    def __init__(self, app: Any, keys: list[str], max_body_bytes: int):
+    def __init__(self, app: Any, resolver: KeyResolver, max_body_bytes: int):
         self.app = app
-        self.keys = ApiKeys(keys)
+        self.resolver = resolver
         self.max_body_bytes = max_body_bytes
 
-    def _refusal(self, scope: dict) -> ApiError | None:
-        headers = Headers(scope=scope)
-        if scope["path"] not in OPEN_PATHS and not self.keys.allows(headers):
+    async def _principal(self, scope: dict, headers: Headers) -> Principal | ApiError:
+        if scope["path"] in OPEN_PATHS:
+            return OPEN_PRINCIPAL
+        try:
+            principal = await self.resolver.resolve(headers)
+        except KeyTableUnavailable as e:
+            return ApiError(GatewayError.TEMPORAL_UNAVAILABLE, f"{e}: retry shortly")
+        if principal is None:
+            audit(
+                f"{scope.get('method', '')} {scope['path']}",
+                "denied: missing, wrong or revoked key",
+                principal=Principal("unknown", "none", frozenset()),
+            )
             return ApiError(
                 GatewayError.UNAUTHORIZED,
                 "missing or wrong API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
                 headers={"WWW-Authenticate": 'Bearer realm="ragstate"'},
             )
+        return principal
+
+    def _body_refusal(self, headers: Headers) -> ApiError | None:
         length = headers.get("content-length")
         if length is not None and not length.isdigit():
             return ApiError(GatewayError.INVALID_REQUEST, "Content-Length is not a number")
@@ -96,12 +111,20 @@ class Guard:
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        refusal = self._refusal(scope)
+        headers = Headers(scope=scope)
+        principal = await self._principal(scope, headers)
+        refusal = principal if isinstance(principal, ApiError) else self._body_refusal(headers)
         if refusal is not None:
             return await refusal.response()(scope, receive, send)
+        assert isinstance(principal, Principal)
+        token = PRINCIPAL.set(principal)
+        # The access log says which key acted (its public id, never the key).
+        scope.setdefault("state", {})["key_id"] = principal.key_id
         body = CappedBody(scope, receive, send, self.max_body_bytes)
         try:
             await self.app(scope, body.receive, body.send)
         except BodyTooLarge:
             if not body.refused:  # too late for a 413: the server ends the response
                 raise
+        finally:
+            PRINCIPAL.reset(token)

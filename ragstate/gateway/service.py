@@ -5,8 +5,9 @@ turns its answers and errors into HTTP ones.
 Example::
 
     gateway = Gateway(Settings(), GatewaySettings(), rag_client_factory=RagClient.connect)
+    response = await gateway.ask(request, gateway.rag_query(body), budget=30)   # holds a slot, or 429
     async with gateway.held():                        # a request slot, or ApiError 429
-        response = await gateway.ask(request, gateway.rag_query(body), budget=30)
+        status = await gateway.query_status(workflow_id)
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from temporalio.service import RPCError
 
 from ragstate.client import RagClient, RagError
 from ragstate.contracts import ErrorType
-from ragstate.errors import RunNotFoundError, error_for
-from ragstate.gateway.errors import ApiError, GatewayError
+from ragstate.errors import OverBudgetError, RunNotFoundError, error_for
+from ragstate.gateway.errors import ApiError, GatewayError, api_error_of
 from ragstate.gateway.inputs import ingest_request, rag_query
+from ragstate.gateway.principal import current_principal
 from ragstate.gateway.schemas import IngestAccepted, IngestBody, QueryRequest, QueryResponse
 from ragstate.models import IngestStatus, QueryStatus, RagQuery, RunState
+from ragstate.models.keys import KeyTable
+from ragstate.security.tenant_keys import KeyResolver
 from ragstate.settings import Settings
 from ragstate.settings.gateway import GatewaySettings
 
@@ -38,6 +42,9 @@ from ragstate.settings.gateway import GatewaySettings
 DEADLINE_SCOPE_KEY = "ragstate.deadline"
 
 RagClientFactory = Callable[[Settings], Awaitable[RagClient]]
+
+#: A query run's execution timeout (RagClient.start_query): a slot is never held longer.
+RUN_HOLD_LIMIT_S = 15 * 60
 
 
 async def default_factory(settings: Settings) -> RagClient:
@@ -54,10 +61,36 @@ class Gateway:
         self.in_flight = 0  # /v1 requests (streams for their whole length) holding a slot
         self._rag: RagClient | None = None
         self._lock = asyncio.Lock()
+        self._holds: set[asyncio.Future] = set()  # slots held for runs whose client left
 
     # --- plumbing ------------------------------------------------------------------------------
 
+    def key_resolver(self, legacy_keys: list[str]) -> KeyResolver:
+        """Keys to principals: the deployment's own keys, and tenant keys read through this
+        gateway's client (cached ``keys_refresh_s``)."""
+
+        async def fetch() -> KeyTable:
+            return await (await self.operator()).key_table()
+
+        async def report(ids: list[str]) -> None:
+            await (await self.operator()).keys_used(ids)
+
+        return KeyResolver(
+            legacy_keys,
+            fetch,
+            tenant_keys=self.config.tenant_keys,
+            refresh_s=self.config.keys_refresh_s,
+            report_use=report,
+        )
+
     async def rag(self, connect_timeout_s: float | None = None) -> RagClient:
+        """The client acting for the request's tenant (its runs, its collections, its groups and
+        budget), connected on first use."""
+        rag = await self.operator(connect_timeout_s)
+        principal = current_principal()
+        return rag.for_tenant(principal.tenant, principal.access_groups, principal.policy)
+
+    async def operator(self, connect_timeout_s: float | None = None) -> RagClient:
         """The client, connected on first use (the process starts, and /healthz answers, while
         Temporal is still unreachable); a failed connect is retried by the next request."""
         if self._rag is not None:
@@ -118,20 +151,51 @@ class Gateway:
     # --- query ---------------------------------------------------------------------------------
 
     async def ask(self, request: Request, query: RagQuery, budget: float) -> QueryResponse | JSONResponse:
+        """The answer within ``budget``; past it, the 504 (or 429). The request's slot is held
+        until the run ends, not until the client leaves: a client that gives up and asks again
+        must not start runs (and pay LLM calls) beyond the concurrency limit."""
         started = time.monotonic()
-        rag = await self.rag()
-        workflow_id = rag.query_id(query.question)
-        remaining = max(0.05, budget - (time.monotonic() - started))
+        release: Callable[[], None] | None = self.slot()
         try:
-            # Past the budget only the waiting stops: the workflow goes on.
-            answer = await asyncio.wait_for(rag.ask(query, workflow_id), remaining)
-        except TimeoutError:
-            return await self.over_budget(request, rag, workflow_id, budget)
-        except RagError as e:
-            raise self.failed(request, rag, e) from None
-        return QueryResponse.of(answer, rag.ui_link(answer.workflow_id, answer.run_id or None))
+            rag = await self.rag()
+            workflow_id = rag.query_id(query.question)
+            remaining = max(0.05, budget - (time.monotonic() - started))
+            try:
+                # Past the budget only the waiting stops: the workflow goes on.
+                answer = await asyncio.wait_for(rag.ask(query, workflow_id), remaining)
+            except TimeoutError:
+                self._hold_until_done(rag, workflow_id, release)  # type: ignore[arg-type]
+                release = None
+                return await self.over_budget(request, rag, workflow_id, budget)
+            except RagError as e:
+                raise self.failed(request, rag, e) from None
+            return QueryResponse.of(answer, rag.ui_link(answer.workflow_id, answer.run_id or None))
+        finally:
+            if release is not None:
+                release()
+
+    def _hold_until_done(self, rag: RagClient, workflow_id: str, release: Callable[[], None]) -> None:
+        """Keep a slot until the run ``workflow_id`` closes (at most its 15-minute execution
+        timeout; at once when no run was started)."""
+
+        async def wait() -> None:
+            with contextlib.suppress(Exception):  # closed in any way, or never started: the slot is free
+                handle = rag.client.get_workflow_handle(workflow_id)
+                await asyncio.wait_for(handle.result(), RUN_HOLD_LIMIT_S)
+
+        def done(task: asyncio.Future) -> None:
+            self._holds.discard(task)
+            release()
+
+        task = asyncio.ensure_future(wait())
+        self._holds.add(task)
+        task.add_done_callback(done)
 
     def failed(self, request: Request, rag: RagClient, error: RagError) -> ApiError:
+        if isinstance(error, OverBudgetError):  # refused before any run started: 429, Retry-After
+            refusal = api_error_of(error)
+            assert refusal is not None
+            return refusal
         return ApiError.of(error, **self._where(request, rag, error.workflow_id))
 
     def _where(self, request: Request, rag: RagClient, workflow_id: str) -> dict[str, str]:

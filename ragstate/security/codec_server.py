@@ -11,14 +11,16 @@ Endpoints: ``POST /encode`` and ``POST /decode``, each taking and returning
 local UI, ``http://localhost:8233``), including the ``X-Namespace`` and ``Authorization``
 headers it sends.
 
-Credential: the gateway's API keys (``RAGSTATE_GATEWAY_API_KEYS`` or ``_API_KEYS_FILE``) as
-``Authorization: Bearer <key>`` or ``x-api-key``; with no keys configured it serves loopback only
+Credential: the gateway's own API keys (``RAGSTATE_GATEWAY_API_KEYS`` or ``_API_KEYS_FILE``), or
+with ``RAGSTATE_GATEWAY_TENANT_KEYS=true`` a tenant key with the ``admin`` or ``decode`` scope
+(never a key that may only query or ingest), as ``Authorization: Bearer <key>`` or
+``x-api-key``; with no keys configured it serves loopback only
 (a non-loopback address is refused unless ``--insecure``). Temporal Cloud's UI passes the
 user's access token as the bearer token when "Pass access token" is on.
 
 Example::
 
-    app = create_codec_app(EncryptionCodec(parse_keys(spec)), ApiKeys(["k"]), ["http://localhost:8233"])
+    app = create_codec_app(EncryptionCodec(parse_keys(spec)), KeyResolver(["k"]), ["http://localhost:8233"])
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
-from ragstate.security.api_keys import ApiKeys
+from ragstate.models.keys import Scope
 from ragstate.security.codec import EncryptionCodec, PayloadKeyError
+from ragstate.security.tenant_keys import KeyResolver, KeyTableUnavailable
 
 log = logging.getLogger("ragstate.codec_server")
 
@@ -68,7 +71,7 @@ def _error(status: int, kind: str, message: str) -> JSONResponse:
 
 def create_codec_app(
     codec: EncryptionCodec,
-    keys: ApiKeys,
+    keys: KeyResolver,
     cors_origins: Sequence[str] = DEFAULT_CORS_ORIGINS,
     allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
 ) -> FastAPI:
@@ -87,8 +90,20 @@ def create_codec_app(
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
 
     async def convert(request: Request, decode: bool) -> JSONResponse:
-        if not keys.allows(request.headers):
+        try:
+            principal = await keys.resolve(request.headers)
+        except KeyTableUnavailable as e:
+            return _error(503, "TemporalUnavailable", str(e))
+        if principal is None:
             return _error(401, "Unauthorized", "missing or wrong credential: send 'Authorization: Bearer <key>'")
+        if not principal.allows(Scope.decode):
+            log.info(
+                '{"audit": "%s", "tenant": "%s", "key_id": "%s", "outcome": "denied: missing scope"}',
+                "decode" if decode else "encode",
+                principal.tenant,
+                principal.key_id,
+            )
+            return _error(403, "Forbidden", "this key may not decode or encode payloads (scope admin or decode)")
         body = await _capped_body(request)
         if body is None:
             return _error(413, "RequestTooLarge", f"bodies are limited to {MAX_BODY_BYTES} bytes")

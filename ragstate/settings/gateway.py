@@ -25,6 +25,14 @@ class GatewaySettings(BaseSettings):
         default=None, description="comma-separated API keys; with api_keys_file, either one is accepted"
     )
     api_keys_file: Path | None = Field(default=None, description="one API key per line (# comments allowed)")
+    tenant_keys: bool = Field(
+        default=False,
+        description="accept tenant keys (`ragstate keys create`), read from the RagKeys workflow; the keys "
+        "above stay the default tenant's, with every scope",
+    )
+    keys_refresh_s: float = Field(
+        default=2.0, gt=0, le=300, description="how old the cached tenant-key table may be (a revoked key's grace)"
+    )
     max_concurrent_requests: int = Field(default=64, ge=1, description="beyond this, /v1 requests get 429")
     default_timeout_s: float = Field(default=30.0, gt=0, description="a query's time budget when it names none")
     max_timeout_s: float = Field(default=300.0, gt=0, description="the most a request may ask for")

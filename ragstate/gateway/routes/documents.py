@@ -21,11 +21,13 @@ from fastapi import APIRouter, Path, Query
 from ragstate.gateway.deps import GatewayDep
 from ragstate.gateway.errors import ApiError, GatewayError
 from ragstate.gateway.inputs import check_text
+from ragstate.gateway.principal import audit, requires
 from ragstate.gateway.schemas import COLLECTION_NAME, documented_errors
 from ragstate.gateway.service import Gateway
 from ragstate.models import DeleteResult, DocumentList
+from ragstate.models.keys import Scope
 
-router = APIRouter(tags=["documents"])
+router = APIRouter(tags=["documents"], dependencies=[requires(Scope.query)])
 
 #: The most one listing returns (ListDocumentsRequest's bound: the result travels through history).
 MAX_LIMIT = 10_000
@@ -76,11 +78,14 @@ async def list_documents(
 ) -> Any:
     prefix = source_prefix(gateway, source)
     async with gateway.held():
-        return await (await gateway.rag()).documents(prefix, collection, limit)
+        rag = await gateway.rag()
+        found = await rag.documents(prefix, collection, limit)
+    return found.model_copy(update={"collection": rag.tenant_collection(found.collection)})
 
 
 @router.delete(
     "/v1/documents/{doc_id:path}",
+    dependencies=[requires(Scope.admin)],
     response_model=DeleteResult,
     summary="Delete one document (every chunk of it, from keyword and vector search)",
     responses={
@@ -97,7 +102,10 @@ async def delete_document(
     if not doc_id:
         raise ApiError(GatewayError.INVALID_REQUEST, "doc_id must not be empty")
     async with gateway.held():
-        result = await (await gateway.rag()).delete_document_ids([doc_id], collection)
+        rag = await gateway.rag()
+        result = await rag.delete_document_ids([doc_id], collection)
+    target = f"{rag.tenant_collection(result.collection)}/{doc_id}"
+    audit("delete document", "deleted" if result.documents else "not found", target=target)
     if result.documents == 0:
-        raise ApiError(GatewayError.NOT_FOUND, f"no document {doc_id!r} in collection {result.collection!r}")
-    return result
+        raise ApiError(GatewayError.NOT_FOUND, f"no document {doc_id!r} in collection {collection or 'default'!r}")
+    return result.model_copy(update={"collection": rag.tenant_collection(result.collection)})

@@ -21,11 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ragstate.gateway.deps import GatewayDep
 from ragstate.gateway.inputs import check_text
+from ragstate.gateway.principal import requires
 from ragstate.gateway.schemas import documented_errors
 from ragstate.models import FeedbackRecord
 from ragstate.models.feedback import MAX_FEEDBACK_SOURCES, MAX_NOTE_CHARS, DocId
+from ragstate.models.keys import Scope
 
-router = APIRouter(tags=["feedback"])
+router = APIRouter(tags=["feedback"], dependencies=[requires(Scope.query)])
 
 
 class FeedbackBody(BaseModel):

@@ -12,10 +12,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from ragstate.gateway.deps import GatewayDep
+from ragstate.gateway.principal import requires
 from ragstate.gateway.schemas import IngestAccepted, IngestBody, documented_errors
 from ragstate.models import IngestStatus
+from ragstate.models.keys import Scope
 
-router = APIRouter(tags=["ingest"])
+router = APIRouter(tags=["ingest"], dependencies=[requires(Scope.ingest)])
 
 
 @router.post(

@@ -14,11 +14,13 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from ragstate.gateway.deps import GatewayDep
+from ragstate.gateway.principal import requires
 from ragstate.gateway.schemas import QueryRequest, QueryResponse, documented_errors
 from ragstate.gateway.sse import stream_answer
 from ragstate.models import QueryStatus
+from ragstate.models.keys import Scope
 
-router = APIRouter(tags=["query"])
+router = APIRouter(tags=["query"], dependencies=[requires(Scope.query)])
 
 _SSE = {"text/event-stream": {"schema": {"type": "string"}}}
 
@@ -51,8 +53,7 @@ async def post_query(
     if stream:
         return await stream_answer(gateway, request, query)
     budget = gateway.budget(request, body.timeout_s, x_request_timeout)
-    async with gateway.held():
-        return await gateway.ask(request, query, budget)
+    return await gateway.ask(request, query, budget)
 
 
 @router.post(

@@ -22,15 +22,17 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ragstate.client.session import ChatSession
-from ragstate.errors import RagError
+from ragstate.errors import OverBudgetError, RagError
 from ragstate.gateway.deps import GatewayDep
-from ragstate.gateway.errors import ApiError, GatewayError
+from ragstate.gateway.errors import ApiError, GatewayError, api_error_of
+from ragstate.gateway.principal import requires
 from ragstate.gateway.schemas import COLLECTION_NAME, QueryResponse, documented_errors
 from ragstate.gateway.service import Gateway
 from ragstate.gateway.sse import stream_events
+from ragstate.models.keys import Scope
 from ragstate.models.session import SessionMessage, Transcript, check_id
 
-router = APIRouter(tags=["sessions"])
+router = APIRouter(tags=["sessions"], dependencies=[requires(Scope.query)])
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$"
 
@@ -72,11 +74,12 @@ class SessionDeleted(BaseModel):
 
 
 async def _session(gateway: Gateway, session_id: str, collection: str | None = None) -> ChatSession:
+    rag = await gateway.rag()
     try:
         check_id(session_id)
-    except ValueError as e:
+        return rag.session(session_id, collection)  # a tenant's: under its own prefix
+    except (ValueError, RagError) as e:
         raise ApiError(GatewayError.INVALID_REQUEST, str(e)) from None
-    return (await gateway.rag()).session(session_id, collection)
 
 
 @router.post("/v1/sessions", status_code=201, response_model=SessionCreated, responses=documented_errors(400, 429, 503))
@@ -86,8 +89,8 @@ async def create_session(request: Request, body: SessionBody, gateway: GatewayDe
     async with gateway.held():
         await chat.start()
     return SessionCreated(
-        session_id=chat.id,
-        messages_url=gateway.url(request, "/v1/sessions", chat.id) + "/messages",
+        session_id=chat.name,
+        messages_url=gateway.url(request, "/v1/sessions", chat.name) + "/messages",
         ui_link=chat.rag.ui_link(chat.workflow_id),
     )
 
@@ -124,11 +127,13 @@ async def post_message(
                 f"no answer within {budget:g} s; the turn goes on: send the same message_id again for its reply",
                 message_id=message_id,
             ) from None
+        except OverBudgetError as e:
+            raise api_error_of(e) or ApiError.of(e) from None
         except RagError as e:
             raise ApiError.of(e, message_id=message_id) from None
     link = chat.rag.ui_link(reply.answer.workflow_id, reply.answer.run_id or None)
     return MessageReply(
-        session_id=chat.id, turn=reply.turn, message_id=message_id, answer=QueryResponse.of(reply.answer, link)
+        session_id=chat.name, turn=reply.turn, message_id=message_id, answer=QueryResponse.of(reply.answer, link)
     )
 
 
@@ -149,4 +154,4 @@ async def delete_session(session_id: str, gateway: GatewayDep) -> Any:
     chat = await _session(gateway, session_id)
     async with gateway.held():
         await chat.delete()
-    return SessionDeleted(session_id=chat.id)
+    return SessionDeleted(session_id=chat.name)

@@ -1,0 +1,258 @@
+"""Tenants through the gateway on the real dev server (issue 23): keys created with the client
+(hashes in the RagKeys workflow), every /v1 route x (own tenant, other tenant, no key, revoked
+key, missing scope), a revocation seen by a running gateway without a restart, and budgets held
+by the RagBudget workflow across two gateway apps. The stack (workers, the fake Messages API) is
+test_gateway's, one per module."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import httpx
+import pytest
+from gateway_client import assert_error, http
+from paths import EXAMPLES_CORPUS
+from test_gateway import RRF_QUESTION, Stack, fake, make_app, stack  # noqa: F401 - the module's stack
+
+from ragstate.client import RagClient
+from ragstate.models.keys import OverBudget, Scope, TenantPolicy
+
+TAG = uuid.uuid4().hex[:6]
+TENANT_A, TENANT_B = f"ta-{TAG}", f"tb-{TAG}"
+ALL = [Scope.query, Scope.ingest, Scope.admin]
+
+
+@dataclass
+class Tenants:
+    app: object
+    key_a: str
+    key_b: str
+    key_a_query_only: str
+    key_a_revoked: str
+    query_a: str  # A's query run
+    ingest_a: str  # A's ingest run
+    doc_a: str  # a document of A's default collection
+    session_a: str
+
+
+async def poll_until(check, within_s: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+def headers(key: str | None) -> dict[str, str]:
+    return {"x-api-key": key} if key else {}
+
+
+@pytest.fixture(scope="module")
+async def tenants(stack: Stack) -> Tenants:  # noqa: F811 - the imported fixture
+    rag = RagClient(stack.client, stack.llm)
+    _, key_a = await rag.create_key(TENANT_A, ALL)
+    _, key_b = await rag.create_key(TENANT_B, ALL)
+    _, key_a_query_only = await rag.create_key(TENANT_A, [Scope.query])
+    revoked, key_a_revoked = await rag.create_key(TENANT_A, ALL)
+    await rag.revoke_key(revoked.id)
+    app = make_app(stack, stack.llm, tenant_keys=True, keys_refresh_s=0.2, ingest_roots=str(EXAMPLES_CORPUS))
+    async with http(app) as h:
+        r = await h.post("/v1/ingest", json={"paths": ["."]}, headers=headers(key_a))
+        assert r.status_code == 202, r.text
+        ingest_a = r.json()["workflow_id"]
+        await stack.client.get_workflow_handle(ingest_a).result()
+        r = await h.post("/v1/query", json={"question": RRF_QUESTION, "timeout_s": 60}, headers=headers(key_a))
+        assert r.status_code == 200, r.text
+        query_a = r.json()["workflow_id"]
+        doc_a = r.json()["citations"][0]["doc_id"]
+        r = await h.post(
+            "/v1/sessions/chat-1/messages", json={"question": RRF_QUESTION, "timeout_s": 60}, headers=headers(key_a)
+        )
+        assert r.status_code == 200, r.text
+    return Tenants(app, key_a, key_b, key_a_query_only, key_a_revoked, query_a, ingest_a, doc_a, "chat-1")
+
+
+#: Every /v1 route that names an object: (method, path template, body, scope it needs).
+ROUTES = [
+    ("GET", "/v1/queries/{query}", None, Scope.query),
+    ("POST", "/v1/queries/{query}/feedback", {"good": True}, Scope.query),
+    ("GET", "/v1/ingest/{ingest}", None, Scope.ingest),
+    ("GET", "/v1/sessions/{session}", None, Scope.query),
+    ("DELETE", "/v1/documents/{doc}", None, Scope.admin),
+]
+
+#: The expected status of each route for each caller; "own" is the route's success.
+OWN = {"GET": 200, "POST": 200, "DELETE": 200}
+
+
+def url(template: str, t: Tenants) -> str:
+    return template.format(query=t.query_a, ingest=t.ingest_a, session=t.session_a, doc=quote(t.doc_a, safe=""))
+
+
+@pytest.mark.parametrize(("method", "template", "body", "scope"), ROUTES, ids=[r[1] for r in ROUTES])
+@pytest.mark.parametrize("caller", ["other tenant", "no key", "revoked key", "missing scope"])
+async def test_no_caller_but_the_owner_sees_or_changes_an_object(
+    tenants: Tenants, method, template, body, scope, caller
+):
+    """404 for another tenant's object (existence is not disclosed), 401 without a good key, 403
+    without the scope; and the object is still there afterwards."""
+    key, expected = {
+        "other tenant": (tenants.key_b, 404),
+        "no key": (None, 401),
+        "revoked key": (tenants.key_a_revoked, 401),
+        "missing scope": (tenants.key_a_query_only, 403),
+    }[caller]
+    if caller == "missing scope" and scope is Scope.query:
+        key, expected = tenants.key_b, 404  # a query key has every query route's scope: the other tenant instead
+    async with http(tenants.app) as h:
+        r = await h.request(method, url(template, tenants), json=body, headers=headers(key))
+        assert r.status_code == expected, r.text
+        # The owner still finds it.
+        if method != "DELETE":
+            r = await h.get(url(template, tenants).removesuffix("/feedback"), headers=headers(tenants.key_a))
+            assert r.status_code == 200, r.text
+
+
+async def test_the_owner_reaches_every_route(stack: Stack, tenants: Tenants):  # noqa: F811
+    async with http(tenants.app) as h:
+        own = headers(tenants.key_a)
+        assert (await h.get(f"/v1/queries/{tenants.query_a}", headers=own)).json()["state"] == "completed"
+        assert (await h.get(f"/v1/ingest/{tenants.ingest_a}", headers=own)).json()["state"] == "completed"
+        transcript = await h.get(f"/v1/sessions/{tenants.session_a}", headers=own)
+        assert transcript.status_code == 200 and len(transcript.json()["turns"]) == 1
+        listed = await h.get("/v1/documents", headers=own)
+        assert listed.status_code == 200 and listed.json()["total"] > 0
+        assert listed.json()["collection"] == stack.llm.collection  # the tenant's own name, not its namespace
+
+
+async def test_another_tenant_lists_none_of_the_documents_and_its_questions_cite_none(tenants: Tenants):
+    async with http(tenants.app) as h:
+        other = headers(tenants.key_b)
+        listed = await h.get("/v1/documents", headers=other)
+        assert listed.status_code in (200, 404) and (listed.status_code == 404 or listed.json()["total"] == 0)
+        r = await h.post("/v1/query", json={"question": RRF_QUESTION, "timeout_s": 60}, headers=other)
+        assert r.status_code == 200, r.text
+        assert r.json()["citations"] == [], r.json()  # B's namespace is empty: A's documents never reach B
+        # The same session id is B's own, empty conversation.
+        assert (await h.get(f"/v1/sessions/{tenants.session_a}", headers=other)).status_code == 404
+
+
+async def test_a_key_revoked_on_a_running_gateway_stops_within_its_refresh(stack: Stack, tenants: Tenants):  # noqa: F811
+    rag = RagClient(stack.client, stack.llm)
+    record, key = await rag.create_key(TENANT_A, [Scope.query])
+    async with http(tenants.app) as h:
+        statuses: list[int] = []
+
+        async def answered(status: int) -> bool:
+            statuses.append((await h.get(f"/v1/queries/{tenants.query_a}", headers=headers(key))).status_code)
+            return statuses[-1] == status
+
+        # keys_refresh_s is 0.2 s: a new key is accepted, and a revoked one refused, with no restart.
+        await poll_until(lambda: answered(200))
+        await rag.revoke_key(record.id)
+        await poll_until(lambda: answered(401))
+    assert set(statuses) == {200, 401}, statuses
+    assert (await rag.key_table()).keys  # hashes only, never the key
+    assert all(key not in k.model_dump_json() for k in (await rag.key_table()).keys)
+
+
+async def test_a_query_key_cannot_ingest_or_delete_and_each_denial_is_audited(tenants: Tenants, caplog):
+    caplog.set_level(logging.INFO, logger="ragstate.audit")
+    async with http(tenants.app) as h:
+        r = await h.post("/v1/ingest", json={"paths": ["."]}, headers=headers(tenants.key_a_query_only))
+        assert_error(r, 403, "Forbidden")
+        r = await h.delete(f"/v1/documents/{quote(tenants.doc_a, safe='')}", headers=headers(tenants.key_a_query_only))
+        assert_error(r, 403, "Forbidden")
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "ragstate.audit"]
+    assert any('"outcome": "denied: missing scope"' in line and TENANT_A in line for line in lines), lines
+    assert not any(tenants.key_a_query_only in line for line in lines)  # the key id, never the key
+
+
+async def test_two_tenants_keep_collections_of_the_same_name_apart(stack: Stack, tenants: Tenants):  # noqa: F811
+    rag = RagClient(stack.client, stack.llm)
+    a, b = rag.for_tenant(TENANT_A), rag.for_tenant(TENANT_B)
+    assert a.collection_name("docs") != b.collection_name("docs")
+    with pytest.raises(Exception, match="reserved"):
+        a.collection_name(f"{TENANT_B}__docs")  # no reaching into another namespace
+    everything = (await rag.collections()).collections  # the operator sees the namespaces
+    assert f"{TENANT_A}__{stack.llm.collection}" in everything
+    mine = (await a.collections()).collections
+    assert stack.llm.collection in mine and not any("__" in name for name in mine)
+    assert not any("__" in name for name in (await b.collections()).collections)
+
+
+# --- budgets --------------------------------------------------------------------------------------
+
+
+async def test_a_daily_budget_spent_through_one_gateway_refuses_the_next_request_through_another(
+    stack: Stack,  # noqa: F811
+    fake,  # noqa: F811
+):
+    """Two gateway apps, each its own key cache: the spend lives in the tenant's RagBudget, so the
+    second app refuses once the first spent the day's budget, before any LLM request is made."""
+    tenant = f"tc-{TAG}"
+    rag = RagClient(stack.client, stack.llm)
+    _, key = await rag.create_key(tenant, ALL)
+    await rag.set_tenant_policy(TenantPolicy(tenant=tenant, llm_usd_per_day=1e-9, reserve_usd=0.0))
+    await rag.for_tenant(tenant).ingest([str(EXAMPLES_CORPUS)])  # its own namespace: something to cite
+    first = make_app(stack, stack.llm, tenant_keys=True, keys_refresh_s=0.2)
+    second = make_app(stack, stack.llm, tenant_keys=True, keys_refresh_s=0.2)
+    async with http(first) as h1, http(second) as h2:
+        r = await h1.post("/v1/query", json={"question": RRF_QUESTION, "timeout_s": 60}, headers=headers(key))
+        assert r.status_code == 200 and r.json()["mode"] == "llm", r.text
+        calls = len(fake.requests)
+        r = await h2.post("/v1/query", json={"question": RRF_QUESTION, "timeout_s": 60}, headers=headers(key))
+        err = assert_error(r, 429, "OverBudget")
+        assert int(r.headers["retry-after"]) >= 1 and "LLM budget" in err["message"]
+    assert len(fake.requests) == calls  # refused before any LLM request
+    state = await rag.budget_state(tenant)
+    assert state is not None and state.spent_usd > 0 and state.refused == 1 and state.open_reservations == 0
+
+
+async def test_over_budget_with_retrieval_only_answers_without_the_llm(stack: Stack, fake):  # noqa: F811
+    tenant = f"td-{TAG}"
+    rag = RagClient(stack.client, stack.llm)
+    await rag.set_tenant_policy(
+        TenantPolicy(tenant=tenant, llm_usd_per_day=0.0, reserve_usd=0.01, over_budget=OverBudget.retrieval_only)
+    )
+    view = rag.for_tenant(tenant, policy=(await rag.key_table()).policy(tenant))
+    await view.ingest([str(EXAMPLES_CORPUS)])
+    calls = len(fake.requests)
+    answer = await view.ask(RRF_QUESTION)
+    assert answer.mode.value == "retrieval-only" and answer.ranking, answer
+    assert len(fake.requests) == calls
+
+
+async def test_requests_per_minute_are_counted_for_the_tenant_across_clients(stack: Stack):  # noqa: F811
+    tenant = f"te-{TAG}"
+    rag = RagClient(stack.client, stack.llm)
+    policy = TenantPolicy(tenant=tenant, requests_per_minute=2)
+    clients = [
+        rag.for_tenant(tenant, policy=policy),
+        RagClient(stack.client, stack.llm.model_copy()).for_tenant(tenant, policy=policy),
+    ]
+    from ragstate.errors import OverBudgetError
+
+    await clients[0].admit("run-1", policy)
+    await clients[1].admit("run-2", policy)
+    with pytest.raises(OverBudgetError, match="2 requests per minute") as refused:
+        await clients[0].admit("run-3", policy)
+    assert 1 <= (refused.value.retry_after_s or 0) <= 60
+
+
+def test_unknown_key_shapes_are_refused_offline():
+    """No table read for a key that is not a tenant key's shape."""
+    import asyncio
+
+    from ragstate.security.tenant_keys import KeyResolver
+
+    async def never():
+        raise AssertionError("the table was read")
+
+    resolver = KeyResolver([], never, tenant_keys=True)
+    for given in ("", "rsk_", "rsk_abc", "Bearer x", "rsk__secret"):
+        assert asyncio.run(resolver.resolve({"x-api-key": given} if given else {})) is None
+    _ = httpx  # the module's client library, as the other gateway tests
