@@ -101,3 +101,47 @@ async def test_an_oversized_body_is_refused_as_it_streams_and_other_hosts_are_re
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8081") as c:
         assert (await c.get("/healthz")).status_code == 200
         assert (await c.get("/healthz", headers={"host": "rebind.attacker.example"})).status_code == 400
+
+
+async def test_a_tenant_key_decodes_only_with_the_decode_or_admin_scope(codec: EncryptionCodec):
+    """Issue 23: any gateway key decrypted every payload. A tenant's query or ingest key is now
+    403; its decode or admin key decodes; a revoked key is 401."""
+    import hashlib
+    from datetime import UTC, datetime
+
+    from ragstate.client.tenants import new_key
+    from ragstate.models.keys import KeyRecord, KeyTable, Scope
+
+    keys: dict[str, str] = {}
+    records = []
+    for name, scopes, revoked in (
+        ("query", [Scope.query, Scope.ingest], False),
+        ("decode", [Scope.decode], False),
+        ("admin", [Scope.admin], False),
+        ("revoked", [Scope.decode], True),
+    ):
+        key_id, key = new_key()
+        keys[name] = key
+        records.append(
+            KeyRecord(
+                id=key_id,
+                tenant="acme",
+                scopes=scopes,
+                digest=hashlib.sha256(key.encode()).hexdigest(),
+                created_at=datetime.now(UTC),
+                revoked_at=datetime.now(UTC) if revoked else None,
+            )
+        )
+
+    async def table() -> KeyTable:
+        return KeyTable(keys=records)
+
+    app = create_codec_app(codec, KeyResolver([], table, tenant_keys=True), [UI], allowed_hosts=["codec"])
+    [sealed] = await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=b'"secret question"')])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://codec") as client:
+        status = {}
+        for name, key in keys.items():
+            r = await client.post("/decode", json=body(sealed), headers={"Authorization": f"Bearer {key}"})
+            status[name] = r.status_code
+            assert r.status_code == 200 or "secret question" not in r.text
+    assert status == {"query": 403, "decode": 200, "admin": 200, "revoked": 401}

@@ -119,7 +119,7 @@ class Guard:
         assert isinstance(principal, Principal)
         token = PRINCIPAL.set(principal)
         # The access log says which key acted (its public id, never the key).
-        scope.setdefault("state", {})["key_id"] = principal.key_id
+        scope.setdefault("state", {}).update(key_id=principal.key_id, tenant=principal.tenant)
         body = CappedBody(scope, receive, send, self.max_body_bytes)
         try:
             await self.app(scope, body.receive, body.send)

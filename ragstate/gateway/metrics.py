@@ -1,5 +1,5 @@
-"""The gateway's telemetry: ``GET /metrics`` (Prometheus text: requests by route and status, and
-their durations) and, when tracing is on, an OpenTelemetry server span per request, the parent
+"""The gateway's telemetry: ``GET /metrics`` (Prometheus text: requests by route, status and
+tenant, so each tenant's 429s from its budget show, and their durations) and, when tracing is on, an OpenTelemetry server span per request, the parent
 of the query's StartWorkflow span.
 
 ``/metrics`` sits behind the API key like every non-health path (Prometheus sends it with
@@ -42,7 +42,7 @@ def instrument(app: FastAPI) -> None:
         return
     registry = prometheus_client.CollectorRegistry()
     requests = prometheus_client.Counter(
-        "ragstate_gateway_requests", "HTTP requests", ["method", "route", "status"], registry=registry
+        "ragstate_gateway_requests", "HTTP requests", ["method", "route", "status", "tenant"], registry=registry
     )
     seconds = prometheus_client.Histogram(
         "ragstate_gateway_request_duration_seconds", "time to the response end", ["method", "route"], registry=registry
@@ -82,5 +82,6 @@ class _RequestMetrics:
             # The router writes the matched route into this same scope dict.
             route = getattr(scope.get("route"), "path", UNMATCHED)
             method = scope["method"]
-            self.requests.labels(method, route, str(status)).inc()
+            tenant = scope.get("state", {}).get("tenant", "none")  # Guard's: "none" for refused keys
+            self.requests.labels(method, route, str(status), tenant).inc()
             self.seconds.labels(method, route).observe(time.perf_counter() - started)

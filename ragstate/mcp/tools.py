@@ -78,7 +78,9 @@ class RagTools:
         async with self._lock:
             if self._rag is None:
                 try:
-                    self._rag = await self.connect(self.settings)
+                    rag = await self.connect(self.settings)
+                    # RAGSTATE_TENANT: the agent acts for that tenant only (its runs, its namespace).
+                    self._rag = rag.for_tenant(self.settings.tenant) if self.settings.tenant else rag
                 except (RuntimeError, RPCError, OSError) as e:
                     raise ToolError(
                         f"cannot reach Temporal at {self.settings.temporal_address} ({e}). Start it with "
