@@ -1,6 +1,6 @@
 """The gateway's telemetry: ``GET /metrics`` (Prometheus text: requests by route, status and
-tenant, so each tenant's 429s from its budget show, and their durations) and, when tracing is on, an OpenTelemetry server span per request, the parent
-of the query's StartWorkflow span.
+tenant, so each tenant's 429s from its budget show, and their durations) and, when tracing is
+on, an OpenTelemetry server span per request, the parent of the query's StartWorkflow span.
 
 ``/metrics`` sits behind the API key like every non-health path (Prometheus sends it with
 ``authorization: {credentials: <key>}`` in its scrape config). Without ``prometheus_client`` (the
