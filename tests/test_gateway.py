@@ -585,6 +585,38 @@ async def test_api_keys(stack: Stack, tmp_path):
     assert "401" in schema["paths"]["/v1/query"]["post"]["responses"]
 
 
+async def test_a_key_removed_from_the_keys_file_stops_without_a_restart(stack: Stack, tmp_path):
+    """Issue 23: a key removed from the keys file kept working until the gateway restarted."""
+    keys = tmp_path / "keys"
+    keys.write_text("key-one\nkey-two\n")
+    app = make_app(stack, stack.offline, api_keys_file=keys, keys_refresh_s=0.1)
+    async with http(app) as h:
+        assert_error(await h.get("/v1/queries/rag-query-x", headers={"x-api-key": "key-two"}), 404, "NotFound")
+        keys.write_text("key-one\n")
+        statuses: list[int] = []
+
+        async def refused() -> bool:
+            statuses.append((await h.get("/v1/queries/rag-query-x", headers={"x-api-key": "key-two"})).status_code)
+            return statuses[-1] == 401
+
+        await wait_until_async(refused)
+        assert_error(await h.get("/v1/queries/rag-query-x", headers={"x-api-key": "key-one"}), 404, "NotFound")
+        keys.unlink()  # an unreadable file: none of its keys, and the gateway stays closed
+        await wait_until_async(lambda: _status_is(h, "key-one", 401))
+        assert_error(await h.get("/v1/queries/rag-query-x"), 401)
+
+
+async def _status_is(h: httpx.AsyncClient, key: str, status: int) -> bool:
+    return (await h.get("/v1/queries/rag-query-x", headers={"x-api-key": key})).status_code == status
+
+
+async def wait_until_async(check, within_s: float = 20) -> None:
+    deadline = time.monotonic() + within_s
+    while not await check():
+        assert time.monotonic() < deadline, "timed out waiting"
+        await asyncio.sleep(0.05)
+
+
 async def test_readyz_is_503_when_temporal_is_unreachable():
     settings = Settings(temporal_address=f"127.0.0.1:{free_port()}", _env_file=None)
     app = create_app(settings, gateway=GatewaySettings(_env_file=None, ready_timeout_s=2, connect_timeout_s=2))

@@ -14,12 +14,13 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from gateway_client import assert_error, http
+from gateway_client import assert_error, http, wait_until
 from paths import EXAMPLES_CORPUS
-from test_gateway import RRF_QUESTION, Stack, fake, make_app, stack  # noqa: F401 - the module's stack
+from test_gateway import ANSWER, RRF_QUESTION, Stack, fake, make_app, stack, wait_until_async  # noqa: F401 - the module's stack
 
 from ragstate.client import RagClient
 from ragstate.models.keys import OverBudget, Scope, TenantPolicy
+from ragstate.testing import ok
 
 TAG = uuid.uuid4().hex[:6]
 TENANT_A, TENANT_B = f"ta-{TAG}", f"tb-{TAG}"
@@ -37,13 +38,6 @@ class Tenants:
     ingest_a: str  # A's ingest run
     doc_a: str  # a document of A's default collection
     session_a: str
-
-
-async def poll_until(check, within_s: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 def headers(key: str | None) -> dict[str, str]:
@@ -151,9 +145,9 @@ async def test_a_key_revoked_on_a_running_gateway_stops_within_its_refresh(stack
             return statuses[-1] == status
 
         # keys_refresh_s is 0.2 s: a new key is accepted, and a revoked one refused, with no restart.
-        await poll_until(lambda: answered(200))
+        await wait_until_async(lambda: answered(200))
         await rag.revoke_key(record.id)
-        await poll_until(lambda: answered(401))
+        await wait_until_async(lambda: answered(401))
     assert set(statuses) == {200, 401}, statuses
     assert (await rag.key_table()).keys  # hashes only, never the key
     assert all(key not in k.model_dump_json() for k in (await rag.key_table()).keys)
@@ -256,3 +250,31 @@ def test_unknown_key_shapes_are_refused_offline():
     for given in ("", "rsk_", "rsk_abc", "Bearer x", "rsk__secret"):
         assert asyncio.run(resolver.resolve({"x-api-key": given} if given else {})) is None
     _ = httpx  # the module's client library, as the other gateway tests
+
+
+async def test_one_tenants_burst_leaves_room_for_the_others(stack: Stack, tenants: Tenants, fake):  # noqa: F811
+    """Issue 23: during B's burst A got 429 on 5 of 5 (one pool for every key). A tenant now
+    holds at most its share (half the gateway by default): its next request is 429, the other's
+    is served."""
+    fake.plan(ok(ANSWER, delay_s=3))
+    app = make_app(stack, stack.llm, tenant_keys=True, keys_refresh_s=0.2, max_concurrent_requests=2)
+    async with http(app) as h:
+        burst = asyncio.create_task(
+            h.post("/v1/query", json={"question": RRF_QUESTION, "timeout_s": 60}, headers=headers(tenants.key_a))
+        )
+        await wait_until(lambda: len(fake.requests) >= 1)  # A holds its one slot, waiting on the LLM
+        more = await h.post("/v1/query", json={"question": RRF_QUESTION}, headers=headers(tenants.key_a))
+        assert "tenant" in assert_error(more, 429, "TooManyRequests")["message"]
+        other = await h.post("/v1/query", json={"question": RRF_QUESTION}, headers=headers(tenants.key_b))
+        assert other.status_code == 200, other.text
+        assert (await burst).status_code == 200
+
+
+async def test_the_access_line_names_the_key_that_acted_never_the_key(tenants: Tenants, caplog):
+    caplog.set_level(logging.INFO, logger="ragstate.gateway.access")
+    async with http(tenants.app) as h:
+        assert (await h.get(f"/v1/queries/{tenants.query_a}", headers=headers(tenants.key_a))).status_code == 200
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "ragstate.gateway.access"]
+    key_id = tenants.key_a.split("_")[1]
+    assert any(f"tenant={TENANT_A} key={key_id}" in line and " 200 " in line for line in lines), lines
+    assert not any(tenants.key_a in line for line in lines)

@@ -56,7 +56,7 @@ def create_app(
     )
     service = Gateway(settings, gateway, rag_client_factory or default_factory)
     app.state.gateway = service
-    resolver = service.key_resolver(keys)
+    resolver = service.key_resolver(gateway.keys if gateway.api_keys_file else keys)
     app.add_middleware(Guard, resolver=resolver, max_body_bytes=gateway.max_body_bytes)
     add_exception_handlers(app)
     if resolver.enabled:

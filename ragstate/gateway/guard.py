@@ -12,6 +12,8 @@ Example::
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -20,6 +22,9 @@ from starlette.datastructures import Headers
 from ragstate.gateway.errors import ApiError, GatewayError
 from ragstate.gateway.principal import PRINCIPAL, audit
 from ragstate.security.tenant_keys import OPEN_PRINCIPAL, KeyResolver, KeyTableUnavailable, Principal
+
+#: One line per authenticated /v1 request: method, path, status, tenant and key id.
+access_log = logging.getLogger("ragstate.gateway.access")
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -50,6 +55,7 @@ class CappedBody:
         self.received = 0
         self.response_started = False
         self.refused = False
+        self.status: int | None = None
 
     async def receive(self) -> Message:
         message = await self._receive()
@@ -67,6 +73,7 @@ class CappedBody:
             return
         if message["type"] == "http.response.start":
             self.response_started = True
+            self.status = message.get("status")
         await self._send(message)
 
 
@@ -121,6 +128,7 @@ class Guard:
         # The access log says which key acted (its public id, never the key).
         scope.setdefault("state", {}).update(key_id=principal.key_id, tenant=principal.tenant)
         body = CappedBody(scope, receive, send, self.max_body_bytes)
+        started = time.perf_counter()
         try:
             await self.app(scope, body.receive, body.send)
         except BodyTooLarge:
@@ -128,3 +136,14 @@ class Guard:
                 raise
         finally:
             PRINCIPAL.reset(token)
+            if scope["path"] not in OPEN_PATHS:
+                # Which key acted (its public id, never the key; the path without its query string).
+                access_log.info(
+                    "%s %s %s tenant=%s key=%s %.0f ms",
+                    scope.get("method", ""),
+                    scope["path"],
+                    body.status or "-",
+                    principal.tenant,
+                    principal.key_id,
+                    (time.perf_counter() - started) * 1000,
+                )

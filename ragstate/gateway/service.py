@@ -59,13 +59,14 @@ class Gateway:
         self.config = config
         self.factory = factory
         self.in_flight = 0  # /v1 requests (streams for their whole length) holding a slot
+        self.tenant_in_flight: dict[str, int] = {}  # the same, per tenant (tenant keys only)
         self._rag: RagClient | None = None
         self._lock = asyncio.Lock()
         self._holds: set[asyncio.Future] = set()  # slots held for runs whose client left
 
     # --- plumbing ------------------------------------------------------------------------------
 
-    def key_resolver(self, legacy_keys: list[str]) -> KeyResolver:
+    def key_resolver(self, legacy_keys: list[str] | Callable[[], list[str]]) -> KeyResolver:
         """Keys to principals: the deployment's own keys, and tenant keys read through this
         gateway's client (cached ``keys_refresh_s``)."""
 
@@ -108,13 +109,29 @@ class Gateway:
                     ) from e
         return self._rag
 
+    def tenant_limit(self) -> int:
+        """The most requests one tenant key's tenant may hold at once: one tenant's burst leaves
+        the rest of the gateway to the others."""
+        limit = self.config.tenant_max_concurrent_requests
+        return limit if limit is not None else max(1, self.config.max_concurrent_requests // 2)
+
     def slot(self) -> Callable[[], None]:
-        """Take a request slot at once or answer 429 (never queue); returns an idempotent release."""
+        """Take a request slot at once or answer 429 (never queue); returns an idempotent release.
+        A tenant key's tenant also has its own cap (:meth:`tenant_limit`); the deployment's own
+        keys (one tenant) have the whole gateway."""
         if self.in_flight >= self.config.max_concurrent_requests:
             raise ApiError.too_many(
                 f"the gateway is serving its limit of {self.config.max_concurrent_requests} requests; retry shortly"
             )
+        principal = current_principal()
+        tenant = None if principal.legacy else principal.tenant
+        if tenant is not None and self.tenant_in_flight.get(tenant, 0) >= self.tenant_limit():
+            raise ApiError.too_many(
+                f"tenant {tenant} is using its limit of {self.tenant_limit()} concurrent requests; retry shortly"
+            )
         self.in_flight += 1
+        if tenant is not None:
+            self.tenant_in_flight[tenant] = self.tenant_in_flight.get(tenant, 0) + 1
         released = False
 
         def release() -> None:
@@ -122,6 +139,8 @@ class Gateway:
             if not released:
                 released = True
                 self.in_flight -= 1
+                if tenant is not None:
+                    self.tenant_in_flight[tenant] -= 1
 
         return release
 

@@ -79,7 +79,7 @@ class KeyResolver:
 
     def __init__(
         self,
-        legacy_keys: Iterable[str],
+        legacy_keys: Iterable[str] | Callable[[], Iterable[str]],
         fetch_table: Callable[[], Awaitable[KeyTable]] | None = None,
         *,
         tenant_keys: bool = False,
@@ -88,9 +88,15 @@ class KeyResolver:
         report_use: Callable[[list[str]], Awaitable[None]] | None = None,
         report_every_s: float = 60.0,
     ):
-        self._legacy = [(_digest(k), hashlib.sha256(k.encode()).hexdigest()[:8]) for k in legacy_keys if k]
+        # A callable (the keys file's reader) is read again every ``refresh_s``: a key removed
+        # from the file stops working without a restart. A list is fixed.
+        self._legacy_source = legacy_keys if callable(legacy_keys) else None
+        self._legacy = self._digests(legacy_keys() if callable(legacy_keys) else legacy_keys)
+        self._legacy_read_at = time.monotonic()
         self._fetch = fetch_table
         self.tenant_keys = tenant_keys and fetch_table is not None
+        # Decided once: a deployment that started with keys never opens up because a file emptied.
+        self._enabled = bool(self._legacy) or self.tenant_keys
         self.refresh_s, self.stale_s = refresh_s, stale_s
         self._table: KeyTable | None = None
         self._read_at = float("-inf")
@@ -102,7 +108,22 @@ class KeyResolver:
     @property
     def enabled(self) -> bool:
         """Whether requests must present a key (else every request is :data:`OPEN_PRINCIPAL`)."""
-        return bool(self._legacy) or self.tenant_keys
+        return self._enabled
+
+    @staticmethod
+    def _digests(keys: Iterable[str]) -> list[tuple[bytes, str]]:
+        return [(_digest(k), hashlib.sha256(k.encode()).hexdigest()[:8]) for k in keys if k]
+
+    def _legacy_keys(self) -> list[tuple[bytes, str]]:
+        """The deployment's own keys, re-read from their source when older than ``refresh_s``
+        (an unreadable keys file: none of its keys, closed)."""
+        if self._legacy_source is not None and time.monotonic() - self._legacy_read_at >= self.refresh_s:
+            try:
+                self._legacy = self._digests(self._legacy_source())
+            except OSError:
+                self._legacy = []
+            self._legacy_read_at = time.monotonic()
+        return self._legacy
 
     async def table(self) -> KeyTable:
         """The key table, read again when older than ``refresh_s``."""
@@ -129,7 +150,7 @@ class KeyResolver:
             return None
         digest = _digest(given)
         legacy_id = None
-        for expected, public_id in self._legacy:  # every key, no early exit
+        for expected, public_id in self._legacy_keys():  # every key, no early exit
             if hmac.compare_digest(digest, expected):
                 legacy_id = public_id
         if legacy_id is not None:

@@ -34,6 +34,12 @@ class GatewaySettings(BaseSettings):
         default=2.0, gt=0, le=300, description="how old the cached tenant-key table may be (a revoked key's grace)"
     )
     max_concurrent_requests: int = Field(default=64, ge=1, description="beyond this, /v1 requests get 429")
+    tenant_max_concurrent_requests: int | None = Field(
+        default=None,
+        ge=1,
+        description="the most one tenant's keys may hold at once (tenant keys only); unset: half of "
+        "max_concurrent_requests, so one tenant's burst leaves room for the others",
+    )
     default_timeout_s: float = Field(default=30.0, gt=0, description="a query's time budget when it names none")
     max_timeout_s: float = Field(default=300.0, gt=0, description="the most a request may ask for")
     connect_timeout_s: float = Field(default=10.0, gt=0, description="connecting to Temporal")
