@@ -64,7 +64,7 @@ class RagBudgetWorkflow:
         s, now = self._state, self._now()
         day = workflow.now().date().isoformat()
         if s.day != day:
-            s.day, s.spent_usd = day, 0.0
+            s.day, s.spent_usd, s.refused = day, 0.0, 0
         s.recent_requests = [t for t in s.recent_requests if now - t < 60.0]
         for run_id in [r for r, at in s.reserved_at.items() if now - at > RESERVATION_LAPSE_S]:
             s.reservations.pop(run_id, None)
@@ -74,7 +74,13 @@ class RagBudgetWorkflow:
         s.requests_last_minute = len(s.recent_requests)
 
     def _show(self) -> None:
+        """Current Details for the UI, and the workers' metrics (``RAGSTATE_METRICS_BIND``):
+        ``ragstate_tenant_llm_spend_usd``, ``..._reserved_usd`` and ``..._refused`` by tenant."""
         s, p = self._state, self._state.policy
+        meter = workflow.metric_meter().with_additional_attributes({"tenant": s.tenant})
+        meter.create_gauge_float("ragstate_tenant_llm_spend_usd", "LLM spend today (UTC)").set(s.spent_usd)
+        meter.create_gauge_float("ragstate_tenant_llm_reserved_usd", "reserved by runs in flight").set(s.reserved_usd)
+        meter.create_gauge("ragstate_tenant_refused", "requests refused today by the budget").set(s.refused)
         cap = f" of ${p.llm_usd_per_day:.4f}" if p and p.llm_usd_per_day is not None else ""
         rpm = f" of {p.requests_per_minute}" if p and p.requests_per_minute else ""
         workflow.set_current_details(
