@@ -329,3 +329,16 @@ async def test_another_tenants_document_never_ranks_in_a_tenants_answers(stack: 
         r = await h.post("/v1/query", json={"question": RRF_QUESTION, "timeout_s": 60}, headers=headers(tenants.key_a))
     assert r.status_code == 200, r.text
     assert r.json()["citations"] and not any("poison" in c["source"] for c in r.json()["citations"])
+
+
+def test_the_same_files_with_other_groups_are_another_ingest(stack: Stack):  # noqa: F811
+    """Joining a running ingest of the same paths would give the files that run's groups."""
+    from ragstate.models import IngestRequest
+
+    rag = RagClient(stack.client, stack.offline)
+    plain = rag.ingest_id(IngestRequest(paths=["/srv/docs"]))
+    assert plain == rag.ingest_id(IngestRequest(paths=["/srv/docs"], access_groups=[]))  # ids as before
+    assert plain != rag.ingest_id(IngestRequest(paths=["/srv/docs"], access_groups=["hr"]))
+    assert rag.ingest_id(IngestRequest(paths=["/srv/docs"], access_groups=["hr", "legal"])) == rag.ingest_id(
+        IngestRequest(paths=["/srv/docs"], access_groups=["legal", "hr"])
+    )

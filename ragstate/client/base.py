@@ -208,7 +208,10 @@ class ClientBase:
 
     def ingest_id(self, request: IngestRequest) -> str:
         """The ingest's workflow id: the same request gets the same id (joins a running ingest)."""
-        return ingest_workflow_id(request.paths, request.collection or self.settings.collection, self.private)
+        # Groups join the paths: the same files ingested with other groups is another ingest,
+        # never joined to a running one that would give them the wrong groups.
+        paths = request.paths + [f"\x00groups:{g}" for g in sorted(request.access_groups or [])]
+        return ingest_workflow_id(paths, request.collection or self.settings.collection, self.private)
 
     def ui_link(self, workflow_id: str, run_id: str | None = None) -> str:
         return ui_link(self.settings, workflow_id, run_id, self.client.namespace)
