@@ -342,3 +342,16 @@ def test_the_same_files_with_other_groups_are_another_ingest(stack: Stack):  # n
     assert rag.ingest_id(IngestRequest(paths=["/srv/docs"], access_groups=["hr", "legal"])) == rag.ingest_id(
         IngestRequest(paths=["/srv/docs"], access_groups=["legal", "hr"])
     )
+
+
+async def test_a_sessions_turns_are_admitted_by_the_tenants_budget(stack: Stack):  # noqa: F811
+    from ragstate.errors import OverBudgetError
+
+    tenant = f"th-{TAG}"
+    policy = TenantPolicy(tenant=tenant, requests_per_minute=1)
+    chat = RagClient(stack.client, stack.offline).for_tenant(tenant, policy=policy).session("talk")
+    assert chat.workflow_id.endswith(f"{tenant}--talk")  # under the tenant's own prefix
+    await chat.ask("What is reciprocal rank fusion?", message_id="m1")
+    with pytest.raises(OverBudgetError, match="requests per minute"):
+        await chat.ask("And BM25?", message_id="m2")
+    assert [t.message_id for t in (await chat.transcript()).turns] == ["m1"]  # the refused turn never ran
