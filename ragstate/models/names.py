@@ -18,13 +18,27 @@ Example::
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import AfterValidator
 
-__all__ = ["CollectionName", "check_collection_name"]
+__all__ = ["CollectionName", "check_collection_name", "name_rule"]
 
 _COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def name_rule(pattern: str, what: str, rule: str) -> Callable[[str], str]:
+    """A checker for names that must match ``pattern`` whole: returns the name, or raises
+    ValueError ``invalid <what> '<name>': <rule>`` (tenant names, access groups, session ids)."""
+    compiled = re.compile(pattern)
+
+    def check(name: str) -> str:
+        if not isinstance(name, str) or not compiled.fullmatch(name):
+            raise ValueError(f"invalid {what} {name!r}: {rule}")
+        return name
+
+    return check
 
 
 def check_collection_name(name: str) -> str:

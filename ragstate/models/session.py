@@ -12,27 +12,20 @@ Example::
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
 from ragstate.models.base import _Model
-from ragstate.models.names import CollectionName
+from ragstate.models.names import CollectionName, name_rule
 from ragstate.models.query import Citation, Cost, PriorTurn, RagAnswer, Usage
 from ragstate.models.tenancy import AccessGroup, TenantName
 
-#: Session and message ids end up in workflow ids and in a transcript's file name.
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
-
-
-def check_id(value: str) -> str:
-    """``value`` if it can be a session or message id, else ValueError saying why."""
-    if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise ValueError(
-            f"invalid id {value!r}: use 1-100 letters, digits, '_' or '-', starting with a letter or digit"
-        )
-    return value
+#: ``value`` if it can be a session or message id (they end up in workflow ids and in a
+#: transcript's file name), else ValueError saying why.
+check_id = name_rule(
+    r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}", "id", "use 1-100 letters, digits, '_' or '-', starting with a letter or digit"
+)
 
 
 SessionId = Annotated[str, AfterValidator(check_id)]

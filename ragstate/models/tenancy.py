@@ -17,12 +17,11 @@ Example::
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Final
 
 from pydantic import AfterValidator
 
-from ragstate.models.names import check_collection_name
+from ragstate.models.names import check_collection_name, name_rule
 
 __all__ = [
     "DEFAULT_TENANT",
@@ -39,27 +38,18 @@ DEFAULT_TENANT: Final = "default"
 #: Between a tenant's name and its collection's name in the store.
 NAMESPACE_SEPARATOR: Final = "__"
 
-_TENANT = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
-_GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
-
-
-def check_tenant_name(name: str) -> str:
-    """``name`` if it can name a tenant (1-40 lowercase letters, digits or '-'), else ValueError."""
-    if not isinstance(name, str) or not _TENANT.fullmatch(name):
-        raise ValueError(
-            f"invalid tenant name {name!r}: use 1-40 lowercase letters, digits or '-', starting with a letter or digit"
-        )
-    return name
-
-
-def check_access_group(name: str) -> str:
-    """``name`` if it can name an access group (1-128 letters, digits, '.', '_', ':', '@', '-')."""
-    if not isinstance(name, str) or not _GROUP.fullmatch(name):
-        raise ValueError(
-            f"invalid access group {name!r}: use 1-128 letters, digits, '.', '_', ':', '@' or '-', "
-            "starting with a letter or digit"
-        )
-    return name
+#: ``name`` if it can name a tenant, else ValueError saying why.
+check_tenant_name = name_rule(
+    r"[a-z0-9][a-z0-9-]{0,39}",
+    "tenant name",
+    "use 1-40 lowercase letters, digits or '-', starting with a letter or digit",
+)
+#: ``name`` if it can name an access group, else ValueError saying why.
+check_access_group = name_rule(
+    r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}",
+    "access group",
+    "use 1-128 letters, digits, '.', '_', ':', '@' or '-', starting with a letter or digit",
+)
 
 
 def physical_collection(tenant: str, collection: str) -> str:
