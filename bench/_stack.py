@@ -288,8 +288,13 @@ class LocalStack:
         keep: bool = False,
         roles: str | None = None,
         worker_env: dict[str, str] | None = None,
+        server_args: list[str] | None = None,
+        server_options: dict | None = None,
     ):
         self.base = settings
+        # Extra `temporal server start-dev` arguments, and DevServer's own keywords.
+        self.server_args = list(server_args or [])
+        self.server_options = dict(server_options or {})
         # Every role `ragstate up` serves, plus the GPU queue when ingest is told to embed there.
         roles = roles or "workflows,embeddings,llm" + (
             ",gpu-embeddings" if getattr(settings, "gpu_embeddings", False) else ""
@@ -308,7 +313,13 @@ class LocalStack:
         from ragstate.temporal.devserver import DevServer, free_port
 
         try:
-            self.server = DevServer(self.data_dir, port=free_port(), ui_port=free_port()).start()
+            self.server = DevServer(
+                self.data_dir,
+                port=free_port(),
+                ui_port=free_port(),
+                extra_args=self.server_args,
+                **self.server_options,
+            ).start()
             self.settings = self.base.model_copy(
                 update={
                     "data_dir": self.data_dir,

@@ -1,5 +1,6 @@
 """ragstate/retrieval/embedding.py: questions sharing forward passes (``Embedder.encode_query``), a
-question of several sentences, errors reaching the caller, and the OpenMP wait policy set on
+question of several sentences, errors reaching the caller, questions before bulk passes (one
+tenant's ingest does not queue in front of another's questions), and the OpenMP wait policy set on
 import. The model is a stand-in: no torch needed."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import threading
 import pytest
 from stand_in_model import SlowModel
 
-from ragstate.retrieval.embedding import Embedder
+from ragstate.retrieval.embedding import Embedder, EncodeThread
 
 
 def test_concurrent_questions_share_forward_passes_and_keep_each_answer():
@@ -49,6 +50,43 @@ def test_a_lone_question_waits_for_nothing_and_errors_reach_the_caller():
     assert embedder.encode_query("after")[:1] == [5.0]  # the encode thread survived the error
     with pytest.raises(ValueError, match="max_query_batch"):
         Embedder(model=model, max_query_batch=0)
+
+
+def test_a_question_goes_before_every_bulk_pass_waiting():
+    encoder = EncodeThread()
+    started, release, order = threading.Event(), threading.Event(), []
+
+    def run(name: str) -> str:
+        if name == "running":
+            started.set()
+            release.wait(10)
+        order.append(name)
+        return name
+
+    running = encoder.submit(run, "running")  # a bulk pass the thread is busy with
+    assert started.wait(10)
+    bulk = [encoder.submit(run, f"bulk-{i}") for i in range(3)]  # another tenant's ingest, waiting
+    question = encoder.submit(run, "question", urgent=True)
+    release.set()
+    assert [f.result(10) for f in (running, question, *bulk)] == ["running", "question", "bulk-0", "bulk-1", "bulk-2"]
+    # The question waited for the pass that was running, and for nothing else.
+    assert order == ["running", "question", "bulk-0", "bulk-1", "bulk-2"]
+    failing = encoder.submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        failing.result(10)
+    assert encoder.submit(run, "after").result(10) == "after"  # the thread survived the error
+
+
+def test_bulk_texts_are_encoded_in_short_passes_in_order():
+    model = SlowModel(pass_s=0.0)
+    embedder = Embedder(model=model, max_bulk_pass=16)
+    texts = [f"chunk {i}" for i in range(40)]
+    vectors = embedder.encode(texts, batch_size=64)
+    assert [len(p) for p in model.passes] == [16, 16, 8]  # a question waits for one short pass at most
+    assert [v[0] for v in vectors] == [float(len(t)) for t in texts]
+    assert embedder.encode([]) == []
+    with pytest.raises(ValueError, match="max_bulk_pass"):
+        Embedder(model=model, max_bulk_pass=0)
 
 
 @pytest.mark.parametrize("preset, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])

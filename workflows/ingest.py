@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         SummarizeResult,
     )
     from ragstate.temporal.conventions import set_status
+    from ragstate.workflows import priorities
     from ragstate.workflows.failures import failure_reason
     from ragstate.workflows.ingest_details import ingest_details
 # Not passed through: it must share the sandbox's own copy of ragstate.models (ragstate/__init__
@@ -79,6 +80,8 @@ class IngestWorkflow:
         self._carry = IngestCarry()
         self._groups: list[str] | None = None
         self._groups_from: str | None = None
+        #: Every activity's priority: after questions, fair between tenants (workflows/priorities.py).
+        self._priority = priorities.bulk(None)
 
     @workflow.query(name=Query.INGEST_PROGRESS)
     def progress(self) -> IngestProgress:
@@ -104,6 +107,7 @@ class IngestWorkflow:
             start_to_close_timeout=timedelta(minutes=30),
             heartbeat_timeout=INGEST_HEARTBEAT,
             retry_policy=INGEST_RETRY,
+            priority=self._priority,
         )
         if routing.gpu_embeddings_task_queue:
             try:
@@ -143,6 +147,7 @@ class IngestWorkflow:
                 start_to_close_timeout=timedelta(minutes=10),
                 heartbeat_timeout=INGEST_HEARTBEAT,
                 retry_policy=INGEST_RETRY,
+                priority=self._priority,
                 summary=f"load, chunk and BM25-index {len(refs)} sources",
             )
             # Progress only (no commands): what is chunked, and the unchanged documents' vectors.
@@ -158,6 +163,7 @@ class IngestWorkflow:
                     result_type=CommitResult,
                     start_to_close_timeout=timedelta(minutes=5),
                     retry_policy=INGEST_RETRY,
+                    priority=self._priority,
                     summary="remove chunks of replaced versions",
                 )
         except ActivityError as e:
@@ -199,6 +205,7 @@ class IngestWorkflow:
             start_to_close_timeout=timedelta(minutes=30),
             heartbeat_timeout=timedelta(seconds=30),
             retry_policy=INGEST_RETRY,
+            priority=self._priority,
             summary="sync: remove documents whose files are gone",
         )
         return pruned.documents
@@ -209,6 +216,7 @@ class IngestWorkflow:
             self._carry = request.carry
         c = self._carry
         self._groups, self._groups_from = request.access_groups, request.groups_from
+        self._priority = priorities.bulk(request.tenant)
         if c.started_at is None:
             c.started_at = workflow.now()
         c.progress.started_at = c.started_at
@@ -226,6 +234,7 @@ class IngestWorkflow:
             start_to_close_timeout=timedelta(minutes=30),
             heartbeat_timeout=INGEST_HEARTBEAT,
             retry_policy=INGEST_RETRY,
+            priority=self._priority,
             summary="build search indexes",
         )
         c.progress.finished = True
@@ -254,6 +263,7 @@ class IngestWorkflow:
                 result_type=DiscoverPage,
                 start_to_close_timeout=timedelta(minutes=2),
                 retry_policy=INGEST_RETRY,
+                priority=self._priority,
                 summary=f"list documents from unit {c.cursor}",
             )
             self._fail(page.failures)

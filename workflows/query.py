@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         SynthesisResult,
     )
     from ragstate.temporal.conventions import set_status
+    from ragstate.workflows import priorities
 
 # The query's own helpers are workflow code: imported in the sandbox like this module, so that
 # they see the same ragstate.models as it does whatever the runner passes through (a replay
@@ -126,6 +127,9 @@ class RagQueryWorkflow:
 
     async def _run(self, query: RagQuery) -> RagAnswer:
         """ParseQuery -> Parallel[VectorSearch, KeywordSearch] -> MergeAndSynthesize (Merge, Synthesize) -> Done."""
+        # Steps that go through a task queue wait there before bulk ingest batches, fairly
+        # between tenants (an option of the commands, not a command: histories replay).
+        self._steps.priority = priorities.interactive(query.tenant)
         local = workflow.patched(LOCAL_STEPS_PATCH)
         # Only a follow-up has the step: a one-off question's commands stay as they were.
         if query.history and workflow.patched(CONDENSE_PATCH):

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import Priority, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
@@ -51,6 +51,9 @@ class QuerySteps:
     def __init__(self) -> None:
         self.timings: list[StepTiming] = []
         self.details = RunDetails()
+        #: The regular activities' priority and fairness key (workflows/priorities.py); local
+        #: activities go through no task queue.
+        self.priority = Priority.default
 
     @staticmethod
     async def _elsewhere_if_missing(local: Any, regular: Callable[[], Any]) -> Any:
@@ -130,6 +133,7 @@ class QuerySteps:
                 schedule_to_start_timeout=timedelta(seconds=wait) if wait else None,
                 retry_policy=retry,
                 summary=summary,
+                priority=self.priority,
             )
 
         def regular() -> Any:

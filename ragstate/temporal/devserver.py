@@ -42,6 +42,21 @@ def search_attribute_args() -> list[str]:
     return [arg for key in SEARCH_ATTRIBUTES for arg in ("--search-attribute", f"{key.name}=Keyword")]
 
 
+#: Dynamic config that makes the dev server's matching honour task priority and fairness keys
+#: (``temporalio.common.Priority``): off by default on Server 1.32. ``enableFairness`` implies the
+#: priority matcher (``useNewMatcher``); ``enableMigration`` lets a queue that already has a
+#: backlog (a data directory from before) move it between the old and the new matcher.
+FAIRNESS_CONFIG = {
+    "matching.useNewMatcher": "true",
+    "matching.enableFairness": "true",
+    "matching.enableMigration": "true",
+}
+
+
+def fairness_args() -> list[str]:
+    return [arg for key, value in FAIRNESS_CONFIG.items() for arg in ("--dynamic-config-value", f"{key}={value}")]
+
+
 class DevServer:
     """A `temporal server start-dev` child process with a persistent SQLite database."""
 
@@ -53,9 +68,11 @@ class DevServer:
         host: str = "127.0.0.1",
         log_file: Path | None = None,
         extra_args: Sequence[str] = (),
+        fairness: bool = True,
     ):
         self.data_dir, self.port, self.ui_port, self.host = Path(data_dir), port, ui_port, host
         self.extra_args = list(extra_args)
+        self.fairness = fairness
         self.log_file = log_file or self.data_dir / "temporal-server.log"
         self.process: subprocess.Popen | None = None
 
@@ -89,6 +106,7 @@ class DevServer:
             "--log-level",
             "warn",
             *search_attribute_args(),
+            *(fairness_args() if self.fairness else ()),
             *self.extra_args,
         ]
         with open(self.log_file, "ab") as log:  # the child keeps its own copy of the descriptor
