@@ -20,6 +20,7 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from ragstate.activities.qdrant import renormalise_bm25
 from ragstate.contracts import Activity, ErrorType
 from ragstate.ingest.discovery import discover
 from ragstate.ingest.documents import JSONL_SUFFIXES
@@ -127,6 +128,8 @@ class LifecycleActivities:
             documents, chunks = documents + n_docs, chunks + n_chunks
             if activity.in_activity():
                 activity.heartbeat((documents, chunks))
+        if chunks:  # the average length BM25 normalises by moved with what went
+            renormalise_bm25(self.settings, store)
         return DeleteResult(collection=collection or self.settings.collection, documents=documents, chunks=chunks)
 
     @activity.defn(name=Activity.PRUNE_DOCUMENTS)

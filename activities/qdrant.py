@@ -37,6 +37,7 @@ from ragstate.models import (
     StoreStats,
     SwitchInput,
 )
+from ragstate.retrieval.analyzer import analyze
 from ragstate.retrieval.bm25 import Bm25Encoder
 from ragstate.retrieval.fusion import fuse_hits, pack_to_budget
 from ragstate.settings import Settings
@@ -154,11 +155,19 @@ class QdrantActivities:
             self._index_refs(inp.refs, self.store(inp.collection), result, params, groups)
         return result
 
+    def collection_bm25(self, store: ChunkStore) -> Bm25Encoder:
+        """The encoder for new chunks: the collection's average length as last measured (the
+        setting's until then, or always with bm25_collection_avg_len false)."""
+        if not self.settings.bm25_collection_avg_len:
+            return self.bm25
+        return dataclasses.replace(self.bm25, avg_len=store.bm25_avg_len(self.settings.bm25_avg_len))
+
     def _index_refs(
         self, refs: list, store, result: ChunkBatchResult, params: IndexParams, groups: DefaultGroups | None = None
     ) -> None:
         s = self.settings
         size, overlap = params.chunk_tokens or s.chunk_tokens, params.chunk_overlap or 0
+        bm25 = self.collection_bm25(store)
         pending: list[ChunkRecord] = []
         for ref in refs:
             for item in load(ref, s.max_document_bytes):
@@ -187,6 +196,7 @@ class QdrantActivities:
                     result.unchanged.append(ref_)
                     continue
                 for c in chunks:
+                    terms = analyze(indexed_text(title, c.text))
                     pending.append(
                         ChunkRecord(
                             chunk_id=chunk_id(item.doc_id, version, c.position),
@@ -196,8 +206,10 @@ class QdrantActivities:
                             text=c.text,
                             source=item.source,
                             position=c.position,
-                            sparse=self.bm25.encode_document(indexed_text(title, c.text)),
+                            sparse=bm25.encode_analyzed(terms),
                             groups=list(item.groups or ()),
+                            bm25_len=len(terms),
+                            bm25_avg=bm25.avg_len,
                         )
                     )
                 result.documents.append(ref_)
@@ -216,7 +228,9 @@ class QdrantActivities:
     @activity.defn(name=Activity.OPTIMIZE_STORE)
     def optimize_store(self, req: StatsRequest) -> StoreStats:
         with heartbeating():
-            self.store(req.collection).optimize()
+            store = self.store(req.collection)
+            renormalise_bm25(self.settings, store)
+            store.optimize()
         return self._stats(req)
 
     @activity.defn(name=Activity.STORE_STATS)
@@ -232,6 +246,13 @@ class QdrantActivities:
             chunks=counts.chunks,
             documents=counts.documents,
         )
+
+
+def renormalise_bm25(settings: Settings, store: ChunkStore) -> None:
+    """After an ingest or a delete: the collection's average analysed length measured again and
+    the chunks encoded with one too far from it re-encoded (ChunkStore.renormalise_bm25)."""
+    if settings.bm25_collection_avg_len:
+        store.renormalise_bm25(Bm25Encoder(settings.bm25_k1, settings.bm25_b, settings.bm25_avg_len))
 
 
 class DefaultGroups:

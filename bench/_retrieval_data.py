@@ -2,7 +2,7 @@
 
 Mirrors what the engine indexes: documents read by ``ragstate.ingest.documents.load``, chunked by
 ``chunk_text`` with the default chunk size and overlap, BM25 as the engine's sparse vectors
-(saturated tf with the fixed ``bm25_avg_len``, Qdrant's IDF), chunk embeddings of
+(saturated tf with the collection's real average analysed chunk length, Qdrant's IDF), chunk embeddings of
 ``indexed_text(title, text)`` by the packaged model. Also what the anchor needs: whole-document
 embeddings and rank-bm25 over whole documents. Embeddings are the slow part (minutes for npl
 on two CPUs), so they are computed once and kept under ``--cache`` (default /tmp).
@@ -71,8 +71,11 @@ def _embeddings(key: str, texts: list[str], cache: Path) -> np.ndarray:
     return arr
 
 
-def _bm25_engine(chunk_texts: list[str], queries: list[str], s: Settings) -> np.ndarray:
+def _bm25_engine(chunk_texts: list[str], queries: list[str], s: Settings, avg_len: float | None = None) -> np.ndarray:
+    """queries x chunks; ``avg_len`` None: the collection's real average analysed chunk length
+    (what the store keeps since issue 24), else that fixed value."""
     analyzed = [analyze(t) for t in chunk_texts]
+    avg = avg_len or sum(map(len, analyzed)) / max(len(analyzed), 1)
     vocab: dict[str, int] = {}
     for toks in analyzed:
         for w in toks:
@@ -84,7 +87,7 @@ def _bm25_engine(chunk_texts: list[str], queries: list[str], s: Settings) -> np.
         idf[i] = math.log(1 + (n - df[w] + 0.5) / (df[w] + 0.5))
     rows, cols, vals = [], [], []
     for r, toks in enumerate(analyzed):
-        norm = s.bm25_k1 * (1 - s.bm25_b + s.bm25_b * len(toks) / s.bm25_avg_len)
+        norm = s.bm25_k1 * (1 - s.bm25_b + s.bm25_b * len(toks) / avg)
         for w, tf in Counter(toks).items():
             rows.append(r)
             cols.append(vocab[w])
@@ -98,7 +101,7 @@ def _bm25_engine(chunk_texts: list[str], queries: list[str], s: Settings) -> np.
     return (q.tocsr() @ docs.T).toarray()
 
 
-def prepare(root: Path, cache: Path = DEFAULT_CACHE) -> Prepared:
+def prepare(root: Path, cache: Path = DEFAULT_CACHE, avg_len: float | None = None) -> Prepared:
     from rank_bm25 import BM25Okapi
 
     s = Settings()
@@ -131,7 +134,7 @@ def prepare(root: Path, cache: Path = DEFAULT_CACHE) -> Prepared:
         dense_whole=qvec @ cvec.T,
         dense_sentences=svec @ cvec.T,
         sentence_count=[len(p) for p in parts],
-        keyword=_bm25_engine(chunk_texts, questions, s),
+        keyword=_bm25_engine(chunk_texts, questions, s, avg_len),
         anchor_dense=qvec @ dvec.T,
         anchor_bm25=np.stack([bm25.get_scores(analyze(q)) for q in questions]),
     )

@@ -172,6 +172,13 @@ def main() -> None:
     )
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument(
+        "--bm25-avg-len",
+        type=float,
+        default=None,
+        help="BM25 average length of the keyword branch (default: each collection's real average analysed chunk "
+        "length, as the store keeps it; 100: the fixed value before issue 24)",
+    )
+    ap.add_argument(
         "--choose",
         default=",".join(RULES),
         help="rules, comma-separated, each reported (see choose()): min, the largest smallest gain over the "
@@ -184,7 +191,7 @@ def main() -> None:
         ap.error(f"--choose: unknown rule(s) {', '.join(unknown)}; choose from {', '.join(RULES)}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     other_chunks = [float(f) for f in args.other_chunks.split(",")]
-    cols = [Collection(prepare(d, args.cache), args.depth, other_chunks) for d in args.directories]
+    cols = [Collection(prepare(d, args.cache, args.bm25_avg_len), args.depth, other_chunks) for d in args.directories]
     names = [c.p.name for c in cols]
     settings = grid(
         [float(w) for w in args.weights.split(",")],

@@ -32,7 +32,10 @@ class Bm25Encoder:
     avg_len: float = 100.0
 
     def encode_document(self, text: str) -> SparseVec:
-        terms = analyze(text)
+        return self.encode_analyzed(analyze(text))
+
+    def encode_analyzed(self, terms: list[str]) -> SparseVec:
+        """A document's vector from its analysed terms."""
         norm = self.k1 * (1.0 - self.b + self.b * len(terms) / self.avg_len)
         counts = term_counts(terms)
         indices = sorted(counts)

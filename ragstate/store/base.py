@@ -11,14 +11,18 @@ Documents are the chunks that share a doc id: :meth:`ChunkStore.list_documents` 
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ragstate.models import SearchHit
-from ragstate.retrieval.bm25 import SparseVec
+from ragstate.retrieval.analyzer import analyze
+from ragstate.retrieval.bm25 import Bm25Encoder, SparseVec
 from ragstate.store.filters import FilterDialect
 from ragstate.store.records import (
     _DOCUMENT_KEYS,
+    BM25_AVG,
+    BM25_LEN,
     GROUPS,
     SUMMARY_MARK,
     ChunkRecord,
@@ -76,6 +80,17 @@ class ChunkStore(abc.ABC):
         """Delete every point matching ``flt``; the caller holds the write lock."""
 
     _lock: Any  # writes take it (a threading lock)
+
+    @abc.abstractmethod
+    def _read_meta(self) -> dict:
+        """The collection's BM25 statistics (:meth:`renormalise_bm25`); {} before the first."""
+
+    @abc.abstractmethod
+    def _write_meta(self, meta: dict) -> None: ...
+
+    @abc.abstractmethod
+    def _rewrite_sparse(self, vectors: dict[str, SparseVec], payloads: dict[str, dict]) -> None:
+        """Replace these points' BM25 vectors and set these payload keys; dense vectors stay."""
 
     # --- built on them, the same for every backend -----------------------------------------------
 
@@ -180,6 +195,64 @@ class ChunkStore(abc.ABC):
         with self._lock:
             documents = {r.payload["doc_id"] for r in self._points(flt, ["doc_id"])}
             return len(documents), self._delete_counted(flt)
+
+    # --- BM25 length normalisation: the collection's real average analysed length -------------
+
+    #: Points read or rewritten at a time by renormalise_bm25.
+    bm25_batch: int = 256
+
+    def bm25_avg_len(self, default: float) -> float:
+        """The average analysed length of the collection's points as last measured
+        (:meth:`renormalise_bm25`); ``default`` before the first measurement."""
+        return float(self._read_meta().get("avg_len") or default)
+
+    def renormalise_bm25(self, encoder: Bm25Encoder, tolerance: float = 0.02) -> float:
+        """Measure the collection's average analysed length (every point, chunk or summary),
+        record it, and re-encode the BM25 vector of each point encoded with an average more than
+        ``tolerance`` (relative) away from it, from the point's own title and text. Points
+        written before lengths were recorded are read once to learn theirs. Returns the
+        average (``encoder.avg_len`` for an empty collection).
+
+        BM25 normalises a document's term frequencies by its length over the collection's
+        average; a fixed average (``bm25_avg_len``) is wrong for most collections and the real
+        one moves as documents arrive and go. Ingest and delete call this when they finish, so
+        between two calls only the points written since can be off, by the drift of one ingest.
+        """
+        total = count = 0
+        learnt: dict[str, list[str]] = {}  # points without a recorded length: their terms
+        unknown: list[str] = []
+        for record in self._points(None, [BM25_LEN]):
+            n = (record.payload or {}).get(BM25_LEN)
+            if n is None:
+                unknown.append(str(record.id))
+            else:
+                total, count = total + int(n), count + 1
+        for start in range(0, len(unknown), self.bm25_batch):
+            for cid, chunk in self.get(unknown[start : start + self.bm25_batch]).items():
+                terms = analyze(chunk.indexed_text())
+                learnt[cid] = terms
+                total, count = total + len(terms), count + 1
+        if not count:
+            return encoder.avg_len
+        avg = total / count
+        enc = dataclasses.replace(encoder, avg_len=avg)
+        stale = list(learnt)
+        for record in self._points(None, [BM25_LEN, BM25_AVG]):
+            p = record.payload or {}
+            if p.get(BM25_LEN) is not None and abs(float(p.get(BM25_AVG) or 0.0) / avg - 1.0) > tolerance:
+                stale.append(str(record.id))
+        for start in range(0, len(stale), self.bm25_batch):
+            ids = stale[start : start + self.bm25_batch]
+            missing = [cid for cid in ids if cid not in learnt]
+            terms = {cid: analyze(c.indexed_text()) for cid, c in self.get(missing).items()} if missing else {}
+            terms |= {cid: learnt.pop(cid) for cid in ids if cid in learnt}
+            with self._lock:
+                self._rewrite_sparse(
+                    {cid: enc.encode_analyzed(t) for cid, t in terms.items()},
+                    {cid: {BM25_LEN: len(t), BM25_AVG: avg} for cid, t in terms.items()},
+                )
+        self._write_meta({"avg_len": avg, "points": count})
+        return avg
 
     def optimize(self) -> None:  # noqa: B027 - optional hook: a no-op unless the backend needs it
         """Build indexes now (the embedded engine); servers do this in the background."""

@@ -6,6 +6,8 @@ server instead (``RAGSTATE_STORE_BACKEND=qdrant``).
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -110,6 +112,27 @@ class EdgeStore(ChunkStore):
 
     def _delete_matching(self, flt) -> None:
         self._shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
+
+    #: The collection's BM25 statistics, a file of ragstate's own in the shard directory.
+    META_FILE = "ragstate_bm25.json"
+
+    def _read_meta(self) -> dict:
+        try:
+            return json.loads((self.path / self.META_FILE).read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _write_meta(self, meta: dict) -> None:
+        tmp = self.path / f"{self.META_FILE}.tmp"
+        tmp.write_text(json.dumps(meta))
+        os.replace(tmp, self.path / self.META_FILE)
+
+    def _rewrite_sparse(self, vectors, payloads) -> None:
+        ops = [qe.PointVectors(cid, {SPARSE: qe.SparseVector(v.indices, v.values)}) for cid, v in vectors.items()]
+        if ops:
+            self._shard.update(qe.UpdateOperation.update_vectors(ops))
+        for cid, payload in payloads.items():
+            self._shard.update(qe.UpdateOperation.set_payload([cid], payload))
 
     def optimize(self) -> None:
         with self._lock:

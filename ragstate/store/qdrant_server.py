@@ -115,6 +115,34 @@ class QdrantServerStore(ChunkStore):
         with self._lock:
             self._client.delete(self.collection, qm.FilterSelector(filter=flt), wait=True)
 
+    #: The collection metadata key of the BM25 statistics (beside versions.PARAMS_KEY).
+    META_KEY = "ragstate_bm25"
+
+    def _read_meta(self) -> dict:
+        with self._lock:
+            metadata = self._client.get_collection(self.collection).config.metadata or {}
+        return dict(metadata.get(self.META_KEY) or {})
+
+    def _write_meta(self, meta: dict) -> None:
+        with self._lock:
+            self._client.update_collection(self.collection, metadata={self.META_KEY: meta})
+
+    def _rewrite_sparse(self, vectors, payloads) -> None:
+        ops: list = []
+        if vectors:
+            points = [
+                qm.PointVectors(id=cid, vector={SPARSE: qm.SparseVector(indices=v.indices, values=v.values)})
+                for cid, v in vectors.items()
+            ]
+            ops.append(qm.UpdateVectorsOperation(update_vectors=qm.UpdateVectors(points=points)))
+        ops += [
+            qm.SetPayloadOperation(set_payload=qm.SetPayload(payload=payload, points=[cid]))
+            for cid, payload in payloads.items()
+        ]
+        if ops:
+            with self._lock:
+                self._client.batch_update_points(self.collection, ops, wait=True)
+
 
 def connect(url: str | None = None, api_key: str | None = None, path: str | None = None) -> QdrantClient:
     """A server connection (``url``) or local mode (``path``); open one per process and share it."""

@@ -16,6 +16,10 @@ SPARSE = "bm25"
 #: The payload key of a chunk's access groups (a keyword array; absent: visible to every caller).
 GROUPS = "groups"
 INDEXED_KEYWORDS = ("doc_id", "source", "version", GROUPS)
+#: Payload keys of a point's BM25 encoding: its analysed length, and the average length its
+#: sparse vector was encoded with (ChunkStore.renormalise_bm25 re-encodes when that drifts).
+BM25_LEN = "bm25_len"
+BM25_AVG = "bm25_avg"
 _CHUNK_NS = uuid.UUID("6f1c9a52-2b7e-4d0a-9a57-0c6a1f3d2e11")
 #: What list_documents reads of each chunk: never the text (a summary point's record, short, yes).
 _DOCUMENT_KEYS = ["doc_id", "version", "title", "source", "position", "ingested_at", "summary", GROUPS]
@@ -88,11 +92,17 @@ class ChunkRecord:
     #: The document's access groups: only callers in one of them find the chunk; None or empty:
     #: every caller (the key is then left out of the payload, as before groups existed).
     groups: list[str] | None = None
+    #: Its analysed length and the average length its BM25 vector was encoded with (None: not
+    #: recorded; the store learns them at its next renormalise_bm25).
+    bm25_len: int | None = None
+    bm25_avg: float | None = None
 
     def payload(self) -> dict:
         extra: dict[str, object] = {"summary": self.summary} if self.summary is not None else {}
         if self.groups:
             extra[GROUPS] = sorted(set(self.groups))
+        if self.bm25_len is not None and self.bm25_avg is not None:
+            extra[BM25_LEN], extra[BM25_AVG] = self.bm25_len, self.bm25_avg
         return extra | {
             "doc_id": self.doc_id,
             "version": self.version,
