@@ -12,11 +12,12 @@ from ragstate.activities.attempts import current_attempt
 from ragstate.activities.heartbeat import heartbeating
 from ragstate.contracts import Activity
 from ragstate.ingest.chunking import sentences
-from ragstate.models import Branch, BranchResult, EmbedInput, EmbedResult, ParsedQuery
+from ragstate.models import Branch, BranchResult, CacheProbe, CacheWrite, EmbedInput, EmbedResult, ParsedQuery
 from ragstate.retrieval.embedding import get_embedder
 from ragstate.settings import QueryEncoding, Settings
-from ragstate.store import open_store
+from ragstate.store import answer_cache, open_store
 from ragstate.store.records import search_filter
+from ragstate.store.versions import live_version
 
 
 def sentence_by_sentence(question: str, s: Settings) -> bool:
@@ -43,7 +44,34 @@ class EmbeddingActivities:
             text = f"{q.context_text} {text}"
         vector = self.embedder.encode_query(text, by_sentence=sentence_by_sentence(text, self.settings))
         hits = open_store(self.settings, q.collection).search_dense(vector, q.depth, search_filter(q))
-        return BranchResult(branch=Branch.vector, hits=hits, attempt=current_attempt())
+        return BranchResult(branch=Branch.vector, hits=hits, attempt=current_attempt(), cache=self._probe(q, vector))
+
+    def _probe(self, q: ParsedQuery, vector: list[float]) -> CacheProbe | None:
+        """The answer cache (docs/answer-cache.md): the collection version and generation now,
+        and an answered question close enough to this one in them, if any."""
+        if q.answer_cache is None:
+            return None
+        physical = live_version(self.settings, q.collection)
+        generation = open_store(self.settings, q.collection).generation()
+        hit = answer_cache.lookup(self.settings, physical, q.answer_cache, generation, vector, q.question)
+        return CacheProbe(collection=physical, generation=generation, hit=hit)
+
+    @activity.defn(name=Activity.STORE_CACHED_ANSWER)
+    def store_cached_answer(self, inp: CacheWrite) -> bool:
+        """Keep a finished answer for the questions like it; False (nothing kept) when the
+        collection changed since the question was searched: the answer may be stale already."""
+        q, probe = inp.query, inp.probe
+        if q.answer_cache is None or not probe.generation:
+            return False
+        if live_version(self.settings, q.collection) != probe.collection:
+            return False
+        if open_store(self.settings, q.collection).generation() != probe.generation:
+            return False
+        vector = self.embedder.encode_query(q.question, by_sentence=sentence_by_sentence(q.question, self.settings))
+        answer_cache.put(
+            self.settings, probe.collection, q.answer_cache, probe.generation, vector, q.question, inp.answer
+        )
+        return True
 
     @activity.defn(name=Activity.EMBED_CHUNKS)
     def embed_chunks(self, inp: EmbedInput) -> EmbedResult:

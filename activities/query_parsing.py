@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from ragstate.activities.attempts import current_attempt
 from ragstate.contracts import Activity, ErrorType
-from ragstate.models import ParsedQuery, RagQuery, Routing
+from ragstate.models import AnswerCacheScope, ParsedQuery, RagQuery, Routing
 from ragstate.models.validation import InvalidQuery, validate
 from ragstate.retrieval.analyzer import analyze
 from ragstate.settings import LlmFallback, Settings
@@ -31,6 +34,51 @@ def build_routing(s: Settings, in_process_roles: frozenset[str] = frozenset()) -
         llm_fallback_extractive=s.llm_fallback is LlmFallback.extractive,
         abstain_min_similarity=s.abstain_min_similarity,
     )
+
+
+#: The settings an answer depends on (retrieval, packing, abstention, the LLM): answers cached
+#: under other values of any of them are never served.
+ANSWER_SETTINGS = (
+    "search_depth",
+    "fusion_unit",
+    "fusion_method",
+    "rrf_k",
+    "vector_weight",
+    "keyword_weight",
+    "keyword_other_chunks",
+    "query_encoding",
+    "query_sentences_min",
+    "bm25_k1",
+    "bm25_b",
+    "bm25_avg_len",
+    "context_token_budget",
+    "abstain_min_similarity",
+    "anthropic_model",
+    "anthropic_max_tokens",
+    "llm_fallback",
+)
+
+
+def answer_cache_scope(s: Settings, query: RagQuery, top_k: int, depth: int) -> AnswerCacheScope | None:
+    """Where this question's cached answers live, or None when it may not use the cache (off, a
+    retrieval-only query, a follow-up whose answer depends on the conversation)."""
+    if not s.answer_cache or not query.synthesize or query.history or query.condensed is not None:
+        return None
+    from ragstate import __version__
+
+    scope = {
+        "tenant": query.tenant,
+        "collection": query.collection or s.collection,
+        "access_groups": None if query.access_groups is None else sorted(set(query.access_groups)),
+        "sources": sorted(query.sources) if query.sources is not None else None,
+        "doc_ids": sorted(query.doc_ids) if query.doc_ids is not None else None,
+        "top_k": top_k,
+        "depth": depth,
+        "settings": {name: str(getattr(s, name)) for name in ANSWER_SETTINGS},
+        "version": __version__,  # prompts and answer assembly change with the code
+    }
+    key = hashlib.sha256(json.dumps(scope, sort_keys=True).encode()).hexdigest()[:32]
+    return AnswerCacheScope(key=key, threshold=s.answer_cache_threshold)
 
 
 class QueryParsingActivities:
@@ -73,5 +121,6 @@ class QueryParsingActivities:
             collection=query.collection or s.collection,
             synthesize=query.synthesize,
             routing=build_routing(s, self.in_process_roles),
+            answer_cache=answer_cache_scope(s, query, top_k, depth),
             attempt=current_attempt(),
         )

@@ -66,6 +66,8 @@ class Activity:
     PARSE_QUERY: Final = "ParseQuery"
     VECTOR_SEARCH: Final = "VectorSearch"
     KEYWORD_SEARCH: Final = "KeywordSearch"
+    #: A finished LLM answer kept in the answer cache (docs/answer-cache.md), on the embeddings queue.
+    STORE_CACHED_ANSWER: Final = "StoreCachedAnswer"
     MERGE: Final = "Merge"
     SYNTHESIZE: Final = "Synthesize"
     #: The extractive answer when Synthesize fails for good: a local activity of the workflow worker.

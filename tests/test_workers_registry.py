@@ -58,7 +58,7 @@ LIGHT = {
     Activity.READ_TRANSCRIPT,
     Activity.ERASE_TRANSCRIPT,
 }
-MODEL = {Activity.VECTOR_SEARCH, Activity.EMBED_CHUNKS}
+MODEL = {Activity.VECTOR_SEARCH, Activity.EMBED_CHUNKS, Activity.STORE_CACHED_ANSWER}
 
 
 def test_each_role_registers_its_steps_on_its_queue(settings: Settings):

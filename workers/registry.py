@@ -190,7 +190,7 @@ def _embedding_specs(settings: Settings, roles: set[str]) -> list[WorkerSpec]:
         WorkerSpec(
             role,
             task_queue(settings, role),
-            activities=(embedding.vector_search, embedding.embed_chunks),
+            activities=(embedding.vector_search, embedding.embed_chunks, embedding.store_cached_answer),
             options={"max_concurrent_activities": 4},
         )
         for role in ("embeddings", "gpu-embeddings")

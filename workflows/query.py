@@ -42,6 +42,9 @@ with workflow.unsafe.imports_passed_through():
     from ragstate.models import (
         AnswerMode,
         BranchResult,
+        CachedAnswer,
+        CacheProbe,
+        CacheWrite,
         Condensed,
         Cost,
         MergeInput,
@@ -72,6 +75,7 @@ from ragstate.workflows.failures import (
     succeeded,
 )
 from ragstate.workflows.query_answer import best_hit_per_document, build_answer, log_outcome
+from ragstate.workflows.query_cache import cacheable, hit_note, served
 from ragstate.workflows.query_details import (
     condense_figures,
     hit_figures,
@@ -80,6 +84,8 @@ from ragstate.workflows.query_details import (
     synthesis_figures,
 )
 from ragstate.workflows.query_policies import (
+    ANSWER_CACHE_PATCH,
+    ANSWER_CACHE_RETRY,
     CONDENSE_PATCH,
     CONDENSE_RETRY,
     LLM_FALLBACK_PATCH,
@@ -136,6 +142,11 @@ class RagQueryWorkflow:
             query = await self._condense(query, local=local)
         parsed = await self._parse_query(query, local=local)
         retrieval = await self._retrieve(parsed, local=local)
+        # The answer cache, only when ParseQuery's worker has it on: other runs call nothing new.
+        probe = retrieval.vector.cache if retrieval.vector is not None else None
+        cache = parsed.answer_cache is not None and workflow.patched(ANSWER_CACHE_PATCH)
+        if cache and probe is not None and probe.hit is not None:
+            return self._cached(parsed, retrieval, probe.hit)
         merged = await self._merge(parsed, retrieval, local=local)
         synthesis = await self._synthesize(
             parsed,
@@ -151,12 +162,50 @@ class RagQueryWorkflow:
             usage, cost = plus_call(synthesis.usage, synthesis.cost, rewrite.usage, rewrite.cost)
             synthesis = synthesis.model_copy(update={"usage": usage, "cost": cost})
         answer = self._done(parsed, retrieval, merged, synthesis)
+        if cache and probe is not None:
+            await self._keep(parsed, probe, answer)
         if query.ranked_documents and not parsed.synthesize:
             # Only the result is smaller (no command changes: no patch): the parent's history
             # holds it, 200 x 600 hits for a 100-question re-index gate otherwise.
             answer.ranking = best_hit_per_document(answer.ranking)[: query.ranked_documents]
             answer.branch_rankings = {}
         return answer
+
+    def _cached(self, parsed: ParsedQuery, retrieval: Retrieval, hit: CachedAnswer) -> RagAnswer:
+        """An answered question close enough to this one: its answer, without Merge or Synthesize."""
+        for state in (Activity.MERGE, Activity.SYNTHESIZE):
+            self._steps.details.skip(state, "answer cache hit")
+        answer = served(parsed, hit, best_similarity(retrieval.vector), list(self._steps.timings))
+        set_status("completed")
+        self._steps.details.note(hit_note(hit))
+        for line in outcome_notes(answer, total_ms=sum(t.duration_ms for t in self._steps.timings)):
+            self._steps.details.note(line)
+        log_outcome(parsed.question, answer, sum(t.duration_ms for t in self._steps.timings))
+        self._publish(StreamEventType.token, text=answer.answer)
+        self._publish(StreamEventType.final, answer=answer)
+        return answer
+
+    async def _keep(self, parsed: ParsedQuery, probe: CacheProbe, answer: RagAnswer) -> None:
+        """A new LLM answer kept for the questions like it (best effort: a failure is a note)."""
+        if not cacheable(answer):
+            self._steps.details.note("answer cache: miss; this answer is not kept (not a whole LLM answer)")
+            return
+        try:
+            kept = await workflow.execute_activity(
+                Activity.STORE_CACHED_ANSWER,
+                CacheWrite(query=parsed, probe=probe, answer=answer),
+                result_type=bool,
+                task_queue=parsed.routing.embeddings_task_queue,
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_start_timeout=timedelta(seconds=parsed.routing.schedule_to_start_s or 30),
+                retry_policy=ANSWER_CACHE_RETRY,
+                summary="keep the answer in the answer cache",
+            )
+        except ActivityError as e:
+            self._steps.details.note(f"answer cache: miss; the answer was not kept: {failure_reason(e)}")
+            return
+        kept_note = "kept for questions like it" if kept else "not kept: the collection changed meanwhile"
+        self._steps.details.note(f"answer cache: miss; the answer is {kept_note}")
 
     async def _condense(self, query: RagQuery, *, local: bool) -> RagQuery:
         """CondenseQuestion: the follow-up's standalone form and context, for ParseQuery. If it

@@ -10,6 +10,8 @@ from temporalio.common import RetryPolicy
 from ragstate.contracts import ErrorType
 
 __all__ = [
+    "ANSWER_CACHE_PATCH",
+    "ANSWER_CACHE_RETRY",
     "BUSY_QUEUE_PATCH",
     "CONDENSE_PATCH",
     "CONDENSE_RETRY",
@@ -55,6 +57,14 @@ LLM_FALLBACK_PATCH = "llm-extractive-fallback"
 #: worker polls that queue (QueuePollers) before giving up: a busy queue is waited for longer
 #: (Routing.backlog_wait_s), only an empty one is "no worker". Runs from before it gave up there.
 BUSY_QUEUE_PATCH = "busy-queue-waits"
+#: Patch id: with the answer cache on (ParsedQuery.answer_cache, from the settings of the worker
+#: that ran ParseQuery), a hit skips Merge and Synthesize, and a new LLM answer is kept by
+#: StoreCachedAnswer. Runs with the cache off call nothing: their histories are unchanged.
+ANSWER_CACHE_PATCH = "answer-cache"
+#: StoreCachedAnswer: best effort (a failed write costs a later question an LLM call, nothing more).
+ANSWER_CACHE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0, maximum_attempts=3
+)
 #: A queue polled within this many seconds has a worker (busy, if it did not start the step); a
 #: worker with a free slot polls at once, a busy one as soon as a slot frees. So a busy queue is
 #: told from an empty one while its workers finish a task every few seconds; one whose every slot

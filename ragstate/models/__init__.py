@@ -45,9 +45,13 @@ from ragstate.models.lifecycle import (
     SummaryRecord,
 )
 from ragstate.models.query import (
+    AnswerCacheScope,
     AnswerMode,
     Branch,
     BranchResult,
+    CachedAnswer,
+    CacheProbe,
+    CacheWrite,
     Citation,
     Cost,
     MergeInput,
@@ -101,9 +105,13 @@ from ragstate.models.summaries import (
 )
 
 __all__ = [
+    "AnswerCacheScope",
     "AnswerMode",
     "Branch",
     "BranchResult",
+    "CacheProbe",
+    "CacheWrite",
+    "CachedAnswer",
     "ChunkBatchInput",
     "ChunkBatchResult",
     "Citation",

@@ -150,6 +150,39 @@ class ParsedQuery(_Model):
         description="RagQuery.access_groups: both branches search only chunks without groups or sharing one "
         "of these; None (the operator, and runs from before groups): every chunk",
     )
+    answer_cache: AnswerCacheScope | None = Field(
+        default=None,
+        description="set by ParseQuery when the answer cache is on (RAGSTATE_ANSWER_CACHE) and the question "
+        "may use it (an answer asked for, no history): VectorSearch looks for an answered question there",
+    )
+
+
+class AnswerCacheScope(_Model):
+    """Where a question's cached answers live (docs/answer-cache.md): ``key`` hashes everything but
+    the collection's generation that an answer depends on (tenant, collection, access groups,
+    filters, top_k, the settings that change retrieval or synthesis)."""
+
+    key: str
+    threshold: float = Field(description="cosine similarity a cached question needs (and the lexical guard)")
+
+
+class CachedAnswer(_Model):
+    """An answered question close enough to this one: its answer, served instead of a new one."""
+
+    answer: RagAnswer
+    question: str = Field(description="the question the answer was made for")
+    similarity: float
+    workflow_id: str = Field(description="the run that paid for the answer")
+    run_id: str = ""
+
+
+class CacheProbe(_Model):
+    """What VectorSearch found in the answer cache: the collection version and generation it
+    looked in (a write-back must find them unchanged) and the hit, if any."""
+
+    collection: str = Field(description="the physical collection (version) searched")
+    generation: str = Field(description="its generation token: every write to the collection changes it")
+    hit: CachedAnswer | None = None
 
 
 class Branch(str, enum.Enum):
@@ -167,6 +200,9 @@ class BranchResult(_Model):
     branch: Branch
     hits: list[SearchHit]
     attempt: int = Field(default=1, description="the activity attempt that produced it (the run's details show it)")
+    cache: CacheProbe | None = Field(
+        default=None, description="VectorSearch with the answer cache on: what it found there (None: not looked)"
+    )
 
 
 class MergeInput(_Model):
@@ -277,5 +313,20 @@ class RagAnswer(_Model):
     standalone_question: str = Field(
         "", description="a follow-up's standalone question (CondenseQuestion), what retrieval searched; empty otherwise"
     )
+    cached: bool = Field(
+        default=False, description="served from the answer cache (docs/answer-cache.md): no LLM call, cost 0"
+    )
+    cached_from: str = Field(default="", description="cached: the workflow id of the run that made the answer")
+    cached_similarity: float | None = Field(
+        default=None, description="cached: the cosine similarity of this question to the one answered"
+    )
     workflow_id: str = ""
     run_id: str = ""
+
+
+class CacheWrite(_Model):
+    """StoreCachedAnswer's input: a finished LLM answer to keep for the questions like it."""
+
+    query: ParsedQuery
+    probe: CacheProbe
+    answer: RagAnswer

@@ -18,6 +18,8 @@ metric                             kind       attributes
 ``ragstate_ingested_chunks_total`` counter
 ``ragstate_embedding_batch_size``  histogram  chunks embedded by one EmbedChunks
 ``ragstate_feedback_total``        counter    ``rating`` (good/bad): ratings of answers stored
+``ragstate_answer_cache_total``    counter    ``result`` (hit/miss/stored): answer cache lookups, writes
+``ragstate_answer_cache_saved_microusd_total``  counter  what the hits' answers had cost, millionths of a USD
 =================================  =========  ==================================================
 
 Example::
@@ -92,11 +94,23 @@ class _StepMetrics:
         self.documents = meter.create_counter("ragstate_ingested_documents", "documents through IndexChunks")
         self.chunks = meter.create_counter("ragstate_ingested_chunks", "chunks indexed")
         self.embedded = meter.create_histogram("ragstate_embedding_batch_size", "chunks one EmbedChunks embedded")
+        self.cache = meter.create_counter("ragstate_answer_cache", "answer cache lookups (hit/miss) and writes")
+        self.saved = meter.create_counter(
+            "ragstate_answer_cache_saved_microusd", "LLM cost the answer cache's hits saved, in millionths of a USD"
+        )
 
     def record(self, step: str, result: Any) -> None:
         """What a step's result says: hits, tokens, documents, chunks, batch sizes."""
         if step in (Activity.VECTOR_SEARCH, Activity.KEYWORD_SEARCH):
             self.hits.record(len(result.hits), {"branch": result.branch.value})
+            if step == Activity.VECTOR_SEARCH and result.cache is not None:
+                hit = result.cache.hit
+                self.cache.add(1, {"result": "miss" if hit is None else "hit"})
+                if hit is not None and hit.answer.cost.usd:
+                    self.saved.add(round(hit.answer.cost.usd * 1e6), {"model": hit.answer.cost.model or "unknown"})
+        elif step == Activity.STORE_CACHED_ANSWER:
+            if result:
+                self.cache.add(1, {"result": "stored"})
         elif step == Activity.SYNTHESIZE:
             model = result.model or "none"
             self.tokens.add(result.usage.input_tokens, {"direction": "input", "model": model})

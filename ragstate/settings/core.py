@@ -238,6 +238,24 @@ class Settings(BaseSettings):
         description="the answer abstains (no_answer, no LLM call) when the vector branch's best cosine "
         "similarity is below this and no source holds the question's terms; 0 never abstains",
     )
+    # The semantic answer cache (docs/answer-cache.md): off by default. The threshold was chosen
+    # on bench/answer_cache/pairs.jsonl (bench/answer_cache.py): with the lexical guard no near
+    # miss hits from 0.82; 0.85 keeps a margin and serves 85 % of the paraphrases.
+    answer_cache: bool = Field(
+        default=False,
+        description="serve a question close enough to an answered one (same tenant, collection version, "
+        "settings and access groups) that answer, with no LLM call",
+    )
+    answer_cache_threshold: float = Field(
+        default=0.85,
+        ge=0.5,
+        le=1.0,
+        description="cosine similarity of the two questions' embeddings from which the answer cache may serve "
+        "(the lexical guard must agree too)",
+    )
+    answer_cache_max_entries: int = Field(
+        default=10_000, ge=1, description="answers kept per collection version; the oldest go first"
+    )
     # A follow-up's context from the earlier turns (CondenseQuestion offline,
     # ragstate.conversations.condense): chosen leave-one-collection-out on hand-written
     # conversations over cisi, med and npl (bench/loco_conversations.py, docs/conversations.md).

@@ -92,6 +92,16 @@ class ChunkStore(abc.ABC):
     def _rewrite_sparse(self, vectors: dict[str, SparseVec], payloads: dict[str, dict]) -> None:
         """Replace these points' BM25 vectors and set these payload keys; dense vectors stay."""
 
+    @abc.abstractmethod
+    def generation(self) -> str:
+        """The collection's generation: a token that every write (upsert, vectors, delete) replaces,
+        so an answer cached at one generation is never served after the collection changed
+        (:mod:`ragstate.store.answer_cache`). A fresh collection gets a fresh token."""
+
+    @abc.abstractmethod
+    def _bump(self) -> None:
+        """Replace the generation token (after a write; the caller holds the write lock)."""
+
     # --- built on them, the same for every backend -----------------------------------------------
 
     def _points(self, flt, payload_keys: list[str] | None = None) -> Iterator[Any]:

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import threading
+import uuid
 from pathlib import Path
 
 import qdrant_edge as qe
@@ -57,6 +58,22 @@ class EdgeStore(ChunkStore):
             for key in INDEXED_KEYWORDS:
                 self._shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
             self._shard.update(qe.UpdateOperation.create_field_index("position", qe.PayloadSchemaType.Integer))
+            self._bump()  # a new collection (after a drop, too) never shares a generation with the old
+
+    @property
+    def _generation_file(self) -> Path:
+        return generation_file(self.path.parent, self.path.name)
+
+    def generation(self) -> str:
+        try:
+            return self._generation_file.read_text()
+        except FileNotFoundError:
+            return ""
+
+    def _bump(self) -> None:
+        tmp = self._generation_file.with_name(f"{self._generation_file.name}.{os.getpid()}.tmp")
+        tmp.write_text(uuid.uuid4().hex)
+        os.replace(tmp, self._generation_file)  # readers see the old token or the new one
 
     def upsert(self, records: list[ChunkRecord]) -> None:
         points = []
@@ -67,11 +84,13 @@ class EdgeStore(ChunkStore):
             points.append(qe.Point(r.chunk_id, vec, r.payload()))
         with self._lock:
             self._shard.update(qe.UpdateOperation.upsert_points(points))
+            self._bump()
 
     def set_dense(self, vectors: dict[str, list[float]]) -> None:
         ops = [qe.PointVectors(cid, {DENSE: v}) for cid, v in vectors.items()]
         with self._lock:
             self._shard.update(qe.UpdateOperation.update_vectors(ops))
+            self._bump()
 
     def get(self, chunk_ids: list[str]) -> dict[str, StoredChunk]:
         return {str(rec.id): stored_chunk(rec) for rec in self._shard.retrieve(list(chunk_ids), True, False)}
@@ -112,6 +131,7 @@ class EdgeStore(ChunkStore):
 
     def _delete_matching(self, flt) -> None:
         self._shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
+        self._bump()
 
     #: The collection's BM25 statistics, a file of ragstate's own in the shard directory.
     META_FILE = "ragstate_bm25.json"
@@ -133,6 +153,8 @@ class EdgeStore(ChunkStore):
             self._shard.update(qe.UpdateOperation.update_vectors(ops))
         for cid, payload in payloads.items():
             self._shard.update(qe.UpdateOperation.set_payload([cid], payload))
+        if ops or payloads:
+            self._bump()  # the keyword scores change: so may the answers
 
     def optimize(self) -> None:
         with self._lock:
@@ -154,9 +176,15 @@ def collection_names(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if is_collection(p)) if root.is_dir() else []
 
 
+def generation_file(root: Path, name: str) -> Path:
+    """The file of a collection's generation token, beside its shard directory."""
+    return root / f"{name}.generation"
+
+
 def remove_collection(root: Path, name: str) -> bool:
     """Delete a closed collection's files; False when there was none."""
     path = root / name
+    generation_file(root, name).unlink(missing_ok=True)
     if not path.exists():
         return False
     shutil.rmtree(path)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 import warnings
 
 from qdrant_client import QdrantClient
@@ -22,6 +23,10 @@ FILTERS = FilterDialect(
     filter=qm.Filter,
     is_empty=lambda key: qm.IsEmptyCondition(is_empty=qm.PayloadField(key=key)),
 )
+
+
+#: Collection metadata key of the collection's generation token (ChunkStore.generation).
+GENERATION_KEY = "ragstate_generation"
 
 
 class QdrantServerStore(ChunkStore):
@@ -44,12 +49,22 @@ class QdrantServerStore(ChunkStore):
                 for key in INDEXED_KEYWORDS:
                     self._client.create_payload_index(collection, key, qm.PayloadSchemaType.KEYWORD)
                 self._client.create_payload_index(collection, "position", qm.PayloadSchemaType.INTEGER)
+            self._bump()  # a new collection (after a drop, too) never shares a generation with the old
         else:  # a collection made before a keyword was indexed (``groups``) gets its index now
             missing = set(INDEXED_KEYWORDS) - set(self._client.get_collection(collection).payload_schema or {})
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 for key in sorted(missing):
                     self._client.create_payload_index(collection, key, qm.PayloadSchemaType.KEYWORD)
+
+    def generation(self) -> str:
+        with self._lock:
+            metadata = self._client.get_collection(self.collection).config.metadata or {}
+        return str(metadata.get(GENERATION_KEY, ""))
+
+    def _bump(self) -> None:
+        # Collection metadata: every worker of the server sees it, and it goes with the collection.
+        self._client.update_collection(self.collection, metadata={GENERATION_KEY: uuid.uuid4().hex})
 
     def upsert(self, records: list[ChunkRecord]) -> None:
         if not records:  # qdrant-client rejects an empty update; the edge store accepts it
@@ -62,6 +77,7 @@ class QdrantServerStore(ChunkStore):
             points.append(qm.PointStruct(id=r.chunk_id, vector=vec, payload=r.payload()))
         with self._lock:
             self._client.upsert(self.collection, points, wait=True)
+            self._bump()
 
     def set_dense(self, vectors: dict[str, list[float]]) -> None:
         if not vectors:
@@ -70,6 +86,7 @@ class QdrantServerStore(ChunkStore):
             self._client.update_vectors(
                 self.collection, [qm.PointVectors(id=cid, vector={DENSE: v}) for cid, v in vectors.items()], wait=True
             )
+            self._bump()
 
     def get(self, chunk_ids):
         with self._lock:
@@ -114,6 +131,7 @@ class QdrantServerStore(ChunkStore):
     def _delete_matching(self, flt) -> None:
         with self._lock:
             self._client.delete(self.collection, qm.FilterSelector(filter=flt), wait=True)
+            self._bump()
 
     #: The collection metadata key of the BM25 statistics (beside versions.PARAMS_KEY).
     META_KEY = "ragstate_bm25"
@@ -142,6 +160,7 @@ class QdrantServerStore(ChunkStore):
         if ops:
             with self._lock:
                 self._client.batch_update_points(self.collection, ops, wait=True)
+            self._bump()
 
 
 def connect(url: str | None = None, api_key: str | None = None, path: str | None = None) -> QdrantClient:

@@ -81,7 +81,11 @@ def list_collections(settings: Settings) -> list[str]:
 
 
 def drop_physical(settings: Settings, name: str) -> bool:
-    """Delete one physical collection (no pointer is followed); False when there was none."""
+    """Delete one physical collection (no pointer is followed) and its cached answers; False
+    when there was none."""
+    from ragstate.store.answer_cache import forget
+
+    forget(settings, name)
     with _lock:
         store = _stores.pop(_key(settings, name), None)
         if store is not None:
