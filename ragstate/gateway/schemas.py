@@ -58,6 +58,9 @@ class QueryResponse(BaseModel):
     workflow_id: str
     run_id: str
     ui_link: str
+    cached: bool = False  # served from the answer cache (RAGSTATE_ANSWER_CACHE), at no LLM cost
+    cached_from: str = ""  # cached: the workflow id of the run that made the answer
+    cached_similarity: float | None = None  # cached: the question's similarity to the one answered
 
     @classmethod
     def of(cls, answer: RagAnswer, ui_link: str) -> QueryResponse:
@@ -78,6 +81,9 @@ class QueryResponse(BaseModel):
             workflow_id=answer.workflow_id,
             run_id=answer.run_id,
             ui_link=ui_link,
+            cached=answer.cached,
+            cached_from=answer.cached_from,
+            cached_similarity=answer.cached_similarity,
         )
 
 
