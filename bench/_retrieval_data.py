@@ -2,7 +2,7 @@
 
 Mirrors what the engine indexes: documents read by ``ragstate.ingest.documents.load``, chunked by
 ``chunk_text`` with the default chunk size and overlap, BM25 as the engine's sparse vectors
-(saturated tf with the collection's real average analysed chunk length, Qdrant's IDF), chunk embeddings of
+(saturated tf with the settings' ``bm25_avg_len`` or the collection's real average, Qdrant's IDF), chunk embeddings of
 ``indexed_text(title, text)`` by the packaged model. Also what the anchor needs: whole-document
 embeddings and rank-bm25 over whole documents. Embeddings are the slow part (minutes for npl
 on two CPUs), so they are computed once and kept under ``--cache`` (default /tmp).
@@ -72,10 +72,14 @@ def _embeddings(key: str, texts: list[str], cache: Path) -> np.ndarray:
 
 
 def _bm25_engine(chunk_texts: list[str], queries: list[str], s: Settings, avg_len: float | None = None) -> np.ndarray:
-    """queries x chunks; ``avg_len`` None: the collection's real average analysed chunk length
-    (what the store keeps since issue 24), else that fixed value."""
+    """queries x chunks; ``avg_len`` None: as the engine's settings (``bm25_avg_len``, or the
+    collection's real average with ``bm25_collection_avg_len``), 0: the collection's real average
+    analysed chunk length, else that fixed value."""
     analyzed = [analyze(t) for t in chunk_texts]
-    avg = avg_len or sum(map(len, analyzed)) / max(len(analyzed), 1)
+    real = sum(map(len, analyzed)) / max(len(analyzed), 1)
+    if avg_len is None:
+        avg_len = 0 if s.bm25_collection_avg_len else s.bm25_avg_len
+    avg = avg_len or real
     vocab: dict[str, int] = {}
     for toks in analyzed:
         for w in toks:

@@ -175,8 +175,8 @@ def main() -> None:
         "--bm25-avg-len",
         type=float,
         default=None,
-        help="BM25 average length of the keyword branch (default: each collection's real average analysed chunk "
-        "length, as the store keeps it; 100: the fixed value before issue 24)",
+        help="BM25 average length of the keyword branch (default: as the engine's settings; 0: each collection's "
+        "real average analysed chunk length, as the store keeps it with bm25_collection_avg_len)",
     )
     ap.add_argument(
         "--choose",
