@@ -12,7 +12,7 @@ same questions, the same machine, each on a fresh stack):
   tenants share the one embedding model and its cores). ``on`` is ragstate as it ships: the
   server's matching honours task priority and fairness keys (``DevServer(fairness=True)``;
   the workflows give questions' steps priority 2 and ingest batches 4, fairness key the
-  tenant: workflows/priorities.py) and the embedder's encode thread runs questions before
+  tenant: ragstate/temporal/priorities.py) and the embedder's encode thread runs questions before
   bulk passes of at most 16 chunks (``EncodeThread``). ``off`` is the same code with both
   undone: the server's default matching (no priority, no fairness) and a FIFO encode thread
   taking a bulk batch of 64 chunks in one pass, as before;

@@ -31,6 +31,7 @@ WORKFLOW_SAFE_RAGSTATE_MODULES = (
     "ragstate.contracts",
     "ragstate.models",
     "ragstate.temporal.conventions",
+    "ragstate.temporal.priorities",  # pure: Priority values from a tenant name
     "ragstate.answers.citations",
     "ragstate.answers.abstention",  # pure: models and the analyzer, like citations
     "ragstate.answers.pricing",  # pure: list prices and sums of models (a follow-up's rewrite cost)

@@ -41,8 +41,8 @@ with workflow.unsafe.imports_passed_through():
         StoreStats,
         SummarizeResult,
     )
+    from ragstate.temporal import priorities
     from ragstate.temporal.conventions import set_status
-    from ragstate.workflows import priorities
     from ragstate.workflows.failures import failure_reason
     from ragstate.workflows.ingest_details import ingest_details
 # Not passed through: it must share the sandbox's own copy of ragstate.models (ragstate/__init__
@@ -80,7 +80,7 @@ class IngestWorkflow:
         self._carry = IngestCarry()
         self._groups: list[str] | None = None
         self._groups_from: str | None = None
-        #: Every activity's priority: after questions, fair between tenants (workflows/priorities.py).
+        #: Every activity's priority: after questions, fair between tenants (ragstate/temporal/priorities.py).
         self._priority = priorities.bulk(None)
 
     @workflow.query(name=Query.INGEST_PROGRESS)

@@ -59,8 +59,8 @@ with workflow.unsafe.imports_passed_through():
         SynthesisInput,
         SynthesisResult,
     )
+    from ragstate.temporal import priorities
     from ragstate.temporal.conventions import set_status
-    from ragstate.workflows import priorities
 
 # The query's own helpers are workflow code: imported in the sandbox like this module, so that
 # they see the same ragstate.models as it does whatever the runner passes through (a replay

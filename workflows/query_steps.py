@@ -51,7 +51,7 @@ class QuerySteps:
     def __init__(self) -> None:
         self.timings: list[StepTiming] = []
         self.details = RunDetails()
-        #: The regular activities' priority and fairness key (workflows/priorities.py); local
+        #: The regular activities' priority and fairness key (ragstate/temporal/priorities.py); local
         #: activities go through no task queue.
         self.priority = Priority.default
 

@@ -26,6 +26,7 @@ from ragstate.models import (
     IngestStatus,
     RunState,
 )
+from ragstate.temporal import priorities
 from ragstate.temporal.outage import through_outage
 
 
@@ -57,6 +58,7 @@ class IngestCalls(ClientBase):
             id=self.ingest_id(request),
             task_queue=self.settings.workflow_task_queue,
             **await self.start_tags("ingest"),
+            priority=priorities.bulk(request.tenant),  # after questions, fair between tenants
             static_summary=f"ingest {', '.join(request.paths)[:200]}{where}",
             static_details=f"collection **{request.collection or self.settings.collection}**"
             + (", sync: documents whose files are gone are removed" if request.sync else ""),

@@ -32,6 +32,7 @@ from ragstate.models import (
     StreamEventType,
 )
 from ragstate.settings import Settings
+from ragstate.temporal import priorities
 from ragstate.temporal.conventions import budget_workflow_id
 from ragstate.temporal.outage import server_unreachable, through_outage
 
@@ -78,6 +79,7 @@ class QueryCalls(ClientBase):
                 id=workflow_id,
                 task_queue=self.settings.workflow_task_queue,
                 **await self.start_tags("query"),
+                priority=priorities.interactive(query.tenant),  # its workflow tasks before bulk ingests
                 static_summary=f"Q: {query.question[:200]}",
                 static_details=_query_details(query, self.settings),
                 execution_timeout=timedelta(minutes=15),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ragstate.models.names import check_collection_name
 from ragstate.settings import Settings, StoreBackend
+from ragstate.store.answer_cache import forget
 from ragstate.store.base import ChunkStore
 from ragstate.store.records import (
     ChunkRecord,
@@ -61,6 +62,7 @@ def drop_collection(settings: Settings, name: str) -> bool:
     """
     check_collection_name(name)
     target = remove_pointer(settings, name)
+    forget(settings, target)  # its cached answers go with it
     if target != name:
         return drop_physical(settings, target)
     return drop_physical(settings, name)

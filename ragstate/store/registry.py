@@ -81,11 +81,8 @@ def list_collections(settings: Settings) -> list[str]:
 
 
 def drop_physical(settings: Settings, name: str) -> bool:
-    """Delete one physical collection (no pointer is followed) and its cached answers; False
-    when there was none."""
-    from ragstate.store.answer_cache import forget
-
-    forget(settings, name)
+    """Delete one physical collection (no pointer is followed); False when there was none.
+    Callers also forget its cached answers (ragstate.store.answer_cache.forget)."""
     with _lock:
         store = _stores.pop(_key(settings, name), None)
         if store is not None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragstate.settings import Settings, StoreBackend
+from ragstate.store.answer_cache import forget
 from ragstate.store.registry import drop_physical, qdrant_client
 
 if TYPE_CHECKING:
@@ -140,6 +141,7 @@ def drop_version(settings: Settings, physical: str) -> bool:
         edge_root(settings).joinpath(f"{physical}.index.json").unlink(missing_ok=True)
     elif physical in _aliases(_server(settings)):
         return False  # the collection from before aliases went at the switch; this is the alias now
+    forget(settings, physical)  # its cached answers go with it
     return drop_physical(settings, physical)
 
 
