@@ -78,8 +78,17 @@ ROUTES = [
     ("DELETE", "/v1/documents/{doc}", None, Scope.admin),
 ]
 
-#: The expected status of each route for each caller; "own" is the route's success.
-OWN = {"GET": 200, "POST": 200, "DELETE": 200}
+#: Every other /v1 route, with a body it accepts and the scope it needs: no key and a revoked
+#: key are 401 on each, and a key without the scope 403.
+OTHER_ROUTES = [
+    ("POST", "/v1/query", {"question": "x"}, Scope.query),
+    ("POST", "/v1/query/stream", {"question": "x"}, Scope.query),
+    ("POST", "/v1/ingest", {"paths": ["."]}, Scope.ingest),
+    ("GET", "/v1/documents", None, Scope.query),
+    ("POST", "/v1/sessions", {}, Scope.query),
+    ("POST", "/v1/sessions/{session}/messages", {"question": "x"}, Scope.query),
+    ("DELETE", "/v1/sessions/{session}", None, Scope.query),
+]
 
 
 def url(template: str, t: Tenants) -> str:
@@ -108,6 +117,27 @@ async def test_no_caller_but_the_owner_sees_or_changes_an_object(
         if method != "DELETE":
             r = await h.get(url(template, tenants).removesuffix("/feedback"), headers=headers(tenants.key_a))
             assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize(("method", "template", "body", "scope"), OTHER_ROUTES, ids=[r[1] for r in OTHER_ROUTES])
+async def test_every_other_route_refuses_a_missing_or_revoked_key_and_a_missing_scope(
+    tenants: Tenants, method, template, body, scope
+):
+    async with http(tenants.app) as h:
+        for key in (None, tenants.key_a_revoked, "rsk_000000000000_not-a-key"):
+            r = await h.request(method, url(template, tenants), json=body, headers=headers(key))
+            assert_error(r, 401, "Unauthorized")
+        if scope is not Scope.query:  # the query-only key has every query route's scope
+            r = await h.request(method, url(template, tenants), json=body, headers=headers(tenants.key_a_query_only))
+            assert_error(r, 403, "Forbidden")
+
+
+async def test_another_tenant_deleting_a_session_of_the_same_name_erases_only_its_own(tenants: Tenants):
+    async with http(tenants.app) as h:
+        r = await h.delete(f"/v1/sessions/{tenants.session_a}", headers=headers(tenants.key_b))
+        assert r.status_code == 200, r.text  # as for any session it does not have: nothing disclosed
+        transcript = await h.get(f"/v1/sessions/{tenants.session_a}", headers=headers(tenants.key_a))
+        assert transcript.status_code == 200 and len(transcript.json()["turns"]) == 1
 
 
 async def test_the_owner_reaches_every_route(stack: Stack, tenants: Tenants):  # noqa: F811
