@@ -17,10 +17,12 @@ import pytest
 from gateway_client import assert_error, http, wait_until
 from paths import EXAMPLES_CORPUS
 from test_gateway import ANSWER, RRF_QUESTION, Stack, fake, make_app, stack, wait_until_async  # noqa: F401 - the module's stack
+from test_gateway_security import gateway_process
 
 from ragstate.client import RagClient
 from ragstate.models.keys import OverBudget, Scope, TenantPolicy
 from ragstate.testing import ok
+from ragstate.testing.environment import settings_env
 
 TAG = uuid.uuid4().hex[:6]
 TENANT_A, TENANT_B = f"ta-{TAG}", f"tb-{TAG}"
@@ -214,23 +216,29 @@ async def test_two_tenants_keep_collections_of_the_same_name_apart(stack: Stack,
 async def test_a_daily_budget_spent_through_one_gateway_refuses_the_next_request_through_another(
     stack: Stack,  # noqa: F811
     fake,  # noqa: F811
+    tmp_path,
 ):
-    """Two gateway apps, each its own key cache: the spend lives in the tenant's RagBudget, so the
-    second app refuses once the first spent the day's budget, before any LLM request is made."""
+    """Two gateway processes (python -m ragstate.gateway, each its own key cache and client):
+    the spend lives in the tenant's RagBudget, so the second refuses once the first spent the
+    day's budget, before any LLM request reaches the fake Messages API."""
     tenant = f"tc-{TAG}"
     rag = RagClient(stack.client, stack.llm)
     _, key = await rag.create_key(tenant, ALL)
     await rag.set_tenant_policy(TenantPolicy(tenant=tenant, llm_usd_per_day=1e-9, reserve_usd=0.0))
     await rag.for_tenant(tenant).ingest([str(EXAMPLES_CORPUS)])  # its own namespace: something to cite
-    first = make_app(stack, stack.llm, tenant_keys=True, keys_refresh_s=0.2)
-    second = make_app(stack, stack.llm, tenant_keys=True, keys_refresh_s=0.2)
-    async with http(first) as h1, http(second) as h2:
-        r = await h1.post("/v1/query", json={"question": RRF_QUESTION, "timeout_s": 60}, headers=headers(key))
-        assert r.status_code == 200 and r.json()["mode"] == "llm", r.text
-        calls = len(fake.requests)
-        r = await h2.post("/v1/query", json={"question": RRF_QUESTION, "timeout_s": 60}, headers=headers(key))
-        err = assert_error(r, 429, "OverBudget")
-        assert int(r.headers["retry-after"]) >= 1 and "LLM budget" in err["message"]
+    env = {
+        k: v for k, v in settings_env(stack.llm).items() if k not in ("RAGSTATE_ANTHROPIC_API_KEY", "RAGSTATE_DATA_DIR")
+    }
+    env |= {"RAGSTATE_GATEWAY_TENANT_KEYS": "true", "RAGSTATE_GATEWAY_KEYS_REFRESH_S": "0.2"}
+    question = {"question": RRF_QUESTION, "timeout_s": 60}
+    with gateway_process(tmp_path, **env) as (first, _), gateway_process(tmp_path, **env) as (second, _):
+        async with httpx.AsyncClient(timeout=90) as h:
+            r = await h.post(f"http://127.0.0.1:{first}/v1/query", json=question, headers=headers(key))
+            assert r.status_code == 200 and r.json()["mode"] == "llm", r.text
+            calls = len(fake.requests)
+            r = await h.post(f"http://127.0.0.1:{second}/v1/query", json=question, headers=headers(key))
+            err = assert_error(r, 429, "OverBudget")
+            assert int(r.headers["retry-after"]) >= 1 and "LLM budget" in err["message"]
     assert len(fake.requests) == calls  # refused before any LLM request
     state = await rag.budget_state(tenant)
     assert state is not None and state.spent_usd > 0 and state.refused == 1 and state.open_reservations == 0
