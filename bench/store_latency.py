@@ -7,8 +7,18 @@ Smoke run (a minute or so)::
 
     python bench/store_latency.py --sizes 10000 --queries 50
 
+Old layout against the new default, one invocation (``--layouts``, see below)::
+
+    python bench/store_latency.py --sizes 100000 --backends edge --layouts none/ram,int8/disk
+
 What it measures, per backend and collection size:
 
+* Layouts (``--layouts``, comma-separated; each runs as its own child): how the collection is
+  created (:class:`ragstate.store.layout.StoreLayout`), ``QUANTIZATION/disk|ram[/OVERSAMPLING]``:
+  ``int8/disk`` (the default: int8 vectors in RAM, original vectors, payloads and the sparse
+  index in mapped files, dense candidates rescored from the originals at 2x the limit),
+  ``none/ram`` (the layout before: float32 and the sparse index in RAM), ``binary/disk/4``, ...;
+  ``default`` and ``legacy`` name the first two.
 * Backends: ``edge`` is the embedded default (:class:`ragstate.store.edge.EdgeStore`, the
   Qdrant engine in-process through ``qdrant-edge-py``); ``qdrant-local`` is
   :class:`ragstate.store.qdrant_server.QdrantServerStore` on ``qdrant-client``'s local mode
@@ -38,7 +48,10 @@ What it measures, per backend and collection size:
   brute-force cosine in numpy, on the first ``--recall-sample`` queries; the exact top-k is
   accumulated batch by batch while loading, so no copy of the vectors is kept.
 * Cost: generation time (text, BM25 encoding, vectors), upsert time, optimize time, the
-  segment count, RSS after load / after optimize / peak, and disk use of the store directory.
+  segment count, RSS after load / after optimize / peak (VmHWM: the whole run, mapped file
+  pages included), the peaks of its anonymous and file-backed parts (sampled every 50 ms by the
+  driver; file pages are the OS page cache mapped in, which the kernel can take back), and disk
+  use of the store directory.
 
 Each backend/size runs in its own child process (clean memory figures) in a fresh temporary
 directory that is removed afterwards. Combinations not run are printed as "skipped: <reason>".
@@ -55,6 +68,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -68,6 +82,7 @@ if str(ROOT) not in sys.path:
 from ragstate.retrieval.analyzer import STOP_WORDS, analyze  # noqa: E402
 from ragstate.retrieval.bm25 import Bm25Encoder  # noqa: E402
 from ragstate.retrieval.fusion import reciprocal_rank_fusion  # noqa: E402
+from ragstate.store.layout import LEGACY, StoreLayout  # noqa: E402
 from ragstate.store.records import ChunkRecord, chunk_id, indexed_text  # noqa: E402
 
 DIM = 384
@@ -231,19 +246,57 @@ class ExactTopK:
 # --- measurement (child process) -----------------------------------------------------------------
 
 
-def _status_mb(field: str) -> float | None:
+def _status_mb(field: str, pid: int | str = "self") -> float | None:
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(field + ":"):
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         pass
-    if field == "VmHWM":
+    if field == "VmHWM" and pid == "self":
         import resource
 
         kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return round(kb / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
     return None
+
+
+class RssSampler:
+    """Peak resident memory of a child process split into anonymous (heap) and file-backed
+    (mapped files) pages, polled from /proc/PID/status by a thread of the driver (the kernel
+    keeps only the total's peak; a thread in the child would wait for the GIL while the engine
+    optimizes)."""
+
+    FIELDS = ("VmRSS", "RssAnon", "RssFile")
+
+    def __init__(self, pid: int, every_s: float = 0.05):
+        self.pid = pid
+        self.peak = dict.fromkeys(self.FIELDS, 0.0)
+        self._every, self._stop = every_s, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        for field in self.FIELDS:
+            v = _status_mb(field, self.pid)
+            if v is not None and v > self.peak[field]:
+                self.peak[field] = v
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self._sample()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+def _layout(spec: str) -> StoreLayout:
+    return {"default": StoreLayout(), "legacy": LEGACY}.get(spec.strip().lower()) or StoreLayout.parse(spec)
 
 
 def _disk_mb(path: Path) -> float:
@@ -261,15 +314,15 @@ def _log(msg: str) -> None:
     print(f"  [{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def _open(backend: str, workdir: Path):
+def _open(backend: str, workdir: Path, layout: StoreLayout):
     if backend == "edge":
         from ragstate.store.edge import EdgeStore
 
-        return EdgeStore(workdir / "edge", dim=DIM), None
+        return EdgeStore(workdir / "edge", dim=DIM, layout=layout), None
     from ragstate.store.qdrant_server import QdrantServerStore, connect
 
-    client = connect(path=str(workdir / "local"))
-    return QdrantServerStore(client, "bench", dim=DIM), client
+    client = connect(path=str(workdir / "local"))  # local mode: the layout is recorded, not applied
+    return QdrantServerStore(client, "bench", dim=DIM, layout=layout), client
 
 
 def _stats(ms: list[float]) -> dict:
@@ -283,7 +336,7 @@ def _stats(ms: list[float]) -> dict:
     }
 
 
-def run_one(backend: str, size: int, workdir: Path, a) -> dict:
+def run_one(backend: str, size: int, workdir: Path, a, layout: StoreLayout) -> dict:
     n_queries = min(a.queries, a.local_queries) if backend == "qdrant-local" else a.queries
     t = time.perf_counter()
     corpus = Corpus(a.seed, a.vocab, a.clusters, a.text_chars, a.batch)
@@ -293,10 +346,16 @@ def run_one(backend: str, size: int, workdir: Path, a) -> dict:
     dense_q = [v.tolist() for v in qvecs]
     n_recall = min(a.recall_sample, n_queries)
     exact = ExactTopK(qvecs[a.warmup : a.warmup + n_recall], a.limit)
-    out = {"backend": backend, "size": size, "setup_s": time.perf_counter() - t, "rss_before_mb": _status_mb("VmRSS")}
-    _log(f"{backend} @ {size}: vocabulary and queries ready ({out['setup_s']:.1f} s)")
+    out = {
+        "backend": backend,
+        "layout": layout.label,
+        "size": size,
+        "setup_s": time.perf_counter() - t,
+        "rss_before_mb": _status_mb("VmRSS"),
+    }
+    _log(f"{backend} {layout.label} @ {size}: vocabulary and queries ready ({out['setup_s']:.1f} s)")
 
-    store, client = _open(backend, workdir)
+    store, client = _open(backend, workdir, layout)
     gen_s = upsert_s = 0.0
     n_batches = -(-size // a.batch)
     t_load = time.perf_counter()
@@ -309,6 +368,8 @@ def run_one(backend: str, size: int, workdir: Path, a) -> dict:
             exact.add(vecs, b * a.batch)
             t1 = time.perf_counter()
             store.upsert(records)
+            if a.optimize_every and (b + 1) * a.batch % a.optimize_every == 0 and b + 1 < n_batches:
+                store.optimize()  # an ingest of --optimize-every chunks ends (counted as upsert time)
             t2 = time.perf_counter()
             gen_s += t1 - t0
             upsert_s += t2 - t1
@@ -403,16 +464,28 @@ def _skip_reason(backend: str, size: int, a) -> str | None:
     return None
 
 
-def _child(backend: str, size: int, a) -> dict:
+def _child(backend: str, size: int, layout: str, a) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"ragstate-bench-{backend}-{size}-", dir=a.tmpdir))
     result_file = workdir / "result.json"
-    argv = [sys.executable, str(Path(__file__).resolve()), "--_child", backend, str(size), str(workdir), *a.passthrough]
+    argv = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--_child",
+        backend,
+        str(size),
+        str(workdir),
+        layout,
+        *a.passthrough,
+    ]
     t = time.perf_counter()
     try:
-        rc = subprocess.run(argv, cwd=ROOT).returncode
+        child = subprocess.Popen(argv, cwd=ROOT)
+        with RssSampler(child.pid) as sampler:
+            rc = child.wait()
         if rc != 0 or not result_file.exists():
-            return {"backend": backend, "size": size, "failed": f"child exited with status {rc}"}
+            return {"backend": backend, "layout": layout, "size": size, "failed": f"child exited with status {rc}"}
         res = json.loads(result_file.read_text())
+        res["rss_anon_peak_mb"], res["rss_file_peak_mb"] = sampler.peak["RssAnon"], sampler.peak["RssFile"]
         res["wall_s"] = time.perf_counter() - t
         return res
     finally:
@@ -424,6 +497,7 @@ def _print_report(header: dict, results: list[dict], limit: int) -> None:
     print("Runs (times in s, memory in MiB)")
     cols = [
         "backend",
+        "layout",
         "size",
         "gen",
         "upsert",
@@ -433,6 +507,8 @@ def _print_report(header: dict, results: list[dict], limit: int) -> None:
         "rss_load",
         "rss_opt",
         "rss_peak",
+        "anon_peak",
+        "file_peak",
         "disk",
         "recall@10",
         f"recall@{limit}",
@@ -444,6 +520,7 @@ def _print_report(header: dict, results: list[dict], limit: int) -> None:
         rows.append(
             [
                 r["backend"],
+                r.get("layout", "-"),
                 r["size"],
                 f"{r['gen_s']:.1f}",
                 f"{r['upsert_s']:.1f}",
@@ -453,6 +530,8 @@ def _print_report(header: dict, results: list[dict], limit: int) -> None:
                 r["rss_after_load_mb"],
                 r["rss_after_optimize_mb"],
                 r["rss_peak_mb"],
+                r.get("rss_anon_peak_mb", "-"),
+                r.get("rss_file_peak_mb", "-"),
                 r["disk_mb"],
                 f"{r['recall_at_10']:.3f}",
                 f"{r[f'recall_at_{limit}']:.3f}",
@@ -461,7 +540,7 @@ def _print_report(header: dict, results: list[dict], limit: int) -> None:
     _table(cols, rows)
     print()
     print(f"Latency (ms, single thread, limit {limit}; hybrid = dense + keyword + RRF, sequential)")
-    cols = ["backend", "size", "kind", "n", "p50", "p99", "mean", "max", "hits"]
+    cols = ["backend", "layout", "size", "kind", "n", "p50", "p99", "mean", "max", "hits"]
     rows = []
     for r in results:
         if "skipped" in r or "failed" in r:
@@ -471,6 +550,7 @@ def _print_report(header: dict, results: list[dict], limit: int) -> None:
             rows.append(
                 [
                     r["backend"],
+                    r.get("layout", "-"),
                     r["size"],
                     kind,
                     s["n"],
@@ -484,13 +564,13 @@ def _print_report(header: dict, results: list[dict], limit: int) -> None:
     _table(cols, rows)
     for r in results:
         if "skipped" in r:
-            print(f"{r['backend']} @ {r['size']}: skipped: {r['skipped']}")
+            print(f"{r['backend']} {r.get('layout', '')} @ {r['size']}: skipped: {r['skipped']}")
         elif "failed" in r:
-            print(f"{r['backend']} @ {r['size']}: FAILED: {r['failed']}")
+            print(f"{r['backend']} {r.get('layout', '')} @ {r['size']}: FAILED: {r['failed']}")
     for r in results:
         if r.get("loadavg_at_queries"):
             print(
-                f"{r['backend']} @ {r['size']}: load average when querying "
+                f"{r['backend']} {r['layout']} @ {r['size']}: load average when querying "
                 f"{' '.join(f'{x:.2f}' for x in r['loadavg_at_queries'])} on {header['cpu_count']} cores"
             )
     for r in results:
@@ -500,6 +580,13 @@ def _print_report(header: dict, results: list[dict], limit: int) -> None:
             print(
                 f"target edge @ 100000, p50 <= 2 ms dense and keyword: {'met' if ok else 'NOT met'} "
                 f"(dense {d:.2f} ms, keyword {k:.2f} ms)"
+            )
+        if r["backend"] == "edge" and r["size"] >= 1_000_000 and "latency" in r:
+            peak, d, rec = r["rss_peak_mb"], r["latency"]["dense"]["p50_ms"], r["recall_at_10"]
+            ok = peak <= 5 * 1024 and rec >= 0.98 and d <= 5.0
+            print(
+                f"target edge {r['layout']} @ {r['size']}, peak RSS <= 5 GiB, recall@10 >= 0.98, dense p50 <= 5 ms: "
+                f"{'met' if ok else 'NOT met'} (peak {peak / 1024:.2f} GiB, recall@10 {rec:.3f}, dense {d:.2f} ms)"
             )
 
 
@@ -533,13 +620,25 @@ def parse_args(argv=None):
     p.add_argument("--limit", type=int, default=100, help="hits per search (the engine's default search_depth)")
     p.add_argument("--recall-sample", type=int, default=50, help="dense queries checked against brute force")
     p.add_argument("--batch", type=int, default=1000, help="points per upsert")
+    p.add_argument(
+        "--optimize-every",
+        type=int,
+        default=0,
+        help="optimize() after every N chunks loaded, as the engine does after each ingest (0: once, at the end)",
+    )
     p.add_argument("--clusters", type=int, default=1000, help="vector clusters (0: uniform random vectors)")
     p.add_argument("--vocab", type=int, default=30_000, help="vocabulary size")
     p.add_argument("--text-chars", type=int, default=200, help="text kept in the payload per chunk")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--tmpdir", default=None, help="where the temporary store directories go")
     p.add_argument("--out", default=None, help="write all figures as JSON here")
-    p.add_argument("--_child", nargs=3, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--layouts",
+        default="default",
+        help="comma-separated collection layouts, QUANTIZATION/disk|ram[/OVERSAMPLING] "
+        "(int8/disk, none/ram, binary/disk/4); default = int8/disk/2, legacy = none/ram",
+    )
+    p.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.queries < 1 or a.local_queries < 1 or a.limit < 1 or a.batch < 1:
         p.error("--queries, --local-queries, --limit and --batch must be >= 1")
@@ -551,7 +650,7 @@ def main(argv=None) -> int:
     a = parse_args(argv)
     if a._child:
         backend, size, workdir = a._child[0], int(a._child[1]), Path(a._child[2])
-        res = run_one(backend, size, workdir, a)
+        res = run_one(backend, size, workdir, a, _layout(a._child[3]))
         (workdir / "result.json").write_text(json.dumps(res))
         return 0
 
@@ -560,6 +659,12 @@ def main(argv=None) -> int:
     unknown = set(backends) - set(BACKENDS)
     if unknown:
         raise SystemExit(f"unknown backend(s): {', '.join(sorted(unknown))}")
+    layouts = [x.strip() for x in a.layouts.split(",") if x.strip()]
+    try:
+        for spec in layouts:
+            _layout(spec)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     # The child gets the same options (it ignores --sizes/--backends; --out is the driver's).
     a.passthrough = [x for i, x in enumerate(argv) if not x.startswith("--out") and not (i and argv[i - 1] == "--out")]
 
@@ -583,21 +688,21 @@ def main(argv=None) -> int:
         f"qdrant-client {header['qdrant-client']}, numpy {header['numpy']}; {header['platform']}"
     )
     print(
-        f"sizes {sizes}, backends {backends}, {a.queries} queries per kind "
+        f"sizes {sizes}, backends {backends}, layouts {layouts}, {a.queries} queries per kind "
         f"(qdrant-local: {min(a.queries, a.local_queries)}), limit {a.limit}, {a.clusters} clusters, seed {a.seed}"
     )
     sys.stdout.flush()
 
     results = []
     for size in sizes:
-        for backend in backends:
+        for backend, layout in [(b, lay) for b in backends for lay in layouts]:
             reason = _skip_reason(backend, size, a)
             if reason:
-                print(f"{backend} @ {size}: skipped: {reason}", flush=True)
-                results.append({"backend": backend, "size": size, "skipped": reason})
+                print(f"{backend} {layout} @ {size}: skipped: {reason}", flush=True)
+                results.append({"backend": backend, "layout": layout, "size": size, "skipped": reason})
                 continue
-            print(f"{backend} @ {size}: running", flush=True)
-            results.append(_child(backend, size, a))
+            print(f"{backend} {layout} @ {size}: running", flush=True)
+            results.append(_child(backend, size, layout, a))
     _print_report(header, results, a.limit)
     if a.out:
         Path(a.out).write_text(json.dumps({"machine": header, "results": results}, indent=2))

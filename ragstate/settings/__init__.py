@@ -22,6 +22,7 @@ from ragstate.settings.choices import (
     LogFormat,
     QueryEncoding,
     StoreBackend,
+    StoreQuantization,
     WorkflowVersioning,
 )
 from ragstate.settings.core import Settings, get_settings
@@ -38,6 +39,7 @@ __all__ = [
     "QueryEncoding",
     "Settings",
     "StoreBackend",
+    "StoreQuantization",
     "WorkflowVersioning",
     "get_settings",
 ]

@@ -69,6 +69,16 @@ class StoreBackend(Choice):
     qdrant = "qdrant"
 
 
+class StoreQuantization(Choice):
+    """How a new collection quantizes its dense vectors for search (kept in RAM; the originals
+    rescore the candidates): ``int8`` (scalar, a quarter of float32), ``binary`` (one bit per
+    dimension) or ``none`` (float32 only, the layout before)."""
+
+    int8 = "int8"
+    binary = "binary"
+    none = "none"
+
+
 class LlmFallback(Choice):
     """What a query does when its LLM step fails for good (or no LLM worker takes it):
     ``extractive`` answers with the offline extractive answer, flagged degraded with the

@@ -31,6 +31,7 @@ from ragstate.settings.choices import (
     LogFormat,
     QueryEncoding,
     StoreBackend,
+    StoreQuantization,
     WorkflowVersioning,
 )
 
@@ -143,6 +144,24 @@ class Settings(BaseSettings):
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
     qdrant_path: Path | None = Field(default=None, description="qdrant-client local mode directory (tests)")
+    # A new collection's layout (ragstate.store.layout); an existing one keeps its own until
+    # `ragstate reindex` rebuilds it. int8 in RAM, originals on disk: 1M chunks in under 5 GiB
+    # at the recall of float32 search (docs/performance.md, "A million chunks").
+    store_quantization: StoreQuantization = Field(
+        default=StoreQuantization.int8,
+        description="a new collection keeps quantized dense vectors in RAM for search: int8, binary or none",
+    )
+    store_on_disk: bool = Field(
+        default=True,
+        description="a new collection keeps its original vectors, payloads and sparse index in files the OS "
+        "pages in, not in RAM",
+    )
+    store_oversampling: float = Field(
+        default=2.0,
+        ge=1.0,
+        le=16.0,
+        description="a quantized dense search rescores this many times its limit with the original vectors",
+    )
 
     # --- embeddings -----------------------------------------------------------
     embedding_device: str = "cpu"

@@ -16,8 +16,10 @@ from pathlib import Path
 import qdrant_edge as qe
 
 from ragstate.retrieval.bm25 import SparseVec
+from ragstate.settings.choices import StoreQuantization
 from ragstate.store.base import ChunkStore
 from ragstate.store.filters import FilterDialect
+from ragstate.store.layout import SCALAR_QUANTILE, StoreLayout
 from ragstate.store.records import DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, StoredChunk, search_hits, stored_chunk
 
 FILTERS = FilterDialect(
@@ -34,19 +36,16 @@ class EdgeStore(ChunkStore):
     backend = "edge"
     filters = FILTERS
 
-    def __init__(self, path: Path, dim: int = 384):
+    def __init__(self, path: Path, dim: int = 384, layout: StoreLayout | None = None):
         path = Path(path)
         self.path = path
+        #: Applied when the collection is created here; an existing one keeps its own.
+        self.layout = layout = layout or StoreLayout()
+        self._search_params = search_params(layout)
         # Writes and optimisation take the lock (re-entrant: a delete counts, then deletes, under
         # it); Qdrant itself makes reads safe alongside them.
         self._lock = threading.RLock()
-        config = qe.EdgeConfig(
-            vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
-            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-            # Vacuum deleted points on optimize(): until then BM25's IDF statistics still count
-            # chunks of replaced document versions.
-            optimizers=qe.EdgeOptimizersConfig(deleted_threshold=0.0001, vacuum_min_vector_number=1),
-        )
+        config = edge_config(dim, layout)
         if (path / "edge_config.json").exists() or (path.exists() and any(path.iterdir())):
             self._shard = qe.EdgeShard.load(str(path))
             # A collection made before a keyword was indexed (``groups``) gets its index now.
@@ -101,6 +100,7 @@ class EdgeStore(ChunkStore):
             query=qe.Query.Nearest(list(vector), using=DENSE),
             filter=FILTERS.search(flt),
             with_payload=["doc_id"],
+            params=self._search_params,
         )
         return search_hits(self._shard.query(req))
 
@@ -159,11 +159,60 @@ class EdgeStore(ChunkStore):
     def optimize(self) -> None:
         with self._lock:
             self._shard.optimize()
+            # The segments an optimisation replaced stay on disk and mapped (their pages count
+            # in RSS: 2.5x the store's size after a few ingests) until the next flush.
+            self._shard.flush()
 
     def close(self) -> None:
         with self._lock:
             self._shard.flush()
             self._shard.close()
+
+
+#: Points per segment (float32 dense size) beyond which an on-disk collection starts another.
+MAX_SEGMENT_POINTS = 300_000
+
+
+def edge_config(dim: int, layout: StoreLayout) -> qe.EdgeConfig:
+    """A new shard's configuration: the layout's quantization and memory placement."""
+    disk = qe.Memory.Cold if layout.on_disk else None  # None: the engine's default, in RAM
+    return qe.EdgeConfig(
+        vectors={
+            DENSE: qe.EdgeVectorParams(
+                size=dim,
+                distance=qe.Distance.Cosine,
+                memory=disk,
+                quantization_config=_quantization(layout),
+            )
+        },
+        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf, memory=disk)},
+        payload_memory=qe.Memory.Cold if layout.on_disk else None,
+        # Vacuum deleted points on optimize(): until then BM25's IDF statistics still count
+        # chunks of replaced document versions. On disk, segments stop growing at about
+        # MAX_SEGMENT_POINTS: an optimize then rewrites at most that much (its mapped pages and
+        # index build are the peak of memory) instead of the whole collection.
+        optimizers=qe.EdgeOptimizersConfig(
+            deleted_threshold=0.0001,
+            vacuum_min_vector_number=1,
+            max_segment_size=MAX_SEGMENT_POINTS * dim * 4 // 1024 if layout.on_disk else None,
+        ),
+    )
+
+
+def _quantization(layout: StoreLayout):
+    if layout.quantization is StoreQuantization.int8:
+        return qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=SCALAR_QUANTILE, memory=qe.Memory.Pinned)
+    if layout.quantization is StoreQuantization.binary:
+        return qe.BinaryQuantizationConfig(memory=qe.Memory.Pinned)
+    return None
+
+
+def search_params(layout: StoreLayout) -> qe.SearchParams | None:
+    """Dense search on the quantized vectors, candidates rescored with the originals (a
+    collection without quantization ignores it)."""
+    if not layout.quantized:
+        return None
+    return qe.SearchParams(quantization=qe.QuantizationSearchParams(rescore=True, oversampling=layout.oversampling))
 
 
 def is_collection(path: Path) -> bool:

@@ -11,8 +11,10 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from ragstate.retrieval.bm25 import SparseVec
+from ragstate.settings.choices import StoreQuantization
 from ragstate.store.base import ChunkStore
 from ragstate.store.filters import FilterDialect
+from ragstate.store.layout import SCALAR_QUANTILE, StoreLayout
 from ragstate.store.records import DENSE, INDEXED_KEYWORDS, SPARSE, ChunkRecord, search_hits, stored_chunk
 
 FILTERS = FilterDialect(
@@ -33,17 +35,18 @@ class QdrantServerStore(ChunkStore):
     backend = "qdrant"
     filters = FILTERS
 
-    def __init__(self, client: QdrantClient, collection: str, dim: int = 384):
+    def __init__(self, client: QdrantClient, collection: str, dim: int = 384, layout: StoreLayout | None = None):
         self.collection = collection
         self._client = client
+        #: Applied when the collection is created here; an existing one keeps its own.
+        self.layout = layout = layout or StoreLayout()
+        # Local mode searches exactly (and warns about search parameters): none are sent to it.
+        local = client.init_options.get("path") or client.init_options.get("location") == ":memory:"
+        self._search_params = None if local else search_params(layout)
         # Local mode is not thread-safe; a server connection does not need the lock but it is cheap.
         self._lock = threading.RLock()
         if not self._client.collection_exists(collection):
-            self._client.create_collection(
-                collection,
-                vectors_config={DENSE: qm.VectorParams(size=dim, distance=qm.Distance.COSINE)},
-                sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
-            )
+            self._client.create_collection(collection, **collection_config(dim, layout))
             with warnings.catch_warnings():  # local mode says payload indexes do nothing there
                 warnings.simplefilter("ignore", UserWarning)
                 for key in INDEXED_KEYWORDS:
@@ -104,7 +107,7 @@ class QdrantServerStore(ChunkStore):
                 with_vectors=False,
             )
 
-    def _query(self, query, using: str, limit: int, flt):
+    def _query(self, query, using: str, limit: int, flt, params=None):
         with self._lock:
             res = self._client.query_points(
                 self.collection,
@@ -113,11 +116,12 @@ class QdrantServerStore(ChunkStore):
                 limit=limit,
                 query_filter=FILTERS.search(flt),
                 with_payload=["doc_id"],
+                search_params=params,
             )
         return search_hits(res.points)
 
     def search_dense(self, vector, limit, flt=None):
-        return self._query(list(vector), DENSE, limit, flt)
+        return self._query(list(vector), DENSE, limit, flt, self._search_params)
 
     def search_sparse(self, vector: SparseVec, limit, flt=None):
         if not len(vector):
@@ -161,6 +165,38 @@ class QdrantServerStore(ChunkStore):
             with self._lock:
                 self._client.batch_update_points(self.collection, ops, wait=True)
             self._bump()
+
+
+def collection_config(dim: int, layout: StoreLayout) -> dict:
+    """``create_collection`` arguments of a new collection with this layout. The flags are the
+    long-standing ones (``on_disk``, ``always_ram``, ``on_disk_payload``), which every Qdrant
+    server since 1.1 reads; docs/deploy.md shows the same as JSON for a collection made by hand."""
+    quantization = None
+    if layout.quantization is StoreQuantization.int8:
+        quantization = qm.ScalarQuantization(
+            scalar=qm.ScalarQuantizationConfig(type=qm.ScalarType.INT8, quantile=SCALAR_QUANTILE, always_ram=True)
+        )
+    elif layout.quantization is StoreQuantization.binary:
+        quantization = qm.BinaryQuantization(binary=qm.BinaryQuantizationConfig(always_ram=True))
+    return {
+        "vectors_config": {
+            DENSE: qm.VectorParams(
+                size=dim, distance=qm.Distance.COSINE, on_disk=layout.on_disk, quantization_config=quantization
+            )
+        },
+        "sparse_vectors_config": {
+            SPARSE: qm.SparseVectorParams(index=qm.SparseIndexParams(on_disk=layout.on_disk), modifier=qm.Modifier.IDF)
+        },
+        "on_disk_payload": layout.on_disk,
+    }
+
+
+def search_params(layout: StoreLayout) -> qm.SearchParams | None:
+    """Dense search on the quantized vectors, candidates rescored with the originals (a
+    collection without quantization ignores it)."""
+    if not layout.quantized:
+        return None
+    return qm.SearchParams(quantization=qm.QuantizationSearchParams(rescore=True, oversampling=layout.oversampling))
 
 
 def connect(url: str | None = None, api_key: str | None = None, path: str | None = None) -> QdrantClient:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ragstate.models.names import check_collection_name
 from ragstate.settings import Settings, StoreBackend
 from ragstate.store.base import ChunkStore
+from ragstate.store.layout import StoreLayout
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient
@@ -40,11 +41,20 @@ def open_physical(settings: Settings, collection: str) -> ChunkStore:
             if settings.store_backend is StoreBackend.edge:
                 from ragstate.store.edge import EdgeStore
 
-                store = EdgeStore(settings.data_dir / "qdrant-edge" / collection, dim=settings.embedding_dim)
+                store = EdgeStore(
+                    settings.data_dir / "qdrant-edge" / collection,
+                    dim=settings.embedding_dim,
+                    layout=StoreLayout.from_settings(settings),
+                )
             else:
                 from ragstate.store.qdrant_server import QdrantServerStore
 
-                store = QdrantServerStore(qdrant_client(settings), collection, dim=settings.embedding_dim)
+                store = QdrantServerStore(
+                    qdrant_client(settings),
+                    collection,
+                    dim=settings.embedding_dim,
+                    layout=StoreLayout.from_settings(settings),
+                )
             _stores[key] = store
         return store
 

@@ -1,0 +1,67 @@
+"""How a new collection keeps its vectors: quantized copies in RAM, originals on disk.
+
+A collection takes its layout when it is created (``RAGSTATE_STORE_QUANTIZATION``,
+``RAGSTATE_STORE_ON_DISK``); an existing one keeps the layout it was made with, and
+``ragstate reindex`` rebuilds a collection into a new one with the current settings.
+
+The default (``int8``, on disk) keeps in RAM only what a search touches on every query: the
+int8 copy of each dense vector (a quarter of float32) and the HNSW graph. The original float32
+vectors, the payloads and the sparse (BM25) index live in files the engine maps, so the OS
+page cache holds what is hot and gives it back under pressure. A dense search walks the graph
+on the int8 vectors, takes ``oversampling`` x limit candidates and rescores them with the
+original vectors, which is what keeps recall@10 at the level of unquantized search
+(docs/performance.md, "A million chunks"). ``none`` with ``on_disk=False`` is the layout
+collections had before (everything in RAM).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ragstate.settings import Settings
+from ragstate.settings.choices import StoreQuantization
+
+#: int8 quantization clips each dimension to this quantile of its values before scaling.
+SCALAR_QUANTILE = 0.99
+
+
+@dataclass(frozen=True)
+class StoreLayout:
+    """A collection's storage configuration (applied at creation) and its search parameters."""
+
+    quantization: StoreQuantization = StoreQuantization.int8
+    on_disk: bool = True
+    #: Candidates rescored with the original vectors, as a multiple of the limit (quantized only).
+    oversampling: float = 2.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StoreLayout:
+        return cls(
+            quantization=settings.store_quantization,
+            on_disk=settings.store_on_disk,
+            oversampling=settings.store_oversampling,
+        )
+
+    @classmethod
+    def parse(cls, spec: str) -> StoreLayout:
+        """``int8/disk``, ``none/ram``, ``binary/disk/3``: quantization, where the originals
+        live, and optionally the oversampling (bench/store_latency.py's ``--layouts``)."""
+        parts = spec.strip().lower().split("/")
+        if len(parts) not in (2, 3) or parts[1] not in ("disk", "ram"):
+            raise ValueError(f"layout {spec!r}: expected QUANTIZATION/disk|ram[/OVERSAMPLING], e.g. int8/disk")
+        over = float(parts[2]) if len(parts) == 3 else cls.oversampling
+        return cls(StoreQuantization(parts[0]), parts[1] == "disk", over)
+
+    @property
+    def label(self) -> str:
+        return f"{self.quantization.value}/{'disk' if self.on_disk else 'ram'}" + (
+            f"/{self.oversampling:g}" if self.quantized else ""
+        )
+
+    @property
+    def quantized(self) -> bool:
+        return self.quantization is not StoreQuantization.none
+
+
+#: What every collection had before layouts existed: float32 vectors and the sparse index in RAM.
+LEGACY = StoreLayout(StoreQuantization.none, on_disk=False)
