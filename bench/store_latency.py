@@ -636,7 +636,7 @@ def parse_args(argv=None):
         "--layouts",
         default="default",
         help="comma-separated collection layouts, QUANTIZATION/disk|ram[/OVERSAMPLING] "
-        "(int8/disk, none/ram, binary/disk/4); default = int8/disk/2, legacy = none/ram",
+        "(int8/disk, none/ram, binary/disk/4); default = int8/disk/1, legacy = none/ram",
     )
     p.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
     a = p.parse_args(argv)

@@ -168,7 +168,7 @@ def test_layout_specs():
     assert StoreLayout.parse("int8/disk") == StoreLayout()
     assert StoreLayout.parse("none/ram") == LEGACY
     assert StoreLayout.parse("binary/disk/4").oversampling == 4.0
-    assert StoreLayout().label == "int8/disk/2"
+    assert StoreLayout().label == "int8/disk/1"
     with pytest.raises(ValueError):
         StoreLayout.parse("int8")
     with pytest.raises(ValueError, match="store quantization"):

@@ -157,7 +157,7 @@ class Settings(BaseSettings):
         "pages in, not in RAM",
     )
     store_oversampling: float = Field(
-        default=2.0,
+        default=1.0,
         ge=1.0,
         le=16.0,
         description="a quantized dense search rescores this many times its limit with the original vectors",

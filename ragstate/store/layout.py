@@ -32,7 +32,7 @@ class StoreLayout:
     quantization: StoreQuantization = StoreQuantization.int8
     on_disk: bool = True
     #: Candidates rescored with the original vectors, as a multiple of the limit (quantized only).
-    oversampling: float = 2.0
+    oversampling: float = 1.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StoreLayout:
