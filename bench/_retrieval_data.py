@@ -48,6 +48,20 @@ class Prepared:
     anchor_bm25: np.ndarray  # queries x documents: rank-bm25 BM25Okapi
 
 
+def encoded_matrix(units: list[list[str]], enc) -> tuple[sparse.csr_matrix, dict[int, int]]:
+    """units x terms: each unit's BM25 document values as ``enc`` (a Bm25Encoder) encodes its
+    analysed terms, and the term index -> column map (the keyword benches' document side)."""
+    vocab: dict[int, int] = {}
+    rows, cols, vals = [], [], []
+    for r, terms in enumerate(units):
+        vec = enc.encode_analyzed(terms)
+        for i, v in zip(vec.indices, vec.values):
+            rows.append(r)
+            cols.append(vocab.setdefault(i, len(vocab)))
+            vals.append(v)
+    return sparse.csr_matrix((vals, (rows, cols)), shape=(len(units), len(vocab))), vocab
+
+
 def _documents(ds: BeirDataset) -> list[Document]:
     docs = [d for d in load(SourceRef(path=str(ds.corpus)), Settings().max_document_bytes) if isinstance(d, Document)]
     return list({d.doc_id: d for d in docs}.values())

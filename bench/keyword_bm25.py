@@ -27,7 +27,7 @@ import numpy as np
 from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _retrieval_data import _documents
+from _retrieval_data import _documents, encoded_matrix
 
 from ragstate.evaluation.beir import BeirDataset, ndcg_at
 from ragstate.evaluation.reference import Bm25Okapi
@@ -42,15 +42,7 @@ from ragstate.store.records import indexed_text
 
 def qdrant_scores(units: list[list[str]], queries: list[list[str]], enc: Bm25Encoder) -> np.ndarray:
     """queries x units: the dot product Qdrant computes (query counts x IDF x the unit's values)."""
-    vocab: dict[int, int] = {}
-    rows, cols, vals = [], [], []
-    for r, terms in enumerate(units):
-        vec = enc.encode_analyzed(terms)
-        for i, v in zip(vec.indices, vec.values):
-            rows.append(r)
-            cols.append(vocab.setdefault(i, len(vocab)))
-            vals.append(v)
-    m = sparse.csr_matrix((vals, (rows, cols)), shape=(len(units), len(vocab)))
+    m, vocab = encoded_matrix(units, enc)
     df = np.bincount(m.indices, minlength=len(vocab))
     n = len(units)
     idf = np.log(1 + (n - df + 0.5) / (df + 0.5))

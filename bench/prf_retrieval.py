@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _retrieval_data import DEFAULT_CACHE, _documents, _embeddings, prepare
+from _retrieval_data import DEFAULT_CACHE, _documents, _embeddings, encoded_matrix, prepare
 from loco_retrieval import top_chunks, top_docs
 
 from ragstate.evaluation.beir import ndcg_at
@@ -71,17 +70,8 @@ class Collection:
         self.chunk_terms = [Counter(term_index(w) for w in ts) for ts in terms]
         self.chunk_len = [len(ts) for ts in terms]
         enc = Bm25Encoder(s.bm25_k1, s.bm25_b, avg_len or sum(self.chunk_len) / len(terms))
-        vocab: dict[int, int] = {}
-        rows, cols, vals = [], [], []
-        for r, ts in enumerate(terms):
-            v = enc.encode_analyzed(ts)
-            for i, x in zip(v.indices, v.values):
-                rows.append(r)
-                cols.append(vocab.setdefault(i, len(vocab)))
-                vals.append(x)
-        self.vocab = vocab
-        self.docs_matrix = sparse.csr_matrix((vals, (rows, cols)), shape=(len(terms), len(vocab)))
-        df = np.bincount(self.docs_matrix.indices, minlength=len(vocab))
+        self.docs_matrix, self.vocab = encoded_matrix(terms, enc)
+        df = np.bincount(self.docs_matrix.indices, minlength=len(self.vocab))
         self.idf = np.log(1 + (len(terms) - df + 0.5) / (df + 0.5))
         self.queries = [Counter(term_index(w) for w in analyze(p.dataset.queries[q])) for q in p.qids]
         self.rels = [p.dataset.qrels[q] for q in p.qids]
