@@ -254,12 +254,12 @@ class ChunkStore(abc.ABC):
         for start in range(0, len(stale), self.bm25_batch):
             ids = stale[start : start + self.bm25_batch]
             missing = [cid for cid in ids if cid not in learnt]
-            terms = {cid: analyze(c.indexed_text()) for cid, c in self.get(missing).items()} if missing else {}
-            terms |= {cid: learnt.pop(cid) for cid in ids if cid in learnt}
+            by_id = {cid: analyze(c.indexed_text()) for cid, c in self.get(missing).items()} if missing else {}
+            by_id |= {cid: learnt.pop(cid) for cid in ids if cid in learnt}
             with self._lock:
                 self._rewrite_sparse(
-                    {cid: enc.encode_analyzed(t) for cid, t in terms.items()},
-                    {cid: {BM25_LEN: len(t), BM25_AVG: avg} for cid, t in terms.items()},
+                    {cid: enc.encode_analyzed(t) for cid, t in by_id.items()},
+                    {cid: {BM25_LEN: len(t), BM25_AVG: avg} for cid, t in by_id.items()},
                 )
         self._write_meta({"avg_len": avg, "points": count})
         return avg

@@ -171,7 +171,7 @@ def collection_config(dim: int, layout: StoreLayout) -> dict:
     """``create_collection`` arguments of a new collection with this layout. The flags are the
     long-standing ones (``on_disk``, ``always_ram``, ``on_disk_payload``), which every Qdrant
     server since 1.1 reads; docs/deploy.md shows the same as JSON for a collection made by hand."""
-    quantization = None
+    quantization: qm.ScalarQuantization | qm.BinaryQuantization | None = None
     if layout.quantization is StoreQuantization.int8:
         quantization = qm.ScalarQuantization(
             scalar=qm.ScalarQuantizationConfig(type=qm.ScalarType.INT8, quantile=SCALAR_QUANTILE, always_ram=True)
