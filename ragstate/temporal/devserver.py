@@ -119,7 +119,27 @@ class DevServer:
                 self.stop()
                 raise RuntimeError(f"temporal dev server did not open port {self.port} in {timeout_s}s")
             time.sleep(0.2)
+        # An open port is not a ready server: until its frontend reports healthy, a client's
+        # connect fails at once ("Frontend is not healthy yet"), as seen right after a start on a
+        # loaded machine.
+        while not self._healthy():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"temporal dev server on port {self.port} not healthy in {timeout_s}s")
+            time.sleep(0.2)
         return self
+
+    def _healthy(self) -> bool:
+        try:
+            done = subprocess.run(
+                [temporal_cli(), "operator", "cluster", "health", "--address", self.address],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+        except subprocess.TimeoutExpired:
+            return False
+        return done.returncode == 0 and "SERVING" in done.stdout
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
