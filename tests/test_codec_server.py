@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 
 import httpx
@@ -103,9 +104,12 @@ async def test_an_oversized_body_is_refused_as_it_streams_and_other_hosts_are_re
         assert (await c.get("/healthz", headers={"host": "rebind.attacker.example"})).status_code == 400
 
 
-async def test_a_tenant_key_decodes_only_with_the_decode_or_admin_scope(codec: EncryptionCodec):
+async def test_a_tenant_key_decodes_only_with_the_decode_or_admin_scope(codec: EncryptionCodec, caplog):
     """Issue 23: any gateway key decrypted every payload. A tenant's query or ingest key is now
-    403; its decode or admin key decodes; a revoked key is 401."""
+    403 (an audit line, never the key); its decode or admin key decodes; a revoked key is 401."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="ragstate.audit")
     import hashlib
     from datetime import UTC, datetime
 
@@ -145,3 +149,6 @@ async def test_a_tenant_key_decodes_only_with_the_decode_or_admin_scope(codec: E
             status[name] = r.status_code
             assert r.status_code == 200 or "secret question" not in r.text
     assert status == {"query": 403, "decode": 200, "admin": 200, "revoked": 401}
+    denied = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ragstate.audit"]
+    assert [(d["audit"], d["tenant"], d["outcome"]) for d in denied] == [("decode", "acme", "denied: missing scope")]
+    assert not any(key in r.getMessage() for r in caplog.records for key in keys.values())

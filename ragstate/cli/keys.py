@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 
 import typer
 
@@ -22,8 +21,6 @@ from ragstate.cli._common import cli_settings, connect_client, console, fail
 
 keys_app = typer.Typer(no_args_is_help=True, help="Tenant API keys: create, list, revoke (docs/security.md).")
 tenants_app = typer.Typer(no_args_is_help=True, help="A tenant's request rate and daily LLM budget.")
-
-audit_log = logging.getLogger("ragstate.audit")
 
 
 def _run(call):
@@ -39,9 +36,9 @@ def _run(call):
 
 
 def _audit(action: str, target: str, outcome: str) -> None:
-    audit_log.info(
-        json.dumps({"audit": action, "tenant": "operator", "key_id": "cli", "target": target, "outcome": outcome})
-    )
+    from ragstate.observability.audit import audit_line
+
+    audit_line(action, outcome, tenant="operator", key_id="cli", target=target)
 
 
 def _names(value: str, check, what: str) -> list[str]:

@@ -11,14 +11,13 @@ Example::
 from __future__ import annotations
 
 import contextvars
-import json
-import logging
 from typing import Any
 
 from fastapi import Depends, Request
 
 from ragstate.gateway.errors import ApiError, GatewayError
 from ragstate.models.keys import Scope
+from ragstate.observability.audit import audit_line
 from ragstate.security.tenant_keys import OPEN_PRINCIPAL, Principal
 
 __all__ = ["audit", "current_principal", "requires"]
@@ -26,19 +25,15 @@ __all__ = ["audit", "current_principal", "requires"]
 #: The principal of the request being served (set by Guard before the app runs).
 PRINCIPAL: contextvars.ContextVar[Principal] = contextvars.ContextVar("ragstate_principal", default=OPEN_PRINCIPAL)
 
-#: One JSON line per admin action and per denied request (``ragstate.audit``): never the key.
-audit_log = logging.getLogger("ragstate.audit")
-
 
 def current_principal() -> Principal:
     return PRINCIPAL.get()
 
 
 def audit(action: str, outcome: str, *, principal: Principal | None = None, target: str = "", **extra: Any) -> None:
-    """One audit line: tenant, key id, action, target, outcome (and ``extra``)."""
+    """One audit line (:func:`~ragstate.observability.audit.audit_line`) for the request's principal."""
     who = principal or current_principal()
-    line = {"audit": action, "tenant": who.tenant, "key_id": who.key_id, "target": target, "outcome": outcome}
-    audit_log.info(json.dumps({**line, **extra}, sort_keys=True))
+    audit_line(action, outcome, tenant=who.tenant, key_id=who.key_id, target=target, **extra)
 
 
 def requires(scope: Scope) -> Any:

@@ -36,6 +36,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
 from ragstate.models.keys import Scope
+from ragstate.observability.audit import audit_line
 from ragstate.security.codec import EncryptionCodec, PayloadKeyError
 from ragstate.security.tenant_keys import KeyResolver, KeyTableUnavailable
 
@@ -97,11 +98,12 @@ def create_codec_app(
         if principal is None:
             return _error(401, "Unauthorized", "missing or wrong credential: send 'Authorization: Bearer <key>'")
         if not principal.allows(Scope.decode):
-            log.info(
-                '{"audit": "%s", "tenant": "%s", "key_id": "%s", "outcome": "denied: missing scope"}',
+            audit_line(
                 "decode" if decode else "encode",
-                principal.tenant,
-                principal.key_id,
+                "denied: missing scope",
+                tenant=principal.tenant,
+                key_id=principal.key_id,
+                missing=Scope.decode.value,
             )
             return _error(403, "Forbidden", "this key may not decode or encode payloads (scope admin or decode)")
         body = await _capped_body(request)
