@@ -61,7 +61,16 @@ async def poll(h: httpx.AsyncClient, url: str, within_s: float = 30) -> dict:
 
 
 async def wait_until(condition, within_s: float = 20) -> None:
+    await wait_until_async(lambda: _now(condition()), within_s)
+
+
+async def wait_until_async(check, within_s: float = 20) -> None:
+    """Until ``await check()`` is true (a request's answer, say), asking every 50 ms."""
     deadline = time.monotonic() + within_s
-    while not condition():
+    while not await check():
         assert time.monotonic() < deadline, "timed out waiting"
         await asyncio.sleep(0.05)
+
+
+async def _now(value: bool) -> bool:
+    return value

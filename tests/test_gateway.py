@@ -18,7 +18,16 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from gateway_client import app_on, app_without_temporal, assert_error, free_port, http, poll, wait_until
+from gateway_client import (
+    app_on,
+    app_without_temporal,
+    assert_error,
+    free_port,
+    http,
+    poll,
+    wait_until,
+    wait_until_async,
+)
 from paths import EXAMPLES_CORPUS
 from pydantic import SecretStr
 from temporalio.client import Client
@@ -608,13 +617,6 @@ async def test_a_key_removed_from_the_keys_file_stops_without_a_restart(stack: S
 
 async def _status_is(h: httpx.AsyncClient, key: str, status: int) -> bool:
     return (await h.get("/v1/queries/rag-query-x", headers={"x-api-key": key})).status_code == status
-
-
-async def wait_until_async(check, within_s: float = 20) -> None:
-    deadline = time.monotonic() + within_s
-    while not await check():
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.05)
 
 
 async def test_readyz_is_503_when_temporal_is_unreachable():

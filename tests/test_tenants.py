@@ -14,9 +14,9 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from gateway_client import assert_error, http, wait_until
+from gateway_client import assert_error, http, wait_until, wait_until_async
 from paths import EXAMPLES_CORPUS
-from test_gateway import ANSWER, RRF_QUESTION, Stack, fake, make_app, stack, wait_until_async  # noqa: F401 - the module's stack
+from test_gateway import ANSWER, RRF_QUESTION, Stack, fake, make_app, stack  # noqa: F401 - the module's stack
 from test_gateway_security import gateway_process
 
 from ragstate.client import RagClient
