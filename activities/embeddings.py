@@ -9,6 +9,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from ragstate.activities.attempts import current_attempt
+from ragstate.activities.expansion import expand_vector
 from ragstate.activities.heartbeat import heartbeating
 from ragstate.contracts import Activity
 from ragstate.ingest.chunking import sentences
@@ -43,8 +44,19 @@ class EmbeddingActivities:
             # A follow-up ("What about in children?"): embedded after the earlier turns it leaves out.
             text = f"{q.context_text} {text}"
         vector = self.embedder.encode_query(text, by_sentence=sentence_by_sentence(text, self.settings))
-        hits = open_store(self.settings, q.collection).search_dense(vector, q.depth, search_filter(q))
-        return BranchResult(branch=Branch.vector, hits=hits, attempt=current_attempt(), cache=self._probe(q, vector))
+        store, flt, s = open_store(self.settings, q.collection), search_filter(q), self.settings
+        hits = store.search_dense(vector, q.depth, flt)
+        expanded_from = min(s.prf_vector_chunks, len(hits))
+        if expanded_from:
+            hits = store.search_dense(expand_vector(store, vector, hits, s), q.depth, flt)
+        # The answer cache compares questions, so it keeps the question's own vector.
+        return BranchResult(
+            branch=Branch.vector,
+            hits=hits,
+            attempt=current_attempt(),
+            cache=self._probe(q, vector),
+            expanded_from=expanded_from,
+        )
 
     def _probe(self, q: ParsedQuery, vector: list[float]) -> CacheProbe | None:
         """The answer cache (docs/answer-cache.md): the collection version and generation now,

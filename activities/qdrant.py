@@ -12,6 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ragstate.activities.attempts import current_attempt
+from ragstate.activities.expansion import expand_keyword
 from ragstate.activities.heartbeat import heartbeating
 from ragstate.answers.dedupe import distinct_texts
 from ragstate.contracts import Activity, ErrorType
@@ -89,8 +90,12 @@ class QdrantActivities:
     def keyword_search(self, q: ParsedQuery) -> BranchResult:
         # A follow-up's context terms (earlier turns) count less than its own.
         vec = self.bm25.encode_terms(q.terms, q.context_terms, self.settings.followup_keyword_weight)
-        hits = self.store(q.collection).search_sparse(vec, q.depth, search_filter(q))
-        return BranchResult(branch=Branch.keyword, hits=hits, attempt=current_attempt())
+        store, flt = self.store(q.collection), search_filter(q)
+        hits = store.search_sparse(vec, q.depth, flt)
+        expanded_from = min(self.settings.prf_keyword_chunks, len(hits))
+        if expanded_from:
+            hits = store.search_sparse(expand_keyword(store, vec, hits, self.settings), q.depth, flt)
+        return BranchResult(branch=Branch.keyword, hits=hits, attempt=current_attempt(), expanded_from=expanded_from)
 
     @activity.defn(name=Activity.MERGE)
     def merge(self, inp: MergeInput) -> MergeResult:

@@ -203,6 +203,11 @@ class BranchResult(_Model):
     cache: CacheProbe | None = Field(
         default=None, description="VectorSearch with the answer cache on: what it found there (None: not looked)"
     )
+    expanded_from: int = Field(
+        default=0,
+        description="pseudo-relevance feedback: the first search's chunks the query was expanded from before "
+        "the search these hits come from (0: one search, no expansion)",
+    )
 
 
 class MergeInput(_Model):

@@ -94,6 +94,10 @@ class EdgeStore(ChunkStore):
     def get(self, chunk_ids: list[str]) -> dict[str, StoredChunk]:
         return {str(rec.id): stored_chunk(rec) for rec in self._shard.retrieve(list(chunk_ids), True, False)}
 
+    def dense_vectors(self, chunk_ids):
+        recs = self._shard.retrieve(list(chunk_ids), False, [DENSE])
+        return {str(r.id): list(r.vector[DENSE]) for r in recs if r.vector and DENSE in r.vector}
+
     def search_dense(self, vector, limit, flt=None):
         req = qe.QueryRequest(
             limit=limit,

@@ -96,6 +96,11 @@ class QdrantServerStore(ChunkStore):
             recs = self._client.retrieve(self.collection, list(chunk_ids), with_payload=True, with_vectors=False)
         return {str(r.id): stored_chunk(r) for r in recs}
 
+    def dense_vectors(self, chunk_ids):
+        with self._lock:
+            recs = self._client.retrieve(self.collection, list(chunk_ids), with_payload=False, with_vectors=[DENSE])
+        return {str(r.id): list(r.vector[DENSE]) for r in recs if isinstance(r.vector, dict) and DENSE in r.vector}
+
     def _scroll_page(self, flt, offset, payload_keys):
         with self._lock:
             return self._client.scroll(
