@@ -60,6 +60,7 @@ directory that is removed afterwards. Combinations not run are printed as "skipp
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.metadata
 import json
 import os
@@ -88,7 +89,14 @@ from ragstate.store.records import ChunkRecord, chunk_id, indexed_text  # noqa: 
 DIM = 384
 CHUNKS_PER_DOC = 5
 VERSION = "v1-bench0"
-KINDS = ("dense", "keyword", "hybrid")
+DENSE = "dense"
+KINDS = (DENSE, "keyword", "hybrid")
+#: Measured with ``--no-rescore-too`` on a quantized layout: dense ranked by the quantized vectors
+#: alone (the originals never read), on its own fresh questions.
+NO_RESCORE = "dense-norescore"
+#: Measured after the others: the dense questions asked a second time (pages their first search
+#: faulted in are mapped now), to show how much of a fresh search is first touches.
+REPEATED = "dense-repeated"
 BACKENDS = ("edge", "qdrant-local")
 
 
@@ -318,7 +326,8 @@ def _open(backend: str, workdir: Path, layout: StoreLayout):
     if backend == "edge":
         from ragstate.store.edge import EdgeStore
 
-        return EdgeStore(workdir / "edge", dim=DIM, layout=layout), None
+        # Where the engine keeps collection "bench" of data dir workdir/data (store_workflow.py).
+        return EdgeStore(workdir / "data" / "qdrant-edge" / "bench", dim=DIM, layout=layout), None
     from ragstate.store.qdrant_server import QdrantServerStore, connect
 
     client = connect(path=str(workdir / "local"))  # local mode: the layout is recorded, not applied
@@ -340,12 +349,17 @@ def run_one(backend: str, size: int, workdir: Path, a, layout: StoreLayout) -> d
     n_queries = min(a.queries, a.local_queries) if backend == "qdrant-local" else a.queries
     t = time.perf_counter()
     corpus = Corpus(a.seed, a.vocab, a.clusters, a.text_chars, a.batch)
-    qvecs, qtexts = corpus.queries(a.warmup + n_queries)
+    # Each kind gets its own questions, each asked once: a repeated vector finds the pages its
+    # first search faulted in, which made a kind that ran second look faster than real traffic.
+    per_kind = a.warmup + n_queries
+    qvecs, qtexts = corpus.queries((len(KINDS) + 1) * per_kind)
     bm25 = corpus.bm25
     sparse_q = [bm25.encode_query(s) for s in qtexts]
     dense_q = [v.tolist() for v in qvecs]
     n_recall = min(a.recall_sample, n_queries)
     exact = ExactTopK(qvecs[a.warmup : a.warmup + n_recall], a.limit)
+    norescore_from = 3 * per_kind + a.warmup
+    exact_norescore = ExactTopK(qvecs[norescore_from : norescore_from + n_recall], a.limit)
     out = {
         "backend": backend,
         "layout": layout.label,
@@ -366,6 +380,7 @@ def run_one(backend: str, size: int, workdir: Path, a, layout: StoreLayout) -> d
             t0 = time.perf_counter()
             records, vecs = corpus.batch_records(b, size)
             exact.add(vecs, b * a.batch)
+            exact_norescore.add(vecs, b * a.batch)
             t1 = time.perf_counter()
             store.upsert(records)
             if a.optimize_every and (b + 1) * a.batch % a.optimize_every == 0 and b + 1 < n_batches:
@@ -399,41 +414,60 @@ def run_one(backend: str, size: int, workdir: Path, a, layout: StoreLayout) -> d
         return store.search_dense(dense_q[i], limit)
 
     def keyword(i):
-        return store.search_sparse(sparse_q[i], limit)
+        return store.search_sparse(sparse_q[per_kind + i], limit)
 
     def hybrid(i):
-        d = store.search_dense(dense_q[i], limit)
-        k = store.search_sparse(sparse_q[i], limit)
+        d = store.search_dense(dense_q[2 * per_kind + i], limit)
+        k = store.search_sparse(sparse_q[2 * per_kind + i], limit)
         return reciprocal_rank_fusion([([h.chunk_id for h in d], 1.0), ([h.chunk_id for h in k], 1.0)], k=60)
 
     fns = {"dense": dense, "keyword": keyword, "hybrid": hybrid}
+    kinds = list(KINDS)
+    if a.no_rescore_too and layout.rescored:
+        plain = store_search_params(backend, dataclasses.replace(layout, oversampling=0))
+
+        def dense_norescore(i):
+            # Both stores keep their search parameters in _search_params; the bench swaps them
+            # for one call rather than widen search_dense for a measurement.
+            kept, store._search_params = store._search_params, plain
+            try:
+                return store.search_dense(dense_q[3 * per_kind + i], limit)
+            finally:
+                store._search_params = kept
+
+        fns[NO_RESCORE] = dense_norescore
+        kinds.append(NO_RESCORE)
     out["loadavg_at_queries"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     for fn in fns.values():
         for i in range(a.warmup):
             fn(i)
     # Kinds interleaved (order rotated per query), so that load from other processes and cache
     # state fall on all three alike rather than on whichever kind happened to run first.
-    ms = {k: [] for k in KINDS}
-    n_hits = {k: [] for k in KINDS}
-    dense_results = []
+    ms = {k: [] for k in [*kinds, REPEATED]}
+    n_hits = {k: [] for k in [*kinds, REPEATED]}
+    results = {k: [] for k in kinds}
+    n = len(kinds)
     for j, i in enumerate(range(a.warmup, a.warmup + n_queries)):
-        for kind in KINDS[j % 3 :] + KINDS[: j % 3]:
+        for kind in kinds[j % n :] + kinds[: j % n]:
             t0 = time.perf_counter_ns()
             r = fns[kind](i)
             ms[kind].append((time.perf_counter_ns() - t0) / 1e6)
             n_hits[kind].append(len(r))
-            if kind == "dense" and j < n_recall:
-                dense_results.append([h.chunk_id for h in r])
-    lat = {k: _stats(ms[k]) | {"mean_hits": float(np.mean(n_hits[k]))} for k in KINDS}
-    for k in KINDS:
+            if j < n_recall and kind in (DENSE, NO_RESCORE):
+                results[kind].append([h.chunk_id for h in r])
+    for i in range(a.warmup, a.warmup + n_queries):
+        t0 = time.perf_counter_ns()
+        n_hits[REPEATED].append(len(dense(i)))
+        ms[REPEATED].append((time.perf_counter_ns() - t0) / 1e6)
+    lat = {k: _stats(ms[k]) | {"mean_hits": float(np.mean(n_hits[k]))} for k in ms}
+    for k in ms:
         _log(f"{backend} @ {size}: {k} p50 {lat[k]['p50_ms']:.2f} ms p99 {lat[k]['p99_ms']:.2f} ms")
     out["latency"] = lat
 
-    truth = [[corpus.id_of(i) for i in row] for row in exact.ranked()]
-    k10 = min(10, limit)
     out["recall_sample"] = n_recall
-    out["recall_at_10"] = float(np.mean([len(set(g[:k10]) & set(t[:k10])) / k10 for g, t in zip(dense_results, truth)]))
-    out[f"recall_at_{limit}"] = float(np.mean([len(set(g) & set(t)) / len(t) for g, t in zip(dense_results, truth)]))
+    out.update(_recalls(corpus, exact, results[DENSE], limit))
+    if NO_RESCORE in results:
+        out[NO_RESCORE] = _recalls(corpus, exact_norescore, results[NO_RESCORE], limit)
     out["rss_after_queries_mb"] = _status_mb("VmRSS")
     out["rss_peak_mb"] = _status_mb("VmHWM")
     store.close()
@@ -441,6 +475,23 @@ def run_one(backend: str, size: int, workdir: Path, a, layout: StoreLayout) -> d
         client.close()
     out["disk_mb"] = _disk_mb(workdir)
     return out
+
+
+def _recalls(corpus: Corpus, exact: ExactTopK, found: list[list[str]], limit: int) -> dict:
+    truth = [[corpus.id_of(i) for i in row] for row in exact.ranked()]
+    k10 = min(10, limit)
+    return {
+        "recall_at_10": float(np.mean([len(set(g[:k10]) & set(t[:k10])) / k10 for g, t in zip(found, truth)])),
+        f"recall_at_{limit}": float(np.mean([len(set(g) & set(t)) / len(t) for g, t in zip(found, truth)])),
+    }
+
+
+def store_search_params(backend: str, layout: StoreLayout):
+    if backend == "edge":
+        from ragstate.store.edge import search_params
+    else:
+        from ragstate.store.qdrant_server import search_params
+    return search_params(layout)
 
 
 # --- driver (parent process) ---------------------------------------------------------------------
@@ -487,9 +538,30 @@ def _child(backend: str, size: int, layout: str, a) -> dict:
         res = json.loads(result_file.read_text())
         res["rss_anon_peak_mb"], res["rss_file_peak_mb"] = sampler.peak["RssAnon"], sampler.peak["RssFile"]
         res["wall_s"] = time.perf_counter() - t
+        if a.workflow_questions and backend == "edge":
+            res["workflow"] = _workflow_child(workdir, a)
         return res
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _workflow_child(workdir: Path, a) -> dict:
+    """The same collection asked through the query workflow (bench/store_workflow.py), in a
+    process of its own after the store's, so the model and the workers weigh on neither's memory."""
+    out = workdir / "workflow.json"
+    argv = [sys.executable, str(Path(__file__).with_name("store_workflow.py")), str(workdir / "data")]
+    argv += [
+        "--questions",
+        str(a.workflow_questions),
+        "--seed",
+        str(a.seed),
+        "--vocab",
+        str(a.vocab),
+        "--out",
+        str(out),
+    ]
+    rc = subprocess.call(argv, cwd=ROOT)
+    return json.loads(out.read_text()) if rc == 0 and out.exists() else {"failed": f"exited with status {rc}"}
 
 
 def _print_report(header: dict, results: list[dict], limit: int) -> None:
@@ -545,8 +617,7 @@ def _print_report(header: dict, results: list[dict], limit: int) -> None:
     for r in results:
         if "skipped" in r or "failed" in r:
             continue
-        for kind in KINDS:
-            s = r["latency"][kind]
+        for kind, s in r["latency"].items():
             rows.append(
                 [
                     r["backend"],
@@ -567,6 +638,24 @@ def _print_report(header: dict, results: list[dict], limit: int) -> None:
             print(f"{r['backend']} {r.get('layout', '')} @ {r['size']}: skipped: {r['skipped']}")
         elif "failed" in r:
             print(f"{r['backend']} {r.get('layout', '')} @ {r['size']}: FAILED: {r['failed']}")
+    for r in results:
+        wf = r.get("workflow")
+        if wf and "failed" in wf:
+            print(f"{r['backend']} {r['layout']} @ {r['size']}: query workflow FAILED: {wf['failed']}")
+        elif wf:
+            e, steps = wf["end_to_end"], wf["steps"]
+            each = ", ".join(f"{k} {v['p50_ms']:.1f}" for k, v in steps.items())
+            print(
+                f"{r['backend']} {r['layout']} @ {r['size']}: query workflow end to end p50 {e['p50_ms']:.1f} ms, "
+                f"p99 {e['p99_ms']:.1f} ms ({e['n']} questions; step p50s ms: {each}; answers {wf['modes']})"
+            )
+    for r in results:
+        if NO_RESCORE in r:
+            rec = r[NO_RESCORE]
+            print(
+                f"{r['backend']} {r['layout']} @ {r['size']}: without rescoring recall@10 "
+                f"{rec['recall_at_10']:.3f}, recall@{limit} {rec[f'recall_at_{limit}']:.3f}"
+            )
     for r in results:
         if r.get("loadavg_at_queries"):
             print(
@@ -617,6 +706,17 @@ def parse_args(argv=None):
     p.add_argument("--local-max", type=int, default=100_000, help="largest size run on qdrant-local")
     p.add_argument("--edge-max", type=int, default=0, help="largest size run on edge (0: no cap)")
     p.add_argument("--warmup", type=int, default=20, help="untimed queries per kind first")
+    p.add_argument(
+        "--workflow-questions",
+        type=int,
+        default=0,
+        help="edge: then ask this many questions through the query workflow on the same collection",
+    )
+    p.add_argument(
+        "--no-rescore-too",
+        action="store_true",
+        help=f"quantized layouts: also time dense search without rescoring ({NO_RESCORE}), with its recall",
+    )
     p.add_argument("--limit", type=int, default=100, help="hits per search (the engine's default search_depth)")
     p.add_argument("--recall-sample", type=int, default=50, help="dense queries checked against brute force")
     p.add_argument("--batch", type=int, default=1000, help="points per upsert")

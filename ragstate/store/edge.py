@@ -216,6 +216,8 @@ def search_params(layout: StoreLayout) -> qe.SearchParams | None:
     collection without quantization ignores it)."""
     if not layout.quantized:
         return None
+    if not layout.rescored:
+        return qe.SearchParams(quantization=qe.QuantizationSearchParams(rescore=False))
     return qe.SearchParams(quantization=qe.QuantizationSearchParams(rescore=True, oversampling=layout.oversampling))
 
 

@@ -31,7 +31,8 @@ class StoreLayout:
 
     quantization: StoreQuantization = StoreQuantization.int8
     on_disk: bool = True
-    #: Candidates rescored with the original vectors, as a multiple of the limit (quantized only).
+    #: Candidates rescored with the original vectors, as a multiple of the limit (quantized only);
+    #: 0 ranks by the quantized vectors alone and never reads the originals.
     oversampling: float = 1.0
 
     @classmethod
@@ -61,6 +62,11 @@ class StoreLayout:
     @property
     def quantized(self) -> bool:
         return self.quantization is not StoreQuantization.none
+
+    @property
+    def rescored(self) -> bool:
+        """Whether a dense search reads the original vectors to rescore its candidates."""
+        return self.quantized and self.oversampling > 0
 
 
 #: What every collection had before layouts existed: float32 vectors and the sparse index in RAM.

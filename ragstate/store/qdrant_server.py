@@ -201,6 +201,8 @@ def search_params(layout: StoreLayout) -> qm.SearchParams | None:
     collection without quantization ignores it)."""
     if not layout.quantized:
         return None
+    if not layout.rescored:
+        return qm.SearchParams(quantization=qm.QuantizationSearchParams(rescore=False))
     return qm.SearchParams(quantization=qm.QuantizationSearchParams(rescore=True, oversampling=layout.oversampling))
 
 
