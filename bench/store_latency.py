@@ -65,6 +65,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -407,6 +408,12 @@ def run_one(backend: str, size: int, workdir: Path, a, layout: StoreLayout) -> d
     else:
         out["points"] = store.counts().chunks
     _log(f"{backend} @ {size}: optimize {out['optimize_s']:.1f} s; querying ({n_queries} per kind)")
+    if a.idle_before_queries:
+        # A collection is rarely asked the moment its ingest ends. Meanwhile the OS may take back
+        # its file pages (this machine's kernel pages out what sat 60 s untouched), so the
+        # first searches read them from disk again: this is the idle that shows it.
+        _log(f"{backend} @ {size}: idle {a.idle_before_queries:.0f} s before querying")
+        time.sleep(a.idle_before_queries)
 
     limit = a.limit
 
@@ -447,19 +454,34 @@ def run_one(backend: str, size: int, workdir: Path, a, layout: StoreLayout) -> d
     n_hits = {k: [] for k in [*kinds, REPEATED]}
     results = {k: [] for k in kinds}
     n = len(kinds)
+    faults = {k: [] for k in ms}  # (minor, major) page faults of the whole process per call
+
+    def timed(kind: str, i: int):
+        f0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter_ns()
+        r = fns[kind](i)
+        ms[kind].append((time.perf_counter_ns() - t0) / 1e6)
+        f1 = resource.getrusage(resource.RUSAGE_SELF)
+        faults[kind].append((f1.ru_minflt - f0.ru_minflt, f1.ru_majflt - f0.ru_majflt))
+        n_hits[kind].append(len(r))
+        return r
+
     for j, i in enumerate(range(a.warmup, a.warmup + n_queries)):
         for kind in kinds[j % n :] + kinds[: j % n]:
-            t0 = time.perf_counter_ns()
-            r = fns[kind](i)
-            ms[kind].append((time.perf_counter_ns() - t0) / 1e6)
-            n_hits[kind].append(len(r))
+            r = timed(kind, i)
             if j < n_recall and kind in (DENSE, NO_RESCORE):
                 results[kind].append([h.chunk_id for h in r])
+    fns[REPEATED] = dense
     for i in range(a.warmup, a.warmup + n_queries):
-        t0 = time.perf_counter_ns()
-        n_hits[REPEATED].append(len(dense(i)))
-        ms[REPEATED].append((time.perf_counter_ns() - t0) / 1e6)
-    lat = {k: _stats(ms[k]) | {"mean_hits": float(np.mean(n_hits[k]))} for k in ms}
+        timed(REPEATED, i)
+    lat = {
+        k: _stats(ms[k])
+        | {
+            "mean_hits": float(np.mean(n_hits[k])),
+            "minor_faults": float(np.mean([f[0] for f in faults[k]])),
+            "major_faults": float(np.mean([f[1] for f in faults[k]])),
+        }
+        for k in ms
+    }
     for k in ms:
         _log(f"{backend} @ {size}: {k} p50 {lat[k]['p50_ms']:.2f} ms p99 {lat[k]['p99_ms']:.2f} ms")
     out["latency"] = lat
@@ -612,7 +634,7 @@ def _print_report(header: dict, results: list[dict], limit: int) -> None:
     _table(cols, rows)
     print()
     print(f"Latency (ms, single thread, limit {limit}; hybrid = dense + keyword + RRF, sequential)")
-    cols = ["backend", "layout", "size", "kind", "n", "p50", "p99", "mean", "max", "hits"]
+    cols = ["backend", "layout", "size", "kind", "n", "p50", "p99", "mean", "max", "hits", "faults", "major"]
     rows = []
     for r in results:
         if "skipped" in r or "failed" in r:
@@ -630,6 +652,8 @@ def _print_report(header: dict, results: list[dict], limit: int) -> None:
                     f"{s['mean_ms']:.2f}",
                     f"{s['max_ms']:.2f}",
                     f"{s['mean_hits']:.0f}",
+                    f"{s.get('minor_faults', 0):.0f}",
+                    f"{s.get('major_faults', 0):.1f}",
                 ]
             )
     _table(cols, rows)
@@ -706,6 +730,12 @@ def parse_args(argv=None):
     p.add_argument("--local-max", type=int, default=100_000, help="largest size run on qdrant-local")
     p.add_argument("--edge-max", type=int, default=0, help="largest size run on edge (0: no cap)")
     p.add_argument("--warmup", type=int, default=20, help="untimed queries per kind first")
+    p.add_argument(
+        "--idle-before-queries",
+        type=float,
+        default=0.0,
+        help="seconds the collection sits untouched between optimize and the queries (page cache eviction)",
+    )
     p.add_argument(
         "--workflow-questions",
         type=int,

@@ -11,7 +11,7 @@ import pytest
 import qdrant_edge as qe
 
 from ragstate.retrieval.bm25 import Bm25Encoder
-from ragstate.settings import Settings, StoreBackend, StoreQuantization
+from ragstate.settings import Settings, StoreBackend, StoreOriginals, StoreQuantization
 from ragstate.store.edge import EdgeStore
 from ragstate.store.layout import LEGACY, StoreLayout
 from ragstate.store.qdrant_server import QdrantServerStore, collection_config, connect, search_params
@@ -95,6 +95,26 @@ def test_edge_other_layouts(tmp_path, small_indexing_threshold, layout, quantiza
         store.close()
 
 
+@pytest.mark.parametrize("originals, datatype", [("warm", None), ("warm16", "float16")])
+def test_edge_warm_originals_are_cached_and_rescore(tmp_path, small_indexing_threshold, originals, datatype):
+    store = EdgeStore(tmp_path / "c", dim=DIM, layout=StoreLayout.parse(f"int8/{originals}/1"))
+    try:
+        cfg = _edge_config(store)
+        dense = cfg["vectors"]["dense"]
+        assert dense["memory"] == "cached"  # mapped and read ahead, not read on first use
+        assert dense.get("datatype") == datatype
+        assert cfg["payload_memory"] == "cold" and cfg["sparse_vectors"]["bm25"]["memory"] == "cold"
+        recs = records()
+        store.upsert(recs)
+        store.optimize()
+        for r in recs[:20]:
+            hits = store.search_dense(r.dense, 10)
+            assert hits[0].chunk_id == r.chunk_id
+            assert hits[0].score == pytest.approx(1.0, abs=2e-3)  # rescored with the (float16) original
+    finally:
+        store.close()
+
+
 def test_edge_existing_collection_keeps_its_layout(tmp_path):
     EdgeStore(tmp_path / "c", dim=DIM, layout=LEGACY).close()
     store = EdgeStore(tmp_path / "c", dim=DIM)  # the default layout now: not applied to it
@@ -129,6 +149,14 @@ def test_qdrant_collection_gets_the_layout(tmp_path):
         assert not old.vectors["dense"].on_disk
     finally:
         client.close()
+
+
+def test_server_warm_originals_are_in_ram():
+    dense = collection_config(384, StoreLayout.parse("int8/warm16"))["vectors_config"]["dense"]
+    assert dense.on_disk is False and dense.datatype == "float16"
+    dense = collection_config(384, StoreLayout.parse("int8/warm"))["vectors_config"]["dense"]
+    assert dense.on_disk is False and dense.datatype is None
+    assert collection_config(384, StoreLayout())["vectors_config"]["dense"].on_disk is True
 
 
 def test_server_search_params_rescore_with_oversampling():
@@ -169,8 +197,13 @@ def test_layout_specs():
     assert StoreLayout.parse("none/ram") == LEGACY
     assert StoreLayout.parse("binary/disk/4").oversampling == 4.0
     assert StoreLayout().label == "int8/disk/1"
+    assert StoreLayout.parse("int8/warm16/1").originals is StoreOriginals.warm16
+    assert StoreLayout.parse("int8/warm16/1").label == "int8/warm16/1"
+    assert not StoreLayout.parse("int8/ram").warm_originals  # in RAM: nothing to warm
     with pytest.raises(ValueError):
         StoreLayout.parse("int8")
+    with pytest.raises(ValueError, match="disk\\|warm"):
+        StoreLayout.parse("int8/tepid")
     with pytest.raises(ValueError, match="store quantization"):
         StoreLayout.parse("int4/disk")
     assert Settings(_env_file=None).store_quantization is StoreQuantization.int8

@@ -22,6 +22,7 @@ from ragstate.settings.choices import (
     LogFormat,
     QueryEncoding,
     StoreBackend,
+    StoreOriginals,
     StoreQuantization,
     WorkflowVersioning,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "QueryEncoding",
     "Settings",
     "StoreBackend",
+    "StoreOriginals",
     "StoreQuantization",
     "WorkflowVersioning",
     "get_settings",

@@ -79,6 +79,18 @@ class StoreQuantization(Choice):
     none = "none"
 
 
+class StoreOriginals(Choice):
+    """Where a new on-disk collection keeps the float32 originals its quantized search rescores
+    with: ``disk`` (a mapped file read on first use: the least memory, a disk read per
+    candidate when the OS has dropped its pages), ``warm`` (mapped and read ahead, so the pages
+    are there when a search needs them) or ``warm16`` (the same as float16: half the memory;
+    rescoring to three decimal places)."""
+
+    disk = "disk"
+    warm = "warm"
+    warm16 = "warm16"
+
+
 class LlmFallback(Choice):
     """What a query does when its LLM step fails for good (or no LLM worker takes it):
     ``extractive`` answers with the offline extractive answer, flagged degraded with the

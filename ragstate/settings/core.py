@@ -31,6 +31,7 @@ from ragstate.settings.choices import (
     LogFormat,
     QueryEncoding,
     StoreBackend,
+    StoreOriginals,
     StoreQuantization,
     WorkflowVersioning,
 )
@@ -155,6 +156,11 @@ class Settings(BaseSettings):
         default=True,
         description="a new collection keeps its original vectors, payloads and sparse index in files the OS "
         "pages in, not in RAM",
+    )
+    store_originals: StoreOriginals = Field(
+        default=StoreOriginals.disk,
+        description="with store_on_disk, where the originals that rescore a quantized search live: disk (read on "
+        "first use), warm (mapped and read ahead) or warm16 (the same as float16, half the memory)",
     )
     store_oversampling: float = Field(
         default=1.0,

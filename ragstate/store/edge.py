@@ -185,7 +185,8 @@ def edge_config(dim: int, layout: StoreLayout) -> qe.EdgeConfig:
             DENSE: qe.EdgeVectorParams(
                 size=dim,
                 distance=qe.Distance.Cosine,
-                memory=disk,
+                memory=qe.Memory.Cached if layout.warm_originals else disk,
+                datatype=qe.VectorStorageDatatype.Float16 if layout.half_originals else None,
                 quantization_config=_quantization(layout),
             )
         },

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ragstate.settings import Settings
-from ragstate.settings.choices import StoreQuantization
+from ragstate.settings.choices import StoreOriginals, StoreQuantization
 
 #: int8 quantization clips each dimension to this quantile of its values before scaling.
 SCALAR_QUANTILE = 0.99
@@ -34,6 +34,9 @@ class StoreLayout:
     #: Candidates rescored with the original vectors, as a multiple of the limit (quantized only);
     #: 0 ranks by the quantized vectors alone and never reads the originals.
     oversampling: float = 1.0
+    #: With ``on_disk``: whether the originals are read on first use or kept mapped and read
+    #: ahead (as float32 or float16); without it they are in RAM like everything else.
+    originals: StoreOriginals = StoreOriginals.disk
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StoreLayout:
@@ -41,6 +44,7 @@ class StoreLayout:
             quantization=settings.store_quantization,
             on_disk=settings.store_on_disk,
             oversampling=settings.store_oversampling,
+            originals=settings.store_originals,
         )
 
     @classmethod
@@ -48,16 +52,32 @@ class StoreLayout:
         """``int8/disk``, ``none/ram``, ``binary/disk/3``: quantization, where the originals
         live, and optionally the oversampling (bench/store_latency.py's ``--layouts``)."""
         parts = spec.strip().lower().split("/")
-        if len(parts) not in (2, 3) or parts[1] not in ("disk", "ram"):
-            raise ValueError(f"layout {spec!r}: expected QUANTIZATION/disk|ram[/OVERSAMPLING], e.g. int8/disk")
+        if len(parts) not in (2, 3) or parts[1] not in _PLACES:
+            raise ValueError(
+                f"layout {spec!r}: expected QUANTIZATION/{'|'.join(_PLACES)}[/OVERSAMPLING], e.g. int8/disk"
+            )
         over = float(parts[2]) if len(parts) == 3 else cls.oversampling
-        return cls(StoreQuantization(parts[0]), parts[1] == "disk", over)
+        on_disk = parts[1] != "ram"
+        originals = StoreOriginals(parts[1]) if on_disk else StoreOriginals.disk
+        return cls(StoreQuantization(parts[0]), on_disk, over, originals)
+
+    @property
+    def place(self) -> str:
+        """Where the originals live, as ``parse`` names it: disk, warm, warm16 or ram."""
+        return self.originals.value if self.on_disk else "ram"
+
+    @property
+    def warm_originals(self) -> bool:
+        """On disk, the originals mapped and read ahead rather than read on first use."""
+        return self.on_disk and self.originals is not StoreOriginals.disk
+
+    @property
+    def half_originals(self) -> bool:
+        return self.on_disk and self.originals is StoreOriginals.warm16
 
     @property
     def label(self) -> str:
-        return f"{self.quantization.value}/{'disk' if self.on_disk else 'ram'}" + (
-            f"/{self.oversampling:g}" if self.quantized else ""
-        )
+        return f"{self.quantization.value}/{self.place}" + (f"/{self.oversampling:g}" if self.quantized else "")
 
     @property
     def quantized(self) -> bool:
@@ -68,6 +88,9 @@ class StoreLayout:
         """Whether a dense search reads the original vectors to rescore its candidates."""
         return self.quantized and self.oversampling > 0
 
+
+#: parse()'s names of where the originals live.
+_PLACES = ("ram", *(o.value for o in StoreOriginals))
 
 #: What every collection had before layouts existed: float32 vectors and the sparse index in RAM.
 LEGACY = StoreLayout(StoreQuantization.none, on_disk=False)

@@ -185,8 +185,13 @@ def collection_config(dim: int, layout: StoreLayout) -> dict:
         quantization = qm.BinaryQuantization(binary=qm.BinaryQuantizationConfig(always_ram=True))
     return {
         "vectors_config": {
+            # A server's way to keep the originals at hand ("warm"): in RAM, float16 if asked.
             DENSE: qm.VectorParams(
-                size=dim, distance=qm.Distance.COSINE, on_disk=layout.on_disk, quantization_config=quantization
+                size=dim,
+                distance=qm.Distance.COSINE,
+                on_disk=layout.on_disk and not layout.warm_originals,
+                datatype=qm.Datatype.FLOAT16 if layout.half_originals else None,
+                quantization_config=quantization,
             )
         },
         "sparse_vectors_config": {
