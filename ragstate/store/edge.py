@@ -191,7 +191,8 @@ def edge_config(dim: int, layout: StoreLayout) -> qe.EdgeConfig:
             )
         },
         sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf, memory=disk)},
-        payload_memory=qe.Memory.Cold if layout.on_disk else None,
+        # Every hit reads its doc_id from the payloads: warm layouts keep them at hand as well.
+        payload_memory=(qe.Memory.Cached if layout.warm_originals else qe.Memory.Cold) if layout.on_disk else None,
         # Vacuum deleted points on optimize(): until then BM25's IDF statistics still count
         # chunks of replaced document versions. On disk, segments stop growing at about
         # MAX_SEGMENT_POINTS: an optimize then rewrites at most that much (its mapped pages and
@@ -199,7 +200,9 @@ def edge_config(dim: int, layout: StoreLayout) -> qe.EdgeConfig:
         optimizers=qe.EdgeOptimizersConfig(
             deleted_threshold=0.0001,
             vacuum_min_vector_number=1,
-            max_segment_size=MAX_SEGMENT_POINTS * dim * 4 // 1024 if layout.on_disk else None,
+            max_segment_size=MAX_SEGMENT_POINTS * dim * (2 if layout.half_originals else 4) // 1024
+            if layout.on_disk
+            else None,
         ),
     )
 
