@@ -9,16 +9,23 @@ Smoke run (a minute or so)::
 
 Old layout against the new default, one invocation (``--layouts``, see below)::
 
-    python bench/store_latency.py --sizes 100000 --backends edge --layouts none/ram,int8/disk
+    python bench/store_latency.py --sizes 100000 --backends edge --layouts legacy,default
+
+The issue-24 run: both sizes, fresh questions after an idle minute, then the query workflow::
+
+    python bench/store_latency.py --sizes 100000,1000000 --backends edge --layouts default,int8/disk/1 \
+        --optimize-every 100000 --idle-before-queries 90 --workflow-questions 100
 
 What it measures, per backend and collection size:
 
 * Layouts (``--layouts``, comma-separated; each runs as its own child): how the collection is
-  created (:class:`ragstate.store.layout.StoreLayout`), ``QUANTIZATION/disk|ram[/OVERSAMPLING]``:
-  ``int8/disk`` (the default: int8 vectors in RAM, original vectors, payloads and the sparse
-  index in mapped files, dense candidates rescored from the originals at 2x the limit),
-  ``none/ram`` (the layout before: float32 and the sparse index in RAM), ``binary/disk/4``, ...;
-  ``default`` and ``legacy`` name the first two.
+  created (:class:`ragstate.store.layout.StoreLayout`),
+  ``QUANTIZATION/disk|warm|warm16|ram[/OVERSAMPLING]``: ``int8/warm16/1`` (the default: int8
+  vectors in RAM, float16 originals and payloads mapped and read ahead, the sparse index mapped
+  on use, dense candidates rescored from the originals at the limit), ``int8/disk/1`` (the
+  originals and payloads read on first use), ``none/ram`` (the layout before: float32 and the
+  sparse index in RAM), ``binary/disk/4``, ...; ``default`` and ``legacy`` name the first and
+  the last.
 * Backends: ``edge`` is the embedded default (:class:`ragstate.store.edge.EdgeStore`, the
   Qdrant engine in-process through ``qdrant-edge-py``); ``qdrant-local`` is
   :class:`ragstate.store.qdrant_server.QdrantServerStore` on ``qdrant-client``'s local mode

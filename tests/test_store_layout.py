@@ -53,7 +53,7 @@ def small_indexing_threshold(monkeypatch):
 
 
 def test_edge_default_layout_is_int8_in_ram_originals_on_disk(tmp_path, small_indexing_threshold):
-    store = EdgeStore(tmp_path / "c", dim=DIM)
+    store = EdgeStore(tmp_path / "c", dim=DIM, layout=StoreLayout.parse("int8/disk"))
     try:
         cfg = _edge_config(store)
         dense = cfg["vectors"]["dense"]
@@ -86,7 +86,7 @@ def test_edge_other_layouts(tmp_path, small_indexing_threshold, layout, quantiza
     try:
         dense = _edge_config(store)["vectors"]["dense"]
         assert (next(iter(dense.get("quantization_config") or {}), None)) == quantization
-        assert dense.get("memory") == ("cold" if layout.on_disk else None)
+        assert dense.get("memory") == ("cached" if layout.warm_originals else None)  # the default: warm16
         recs = records()
         store.upsert(recs)
         store.optimize()
@@ -97,7 +97,9 @@ def test_edge_other_layouts(tmp_path, small_indexing_threshold, layout, quantiza
 
 @pytest.mark.parametrize("originals, datatype", [("warm", None), ("warm16", "float16")])
 def test_edge_warm_originals_are_cached_and_rescore(tmp_path, small_indexing_threshold, originals, datatype):
-    store = EdgeStore(tmp_path / "c", dim=DIM, layout=StoreLayout.parse(f"int8/{originals}/1"))
+    layout = StoreLayout.parse(f"int8/{originals}/1")
+    assert (layout == StoreLayout()) is (originals == "warm16")  # the default
+    store = EdgeStore(tmp_path / "c", dim=DIM, layout=layout)
     try:
         cfg = _edge_config(store)
         dense = cfg["vectors"]["dense"]
@@ -131,7 +133,7 @@ def test_edge_existing_collection_keeps_its_layout(tmp_path):
 def test_qdrant_collection_gets_the_layout(tmp_path):
     client = connect(path=str(tmp_path / "q"))
     try:
-        store = QdrantServerStore(client, "c", dim=DIM)
+        store = QdrantServerStore(client, "c", dim=DIM, layout=StoreLayout.parse("int8/disk"))
         cfg = client.get_collection("c").config
         dense = cfg.params.vectors["dense"]
         assert dense.on_disk is True
@@ -157,7 +159,8 @@ def test_server_warm_originals_are_in_ram():
     assert dense.on_disk is False and dense.datatype == "float16"
     dense = collection_config(384, StoreLayout.parse("int8/warm"))["vectors_config"]["dense"]
     assert dense.on_disk is False and dense.datatype is None
-    assert collection_config(384, StoreLayout())["vectors_config"]["dense"].on_disk is True
+    assert collection_config(384, StoreLayout.parse("int8/disk"))["vectors_config"]["dense"].on_disk is True
+    assert collection_config(384, StoreLayout())["vectors_config"]["dense"].datatype == "float16"  # the default
 
 
 def test_server_search_params_rescore_with_oversampling():
@@ -194,10 +197,10 @@ def test_settings_choose_the_layout_of_new_collections(tmp_path, backend):
 
 
 def test_layout_specs():
-    assert StoreLayout.parse("int8/disk") == StoreLayout()
+    assert StoreLayout.parse("int8/warm16") == StoreLayout()
     assert StoreLayout.parse("none/ram") == LEGACY
     assert StoreLayout.parse("binary/disk/4").oversampling == 4.0
-    assert StoreLayout().label == "int8/disk/1"
+    assert StoreLayout().label == "int8/warm16/1"
     assert StoreLayout.parse("int8/warm16/1").originals is StoreOriginals.warm16
     assert StoreLayout.parse("int8/warm16/1").label == "int8/warm16/1"
     assert not StoreLayout.parse("int8/ram").warm_originals  # in RAM: nothing to warm
@@ -208,3 +211,5 @@ def test_layout_specs():
     with pytest.raises(ValueError, match="store quantization"):
         StoreLayout.parse("int4/disk")
     assert Settings(_env_file=None).store_quantization is StoreQuantization.int8
+    assert StoreLayout.from_settings(Settings(_env_file=None)) == StoreLayout()
+    assert StoreLayout.from_settings(Settings(store_originals="disk", _env_file=None)).label == "int8/disk/1"

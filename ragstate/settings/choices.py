@@ -80,11 +80,11 @@ class StoreQuantization(Choice):
 
 
 class StoreOriginals(Choice):
-    """Where a new on-disk collection keeps the float32 originals its quantized search rescores
-    with: ``disk`` (a mapped file read on first use: the least memory, a disk read per
-    candidate when the OS has dropped its pages), ``warm`` (mapped and read ahead, so the pages
-    are there when a search needs them) or ``warm16`` (the same as float16: half the memory;
-    rescoring to three decimal places)."""
+    """Where a new on-disk collection keeps the originals its quantized search rescores with:
+    ``warm16`` (the default: float16, half the memory, mapped and read ahead with the payloads
+    when the collection opens, so a search never waits on a disk read), ``warm`` (the same as
+    float32) or ``disk`` (float32, read on first use: the least memory, but a disk read per
+    candidate when the OS has dropped the pages)."""
 
     disk = "disk"
     warm = "warm"

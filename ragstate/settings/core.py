@@ -146,8 +146,10 @@ class Settings(BaseSettings):
     qdrant_api_key: SecretStr | None = None
     qdrant_path: Path | None = Field(default=None, description="qdrant-client local mode directory (tests)")
     # A new collection's layout (ragstate.store.layout); an existing one keeps its own until
-    # `ragstate reindex` rebuilds it. int8 in RAM, originals on disk: 1M chunks in under 5 GiB
-    # at the recall of float32 search (docs/performance.md, "A million chunks").
+    # `ragstate reindex` rebuilds it. int8 in RAM, float16 originals and payloads mapped and
+    # read ahead, sparse index on disk: 1M chunks in 3.9 GiB at the recall of float32 search,
+    # dense p50 2.8 ms for fresh questions after an idle minute; with the originals read on
+    # first use it was 34 ms (docs/performance.md, "A million chunks").
     store_quantization: StoreQuantization = Field(
         default=StoreQuantization.int8,
         description="a new collection keeps quantized dense vectors in RAM for search: int8, binary or none",
@@ -158,7 +160,7 @@ class Settings(BaseSettings):
         "pages in, not in RAM",
     )
     store_originals: StoreOriginals = Field(
-        default=StoreOriginals.disk,
+        default=StoreOriginals.warm16,
         description="with store_on_disk, where the originals that rescore a quantized search live: disk (read on "
         "first use), warm (mapped and read ahead) or warm16 (the same as float16, half the memory)",
     )

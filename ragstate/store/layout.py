@@ -1,22 +1,21 @@
-"""How a new collection keeps its vectors: quantized copies in RAM, originals on disk.
+"""How a new collection keeps its vectors: quantized copies in RAM, originals at hand.
 
 A collection takes its layout when it is created (``RAGSTATE_STORE_QUANTIZATION``,
-``RAGSTATE_STORE_ON_DISK``); an existing one keeps the layout it was made with, and
-``ragstate reindex`` rebuilds a collection into a new one with the current settings.
+``RAGSTATE_STORE_ON_DISK``, ``RAGSTATE_STORE_ORIGINALS``); an existing one keeps the layout it
+was made with, and ``ragstate reindex`` rebuilds a collection into a new one with the current
+settings.
 
-The default (``int8``, on disk) keeps in RAM only what a search touches on every query: the
-int8 copy of each dense vector (a quarter of float32) and the HNSW graph. The original float32
-vectors, the payloads and the sparse (BM25) index live in files the engine maps, so the OS
-page cache holds what is hot and gives it back under pressure. A dense search walks the graph
-on the int8 vectors, takes ``oversampling`` x limit candidates and rescores them with the
-original vectors, which is what keeps recall@10 at the level of unquantized search
-(docs/performance.md, "A million chunks"). ``none`` with ``on_disk=False`` is the layout
-collections had before (everything in RAM).
-
-Where the OS drops idle file pages, a fresh search after an idle spell reads its candidates'
-originals from disk again (at 1M chunks, 34 ms instead of 2.6 ms). ``RAGSTATE_STORE_ORIGINALS``
-``warm`` or ``warm16`` keeps the originals (float32 or float16) and the payloads mapped and
-read ahead instead, for more resident memory.
+The default (``int8``, on disk, originals ``warm16``): a dense search walks the HNSW graph on
+the int8 copy of each vector (a quarter of float32, in RAM), takes ``oversampling`` x limit
+candidates and rescores them with the original vectors, which keeps recall@10 at the level of
+unquantized search. The originals are kept as float16 (half of float32) and, with the
+payloads every hit reads its doc_id from, mapped and read ahead when the collection opens; the
+sparse (BM25) index is in files the engine maps on use. ``disk`` leaves the originals and
+payloads to be read on first use: the least memory, but where the OS drops idle file pages
+(this project's test machines do after 60 s) a fresh search after an idle spell reads its
+candidates from disk again, 34 ms instead of 2.8 ms at 1M chunks (docs/performance.md, "A
+million chunks"). ``none`` with ``on_disk=False`` is the layout collections had before
+(everything in RAM).
 """
 
 from __future__ import annotations
@@ -41,7 +40,11 @@ class StoreLayout:
     oversampling: float = 1.0
     #: With ``on_disk``: whether the originals are read on first use or kept mapped and read
     #: ahead (as float32 or float16); without it they are in RAM like everything else.
-    originals: StoreOriginals = StoreOriginals.disk
+    originals: StoreOriginals = StoreOriginals.warm16
+
+    def __post_init__(self) -> None:
+        if not self.on_disk:  # everything in RAM: nothing to read ahead, one way to say it
+            object.__setattr__(self, "originals", StoreOriginals.disk)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StoreLayout:
