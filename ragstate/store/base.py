@@ -57,8 +57,8 @@ class ChunkStore(abc.ABC):
 
     @abc.abstractmethod
     def dense_vectors(self, chunk_ids: list[str]) -> dict[str, list[float]]:
-        """The stored dense vectors of these chunks (the originals, not quantized copies); a chunk
-        without one (not embedded yet, or gone) is left out."""
+        """The stored dense vectors of these chunks (the originals, not quantized copies: float16
+        in the default layout); a chunk without one (not embedded yet, or gone) is left out."""
 
     @abc.abstractmethod
     def search_dense(self, vector: list[float], limit: int, flt: SearchFilter | None = None) -> list[SearchHit]: ...
