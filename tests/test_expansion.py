@@ -145,3 +145,14 @@ def test_vector_search_expands_only_when_asked(backend_settings: Settings, monke
     on = backend_settings.model_copy(update={"prf_vector_chunks": 1, "prf_vector_weight": 2.0})
     expanded = EmbeddingActivities(on).vector_search(q)
     assert [h.doc_id for h in expanded.hits] == ["a", "b", "c"] and expanded.expanded_from == 1
+
+
+def test_an_answer_cached_without_feedback_is_not_served_with_it(settings: Settings):
+    from ragstate.activities.query_parsing import answer_cache_scope
+    from ragstate.models import RagQuery
+
+    on = settings.model_copy(update={"answer_cache": True})
+    query = RagQuery(question="What is BM25?")
+    plain = answer_cache_scope(on, query, 5, 200)
+    for change in ({"prf_keyword_chunks": 10}, {"prf_vector_chunks": 5}, {"bm25_collection_avg_len": True}):
+        assert answer_cache_scope(on.model_copy(update=change), query, 5, 200).key != plain.key, change
