@@ -218,11 +218,8 @@ def _quantization(layout: StoreLayout):
 def search_params(layout: StoreLayout) -> qe.SearchParams | None:
     """Dense search on the quantized vectors, candidates rescored with the originals (a
     collection without quantization ignores it)."""
-    if not layout.quantized:
-        return None
-    if not layout.rescored:
-        return qe.SearchParams(quantization=qe.QuantizationSearchParams(rescore=False))
-    return qe.SearchParams(quantization=qe.QuantizationSearchParams(rescore=True, oversampling=layout.oversampling))
+    params = layout.quantization_search()
+    return None if params is None else qe.SearchParams(quantization=qe.QuantizationSearchParams(**params))
 
 
 def is_collection(path: Path) -> bool:

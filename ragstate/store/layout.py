@@ -96,6 +96,13 @@ class StoreLayout:
         """Whether a dense search reads the original vectors to rescore its candidates."""
         return self.quantized and self.oversampling > 0
 
+    def quantization_search(self) -> dict | None:
+        """The ``QuantizationSearchParams`` of a dense search, the same for both client libraries:
+        rescoring with its oversampling, or none; None without quantization (nothing to say)."""
+        if not self.quantized:
+            return None
+        return {"rescore": True, "oversampling": self.oversampling} if self.rescored else {"rescore": False}
+
 
 #: parse()'s names of where the originals live.
 _PLACES = ("ram", *(o.value for o in StoreOriginals))

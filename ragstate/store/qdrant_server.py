@@ -204,11 +204,8 @@ def collection_config(dim: int, layout: StoreLayout) -> dict:
 def search_params(layout: StoreLayout) -> qm.SearchParams | None:
     """Dense search on the quantized vectors, candidates rescored with the originals (a
     collection without quantization ignores it)."""
-    if not layout.quantized:
-        return None
-    if not layout.rescored:
-        return qm.SearchParams(quantization=qm.QuantizationSearchParams(rescore=False))
-    return qm.SearchParams(quantization=qm.QuantizationSearchParams(rescore=True, oversampling=layout.oversampling))
+    params = layout.quantization_search()
+    return None if params is None else qm.SearchParams(quantization=qm.QuantizationSearchParams(**params))
 
 
 def connect(url: str | None = None, api_key: str | None = None, path: str | None = None) -> QdrantClient:
