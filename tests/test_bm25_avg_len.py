@@ -9,11 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
+from search_queries import keyword_query
 
 from ragstate.activities.lifecycle import LifecycleActivities
 from ragstate.activities.qdrant import QdrantActivities
 from ragstate.evaluation.reference import Bm25Okapi
-from ragstate.models import ChunkBatchInput, DeleteDocumentsRequest, ParsedQuery, Routing, SourceRef, StatsRequest
+from ragstate.models import ChunkBatchInput, DeleteDocumentsRequest, SourceRef, StatsRequest
 from ragstate.retrieval.analyzer import analyze
 from ragstate.settings import Settings
 from ragstate.store import open_store
@@ -43,15 +44,7 @@ def corpus(path: Path, prefix: str, words: int, n: int) -> tuple[Path, dict[str,
 
 
 def keyword(acts: QdrantActivities, settings: Settings, question: str) -> dict[str, float]:
-    q = ParsedQuery(
-        question=question,
-        top_k=5,
-        depth=100,
-        terms=analyze(question),
-        collection=settings.collection,
-        routing=Routing(embeddings_task_queue="e", llm_task_queue="l"),
-    )
-    return {h.doc_id: h.score for h in acts.keyword_search(q).hits}
+    return {h.doc_id: h.score for h in acts.keyword_search(keyword_query(settings.collection, question, 100)).hits}
 
 
 def ingest(acts: QdrantActivities, settings: Settings, path: Path) -> None:

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from search_queries import keyword_query
 
 from ragstate.activities.embeddings import EmbeddingActivities
 from ragstate.activities.expansion import expand_vector
 from ragstate.activities.qdrant import QdrantActivities
 from ragstate.activities.query_parsing import build_routing
-from ragstate.models import ChunkBatchInput, ParsedQuery, Routing, SearchHit, SourceRef, StatsRequest
+from ragstate.models import ChunkBatchInput, ParsedQuery, SearchHit, SourceRef, StatsRequest
 from ragstate.retrieval import embedding
-from ragstate.retrieval.analyzer import analyze
 from ragstate.retrieval.bm25 import Bm25Encoder
 from ragstate.settings import Settings
 from ragstate.store import ChunkRecord, ChunkStore, chunk_id, open_store
@@ -55,16 +55,7 @@ def indexed(settings: Settings, tmp_path: Path) -> QdrantActivities:
 
 
 def keyword(settings: Settings, acts: QdrantActivities, question: str, groups: list[str] | None = None):
-    q = ParsedQuery(
-        question=question,
-        top_k=5,
-        depth=50,
-        terms=analyze(question),
-        collection=settings.collection,
-        access_groups=groups,
-        routing=Routing(embeddings_task_queue="e", llm_task_queue="l"),
-    )
-    return acts.keyword_search(q)
+    return acts.keyword_search(keyword_query(settings.collection, question, 50, groups))
 
 
 def test_keyword_feedback_is_off_by_default(backend_settings: Settings, tmp_path: Path):
